@@ -1,0 +1,301 @@
+#include "eventlog/embedded_log.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace strata::eventlog {
+namespace {
+
+void PutFixed32BE(std::string* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutFixed64BE(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetFixed64BE(std::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    auto byte = static_cast<unsigned char>(in->front());
+    in->remove_prefix(1);
+    *v |= uint64_t(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+void PutBytes(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+bool GetBytes(std::string_view* in, std::string* s) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  s->assign(in->substr(0, n));
+  in->remove_prefix(n);
+  return true;
+}
+
+// Record keys: 'r' + partition (BE32) + offset (BE64), so one partition's
+// records are contiguous and ordered by offset.
+std::string RecordKey(int32_t partition, int64_t offset) {
+  std::string k = "r";
+  PutFixed32BE(&k, static_cast<uint32_t>(partition));
+  PutFixed64BE(&k, static_cast<uint64_t>(offset));
+  return k;
+}
+constexpr char kPartitionsKey[] = "m/partitions";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class EmbeddedLog;
+
+class EmbeddedReader : public LogReader {
+ public:
+  EmbeddedReader(EmbeddedLog* log, std::vector<int64_t> next) : log_(log), next_(std::move(next)) {}
+  absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override;
+
+ private:
+  EmbeddedLog* log_;
+  std::vector<int64_t> next_;
+  size_t rr_ = 0;  // partition to start with, rotated for fairness
+};
+
+class EmbeddedLog : public EventLog {
+ public:
+  EmbeddedLog(std::unique_ptr<rocksdb::DB> db, std::string dir, int32_t partitions, bool sync,
+              std::vector<int64_t> ends)
+      : db_(std::move(db)), dir_(std::move(dir)), partitions_(partitions), sync_(sync),
+        end_(std::move(ends)) {
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
+  ~EmbeddedLog() override {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    writer_.join();
+  }
+
+  int32_t partitions() const override { return partitions_; }
+  std::string Describe() const override { return "embedded:" + dir_; }
+
+  absl::StatusOr<Position> Append(std::string_view key, std::string_view value,
+                                  const std::vector<Header>& headers) override {
+    Pending p;
+    p.record.partition = KeyPartition(key, partitions_);
+    p.record.key = std::string(key);
+    p.record.value = std::string(value);
+    p.record.headers = headers;
+    std::unique_lock lk(mu_);
+    if (stopping_) return absl::UnavailableError("event log is shutting down");
+    queue_.push_back(&p);
+    queue_cv_.notify_one();
+    done_cv_.wait(lk, [&] { return p.done; });
+    if (!p.status.ok()) return p.status;
+    return Position{p.record.partition, p.record.offset};
+  }
+
+  absl::StatusOr<int64_t> EndOffset(int32_t partition) override {
+    if (partition < 0 || partition >= partitions_)
+      return absl::InvalidArgumentError(absl::StrCat("no partition ", partition));
+    std::lock_guard lk(mu_);
+    return end_[partition];
+  }
+
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(
+      const std::vector<int64_t>& start_offsets) override {
+    std::vector<int64_t> next(partitions_, 0);
+    for (size_t p = 0; p < next.size() && p < start_offsets.size(); ++p) next[p] = start_offsets[p];
+    return std::unique_ptr<LogReader>(new EmbeddedReader(this, std::move(next)));
+  }
+
+  // Reads records of `partition` in [from, end) up to `max`, appending to out.
+  void ReadRange(int32_t partition, int64_t from, int64_t end, size_t max,
+                 std::vector<Record>* out) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const std::string stop = RecordKey(partition, end);
+    size_t n = 0;
+    for (it->Seek(RecordKey(partition, from)); it->Valid() && n < max; it->Next(), ++n) {
+      if (it->key().compare(stop) >= 0) break;
+      Record r;
+      if (!DecodeStoredRecord(std::string_view(it->value().data(), it->value().size()), &r)) break;
+      r.partition = partition;
+      r.offset = static_cast<int64_t>(GetFixed64BE(std::string_view(it->key().data() + 5, 8)));
+      out->push_back(std::move(r));
+    }
+  }
+
+  // Waits until some partition has records at or beyond next[p], or timeout.
+  std::vector<int64_t> WaitForRecords(const std::vector<int64_t>& next, absl::Duration timeout) {
+    std::unique_lock lk(mu_);
+    auto available = [&] {
+      for (int32_t p = 0; p < partitions_; ++p)
+        if (end_[p] > next[p]) return true;
+      return stopping_;
+    };
+    appended_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout), available);
+    return end_;
+  }
+
+ private:
+  struct Pending {
+    Record record;
+    absl::Status status;
+    bool done = false;
+  };
+
+  void WriterLoop() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      std::deque<Pending*> batch;
+      batch.swap(queue_);
+      std::vector<int64_t> next = end_;
+      lk.unlock();
+
+      rocksdb::WriteBatch wb;
+      const int64_t now = NowMs();
+      for (Pending* p : batch) {
+        p->record.offset = next[p->record.partition]++;
+        p->record.timestamp_ms = now;
+        wb.Put(RecordKey(p->record.partition, p->record.offset), EncodeStoredRecord(p->record));
+      }
+      rocksdb::WriteOptions wo;
+      wo.sync = sync_;
+      rocksdb::Status s = db_->Write(wo, &wb);
+
+      lk.lock();
+      for (Pending* p : batch) {
+        p->done = true;
+        if (!s.ok()) p->status = absl::UnavailableError("embedded log write failed: " + s.ToString());
+      }
+      if (s.ok()) end_ = next;
+      done_cv_.notify_all();
+      appended_cv_.notify_all();
+    }
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  const std::string dir_;
+  const int32_t partitions_;
+  const bool sync_;
+
+  std::mutex mu_;
+  std::condition_variable queue_cv_, done_cv_, appended_cv_;
+  std::deque<Pending*> queue_;
+  std::vector<int64_t> end_;  // per partition: offset of the next record
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
+                                                         absl::Duration timeout) {
+  std::vector<int64_t> end = log_->WaitForRecords(next_, timeout);
+  std::vector<Record> out;
+  const size_t n = next_.size();
+  for (size_t i = 0; i < n && out.size() < max_records; ++i) {
+    const size_t p = (rr_ + i) % n;
+    if (end[p] <= next_[p]) continue;
+    log_->ReadRange(static_cast<int32_t>(p), next_[p], end[p], max_records - out.size(), &out);
+    if (!out.empty() && out.back().partition == static_cast<int32_t>(p))
+      next_[p] = out.back().offset + 1;
+  }
+  rr_ = (rr_ + 1) % n;
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeStoredRecord(const Record& record) {
+  std::string out;
+  PutVarint(&out, static_cast<uint64_t>(record.timestamp_ms));
+  PutBytes(&out, record.key);
+  PutBytes(&out, record.value);
+  PutVarint(&out, record.headers.size());
+  for (const Header& h : record.headers) {
+    PutBytes(&out, h.key);
+    PutBytes(&out, h.value);
+  }
+  return out;
+}
+
+bool DecodeStoredRecord(std::string_view data, Record* record) {
+  uint64_t ts, nh;
+  if (!GetVarint(&data, &ts)) return false;
+  record->timestamp_ms = static_cast<int64_t>(ts);
+  if (!GetBytes(&data, &record->key) || !GetBytes(&data, &record->value)) return false;
+  if (!GetVarint(&data, &nh) || nh > data.size()) return false;
+  record->headers.resize(nh);
+  for (Header& h : record->headers)
+    if (!GetBytes(&data, &h.key) || !GetBytes(&data, &h.value)) return false;
+  return data.empty();
+}
+
+absl::StatusOr<std::unique_ptr<EventLog>> OpenEmbeddedLog(const EmbeddedLogOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("embedded log needs a directory");
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  ro.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(ro, options.dir, &raw);
+  if (!s.ok())
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open embedded log at ", options.dir, ": ", s.ToString()));
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  int32_t partitions = options.partitions;
+  std::string stored;
+  s = db->Get(rocksdb::ReadOptions(), kPartitionsKey, &stored);
+  if (s.ok()) {
+    partitions = std::stoi(stored);
+  } else if (s.IsNotFound()) {
+    if (partitions < 1) return absl::InvalidArgumentError("partitions must be at least 1");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db->Put(wo, kPartitionsKey, std::to_string(partitions));
+    if (!s.ok()) return absl::InternalError(s.ToString());
+  } else {
+    return absl::InternalError(s.ToString());
+  }
+
+  // Recover each partition's end offset: one past its last stored record.
+  std::vector<int64_t> ends(partitions, 0);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (int32_t p = 0; p < partitions; ++p) {
+    it->SeekForPrev(RecordKey(p, INT64_MAX));
+    if (it->Valid() && it->key().size() == 13 && it->key()[0] == 'r' &&
+        it->key().starts_with(RecordKey(p, 0).substr(0, 5))) {
+      ends[p] = static_cast<int64_t>(GetFixed64BE(std::string_view(it->key().data() + 5, 8))) + 1;
+    }
+  }
+  it.reset();
+  return std::unique_ptr<EventLog>(
+      new EmbeddedLog(std::move(db), options.dir, partitions, options.sync, std::move(ends)));
+}
+
+}  // namespace strata::eventlog

@@ -1,0 +1,99 @@
+// strata_eventlog: the append-only event log every Strata service talks through.
+//
+// Contract (both implementations):
+//  * The log has a fixed number of partitions. A record's partition is chosen
+//    from its key by KeyPartition() (Kafka's murmur2 key partitioner), so all
+//    records of one aggregate are totally ordered in one partition.
+//  * Append() returns OK only after the record is durable (embedded: fsynced;
+//    Kafka: acknowledged by all in-sync replicas, idempotent producer). It
+//    never returns OK for a record that was not written. A non-OK result means
+//    the record was not written, except where the message says the outcome is
+//    unknown (the record may appear in the log later).
+//  * A reader returns each partition's records in offset order, starting at
+//    the offsets it was opened with, and never skips a record.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace strata::eventlog {
+
+struct Header {
+  std::string key;
+  std::string value;
+};
+
+struct Record {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+};
+
+// Where a record sits in the log.
+struct Position {
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+// The partition Kafka's default partitioner (murmur2, as in the Java client)
+// gives `key` among `partitions`. Integrators can rely on it.
+int32_t KeyPartition(std::string_view key, int32_t partitions);
+// Kafka's murmur2 hash (org.apache.kafka.common.utils.Utils.murmur2).
+uint32_t KafkaMurmur2(std::string_view data);
+
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // Returns at most `max_records` records that follow the ones already
+  // returned, waiting up to `timeout` when none is available (then returns an
+  // empty vector). Records of one partition come in offset order.
+  virtual absl::StatusOr<std::vector<Record>> Poll(size_t max_records,
+                                                   absl::Duration timeout) = 0;
+};
+
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+
+  virtual int32_t partitions() const = 0;
+  // Human-readable description, e.g. "embedded:/var/lib/strata/log".
+  virtual std::string Describe() const = 0;
+
+  // Appends one record to partition KeyPartition(key). See the contract above.
+  virtual absl::StatusOr<Position> Append(std::string_view key, std::string_view value,
+                                          const std::vector<Header>& headers) = 0;
+
+  // The offset the next record appended to `partition` will get (Kafka's
+  // high watermark): every record below it is readable.
+  virtual absl::StatusOr<int64_t> EndOffset(int32_t partition) = 0;
+
+  // A reader of all partitions; partition p starts at start_offsets[p]
+  // (missing entries start at 0).
+  virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(
+      const std::vector<int64_t>& start_offsets) = 0;
+};
+
+// How to reach the log. Exactly one of kafka_bootstrap / embedded_dir is set.
+struct LogConfig {
+  std::string kafka_bootstrap;       // e.g. "127.0.0.1:9092"
+  std::string topic = "strata.events";
+  int32_t partitions = 8;            // used when the log/topic is created
+  std::string embedded_dir;          // durable single-node log directory
+  // Extra librdkafka properties (TLS, SASL, timeouts), passed through as given.
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
+  // How long Append() keeps retrying a Kafka produce before failing.
+  absl::Duration append_timeout = absl::Seconds(10);
+};
+
+absl::StatusOr<std::unique_ptr<EventLog>> OpenEventLog(const LogConfig& config);
+
+}  // namespace strata::eventlog

@@ -1,0 +1,241 @@
+// One suite, run against both EventLog implementations: the embedded log and
+// Kafka (librdkafka's mock cluster on loopback, spoken to over the Kafka protocol).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "devbroker/mock_kafka.h"
+#include "eventlog/embedded_log.h"
+#include "eventlog/event_log.h"
+#include "eventlog/kafka_log.h"
+
+namespace strata::eventlog {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempDir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() /
+               (name + "-" + std::to_string(getpid()) + "-" + std::to_string(rand()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+// A backend under test: opens (and reopens) logs that share the same storage.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual absl::StatusOr<std::unique_ptr<EventLog>> Open() = 0;
+  virtual devbroker::MockKafka* kafka() { return nullptr; }
+};
+
+class EmbeddedBackend : public Backend {
+ public:
+  EmbeddedBackend() : dir_(TempDir("eventlog")) {}
+  ~EmbeddedBackend() override { fs::remove_all(dir_); }
+  absl::StatusOr<std::unique_ptr<EventLog>> Open() override {
+    return OpenEmbeddedLog({.dir = dir_, .partitions = 4});
+  }
+
+ private:
+  std::string dir_;
+};
+
+class KafkaBackend : public Backend {
+ public:
+  KafkaBackend() {
+    auto mk = devbroker::MockKafka::Start(3, "", 0);
+    EXPECT_TRUE(mk.ok()) << mk.status();
+    mk_ = std::move(*mk);
+  }
+  absl::StatusOr<std::unique_ptr<EventLog>> Open() override {
+    LogConfig c;
+    c.kafka_bootstrap = mk_->bootstrap();
+    c.topic = "test.events";
+    c.partitions = 4;
+    c.append_timeout = absl::Seconds(3);
+    return OpenKafkaLog(c);
+  }
+  devbroker::MockKafka* kafka() override { return mk_.get(); }
+
+ private:
+  std::unique_ptr<devbroker::MockKafka> mk_;
+};
+
+std::vector<Record> ReadAll(EventLog& log, size_t expected, std::vector<int64_t> start = {}) {
+  auto reader = log.OpenReader(start);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  std::vector<Record> out;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (out.size() < expected && absl::Now() < deadline) {
+    auto batch = (*reader)->Poll(1000, absl::Milliseconds(50));
+    EXPECT_TRUE(batch.ok());
+    for (auto& r : *batch) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+class EventLogTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "embedded")
+      backend_ = std::make_unique<EmbeddedBackend>();
+    else
+      backend_ = std::make_unique<KafkaBackend>();
+    auto log = backend_->Open();
+    ASSERT_TRUE(log.ok()) << log.status();
+    log_ = std::move(*log);
+  }
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<EventLog> log_;
+};
+
+TEST_P(EventLogTest, AppendsAreReadBackInOrderWithHeaders) {
+  EXPECT_EQ(log_->partitions(), 4);
+  std::map<int32_t, int64_t> next;
+  for (int i = 0; i < 20; ++i) {
+    std::string key = "object:table:s.t" + std::to_string(i % 5);
+    auto pos = log_->Append(key, "v" + std::to_string(i), {{"strata-event-type", "x"}});
+    ASSERT_TRUE(pos.ok()) << pos.status();
+    EXPECT_EQ(pos->partition, KeyPartition(key, 4));
+    EXPECT_EQ(pos->offset, next[pos->partition]++);
+  }
+  auto records = ReadAll(*log_, 20);
+  ASSERT_EQ(records.size(), 20u);
+  std::map<int32_t, int64_t> seen;
+  std::map<std::string, std::vector<std::string>> by_key;
+  for (const Record& r : records) {
+    EXPECT_EQ(r.offset, seen[r.partition]++) << "gap or reorder in partition " << r.partition;
+    ASSERT_EQ(r.headers.size(), 1u);
+    EXPECT_EQ(r.headers[0].key, "strata-event-type");
+    EXPECT_GT(r.timestamp_ms, 0);
+    by_key[r.key].push_back(r.value);
+  }
+  EXPECT_EQ(by_key["object:table:s.t0"], (std::vector<std::string>{"v0", "v5", "v10", "v15"}));
+  for (auto [p, n] : next) {
+    auto end = log_->EndOffset(p);
+    ASSERT_TRUE(end.ok());
+    EXPECT_EQ(*end, n);
+  }
+}
+
+TEST_P(EventLogTest, ReaderStartsAtGivenOffsets) {
+  const std::string key = "release:r1";
+  const int32_t p = KeyPartition(key, 4);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log_->Append(key, std::to_string(i), {}).ok());
+  std::vector<int64_t> start(4, 0);
+  start[p] = 7;
+  auto records = ReadAll(*log_, 3, start);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].value, "7");
+  EXPECT_EQ(records[2].value, "9");
+  // Nothing more arrives.
+  auto reader = log_->OpenReader({10, 10, 10, 10});
+  ASSERT_TRUE(reader.ok());
+  auto none = (*reader)->Poll(10, absl::Milliseconds(100));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(EventLogTest, ConcurrentAppendsAreAllReadExactlyOnce) {
+  constexpr int kThreads = 8, kPerThread = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto pos = log_->Append("k" + std::to_string(i % 13), std::to_string(t * 1000 + i), {});
+        if (!pos.ok()) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto records = ReadAll(*log_, kThreads * kPerThread);
+  std::set<std::string> values;
+  for (const Record& r : records) values.insert(r.value);
+  EXPECT_EQ(records.size(), size_t(kThreads * kPerThread));
+  EXPECT_EQ(values.size(), size_t(kThreads * kPerThread));
+}
+
+TEST_P(EventLogTest, ASecondHandleSeesTheSameLog) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log_->Append("env:qa", std::to_string(i), {}).ok());
+  if (GetParam() == "embedded") log_.reset();  // one process owns an embedded log
+  auto other = backend_->Open();
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto records = ReadAll(**other, 5);
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[4].value, "4");
+  auto pos = (*other)->Append("env:qa", "5", {});
+  ASSERT_TRUE(pos.ok());
+  EXPECT_EQ(pos->offset, 5);  // offsets continue where the log ended
+}
+
+TEST_P(EventLogTest, RetriableBrokerErrorsAreRetriedTransparently) {
+  if (!backend_->kafka()) GTEST_SKIP() << "broker faults apply to Kafka only";
+  ASSERT_TRUE(log_->Append("a", "warmup", {}).ok());
+  ASSERT_TRUE(backend_->kafka()->PushRequestErrors("produce", 3, "NOT_ENOUGH_REPLICAS").ok());
+  auto pos = log_->Append("a", "after-errors", {});
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  auto records = ReadAll(*log_, 2);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].value, "after-errors");  // written exactly once
+}
+
+TEST_P(EventLogTest, UnreachableBrokersFailTheAppendInsteadOfAcknowledging) {
+  if (!backend_->kafka()) GTEST_SKIP() << "broker faults apply to Kafka only";
+  ASSERT_TRUE(log_->Append("a", "before", {}).ok());
+  ASSERT_TRUE(backend_->kafka()->SetBrokerDown(-1).ok());
+  auto pos = log_->Append("a", "while-down", {});
+  EXPECT_FALSE(pos.ok());
+  EXPECT_EQ(pos.status().code(), absl::StatusCode::kUnavailable) << pos.status();
+  ASSERT_TRUE(backend_->kafka()->SetBrokerUp(-1).ok());
+  auto after = log_->Append("a", "after", {});
+  ASSERT_TRUE(after.ok()) << after.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EventLogTest, ::testing::Values("embedded", "kafka"),
+                         [](const auto& info) { return info.param; });
+
+TEST(EmbeddedLogTest, SurvivesReopenWithOffsetsIntact) {
+  EmbeddedBackend backend;
+  {
+    auto log = backend.Open();
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE((*log)->Append("k" + std::to_string(i), "x", {}).ok());
+  }
+  auto log = backend.Open();
+  ASSERT_TRUE(log.ok());
+  int64_t total = 0;
+  for (int p = 0; p < 4; ++p) total += *(*log)->EndOffset(p);
+  EXPECT_EQ(total, 50);
+}
+
+TEST(EmbeddedLogTest, RecordEncodingRoundTripsAndRejectsTruncation) {
+  Record r{.partition = 0, .offset = 0, .timestamp_ms = 1234, .key = "k", .value = std::string("v\0x", 3),
+           .headers = {{"h", "1"}}};
+  std::string enc = EncodeStoredRecord(r);
+  Record back;
+  ASSERT_TRUE(DecodeStoredRecord(enc, &back));
+  EXPECT_EQ(back.value, r.value);
+  EXPECT_EQ(back.timestamp_ms, 1234);
+  EXPECT_FALSE(DecodeStoredRecord(std::string_view(enc).substr(0, enc.size() - 1), &back));
+}
+
+// Reference values from Apache Kafka's UtilsTest.testMurmur2.
+TEST(PartitionerTest, MatchesKafkaMurmur2) {
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("21")), -973932308);
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("foobar")), -790332482);
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("a-little-bit-long-string")), -985981536);
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("a-little-bit-longer-string")), -1486304829);
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")),
+            -58897971);
+  EXPECT_EQ(static_cast<int32_t>(KafkaMurmur2("abc")), 479470107);
+}
+
+}  // namespace
+}  // namespace strata::eventlog
