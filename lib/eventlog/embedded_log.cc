@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -258,6 +259,11 @@ bool DecodeStoredRecord(std::string_view data, Record* record) {
 
 absl::StatusOr<std::unique_ptr<EventLog>> OpenEmbeddedLog(const EmbeddedLogOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("embedded log needs a directory");
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create embedded log directory ", options.dir, ": ", ec.message()));
   rocksdb::Options ro;
   ro.create_if_missing = true;
   ro.IncreaseParallelism(2);

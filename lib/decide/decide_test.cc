@@ -1,0 +1,117 @@
+#include "decide/decide.h"
+
+#include <gtest/gtest.h>
+
+namespace strata::decide {
+namespace {
+
+v1::Event Ev(uint64_t seq, const std::string& user) {
+  v1::Event e;
+  e.set_aggregate("object:table:sales.orders");
+  e.set_seq(seq);
+  e.mutable_actor()->set_user(user);
+  return e;
+}
+v1::Event CheckOut(uint64_t seq, const std::string& user) {
+  auto e = Ev(seq, user);
+  e.mutable_checked_out();
+  return e;
+}
+v1::Event CheckIn(uint64_t seq, const std::string& user, uint64_t version, bool keep = false) {
+  auto e = Ev(seq, user);
+  e.mutable_checked_in()->set_version(version);
+  e.mutable_checked_in()->set_keep_checked_out(keep);
+  return e;
+}
+v1::Event Undo(uint64_t seq, const std::string& user) {
+  auto e = Ev(seq, user);
+  e.mutable_check_out_undone();
+  return e;
+}
+
+// Applies events in order like a projection does; returns the verdicts.
+std::vector<Verdict> Replay(const std::vector<v1::Event>& events, AggregateFacts* f) {
+  std::vector<Verdict> out;
+  for (const auto& e : events) {
+    Decision d = Decide(e, *f);
+    if (d.accepted()) Advance(e, f);
+    out.push_back(d.verdict);
+  }
+  return out;
+}
+
+TEST(DecideTest, FirstCheckOutOfAnAggregateNeedsSeqOne) {
+  AggregateFacts f;
+  EXPECT_EQ(Decide(CheckOut(2, "alice"), f).verdict, Verdict::kStaleSeq);
+  EXPECT_TRUE(Decide(CheckOut(1, "alice"), f).accepted());
+}
+
+TEST(DecideTest, TwoRacersForTheSameSeqExactlyOneWins) {
+  AggregateFacts f;
+  auto v = Replay({CheckOut(1, "alice"), CheckOut(1, "bob")}, &f);
+  EXPECT_EQ(v, (std::vector<Verdict>{Verdict::kAccepted, Verdict::kStaleSeq}));
+  EXPECT_EQ(f.holder, "alice");
+  EXPECT_EQ(f.last_seq, 1u);
+}
+
+TEST(DecideTest, CheckOutOfAHeldObjectIsRefusedEvenWithTheRightSeq) {
+  AggregateFacts f;
+  auto v = Replay({CheckOut(1, "alice"), CheckOut(2, "bob")}, &f);
+  EXPECT_EQ(v[1], Verdict::kRuleViolated);
+  EXPECT_EQ(Decide(CheckOut(2, "bob"), f).reason, "already checked out by alice");
+}
+
+TEST(DecideTest, OnlyTheHolderChecksInAndVersionsAreConsecutive) {
+  AggregateFacts f;
+  Replay({CheckOut(1, "alice")}, &f);
+  EXPECT_EQ(Decide(CheckIn(2, "bob", 1), f).verdict, Verdict::kRuleViolated);
+  EXPECT_EQ(Decide(CheckIn(2, "alice", 2), f).verdict, Verdict::kRuleViolated);
+  auto v = Replay({CheckIn(2, "alice", 1)}, &f);
+  EXPECT_EQ(v[0], Verdict::kAccepted);
+  EXPECT_EQ(f.latest_version, 1u);
+  EXPECT_TRUE(f.holder.empty()) << "check-in releases the lock by default";
+  EXPECT_EQ(Decide(CheckIn(3, "alice", 2), f).reason, "not checked out");
+}
+
+TEST(DecideTest, KeepCheckedOutRetainsTheLock) {
+  AggregateFacts f;
+  Replay({CheckOut(1, "alice"), CheckIn(2, "alice", 1, /*keep=*/true)}, &f);
+  EXPECT_EQ(f.holder, "alice");
+  EXPECT_TRUE(Decide(CheckIn(3, "alice", 2), f).accepted());
+}
+
+TEST(DecideTest, UndoOnlyByTheHolder) {
+  AggregateFacts f;
+  Replay({CheckOut(1, "alice")}, &f);
+  EXPECT_EQ(Decide(Undo(2, "bob"), f).verdict, Verdict::kRuleViolated);
+  EXPECT_TRUE(Decide(Undo(2, "alice"), f).accepted());
+}
+
+TEST(DecideTest, ForceReleaseNeedsAHolderAndNamesIt) {
+  AggregateFacts f;
+  auto fr = Ev(1, "dba");
+  fr.mutable_lock_force_released()->set_previous_holder("alice");
+  EXPECT_EQ(Decide(fr, f).verdict, Verdict::kRuleViolated);
+  Replay({CheckOut(1, "alice")}, &f);
+  fr.set_seq(2);
+  EXPECT_TRUE(Decide(fr, f).accepted());
+  fr.mutable_lock_force_released()->set_previous_holder("carol");
+  EXPECT_EQ(Decide(fr, f).verdict, Verdict::kRuleViolated);
+}
+
+TEST(DecideTest, InformationalAndMalformedEvents) {
+  AggregateFacts f;
+  auto refused = Ev(0, "bob");
+  refused.mutable_command_refused()->set_command("checkout");
+  EXPECT_EQ(Decide(refused, f).verdict, Verdict::kInformational);
+  refused.set_seq(1);
+  EXPECT_EQ(Decide(refused, f).verdict, Verdict::kMalformed);
+  EXPECT_EQ(Decide(Ev(1, "bob"), f).verdict, Verdict::kMalformed);  // no payload
+  auto wrong = CheckOut(1, "bob");
+  wrong.set_aggregate("release:r1");
+  EXPECT_EQ(Decide(wrong, f).verdict, Verdict::kMalformed);
+  EXPECT_EQ(Decide(CheckOut(0, "bob"), f).verdict, Verdict::kMalformed);
+}
+
+}  // namespace
+}  // namespace strata::decide

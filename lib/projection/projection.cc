@@ -1,0 +1,247 @@
+#include "projection/projection.h"
+
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "rocksdb/db.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+#include "spdlog/spdlog.h"
+
+namespace strata::projection {
+namespace {
+
+constexpr char kSkippedKey[] = "\x01skipped";
+constexpr char kPartitionsKey[] = "\x01partitions";
+
+std::string OffsetKey(int32_t partition) { return fmt::format("\x01offset/{:08d}", partition); }
+
+std::string EncodeU64(uint64_t v) { return std::to_string(v); }
+uint64_t DecodeU64(const std::string& s) { return s.empty() ? 0 : std::stoull(s); }
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(fmt::format("{}: {}", what, s.ToString()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key) {
+  std::string value;
+  rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return absl::InternalError(fmt::format("read {}: {}", key, s.ToString()));
+  return std::optional<std::string>(std::move(value));
+}
+void StateTxn::Put(const std::string& key, const std::string& value) { batch_->Put(key, value); }
+void StateTxn::Delete(const std::string& key) { batch_->Delete(key); }
+
+absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerOptions options,
+                                                                         eventlog::EventLog* log,
+                                                                         Projection* projection) {
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  if (options.rebuild) {
+    rocksdb::Status s = rocksdb::DestroyDB(options.db_path, ro);
+    if (!s.ok()) return FromRocks(s, "wipe projection for rebuild");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.db_path, ec);
+  if (ec)
+    return absl::FailedPreconditionError(
+        fmt::format("cannot create projection directory {}: {}", options.db_path, ec.message()));
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(ro, options.db_path, &raw);
+  if (!s.ok()) return FromRocks(s, fmt::format("open projection store {}", options.db_path));
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  const int32_t partitions = log->partitions();
+  std::string value;
+  s = db->Get(rocksdb::ReadOptions(), kPartitionsKey, &value);
+  if (s.ok() && std::stoi(value) != partitions)
+    return absl::FailedPreconditionError(fmt::format(
+        "projection {} was built from a log with {} partitions, this log has {}; use --rebuild",
+        options.db_path, value, partitions));
+  if (s.IsNotFound()) {
+    s = db->Put(rocksdb::WriteOptions(), kPartitionsKey, std::to_string(partitions));
+    if (!s.ok()) return FromRocks(s, "init projection");
+  }
+
+  std::vector<int64_t> next(partitions, 0);
+  for (int32_t p = 0; p < partitions; ++p) {
+    if (db->Get(rocksdb::ReadOptions(), OffsetKey(p), &value).ok()) next[p] = std::stoll(value);
+    auto end = log->EndOffset(p);
+    if (!end.ok()) return end.status();
+    if (next[p] > *end)
+      return absl::FailedPreconditionError(fmt::format(
+          "projection {} has applied partition {} up to offset {} but the log ends at {}: the "
+          "data directory belongs to another log; start with --rebuild",
+          options.db_path, p, next[p], *end));
+  }
+  uint64_t skipped = 0;
+  if (db->Get(rocksdb::ReadOptions(), kSkippedKey, &value).ok()) skipped = DecodeU64(value);
+  return std::unique_ptr<ProjectionRunner>(new ProjectionRunner(
+      std::move(options), log, projection, std::move(db), std::move(next), skipped));
+}
+
+ProjectionRunner::ProjectionRunner(RunnerOptions options, eventlog::EventLog* log,
+                                   Projection* projection, std::unique_ptr<rocksdb::DB> db,
+                                   std::vector<int64_t> next, uint64_t skipped)
+    : options_(std::move(options)), log_(log), projection_(projection), db_(std::move(db)),
+      next_(std::move(next)), skipped_(skipped) {}
+
+ProjectionRunner::~ProjectionRunner() { Stop(); }
+
+absl::Status ProjectionRunner::Start() {
+  std::lock_guard lk(mu_);
+  if (running_) return absl::OkStatus();
+  running_ = true;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void ProjectionRunner::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lk(mu_);
+  running_ = false;
+  applied_cv_.notify_all();
+}
+
+void ProjectionRunner::Loop() {
+  std::vector<int64_t> start;
+  {
+    std::lock_guard lk(mu_);
+    start = next_;
+  }
+  auto reader = log_->OpenReader(start);
+  if (!reader.ok()) {
+    std::lock_guard lk(mu_);
+    health_ = reader.status();
+    applied_cv_.notify_all();
+    return;
+  }
+  while (!stop_) {
+    auto records = (*reader)->Poll(options_.max_batch, absl::Milliseconds(100));
+    if (!records.ok()) {
+      spdlog::warn("projection {}: reading the log: {}", options_.db_path,
+                   std::string(records.status().message()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (records->empty()) continue;
+    if (absl::Status s = ApplyBatch(*records); !s.ok()) {
+      spdlog::error("projection {} stopped: {}", options_.db_path, std::string(s.message()));
+      std::lock_guard lk(mu_);
+      health_ = s;
+      applied_cv_.notify_all();
+      return;
+    }
+  }
+}
+
+absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records) {
+  rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+  StateTxn txn(db_.get(), &batch);
+  std::vector<int64_t> next;
+  uint64_t skipped;
+  {
+    std::lock_guard lk(mu_);
+    next = next_;
+    skipped = skipped_;
+  }
+  const uint64_t skipped_before = skipped;
+  std::vector<bool> touched(next.size(), false);
+  v1::Event event;
+  for (const eventlog::Record& r : records) {
+    if (r.partition < 0 || r.partition >= static_cast<int32_t>(next.size()) ||
+        r.offset < next[r.partition])
+      continue;  // already applied (a reader may redeliver after reconnecting)
+    event.Clear();
+    if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
+      ++skipped;
+      spdlog::warn("projection {}: skipped a record that is not a Strata event at {}/{}",
+                   options_.db_path, r.partition, r.offset);
+    } else if (absl::Status s = projection_->Apply(event, {r.partition, r.offset}, txn); !s.ok()) {
+      projection_->BatchDone(false);
+      return s;
+    }
+    next[r.partition] = r.offset + 1;
+    touched[r.partition] = true;
+  }
+  for (size_t p = 0; p < next.size(); ++p)
+    if (touched[p]) batch.Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(next[p]));
+  if (skipped != skipped_before) batch.Put(kSkippedKey, EncodeU64(skipped));
+
+  uint64_t batch_number;
+  {
+    std::lock_guard lk(mu_);
+    batch_number = batches_;
+  }
+  if (options_.before_commit) {
+    if (absl::Status s = options_.before_commit(batch_number); !s.ok()) {
+      projection_->BatchDone(false);
+      return s;
+    }
+  }
+  // No fsync: the projection is derived state. After a machine crash the last
+  // batches may be lost together with their offsets and are simply re-applied.
+  rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), batch.GetWriteBatch());
+  if (!ws.ok()) {
+    projection_->BatchDone(false);
+    return FromRocks(ws, "write projection batch");
+  }
+  projection_->BatchDone(true);
+  std::lock_guard lk(mu_);
+  next_ = std::move(next);
+  skipped_ = skipped;
+  events_applied_ += records.size();
+  ++batches_;
+  applied_cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::WaitForApplied(const eventlog::Position& position,
+                                              absl::Duration timeout) {
+  std::unique_lock lk(mu_);
+  if (position.partition < 0 || position.partition >= static_cast<int32_t>(next_.size()))
+    return absl::InvalidArgumentError(fmt::format("no partition {}", position.partition));
+  const bool done = applied_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout), [&] {
+    return next_[position.partition] > position.offset || !health_.ok() || !running_;
+  });
+  if (next_[position.partition] > position.offset) return absl::OkStatus();
+  if (!health_.ok()) return absl::UnavailableError(fmt::format(
+      "projection stopped: {}", std::string(health_.message())));
+  if (!running_) return absl::UnavailableError("projection is not running");
+  (void)done;
+  return absl::DeadlineExceededError(fmt::format(
+      "the projection has not applied log position {}/{} yet", position.partition, position.offset));
+}
+
+absl::Status ProjectionRunner::CatchUpPartition(int32_t partition, absl::Duration timeout) {
+  auto end = log_->EndOffset(partition);
+  if (!end.ok()) return end.status();
+  if (*end == 0) return absl::OkStatus();
+  return WaitForApplied({partition, *end - 1}, timeout);
+}
+
+absl::Status ProjectionRunner::CatchUp(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (int32_t p = 0; p < log_->partitions(); ++p) {
+    if (absl::Status s = CatchUpPartition(p, deadline - absl::Now()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+RunnerStats ProjectionRunner::stats() const {
+  std::lock_guard lk(mu_);
+  return {events_applied_, batches_, skipped_, next_};
+}
+
+absl::Status ProjectionRunner::health() const {
+  std::lock_guard lk(mu_);
+  return health_;
+}
+
+}  // namespace strata::projection

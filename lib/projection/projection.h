@@ -1,0 +1,138 @@
+// strata_projection: rebuilds a service's state from the event log into
+// RocksDB, in the manner of a Kafka Streams state store with its changelog.
+//
+// Contract:
+//  * Each batch of records is applied into one WriteBatch together with the
+//    next offset of every partition it touched, and written atomically. A
+//    crash therefore never applies an event twice nor loses one: on restart
+//    the runner resumes from the stored offsets.
+//  * An empty directory, or Options::rebuild, replays the whole log from
+//    offset 0.
+//  * Records that are not a valid strata.v1.Event (garbage on the topic) are
+//    skipped and counted (persistently); the runner keeps going.
+//  * WaitForApplied(p) returns once the record at p is applied and durable,
+//    which gives command handlers read-your-writes.
+//
+// Keys beginning with '\x01' are reserved for the runner; a projection uses
+// any other keys.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventlog/event_log.h"
+#include "strata/v1/events.pb.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatchWithIndex;
+}  // namespace rocksdb
+
+namespace strata::projection {
+
+// Reads see the writes of the batch being applied, then the database.
+class StateTxn {
+ public:
+  StateTxn(rocksdb::DB* db, rocksdb::WriteBatchWithIndex* batch) : db_(db), batch_(batch) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key);
+  void Put(const std::string& key, const std::string& value);
+  void Delete(const std::string& key);
+
+ private:
+  rocksdb::DB* db_;
+  rocksdb::WriteBatchWithIndex* batch_;
+};
+
+// A service's projection logic.
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // Applies one well-formed event read at `position`. Must be deterministic
+  // and write only through `txn`. A non-OK result is a storage failure and
+  // stops the runner; bad events are never errors (the accept rule ignores them).
+  virtual absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
+                             StateTxn& txn) = 0;
+  // After the events applied since the last call: `committed` says whether
+  // their batch became durable (true) or was discarded (false).
+  virtual void BatchDone(bool committed) {}
+};
+
+struct RunnerOptions {
+  std::string db_path;
+  // Wipe the projection and replay the log from offset 0.
+  bool rebuild = false;
+  size_t max_batch = 5000;
+  // Fault-injection seam: called before each batch is written. A non-OK
+  // result discards the batch and stops the runner, as a crash at that point.
+  std::function<absl::Status(uint64_t batch_number)> before_commit;
+};
+
+struct RunnerStats {
+  uint64_t events_applied = 0;   // since this runner started
+  uint64_t batches = 0;          // since this runner started
+  uint64_t records_skipped = 0;  // garbage records, over the projection's life
+  std::vector<int64_t> next_offsets;
+};
+
+class ProjectionRunner {
+ public:
+  // Opens (or creates) the RocksDB at options.db_path. Fails if the stored
+  // offsets lie beyond the log's end (the directory belongs to another log).
+  static absl::StatusOr<std::unique_ptr<ProjectionRunner>> Open(RunnerOptions options,
+                                                                eventlog::EventLog* log,
+                                                                Projection* projection);
+  ~ProjectionRunner();
+
+  // Starts applying the log in a background thread.
+  absl::Status Start();
+  // Stops the thread; idempotent.
+  void Stop();
+
+  // Waits until the record at `position` is applied (see contract).
+  absl::Status WaitForApplied(const eventlog::Position& position, absl::Duration timeout);
+  // Waits until every record in the log at the time of the call is applied.
+  absl::Status CatchUp(absl::Duration timeout);
+  // Like CatchUp, for one partition.
+  absl::Status CatchUpPartition(int32_t partition, absl::Duration timeout);
+
+  // The state store, for reads. Owned by the runner.
+  rocksdb::DB* db() const { return db_.get(); }
+  RunnerStats stats() const;
+  // OK while running; the error that stopped the runner otherwise.
+  absl::Status health() const;
+
+ private:
+  ProjectionRunner(RunnerOptions options, eventlog::EventLog* log, Projection* projection,
+                   std::unique_ptr<rocksdb::DB> db, std::vector<int64_t> next, uint64_t skipped);
+  void Loop();
+  absl::Status ApplyBatch(std::vector<eventlog::Record>& records);
+
+  RunnerOptions options_;
+  eventlog::EventLog* log_;
+  Projection* projection_;
+  std::unique_ptr<rocksdb::DB> db_;
+
+  mutable std::mutex mu_;
+  std::condition_variable applied_cv_;
+  std::vector<int64_t> next_;  // per partition: next offset to apply
+  uint64_t skipped_ = 0;
+  uint64_t events_applied_ = 0;
+  uint64_t batches_ = 0;
+  absl::Status health_;
+  bool running_ = false;
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace strata::projection

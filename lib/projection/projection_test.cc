@@ -1,0 +1,189 @@
+#include "projection/projection.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "eventlog/embedded_log.h"
+#include "rocksdb/db.h"
+
+namespace strata::projection {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Counts events per aggregate; "applications" counts every Apply call, so a
+// double apply shows up as applications > events in the log.
+class CountingProjection : public Projection {
+ public:
+  absl::Status Apply(const v1::Event& event, const eventlog::Position&, StateTxn& txn) override {
+    for (const std::string key : {"count/" + event.aggregate(), std::string("applications")}) {
+      auto v = txn.Get(key);
+      if (!v.ok()) return v.status();
+      txn.Put(key, std::to_string((*v ? std::stoi(**v) : 0) + 1));
+    }
+    return absl::OkStatus();
+  }
+  void BatchDone(bool committed) override { (committed ? committed_ : discarded_)++; }
+  int committed_ = 0, discarded_ = 0;
+};
+
+class ProjectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("projection-" + std::to_string(getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    auto log = eventlog::OpenEmbeddedLog({.dir = (root_ / "log").string(), .partitions = 3});
+    ASSERT_TRUE(log.ok());
+    log_ = std::move(*log);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  eventlog::Position AppendEvent(const std::string& aggregate) {
+    v1::Event e;
+    e.set_event_id(std::to_string(appended_++));
+    e.set_aggregate(aggregate);
+    e.set_seq(1);
+    e.mutable_checked_out();
+    auto pos = log_->Append(aggregate, e.SerializeAsString(), {});
+    EXPECT_TRUE(pos.ok());
+    return *pos;
+  }
+  std::string AppendEventBytes() {
+    v1::Event e;
+    e.set_aggregate("object:table:s.a");
+    e.set_seq(1);
+    e.mutable_checked_out();
+    return e.SerializeAsString();
+  }
+  void AppendMany(int n) {
+    for (int i = 0; i < n; ++i) AppendEvent("object:table:s.t" + std::to_string(i % 7));
+  }
+  std::unique_ptr<ProjectionRunner> Open(RunnerOptions extra = {}) {
+    extra.db_path = (root_ / "state").string();
+    auto r = ProjectionRunner::Open(extra, log_.get(), &projection_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  static int Read(ProjectionRunner& r, const std::string& key) {
+    std::string v;
+    return r.db()->Get(rocksdb::ReadOptions(), key, &v).ok() ? std::stoi(v) : 0;
+  }
+
+  fs::path root_;
+  std::unique_ptr<eventlog::EventLog> log_;
+  CountingProjection projection_;
+  int appended_ = 0;
+};
+
+TEST_F(ProjectionTest, AppliesEveryEventOnce) {
+  AppendMany(100);
+  auto runner = Open();
+  ASSERT_TRUE(runner->Start().ok());
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 100);
+  EXPECT_EQ(Read(*runner, "count/object:table:s.t0"), 15);
+}
+
+TEST_F(ProjectionTest, WaitForAppliedGivesReadYourWrites) {
+  auto runner = Open();
+  ASSERT_TRUE(runner->Start().ok());
+  for (int i = 0; i < 20; ++i) {
+    auto pos = AppendEvent("object:table:s.x");
+    ASSERT_TRUE(runner->WaitForApplied(pos, absl::Seconds(5)).ok());
+    EXPECT_EQ(Read(*runner, "count/object:table:s.x"), i + 1);
+  }
+  // A position nobody wrote yet times out with DEADLINE_EXCEEDED.
+  auto s = runner->WaitForApplied({0, 1000}, absl::Milliseconds(50));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(ProjectionTest, ResumesFromStoredOffsetsAfterRestart) {
+  AppendMany(50);
+  {
+    auto runner = Open();
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  }
+  AppendMany(30);
+  auto runner = Open();
+  ASSERT_TRUE(runner->Start().ok());
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 80);
+  EXPECT_EQ(runner->stats().events_applied, 30u) << "only the new events are applied";
+}
+
+TEST_F(ProjectionTest, CrashBeforeABatchCommitNeitherLosesNorDoublesEvents) {
+  AppendMany(200);
+  {
+    RunnerOptions o;
+    o.max_batch = 10;
+    o.before_commit = [](uint64_t batch) {
+      return batch == 3 ? absl::AbortedError("simulated crash") : absl::OkStatus();
+    };
+    auto runner = Open(o);
+    ASSERT_TRUE(runner->Start().ok());
+    auto s = runner->CatchUp(absl::Seconds(10));
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_EQ(runner->health().code(), absl::StatusCode::kAborted);
+    EXPECT_LE(Read(*runner, "applications"), 30) << "at most the three committed batches";
+    EXPECT_EQ(projection_.discarded_, 1);
+  }
+  auto runner = Open();
+  ASSERT_TRUE(runner->Start().ok());
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 200);
+}
+
+TEST_F(ProjectionTest, GarbageRecordsAreSkippedCountedAndSurviveRestart) {
+  AppendEvent("object:table:s.a");
+  ASSERT_TRUE(log_->Append("object:table:s.a", "\xff\xfe not a protobuf", {}).ok());
+  ASSERT_TRUE(log_->Append("other-key", AppendEventBytes(), {}).ok());  // key != aggregate
+  AppendEvent("object:table:s.a");
+  {
+    auto runner = Open();
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+    EXPECT_EQ(Read(*runner, "count/object:table:s.a"), 2);
+    EXPECT_EQ(runner->stats().records_skipped, 2u);
+  }
+  auto runner = Open();
+  EXPECT_EQ(runner->stats().records_skipped, 2u);
+}
+
+TEST_F(ProjectionTest, RebuildReplaysFromTheStartToTheSameState) {
+  AppendMany(70);
+  {
+    auto runner = Open();
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  }
+  RunnerOptions o;
+  o.rebuild = true;
+  auto runner = Open(o);
+  ASSERT_TRUE(runner->Start().ok());
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 70);
+  EXPECT_EQ(runner->stats().events_applied, 70u);
+}
+
+TEST_F(ProjectionTest, RefusesAStoreThatIsAheadOfTheLog) {
+  AppendMany(10);
+  {
+    auto runner = Open();
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  }
+  // A fresh log (e.g. a wiped broker) behind the same state directory.
+  log_.reset();
+  fs::remove_all(root_ / "log");
+  log_ = std::move(*eventlog::OpenEmbeddedLog({.dir = (root_ / "log").string(), .partitions = 3}));
+  auto r = ProjectionRunner::Open({.db_path = (root_ / "state").string()}, log_.get(), &projection_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(r.status().message()).find("--rebuild"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strata::projection
