@@ -65,6 +65,8 @@ class EventLog {
   virtual ~EventLog() = default;
 
   virtual int32_t partitions() const = 0;
+  // The partition records with `key` go to.
+  int32_t PartitionFor(std::string_view key) const { return KeyPartition(key, partitions()); }
   // Human-readable description, e.g. "embedded:/var/lib/strata/log".
   virtual std::string Describe() const = 0;
 

@@ -1,0 +1,127 @@
+#include "auth/tokens.h"
+
+#include <openssl/sha.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+
+namespace strata::auth {
+
+const std::vector<std::string>& KnownRoles() {
+  static const std::vector<std::string> kRoles = {"viewer", "developer", "dba", "release-manager",
+                                                  "admin"};
+  return kRoles;
+}
+
+bool Principal::HasRole(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+bool Principal::HasAnyRole(std::initializer_list<std::string_view> wanted) const {
+  return std::any_of(wanted.begin(), wanted.end(), [&](std::string_view r) { return HasRole(r); });
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  std::string hex;
+  hex.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (unsigned char c : digest) hex += fmt::format("{:02x}", c);
+  return hex;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node, const char* key,
+                                                    size_t index) {
+  std::vector<std::string> out;
+  const YAML::Node list = node[key];
+  if (!list) return out;
+  if (!list.IsSequence())
+    return absl::InvalidArgumentError(fmt::format("token entry {}: '{}' must be a list", index + 1, key));
+  for (const auto& item : list) out.push_back(item.as<std::string>());
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<TokenStore>> ParseYaml(const YAML::Node& root,
+                                                      std::string_view default_site,
+                                                      std::unordered_map<std::string, Principal>* out) {
+  const YAML::Node tokens = root["tokens"];
+  if (!tokens || !tokens.IsSequence())
+    return absl::InvalidArgumentError("token file needs a 'tokens:' list");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const YAML::Node t = tokens[i];
+    if (!t["token"] || !t["user"])
+      return absl::InvalidArgumentError(fmt::format("token entry {} needs 'token' and 'user'", i + 1));
+    const std::string token = t["token"].as<std::string>();
+    Principal p;
+    p.user = t["user"].as<std::string>();
+    if (token.empty() || p.user.empty())
+      return absl::InvalidArgumentError(fmt::format("token entry {}: empty token or user", i + 1));
+    p.site = t["site"] ? t["site"].as<std::string>() : std::string(default_site);
+    p.db_role = t["db_role"] ? t["db_role"].as<std::string>() : p.user;
+    auto roles = StringList(t, "roles", i);
+    auto schemas = StringList(t, "schemas", i);
+    auto envs = StringList(t, "environments", i);
+    for (const auto* r : {&roles, &schemas, &envs})
+      if (!r->ok()) return r->status();
+    p.roles = roles->empty() ? std::vector<std::string>{"developer"} : *roles;
+    for (const auto& r : p.roles) {
+      const auto& known = KnownRoles();
+      if (std::find(known.begin(), known.end(), r) == known.end())
+        return absl::InvalidArgumentError(fmt::format(
+            "token entry {} ({}): unknown role '{}'; roles are viewer, developer, dba, "
+            "release-manager, admin", i + 1, p.user, r));
+    }
+    p.schemas = *schemas;
+    p.environments = *envs;
+    if (!out->emplace(Sha256Hex(token), std::move(p)).second)
+      return absl::InvalidArgumentError(fmt::format("token entry {}: duplicate token", i + 1));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::Parse(std::string_view yaml,
+                                                              std::string_view default_site) {
+  auto store = std::make_shared<TokenStore>();
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    auto r = ParseYaml(root, default_site, &store->by_digest_);
+    if (!r.ok()) return r.status();
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("token file: {}", e.what()));
+  }
+  return store;
+}
+
+absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::LoadFile(const std::string& path,
+                                                                 std::string_view default_site) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(fmt::format("cannot read token file {}", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto store = Parse(ss.str(), default_site);
+  if (!store.ok())
+    return absl::InvalidArgumentError(fmt::format("{}: {}", path, std::string(store.status().message())));
+  return store;
+}
+
+absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorization) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.empty())
+    return absl::UnauthenticatedError(
+        "no credentials: send 'authorization: Bearer TOKEN' (strata --token or STRATA_TOKEN)");
+  if (!authorization.starts_with(kBearer) || authorization.size() == kBearer.size())
+    return absl::UnauthenticatedError("the authorization header must be 'Bearer TOKEN'");
+  auto it = by_digest_.find(Sha256Hex(authorization.substr(kBearer.size())));
+  if (it == by_digest_.end()) return absl::UnauthenticatedError("unknown token");
+  return it->second;
+}
+
+}  // namespace strata::auth

@@ -1,0 +1,58 @@
+// strata_auth: who is calling. Bearer tokens from a YAML token file:
+//
+//   tokens:
+//     - {token: s3cr3t, user: alice, site: boston, roles: [developer]}
+//     - {token: t0p, user: dana, site: hq, roles: [dba], db_role: dana_dba}
+//
+// Optional keys: site (defaults to the server's --site), roles (default
+// [developer]), schemas and environments (scopes; absent = unrestricted),
+// db_role. Tokens are kept only as SHA-256 digests in memory.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace strata::auth {
+
+struct Principal {
+  std::string user;
+  std::string site;
+  std::vector<std::string> roles;
+  std::vector<std::string> schemas;       // empty: all schemas
+  std::vector<std::string> environments;  // empty: all environments
+  std::string db_role;
+
+  bool HasRole(std::string_view role) const;
+  bool HasAnyRole(std::initializer_list<std::string_view> roles) const;
+};
+
+// The roles Strata knows, from least to most privileged.
+const std::vector<std::string>& KnownRoles();
+
+class TokenStore {
+ public:
+  // Parses a token file's text. INVALID_ARGUMENT names the bad entry.
+  static absl::StatusOr<std::shared_ptr<TokenStore>> Parse(std::string_view yaml,
+                                                           std::string_view default_site);
+  static absl::StatusOr<std::shared_ptr<TokenStore>> LoadFile(const std::string& path,
+                                                              std::string_view default_site);
+
+  // Resolves the value of an `authorization` header ("Bearer TOKEN").
+  // UNAUTHENTICATED when it is missing, malformed or unknown.
+  absl::StatusOr<Principal> Authenticate(std::string_view authorization) const;
+
+  size_t size() const { return by_digest_.size(); }
+
+ private:
+  std::unordered_map<std::string, Principal> by_digest_;
+};
+
+// Hex SHA-256 of `data` (OpenSSL).
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace strata::auth

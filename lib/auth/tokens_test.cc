@@ -1,0 +1,53 @@
+#include "auth/tokens.h"
+
+#include <gtest/gtest.h>
+
+namespace strata::auth {
+namespace {
+
+constexpr char kFile[] = R"(
+tokens:
+  - {token: s3cr3t, user: alice, site: boston, roles: [developer]}
+  - {token: t0p, user: dana, roles: [dba, admin], db_role: dana_dba}
+  - {token: c0n, user: carol, site: vendor, schemas: ["billing.*"], environments: [dev]}
+)";
+
+TEST(TokenStoreTest, AuthenticatesBearerTokens) {
+  auto store = TokenStore::Parse(kFile, "hq");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto alice = (*store)->Authenticate("Bearer s3cr3t");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice->user, "alice");
+  EXPECT_EQ(alice->site, "boston");
+  EXPECT_TRUE(alice->HasRole("developer"));
+  EXPECT_FALSE(alice->HasRole("dba"));
+  auto dana = (*store)->Authenticate("Bearer t0p");
+  EXPECT_EQ(dana->site, "hq") << "defaults to the server's site";
+  EXPECT_EQ(dana->db_role, "dana_dba");
+  EXPECT_TRUE(dana->HasAnyRole({"dba", "admin"}));
+  auto carol = (*store)->Authenticate("Bearer c0n");
+  EXPECT_EQ(carol->roles, std::vector<std::string>{"developer"});
+  EXPECT_EQ(carol->schemas, std::vector<std::string>{"billing.*"});
+}
+
+TEST(TokenStoreTest, MissingMalformedOrUnknownTokensAreUnauthenticated) {
+  auto store = *TokenStore::Parse(kFile, "hq");
+  for (const char* bad : {"", "Bearer ", "Basic s3cr3t", "s3cr3t", "Bearer nope", "Bearer S3CR3T"}) {
+    auto p = store->Authenticate(bad);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << bad;
+  }
+}
+
+TEST(TokenStoreTest, RejectsBadFilesWithTheEntry) {
+  EXPECT_EQ(TokenStore::Parse("nothing: here", "x").status().code(), absl::StatusCode::kInvalidArgument);
+  auto s = TokenStore::Parse("tokens: [{token: a, user: u, roles: [wizard]}]", "x").status();
+  EXPECT_NE(std::string(s.message()).find("unknown role 'wizard'"), std::string::npos) << s;
+  EXPECT_FALSE(TokenStore::Parse("tokens: [{token: a}]", "x").ok());
+  EXPECT_FALSE(TokenStore::Parse("tokens: [{token: a, user: u}, {token: a, user: v}]", "x").ok());
+  EXPECT_FALSE(TokenStore::Parse("tokens: [ {", "x").ok());
+  EXPECT_EQ(TokenStore::LoadFile("/nonexistent/tokens.yaml", "x").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace strata::auth

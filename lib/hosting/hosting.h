@@ -1,0 +1,73 @@
+// strata_hosting: what every Strata server binary shares: the gRPC edge
+// (status mapping, authentication), server start-up with health checking and
+// reflection, log flags, and clean shutdown on SIGTERM.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "auth/tokens.h"
+#include "eventlog/event_log.h"
+
+namespace CLI {
+class App;
+}
+
+namespace strata::hosting {
+
+// Maps an internal status to the gRPC status with the same code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The caller's identity from the `authorization` metadata of the call.
+absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& context,
+                                                 const auth::TokenStore& tokens);
+
+// Flags shared by every server: how to reach the log, where to keep state.
+struct ServerFlags {
+  std::string listen = "127.0.0.1:7300";
+  std::string data_dir = "./strata-data";
+  std::string site = "local";
+  std::string tokens_file;
+  bool rebuild = false;
+  std::string kafka;  // empty: embedded log (strata-server only)
+  std::string topic = "strata.events";
+  int partitions = 8;
+  std::vector<std::string> kafka_properties;  // k=v, passed to librdkafka
+};
+void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
+// The log configuration the flags describe; the embedded log lives in
+// <data-dir>/log.
+absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& flags);
+
+// A gRPC server with health checking and reflection.
+class GrpcServer {
+ public:
+  // Listens on `address` ("host:port"; port 0 picks a free one).
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const std::string& address, const std::vector<grpc::Service*>& services);
+  ~GrpcServer();
+  int port() const { return port_; }
+  // Marks `service` (or the whole server, "") SERVING or NOT_SERVING.
+  void SetServing(const std::string& service, bool serving);
+  // Stops accepting calls, lets running ones finish for up to `grace`.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+// Call first in main(), before any thread starts: routes SIGTERM/SIGINT to
+// WaitForTerminationSignal() instead of killing the process.
+void BlockTerminationSignals();
+// Blocks until SIGTERM or SIGINT arrives; returns the signal.
+int WaitForTerminationSignal();
+
+// Prints "<what>: <message>" to stderr and returns exit code 1.
+int Fail(const std::string& what, const absl::Status& status);
+
+}  // namespace strata::hosting

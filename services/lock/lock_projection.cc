@@ -1,0 +1,172 @@
+#include "lock/lock_projection.h"
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "model/object_id.h"
+#include "rocksdb/db.h"
+
+namespace strata::lock {
+namespace {
+
+std::string HeadKey(const std::string& id) { return "h/" + id; }
+std::string LockKey(const std::string& id) { return "l/" + id; }
+std::string NamePrefix(const std::string& qualified) { return "n/" + qualified + std::string(1, '\0'); }
+std::string NameKey(const model::ObjectId& id) { return NamePrefix(id.QualifiedName()) + id.kind; }
+
+google::protobuf::Timestamp Ts(const v1::Event& e) { return e.time(); }
+
+void SetLock(const v1::Event& e, v1::ObjectHead* head) {
+  v1::Lock* l = head->mutable_lock();
+  l->set_object(head->object());
+  l->set_user(e.actor().user());
+  l->set_site(e.actor().site());
+  *l->mutable_since() = Ts(e);
+  l->set_reason(e.checked_out().reason());
+}
+
+}  // namespace
+
+void OutcomeBoard::Expect(const std::string& id) {
+  std::lock_guard lk(mu_);
+  expected_[id];
+}
+void OutcomeBoard::Forget(const std::string& id) {
+  std::lock_guard lk(mu_);
+  expected_.erase(id);
+}
+void OutcomeBoard::Publish(const std::string& id, Outcome outcome) {
+  std::lock_guard lk(mu_);
+  auto it = expected_.find(id);
+  if (it != expected_.end()) it->second = std::move(outcome);
+}
+std::optional<Outcome> OutcomeBoard::Take(const std::string& id) {
+  std::lock_guard lk(mu_);
+  auto it = expected_.find(id);
+  if (it == expected_.end() || !it->second) return std::nullopt;
+  std::optional<Outcome> out = std::move(it->second);
+  expected_.erase(it);
+  return out;
+}
+
+decide::AggregateFacts LockProjection::FactsOf(const internal::ObjectState& s) {
+  decide::AggregateFacts f;
+  f.last_seq = s.last_seq();
+  if (s.head().has_lock()) f.holder = s.head().lock().user();
+  f.latest_version = s.head().latest_version();
+  return f;
+}
+
+absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Position&,
+                                   projection::StateTxn& txn) {
+  if (event.aggregate().rfind("object:", 0) != 0) return absl::OkStatus();  // not ours
+  auto id = model::ObjectIdFromAggregate(event.aggregate());
+  if (!id.ok()) return absl::OkStatus();  // malformed aggregate name: ignored by everyone
+  const std::string key = id->ToString();
+
+  auto stored = txn.Get(HeadKey(key));
+  if (!stored.ok()) return stored.status();
+  internal::ObjectState state;
+  bool exists = false;
+  if (*stored) {
+    if (!state.ParseFromString(**stored))
+      return absl::DataLossError(fmt::format("corrupt object state for {}", key));
+    exists = true;
+  }
+
+  decide::Decision decision = decide::Decide(event, FactsOf(state));
+  if (decision.accepted()) {
+    decide::AggregateFacts facts = FactsOf(state);
+    decide::Advance(event, &facts);
+    v1::ObjectHead* head = state.mutable_head();
+    state.set_last_seq(facts.last_seq);
+    if (!exists) {
+      head->set_object(key);
+      head->set_kind(id->kind);
+      head->set_schema(id->schema);
+      head->set_name(id->name);
+      txn.Put(NameKey(*id), "");
+    }
+    switch (event.payload_case()) {
+      case v1::Event::kCheckedOut:
+        SetLock(event, head);
+        break;
+      case v1::Event::kCheckedIn: {
+        const auto& ci = event.checked_in();
+        head->set_latest_version(ci.version());
+        head->set_definition(ci.definition());
+        v1::CheckInInfo* info = head->mutable_last_check_in();
+        info->set_version(ci.version());
+        info->set_user(event.actor().user());
+        info->set_site(event.actor().site());
+        *info->mutable_time() = Ts(event);
+        info->set_message(ci.message());
+        info->set_definition_sha256(ci.definition_sha256());
+        if (!ci.keep_checked_out()) head->clear_lock();
+        break;
+      }
+      case v1::Event::kCheckOutUndone:
+      case v1::Event::kLockForceReleased:
+        head->clear_lock();
+        break;
+      default:
+        break;
+    }
+    // A reserved name (no version yet) whose lock is given up is freed, but
+    // its seq survives so that stale events for it keep losing.
+    if (head->has_lock()) {
+      txn.Put(LockKey(key), head->lock().SerializeAsString());
+    } else {
+      txn.Delete(LockKey(key));
+    }
+    if (head->latest_version() == 0 && !head->has_lock()) txn.Delete(NameKey(*id));
+    txn.Put(HeadKey(key), state.SerializeAsString());
+    exists = true;
+  }
+
+  if (!event.event_id().empty()) {
+    Outcome o{decision, std::nullopt};
+    const bool visible = exists && (state.head().latest_version() > 0 || state.head().has_lock());
+    if (visible) o.head = state.head();
+    pending_.emplace_back(event.event_id(), std::move(o));
+  }
+  return absl::OkStatus();
+}
+
+void LockProjection::BatchDone(bool committed) {
+  if (committed)
+    for (auto& [id, outcome] : pending_) board_->Publish(id, std::move(outcome));
+  pending_.clear();
+}
+
+absl::StatusOr<std::optional<internal::ObjectState>> LockProjection::ReadObject(
+    rocksdb::DB* db, const std::string& id) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), HeadKey(id), &value);
+  if (s.IsNotFound()) return std::optional<internal::ObjectState>();
+  if (!s.ok()) return absl::InternalError(fmt::format("read {}: {}", id, s.ToString()));
+  internal::ObjectState state;
+  if (!state.ParseFromString(value)) return absl::DataLossError(fmt::format("corrupt state of {}", id));
+  return std::optional<internal::ObjectState>(std::move(state));
+}
+
+std::vector<std::string> LockProjection::KindsNamed(rocksdb::DB* db, const std::string& qualified) {
+  std::vector<std::string> kinds;
+  const std::string prefix = NamePrefix(qualified);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    kinds.push_back(it->key().ToString().substr(prefix.size()));
+  return kinds;
+}
+
+std::vector<v1::Lock> LockProjection::ReadLocks(rocksdb::DB* db) {
+  std::vector<v1::Lock> locks;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
+    v1::Lock l;
+    if (l.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      locks.push_back(std::move(l));
+  }
+  return locks;
+}
+
+}  // namespace strata::lock

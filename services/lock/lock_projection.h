@@ -1,0 +1,76 @@
+// The lock service's projection: object heads (latest version, holder, last
+// check-in) and the current locks, rebuilt from the event log with the accept
+// rule of strata_decide.
+//
+// Storage layout (RocksDB, one key space):
+//   h/<object id>            -> strata.internal.ObjectState
+//   l/<object id>            -> strata.v1.Lock            (only while locked)
+//   n/<schema.name>\0<kind>  -> ""                        (name index)
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "decide/decide.h"
+#include "projection/projection.h"
+#include "strata/internal/lock_state.pb.h"
+#include "strata/v1/lock.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace strata::lock {
+
+// What became of one event a command handler appended.
+struct Outcome {
+  decide::Decision decision;
+  // The object's state right after the event was decided (whether or not it
+  // was accepted); absent if the object does not exist (e.g. a freed name).
+  std::optional<v1::ObjectHead> head;
+};
+
+// Outcomes of the events command handlers are waiting for. Only expected
+// event ids are kept, so memory stays bounded by the commands in flight.
+class OutcomeBoard {
+ public:
+  void Expect(const std::string& event_id);
+  void Forget(const std::string& event_id);
+  // Records the outcome if someone expects it.
+  void Publish(const std::string& event_id, Outcome outcome);
+  // The outcome of an expected, published event (removes it).
+  std::optional<Outcome> Take(const std::string& event_id);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::optional<Outcome>> expected_;
+};
+
+class LockProjection : public projection::Projection {
+ public:
+  explicit LockProjection(OutcomeBoard* board) : board_(board) {}
+
+  absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
+                     projection::StateTxn& txn) override;
+  void BatchDone(bool committed) override;
+
+  // Read side (from the committed store).
+  static absl::StatusOr<std::optional<internal::ObjectState>> ReadObject(rocksdb::DB* db,
+                                                                        const std::string& id);
+  // Kinds of the known objects named `qualified_name` ("sales.orders").
+  static std::vector<std::string> KindsNamed(rocksdb::DB* db, const std::string& qualified_name);
+  static std::vector<v1::Lock> ReadLocks(rocksdb::DB* db);
+
+  static decide::AggregateFacts FactsOf(const internal::ObjectState& state);
+
+ private:
+  OutcomeBoard* board_;
+  std::vector<std::pair<std::string, Outcome>> pending_;  // this batch's outcomes
+};
+
+}  // namespace strata::lock

@@ -1,0 +1,471 @@
+#include "lock/lock_service.h"
+
+#include <random>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "auth/tokens.h"
+#include "fmt/format.h"
+#include "hosting/hosting.h"
+#include "model/object_id.h"
+#include "spdlog/spdlog.h"
+#include "sql/validate.h"
+
+namespace strata::lock {
+namespace {
+
+using hosting::ToGrpcStatus;
+
+constexpr int kMaxAttempts = 8;  // retries when another event took our seq
+
+std::string NewEventId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  // UUID version 4 layout.
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                     ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(ts.seconds()),
+                          absl::UTCTimeZone());
+}
+
+// "table:sales.orders is checked out by bob (london) since 2026-11-24 10:02:03 UTC: reason"
+std::string HeldBy(const v1::Lock& l) {
+  std::string s = fmt::format("{} is checked out by {} ({}) since {}", l.object(), l.user(),
+                              l.site(), FormatTime(l.since()));
+  if (!l.reason().empty()) s += fmt::format(" (reason: {})", l.reason());
+  return s;
+}
+
+const char* PayloadName(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kCheckedOut: return "checked_out";
+    case v1::Event::kCheckedIn: return "checked_in";
+    case v1::Event::kCheckOutUndone: return "check_out_undone";
+    case v1::Event::kLockForceReleased: return "lock_force_released";
+    case v1::Event::kCommandRefused: return "command_refused";
+    default: return "unknown";
+  }
+}
+
+bool Visible(const std::optional<internal::ObjectState>& s) {
+  return s && (s->head().latest_version() > 0 || s->head().has_lock());
+}
+
+}  // namespace
+
+class LockServiceImpl final : public v1::LockService::Service {
+ public:
+  LockServiceImpl(const LockModuleOptions& options, eventlog::EventLog* log,
+                  projection::ProjectionRunner* runner, OutcomeBoard* board,
+                  std::shared_ptr<auth::TokenStore> tokens)
+      : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)) {}
+
+  grpc::Status CheckOut(grpc::ServerContext* ctx, const v1::CheckOutRequest* req,
+                        v1::CheckOutResponse* resp) override {
+    return Handle(ctx, "checkout", {"developer", "dba", "admin"}, First(req->objects()), [&](const auth::Principal& who) {
+      return DoCheckOut(who, *req, resp);
+    });
+  }
+  grpc::Status CheckIn(grpc::ServerContext* ctx, const v1::CheckInRequest* req,
+                       v1::CheckInResponse* resp) override {
+    return Handle(ctx, "checkin", {"developer", "dba", "admin"}, req->object(), [&](const auth::Principal& who) {
+      return DoCheckIn(who, *req, resp);
+    });
+  }
+  grpc::Status UndoCheckOut(grpc::ServerContext* ctx, const v1::UndoCheckOutRequest* req,
+                            v1::UndoCheckOutResponse* resp) override {
+    return Handle(ctx, "undo", {"developer", "dba", "admin"}, First(req->objects()), [&](const auth::Principal& who) {
+      return DoUndo(who, *req, resp);
+    });
+  }
+  grpc::Status ForceRelease(grpc::ServerContext* ctx, const v1::ForceReleaseRequest* req,
+                            v1::ForceReleaseResponse* resp) override {
+    return Handle(ctx, "force_release", {"dba", "admin"}, req->object(), [&](const auth::Principal& who) {
+      return DoForceRelease(who, *req, resp);
+    });
+  }
+  grpc::Status ListLocks(grpc::ServerContext* ctx, const v1::ListLocksRequest* req,
+                         v1::ListLocksResponse* resp) override {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal&) {
+      for (v1::Lock& l : LockProjection::ReadLocks(runner_->db())) {
+        if (!req->user().empty() && l.user() != req->user()) continue;
+        if (!req->site().empty() && l.site() != req->site()) continue;
+        if (!req->schema().empty()) {
+          auto id = model::ParseObjectId(l.object());
+          if (!id.ok() || id->schema != req->schema()) continue;
+        }
+        *resp->add_locks() = std::move(l);
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status GetObject(grpc::ServerContext* ctx, const v1::GetObjectRequest* req,
+                         v1::ObjectHead* resp) override {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal&) -> absl::Status {
+      auto id = Resolve(req->object(), /*allow_new=*/false);
+      if (!id.ok()) return id.status();
+      auto state = LockProjection::ReadObject(runner_->db(), id->ToString());
+      if (!state.ok()) return state.status();
+      if (!Visible(*state)) return UnknownObject(id->ToString());
+      *resp = (*state)->head();
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
+                      v1::WhoAmIResponse* resp) override {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal& who) {
+      resp->set_user(who.user);
+      resp->set_site(who.site);
+      for (const auto& r : who.roles) resp->add_roles(r);
+      resp->set_server_site(options_.site);
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  // Authenticates, checks the role, runs the handler, logs, maps the status.
+  // Refused commands (a failed precondition or a missing role) are written to
+  // the log as command_refused records for the audit trail.
+  static std::string First(const google::protobuf::RepeatedPtrField<std::string>& objects) {
+    return objects.empty() ? std::string() : objects[0];
+  }
+
+  template <typename Fn>
+  grpc::Status Handle(grpc::ServerContext* ctx, const char* command,
+                      std::initializer_list<std::string_view> roles, const std::string& object,
+                      Fn&& fn) {
+    auto who = hosting::AuthenticateCall(*ctx, *tokens_);
+    if (!who.ok()) return ToGrpcStatus(who.status());
+    refused_object_.clear();
+    absl::Status status;
+    if (roles.size() > 0 && !who->HasAnyRole(roles)) {
+      std::string needed;
+      for (auto r : roles) needed += (needed.empty() ? "" : " or ") + std::string(r);
+      status = absl::PermissionDeniedError(fmt::format("{} needs role {}; {} has {}", command,
+                                                       needed, who->user, fmt::join(who->roles, ", ")));
+    } else {
+      status = fn(*who);
+    }
+    if (*command) {
+      spdlog::info("{} by {}@{}: {}", command, who->user, who->site,
+                   status.ok() ? std::string("ok") : status.ToString());
+      if (status.code() == absl::StatusCode::kFailedPrecondition ||
+          status.code() == absl::StatusCode::kPermissionDenied)
+        RecordRefusal(*who, command, refused_object_.empty() ? object : refused_object_, status);
+    }
+    return ToGrpcStatus(status);
+  }
+
+  // Resolves what the user typed to an object id. With allow_new, a full id
+  // of an object that does not exist yet is fine (check-out reserves it).
+  absl::StatusOr<model::ObjectId> Resolve(const std::string& text, bool allow_new) {
+    auto ref = model::ParseObjectRef(text);
+    if (!ref.ok()) return ref.status();
+    if (!ref->kind.empty()) return *ref;
+    std::vector<std::string> kinds = LockProjection::KindsNamed(runner_->db(), ref->QualifiedName());
+    if (kinds.size() == 1) {
+      ref->kind = kinds[0];
+      return *ref;
+    }
+    if (kinds.empty())
+      return absl::NotFoundError(fmt::format(
+          "no object named {}{}", ref->QualifiedName(),
+          allow_new ? fmt::format("; to reserve a new name give its kind, e.g. table:{}",
+                                  ref->QualifiedName())
+                    : ""));
+    std::vector<std::string> ids;
+    for (const auto& k : kinds) ids.push_back(k + ":" + ref->QualifiedName());
+    return absl::InvalidArgumentError(
+        fmt::format("{} is ambiguous: {}", ref->QualifiedName(), fmt::join(ids, ", ")));
+  }
+
+  absl::Status UnknownObject(const std::string& id) {
+    return absl::NotFoundError(fmt::format("unknown object {}", id));
+  }
+
+  absl::StatusOr<std::optional<internal::ObjectState>> Read(const model::ObjectId& id) {
+    return LockProjection::ReadObject(runner_->db(), id.ToString());
+  }
+
+  // Reads the object after catching up with the log's end for its partition,
+  // so that a refusal is never based on a stale view.
+  absl::StatusOr<std::optional<internal::ObjectState>> ReadFresh(const model::ObjectId& id) {
+    const int32_t p = log_->PartitionFor(id.Aggregate());
+    if (absl::Status s = runner_->CatchUpPartition(p, options_.apply_timeout); !s.ok()) return s;
+    return Read(id);
+  }
+
+  v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq) {
+    v1::Event e;
+    e.set_event_id(NewEventId());
+    e.set_aggregate(aggregate);
+    e.set_seq(seq);
+    const absl::Time now = absl::Now();
+    e.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+    e.mutable_time()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(absl::ToUnixSeconds(now)))));
+    e.mutable_actor()->set_user(who.user);
+    e.mutable_actor()->set_site(who.site);
+    e.set_origin_site(options_.site);
+    return e;
+  }
+
+  absl::StatusOr<eventlog::Position> AppendEvent(const v1::Event& e) {
+    return log_->Append(e.aggregate(), e.SerializeAsString(),
+                        {{"strata-event-type", PayloadName(e)}, {"strata-schema", "strata.v1.Event"}});
+  }
+
+  // Appends `e` and waits for the outcome the log decided.
+  absl::StatusOr<Outcome> Submit(const v1::Event& e) {
+    board_->Expect(e.event_id());
+    auto pos = AppendEvent(e);
+    if (!pos.ok()) {
+      board_->Forget(e.event_id());
+      return absl::UnavailableError(fmt::format(
+          "could not write to the event log, nothing was changed: {}", std::string(pos.status().message())));
+    }
+    if (absl::Status s = runner_->WaitForApplied(*pos, options_.apply_timeout); !s.ok()) {
+      board_->Forget(e.event_id());
+      return absl::DeadlineExceededError(fmt::format(
+          "the change was written to the log but its outcome was not seen in time ({}); check "
+          "the object before retrying", std::string(s.message())));
+    }
+    auto outcome = board_->Take(e.event_id());
+    if (!outcome) return absl::InternalError("outcome of an applied event is missing");
+    return *outcome;
+  }
+
+  // Runs one command against one object: `build` validates the current state
+  // and fills the event (or returns an error / nullopt for "nothing to do");
+  // lost seq races are retried against the new state.
+  using Builder = std::function<absl::StatusOr<bool>(const std::optional<internal::ObjectState>&,
+                                                     v1::Event*)>;
+  absl::StatusOr<std::optional<v1::ObjectHead>> Decide(const auth::Principal& who,
+                                                       const model::ObjectId& id,
+                                                       const Builder& build) {
+    refused_object_ = id.ToString();
+    auto state = Read(id);
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      if (!state.ok()) return state.status();
+      v1::Event e = NewEvent(who, id.Aggregate(), (*state ? (*state)->last_seq() : 0) + 1);
+      auto needed = build(*state, &e);
+      if (!needed.ok() && attempt == 0 &&
+          needed.status().code() == absl::StatusCode::kFailedPrecondition) {
+        // Before refusing, make sure the refusal is not based on a stale view.
+        state = ReadFresh(id);
+        if (!state.ok()) return state.status();
+        e = NewEvent(who, id.Aggregate(), (*state ? (*state)->last_seq() : 0) + 1);
+        needed = build(*state, &e);
+      }
+      if (!needed.ok()) return needed.status();
+      if (!*needed) return Visible(*state) ? std::optional((*state)->head()) : std::nullopt;
+      auto outcome = Submit(e);
+      if (!outcome.ok()) return outcome.status();
+      if (outcome->decision.accepted()) return outcome->head;
+      // Lost: another event got there first. Re-validate against the state
+      // the log decided, which now includes the winner.
+      state = ReadFresh(id);
+    }
+    return absl::AbortedError(fmt::format("{}: too much contention, try again", id.ToString()));
+  }
+
+  absl::Status DoCheckOut(const auth::Principal& who, const v1::CheckOutRequest& req,
+                          v1::CheckOutResponse* resp) {
+    if (req.objects().empty()) return absl::InvalidArgumentError("name at least one object to check out");
+    std::vector<model::ObjectId> ids;
+    for (const auto& text : req.objects()) {
+      auto id = Resolve(text, /*allow_new=*/true);
+      if (!id.ok()) return id.status();
+      if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+    }
+    std::vector<std::string> batch;
+    if (ids.size() > 1)
+      for (const auto& id : ids) batch.push_back(id.ToString());
+
+    // All or nothing: on the first refusal, give back what this call took.
+    std::vector<model::ObjectId> taken;
+    for (const auto& id : ids) {
+      bool newly_taken = false;
+      auto head = Decide(who, id, [&](const std::optional<internal::ObjectState>& s,
+                                      v1::Event* e) -> absl::StatusOr<bool> {
+        if (s && s->head().has_lock()) {
+          if (s->head().lock().user() == who.user) return false;  // already ours
+          return absl::FailedPreconditionError(HeldBy(s->head().lock()));
+        }
+        e->mutable_checked_out()->set_reason(req.reason());
+        for (const auto& b : batch) e->mutable_checked_out()->add_batch(b);
+        newly_taken = true;
+        return true;
+      });
+      if (!head.ok()) {
+        ReleaseTaken(who, taken);
+        return head.status();
+      }
+      if (newly_taken) taken.push_back(id);
+      if (*head) *resp->add_objects() = **head;
+    }
+    return absl::OkStatus();
+  }
+
+  void ReleaseTaken(const auth::Principal& who, const std::vector<model::ObjectId>& taken) {
+    for (const auto& id : taken) {
+      auto r = Decide(who, id, [&](const std::optional<internal::ObjectState>& s,
+                                   v1::Event* e) -> absl::StatusOr<bool> {
+        if (!s || !s->head().has_lock() || s->head().lock().user() != who.user) return false;
+        e->mutable_check_out_undone();
+        return true;
+      });
+      if (!r.ok())
+        spdlog::warn("could not give back {} after a failed multi-object check-out: {}",
+                     id.ToString(), r.status().ToString());
+    }
+  }
+
+  absl::Status DoCheckIn(const auth::Principal& who, const v1::CheckInRequest& req,
+                         v1::CheckInResponse* resp) {
+    auto id = Resolve(req.object(), /*allow_new=*/false);
+    if (!id.ok()) return id.status();
+    if (req.message().empty()) return absl::InvalidArgumentError("a check-in needs a message (-m)");
+    if (absl::Status s = sql::ValidateSql(req.definition()); !s.ok())
+      return absl::InvalidArgumentError(
+          fmt::format("{}: the definition does not parse: {}", id->ToString(), std::string(s.message())));
+    const std::string sha = auth::Sha256Hex(req.definition());
+    auto head = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
+                                     v1::Event* e) -> absl::StatusOr<bool> {
+      if (!Visible(s)) return UnknownObject(id->ToString());
+      if (!s->head().has_lock())
+        return absl::FailedPreconditionError(
+            fmt::format("{} is not checked out; check it out before checking in", id->ToString()));
+      if (s->head().lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(s->head().lock()));
+      auto* ci = e->mutable_checked_in();
+      ci->set_version(s->head().latest_version() + 1);
+      ci->set_definition(req.definition());
+      ci->set_message(req.message());
+      ci->set_definition_sha256(sha);
+      ci->set_keep_checked_out(req.keep_checked_out());
+      return true;
+    });
+    if (!head.ok()) return head.status();
+    if (*head) *resp->mutable_object() = **head;
+    return absl::OkStatus();
+  }
+
+  absl::Status DoUndo(const auth::Principal& who, const v1::UndoCheckOutRequest& req,
+                      v1::UndoCheckOutResponse* resp) {
+    if (req.objects().empty()) return absl::InvalidArgumentError("name at least one object");
+    for (const auto& text : req.objects()) {
+      auto id = Resolve(text, /*allow_new=*/false);
+      if (!id.ok()) return id.status();
+      auto head = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
+                                       v1::Event* e) -> absl::StatusOr<bool> {
+        if (!Visible(s)) return UnknownObject(id->ToString());
+        if (!s->head().has_lock())
+          return absl::FailedPreconditionError(fmt::format("{} is not checked out", id->ToString()));
+        if (s->head().lock().user() != who.user)
+          return absl::FailedPreconditionError(HeldBy(s->head().lock()) +
+                                               "; only the holder can undo (a dba can force-release)");
+        e->mutable_check_out_undone();
+        return true;
+      });
+      if (!head.ok()) return head.status();
+      v1::ObjectHead* out = resp->add_objects();
+      if (*head) {
+        *out = **head;
+      } else {  // a reserved name, now freed
+        out->set_object(id->ToString());
+        out->set_kind(id->kind);
+        out->set_schema(id->schema);
+        out->set_name(id->name);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status DoForceRelease(const auth::Principal& who, const v1::ForceReleaseRequest& req,
+                              v1::ForceReleaseResponse* resp) {
+    auto id = Resolve(req.object(), /*allow_new=*/false);
+    if (!id.ok()) return id.status();
+    if (req.reason().empty())
+      return absl::InvalidArgumentError("force-release needs a reason; it is recorded in the audit trail");
+    auto head = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
+                                     v1::Event* e) -> absl::StatusOr<bool> {
+      if (!Visible(s)) return UnknownObject(id->ToString());
+      if (!s->head().has_lock())
+        return absl::FailedPreconditionError(fmt::format("{} is not checked out", id->ToString()));
+      *resp->mutable_released() = s->head().lock();
+      auto* fr = e->mutable_lock_force_released();
+      fr->set_previous_holder(s->head().lock().user());
+      fr->set_previous_holder_site(s->head().lock().site());
+      fr->set_reason(req.reason());
+      return true;
+    });
+    if (!head.ok()) return head.status();
+    if (*head) {
+      *resp->mutable_object() = **head;
+    } else {
+      resp->mutable_object()->set_object(id->ToString());
+    }
+    return absl::OkStatus();
+  }
+
+  // Best effort: the caller already has its answer; a log outage only costs
+  // the audit record, which is logged locally instead.
+  void RecordRefusal(const auth::Principal& who, const char* command, const std::string& object,
+                     const absl::Status& status) {
+    auto id = object.empty() ? absl::NotFoundError("") : Resolve(object, /*allow_new=*/false);
+    const std::string aggregate = id.ok() ? id->Aggregate() : "user:" + who.user;
+    v1::Event e = NewEvent(who, aggregate, 0);
+    auto* r = e.mutable_command_refused();
+    r->set_command(command);
+    r->set_reason(std::string(status.message()));
+    r->set_code(status.code() == absl::StatusCode::kPermissionDenied ? "PERMISSION_DENIED"
+                                                                     : "FAILED_PRECONDITION");
+    if (auto pos = AppendEvent(e); !pos.ok())
+      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user,
+                   pos.status().ToString());
+  }
+
+  const LockModuleOptions& options_;
+  eventlog::EventLog* log_;
+  projection::ProjectionRunner* runner_;
+  OutcomeBoard* board_;
+  std::shared_ptr<auth::TokenStore> tokens_;
+  // The object the current call's refusal concerns (gRPC's synchronous
+  // server runs each call on one thread).
+  static thread_local std::string refused_object_;
+};
+
+thread_local std::string LockServiceImpl::refused_object_;
+
+absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions options,
+                                                             eventlog::EventLog* log,
+                                                             std::shared_ptr<auth::TokenStore> tokens) {
+  std::unique_ptr<LockModule> m(new LockModule());
+  m->options_ = std::move(options);
+  m->projection_ = std::make_unique<LockProjection>(&m->board_);
+  auto runner = projection::ProjectionRunner::Open(
+      {.db_path = m->options_.data_dir + "/lock", .rebuild = m->options_.rebuild}, log,
+      m->projection_.get());
+  if (!runner.ok()) return runner.status();
+  m->runner_ = std::move(*runner);
+  m->service_ = std::make_unique<LockServiceImpl>(m->options_, log, m->runner_.get(), &m->board_,
+                                                  std::move(tokens));
+  return m;
+}
+
+LockModule::~LockModule() { Stop(); }
+
+absl::Status LockModule::Start(absl::Duration catch_up_timeout) {
+  if (absl::Status s = runner_->Start(); !s.ok()) return s;
+  return runner_->CatchUp(catch_up_timeout);
+}
+
+void LockModule::Stop() {
+  if (runner_) runner_->Stop();
+}
+
+grpc::Service* LockModule::service() { return service_.get(); }
+
+}  // namespace strata::lock

@@ -1,0 +1,59 @@
+// The lock service: decides check-out, check-in, undo and force-release of
+// database objects through the event log (design.md, "Deciding on a log").
+//
+// A command handler reads the object from its projection, validates, appends
+// an event with seq = last seq + 1, waits until its own projection has applied
+// that event, and answers from the recorded outcome. Any number of instances,
+// in any region, may serve the same log: the accept rule makes exactly one of
+// two racing commands win, identically on every instance.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "auth/tokens.h"
+#include "eventlog/event_log.h"
+#include "lock/lock_projection.h"
+#include "projection/projection.h"
+#include "strata/v1/lock.grpc.pb.h"
+
+namespace strata::lock {
+
+struct LockModuleOptions {
+  std::string data_dir;  // the projection's RocksDB lives in <data_dir>/lock
+  std::string site;      // this instance's site, recorded as origin_site
+  bool rebuild = false;
+  // How long a handler waits for its event to be applied before answering
+  // DEADLINE_EXCEEDED.
+  absl::Duration apply_timeout = absl::Seconds(10);
+};
+
+class LockServiceImpl;
+
+// The lock projection, its runner and the gRPC service, as one unit that a
+// server binary hosts.
+class LockModule {
+ public:
+  static absl::StatusOr<std::unique_ptr<LockModule>> Open(LockModuleOptions options,
+                                                          eventlog::EventLog* log,
+                                                          std::shared_ptr<auth::TokenStore> tokens);
+  ~LockModule();
+
+  // Starts the projection and waits until it has caught up with the log.
+  absl::Status Start(absl::Duration catch_up_timeout);
+  void Stop();
+
+  grpc::Service* service();
+  projection::ProjectionRunner* runner() { return runner_.get(); }
+
+ private:
+  LockModule() = default;
+  LockModuleOptions options_;
+  OutcomeBoard board_;
+  std::unique_ptr<LockProjection> projection_;
+  std::unique_ptr<projection::ProjectionRunner> runner_;
+  std::unique_ptr<LockServiceImpl> service_;
+};
+
+}  // namespace strata::lock
