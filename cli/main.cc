@@ -1,0 +1,300 @@
+// strata: the command-line client. Talks gRPC to any Strata endpoint.
+//
+// Exit codes: 0 ok; 1 other error; 2 usage; 3 not authenticated or not
+// allowed; 4 not found; 5 conflict (e.g. held by someone else); 6 server or
+// event log unavailable (safe to retry).
+#include <grpcpp/grpcpp.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "fmt/format.h"
+#include "strata/v1/lock.grpc.pb.h"
+
+namespace {
+
+using strata::v1::LockService;
+
+struct Globals {
+  std::string endpoint;
+  std::string token;
+  bool json = false;
+  int timeout_s = 30;
+};
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: return 3;
+    case grpc::StatusCode::NOT_FOUND: return 4;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::ALREADY_EXISTS: return 5;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return 6;
+    default: return 1;
+  }
+}
+
+int Report(const grpc::Status& s, const Globals& g) {
+  std::string msg = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && msg.find("event log") == std::string::npos)
+    msg = fmt::format("cannot reach Strata at {} ({})", g.endpoint, msg);
+  std::cerr << "error: " << msg << std::endl;
+  return ExitCodeFor(s.error_code());
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::string When(const google::protobuf::Timestamp& ts) {
+  std::time_t t = ts.seconds();
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::gmtime(&t));
+  return buf;
+}
+
+std::string Age(const google::protobuf::Timestamp& ts) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t s = std::max<int64_t>(0, now - ts.seconds());
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m", s / 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{}h", s / 86400, (s % 86400) / 3600);
+}
+
+void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) s += fmt::format("{:<{}}", r[i], i + 1 < r.size() ? w[i] + 2 : 0);
+    std::cout << s << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string HolderText(const strata::v1::ObjectHead& h) {
+  if (!h.has_lock()) return "-";
+  return fmt::format("{} ({}) since {}", h.lock().user(), h.lock().site(), When(h.lock().since()));
+}
+
+class Client {
+ public:
+  explicit Client(const Globals& g) : g_(g) {
+    stub_ = LockService::NewStub(grpc::CreateChannel(g.endpoint, grpc::InsecureChannelCredentials()));
+  }
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g_.timeout_s));
+    return ctx;
+  }
+  LockService::Stub& stub() { return *stub_; }
+
+ private:
+  const Globals& g_;
+  std::unique_ptr<LockService::Stub> stub_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Globals g;
+  if (const char* e = std::getenv("STRATA_ENDPOINT")) g.endpoint = e;
+  if (const char* t = std::getenv("STRATA_TOKEN")) g.token = t;
+  if (g.endpoint.empty()) g.endpoint = "127.0.0.1:7300";
+
+  CLI::App app{"strata: database change management (check-out/check-in, history, deploy)"};
+  app.require_subcommand(1);
+  app.add_option("--endpoint", g.endpoint, "Strata endpoint host:port (env STRATA_ENDPOINT)");
+  app.add_option("--token", g.token, "bearer token (env STRATA_TOKEN)");
+  app.add_flag("--json", g.json, "machine-readable JSON output");
+  app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
+
+  std::vector<std::string> objects;
+  std::string reason, file, message, object, user, schema, site;
+  bool keep = false, force = false, definition = false;
+
+  auto* co = app.add_subcommand("checkout", "check out objects (all or nothing); reserves new names");
+  co->add_option("objects", objects, "objects, e.g. table:sales.orders or sales.orders")->required();
+  co->add_option("-r,--reason", reason, "why (shown to others)");
+
+  auto* ci = app.add_subcommand("checkin", "check in a new version of an object you hold");
+  ci->add_option("object", object, "object")->required();
+  ci->add_option("-f,--file", file, "file with the object's full definition (- for stdin)")->required();
+  ci->add_option("-m,--message", message, "check-in message")->required();
+  ci->add_flag("--keep", keep, "keep the object checked out");
+
+  auto* un = app.add_subcommand("undo", "give up check-outs without checking in");
+  un->add_option("objects", objects, "objects")->required();
+
+  auto* rl = app.add_subcommand("release-lock", "take a lock away from its holder (dba, admin)");
+  rl->add_option("object", object, "object")->required();
+  rl->add_flag("--force", force, "required: confirms taking someone else's lock")->required();
+  rl->add_option("-r,--reason", reason, "why (recorded in the audit trail)")->required();
+
+  auto* lk = app.add_subcommand("locks", "who holds what");
+  lk->add_option("--user", user, "only this user's locks");
+  lk->add_option("--schema", schema, "only objects in this schema");
+  lk->add_option("--site", site, "only locks held from this site");
+
+  auto* sh = app.add_subcommand("show", "an object's head: latest version, holder, last check-in");
+  sh->add_option("object", object, "object")->required();
+  sh->add_flag("--definition", definition, "print only the latest definition");
+
+  auto* who = app.add_subcommand("whoami", "the identity the server sees for your token");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  Client client(g);
+  grpc::Status s;
+  if (*co) {
+    strata::v1::CheckOutRequest req;
+    for (const auto& o : objects) req.add_objects(o);
+    req.set_reason(reason);
+    strata::v1::CheckOutResponse resp;
+    s = client.stub().CheckOut(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      for (const auto& h : resp.objects())
+        std::cout << fmt::format("checked out {} ({})\n", h.object(),
+                                 h.latest_version() ? fmt::format("latest version {}", h.latest_version())
+                                                    : std::string("new: name reserved"));
+    }
+  } else if (*ci) {
+    std::string text;
+    if (file == "-") {
+      std::stringstream ss;
+      ss << std::cin.rdbuf();
+      text = ss.str();
+    } else {
+      std::ifstream in(file);
+      if (!in) {
+        std::cerr << "error: cannot read " << file << std::endl;
+        return 1;
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    strata::v1::CheckInRequest req;
+    req.set_object(object);
+    req.set_definition(text);
+    req.set_message(message);
+    req.set_keep_checked_out(keep);
+    strata::v1::CheckInResponse resp;
+    s = client.stub().CheckIn(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      std::cout << fmt::format("checked in {} version {}{}\n", resp.object().object(),
+                               resp.object().latest_version(), keep ? " (still checked out)" : "");
+    }
+  } else if (*un) {
+    strata::v1::UndoCheckOutRequest req;
+    for (const auto& o : objects) req.add_objects(o);
+    strata::v1::UndoCheckOutResponse resp;
+    s = client.stub().UndoCheckOut(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      for (const auto& h : resp.objects())
+        std::cout << fmt::format("released {}{}\n", h.object(),
+                                 h.latest_version() ? "" : " (reserved name freed)");
+    }
+  } else if (*rl) {
+    strata::v1::ForceReleaseRequest req;
+    req.set_object(object);
+    req.set_reason(reason);
+    strata::v1::ForceReleaseResponse resp;
+    s = client.stub().ForceRelease(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      std::cout << fmt::format("force-released {} (was held by {} ({}) since {})\n",
+                               resp.object().object(), resp.released().user(), resp.released().site(),
+                               When(resp.released().since()));
+    }
+  } else if (*lk) {
+    strata::v1::ListLocksRequest req;
+    req.set_user(user);
+    req.set_schema(schema);
+    req.set_site(site);
+    strata::v1::ListLocksResponse resp;
+    s = client.stub().ListLocks(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else if (resp.locks().empty()) {
+      std::cout << "no objects are checked out\n";
+    } else {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& l : resp.locks())
+        rows.push_back({l.object(), l.user(), l.site(), When(l.since()) + " UTC", Age(l.since()), l.reason()});
+      PrintTable({"OBJECT", "USER", "SITE", "SINCE", "FOR", "REASON"}, rows);
+    }
+  } else if (*sh) {
+    strata::v1::GetObjectRequest req;
+    req.set_object(object);
+    strata::v1::ObjectHead h;
+    s = client.stub().GetObject(client.Context().get(), req, &h);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(h) << "\n";
+    } else if (definition) {
+      std::cout << h.definition();
+      if (!h.definition().empty() && h.definition().back() != '\n') std::cout << "\n";
+    } else {
+      std::cout << fmt::format("object:       {}\n", h.object());
+      std::cout << fmt::format("version:      {}\n", h.latest_version() ? std::to_string(h.latest_version())
+                                                                          : std::string("none (name reserved)"));
+      std::cout << fmt::format("checked out:  {}\n", HolderText(h));
+      if (h.has_lock() && !h.lock().reason().empty())
+        std::cout << fmt::format("reason:       {}\n", h.lock().reason());
+      if (h.has_last_check_in()) {
+        const auto& c = h.last_check_in();
+        std::cout << fmt::format("last checkin: v{} by {} ({}) at {} UTC: {}\n", c.version(), c.user(),
+                                 c.site(), When(c.time()), c.message());
+        std::cout << fmt::format("sha256:       {}\n", c.definition_sha256());
+      }
+    }
+  } else if (*who) {
+    strata::v1::WhoAmIResponse resp;
+    s = client.stub().WhoAmI(client.Context().get(), strata::v1::WhoAmIRequest(), &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      std::string roles;
+      for (const auto& r : resp.roles()) roles += (roles.empty() ? "" : ", ") + r;
+      std::cout << fmt::format("{} ({}), roles: {}; server site {}\n", resp.user(), resp.site(), roles,
+                               resp.server_site());
+    }
+  }
+  return 0;
+}
