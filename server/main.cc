@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   using namespace strata;
   hosting::BlockTerminationSignals();
+  hosting::InitLogging("strata-server");
   CLI::App app{"strata-server: all Strata services in one process"};
   hosting::ServerFlags flags;
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);

@@ -8,6 +8,8 @@
 
 #include "CLI/CLI.hpp"
 #include "fmt/format.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace strata::hosting {
 
@@ -112,6 +114,10 @@ int WaitForTerminationSignal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+void InitLogging(const std::string& name) {
+  spdlog::set_default_logger(spdlog::stderr_logger_mt(name));
 }
 
 int Fail(const std::string& what, const absl::Status& status) {

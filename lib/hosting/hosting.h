@@ -54,7 +54,7 @@ class GrpcServer {
   // Marks `service` (or the whole server, "") SERVING or NOT_SERVING.
   void SetServing(const std::string& service, bool serving);
   // Stops accepting calls, lets running ones finish for up to `grace`.
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
 
  private:
   std::unique_ptr<grpc::Server> server_;
@@ -66,6 +66,9 @@ class GrpcServer {
 void BlockTerminationSignals();
 // Blocks until SIGTERM or SIGINT arrives; returns the signal.
 int WaitForTerminationSignal();
+
+// Sends logs to stderr (stdout carries only the "listening on" line).
+void InitLogging(const std::string& name);
 
 // Prints "<what>: <message>" to stderr and returns exit code 1.
 int Fail(const std::string& what, const absl::Status& status);

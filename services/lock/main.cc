@@ -9,6 +9,7 @@
 int main(int argc, char** argv) {
   using namespace strata;
   hosting::BlockTerminationSignals();
+  hosting::InitLogging("strata-lock");
   CLI::App app{"strata-lock: check-out/check-in of database objects over a Kafka event log"};
   hosting::ServerFlags flags;
   flags.listen = "127.0.0.1:7301";

@@ -1,0 +1,116 @@
+#include "support/stack.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "eventlog/event_log.h"
+
+namespace strata::testing {
+
+std::string BinaryPath(const std::string& name) {
+  return std::string(STRATA_BIN_DIR) + "/" + name;
+}
+
+Devbroker::Devbroker(int partitions) {
+  proc_ = std::make_unique<Process>(std::vector<std::string>{
+      BinaryPath("strata-devbroker"), "--brokers", "3", "--partitions", std::to_string(partitions)});
+  auto b = proc_->WaitForLine("^bootstrap: (.*)$", std::chrono::seconds(20));
+  if (!b) throw std::runtime_error("strata-devbroker did not start");
+  bootstrap_ = *b;
+}
+
+bool Devbroker::Control(const std::string& command) {
+  proc_->SendLine(command);
+  ++answers_;
+  // Answers come in order; wait for the answers_-th one.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int n = 0;
+    for (const auto& l : proc_->lines()) {
+      if (l.rfind("ok: ", 0) == 0 || l.rfind("error: ", 0) == 0) {
+        if (++n == answers_) return l.rfind("ok: ", 0) == 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker)
+    : backend_(backend), broker_(std::move(broker)), dir_("strata-it") {
+  if (backend_ == "kafka" && !broker_) broker_ = std::make_shared<Devbroker>();
+  data_dir_ = dir_.path() + "/data";
+  tokens_path_ = dir_.path() + "/tokens.yaml";
+  stderr_path_ = dir_.path() + "/service.log";
+  std::ofstream(tokens_path_) << kTokenFile;
+}
+
+Stack::~Stack() { Stop(SIGKILL); }
+
+void Stack::Start(const std::string& site, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv;
+  if (backend_ == "kafka") {
+    argv = {BinaryPath("strata-lock"), "--kafka", broker_->bootstrap(), "--partitions", "4"};
+  } else {
+    argv = {BinaryPath("strata-server"), "--partitions", "4"};
+  }
+  for (const std::string& a : {std::string("--listen"), std::string("127.0.0.1:0"),
+                               std::string("--data-dir"), data_dir_, std::string("--tokens"),
+                               tokens_path_, std::string("--site"), site})
+    argv.push_back(a);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  proc_ = std::make_unique<Process>(argv, stderr_path_);
+  auto port = proc_->WaitForLine("listening on 127\\.0\\.0\\.1:([0-9]+)", std::chrono::seconds(60));
+  if (!port) {
+    std::ifstream in(stderr_path_);
+    std::string log((std::istreambuf_iterator<char>(in)), {});
+    throw std::runtime_error("service did not start: " + log);
+  }
+  port_ = std::stoi(*port);
+}
+
+void Stack::Stop(int sig) {
+  if (proc_) proc_->Signal(sig);
+  proc_.reset();
+}
+
+bool Stack::running() { return proc_ && proc_->Running(); }
+
+void Stack::WipeProjection() {
+  if (backend_ == "kafka") {
+    std::filesystem::remove_all(data_dir_);
+  } else {
+    std::filesystem::remove_all(data_dir_ + "/lock");
+  }
+}
+
+absl::Status Stack::AppendRaw(const std::string& key, const std::string& value) {
+  eventlog::LogConfig c;
+  c.partitions = 4;
+  if (backend_ == "kafka") {
+    c.kafka_bootstrap = broker_->bootstrap();
+  } else {
+    if (running()) return absl::FailedPreconditionError("stop the server first");
+    c.embedded_dir = data_dir_ + "/log";
+  }
+  auto log = eventlog::OpenEventLog(c);
+  if (!log.ok()) return log.status();
+  return (*log)->Append(key, value, {}).status();
+}
+
+std::unique_ptr<v1::LockService::Stub> Stack::Stub() const {
+  return v1::LockService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                                      grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int timeout_s) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  return ctx;
+}
+
+}  // namespace strata::testing
