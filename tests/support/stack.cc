@@ -14,6 +14,8 @@ std::string BinaryPath(const std::string& name) {
   return std::string(STRATA_BIN_DIR) + "/" + name;
 }
 
+std::string RacerToken(int n) { return "racer-" + std::to_string(n) + "-token"; }
+
 Devbroker::Devbroker(int partitions) {
   proc_ = std::make_unique<Process>(std::vector<std::string>{
       BinaryPath("strata-devbroker"), "--brokers", "3", "--partitions", std::to_string(partitions)});
@@ -45,7 +47,11 @@ Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker)
   data_dir_ = dir_.path() + "/data";
   tokens_path_ = dir_.path() + "/tokens.yaml";
   stderr_path_ = dir_.path() + "/service.log";
-  std::ofstream(tokens_path_) << kTokenFile;
+  std::ofstream tokens(tokens_path_);
+  tokens << kTokenFile;
+  for (int n = 0; n < kRacers; ++n)
+    tokens << "  - {token: " << RacerToken(n) << ", user: racer" << n << ", site: site" << n % 2
+           << ", roles: [developer]}\n";
 }
 
 Stack::~Stack() { Stop(SIGKILL); }

@@ -24,6 +24,11 @@ inline constexpr char kTokenFile[] = R"(tokens:
   - {token: vera-token, user: vera, site: hq, roles: [viewer]}
 )";
 
+// Token of racer N (user "racer<N>", site "site<N % 2>"), also in the token
+// file, for tests that need many distinct users.
+std::string RacerToken(int n);
+inline constexpr int kRacers = 32;
+
 // The path of a binary built by this project (set by CMake).
 std::string BinaryPath(const std::string& name);
 
