@@ -191,7 +191,7 @@ class KafkaLog : public EventLog {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
-        {"fetch.wait.max.ms", "10"},
+        {"fetch.wait.max.ms", "1"},
         {"fetch.error.backoff.ms", "10"},
         {"fetch.min.bytes", "1"},
         {"isolation.level", "read_uncommitted"},

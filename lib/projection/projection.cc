@@ -1,11 +1,15 @@
 #include "projection/projection.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "rocksdb/db.h"
-#include "rocksdb/utilities/write_batch_with_index.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
 
 namespace strata::projection {
@@ -27,21 +31,48 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }  // namespace
 
 absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key) {
+  if (auto it = writes_.find(key); it != writes_.end()) return it->second;
   std::string value;
-  rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), key, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return absl::InternalError(fmt::format("read {}: {}", key, s.ToString()));
   return std::optional<std::string>(std::move(value));
 }
-void StateTxn::Put(const std::string& key, const std::string& value) { batch_->Put(key, value); }
-void StateTxn::Delete(const std::string& key) { batch_->Delete(key); }
+void StateTxn::Put(const std::string& key, std::string value) { writes_[key] = std::move(value); }
+void StateTxn::Delete(const std::string& key) { writes_[key] = std::nullopt; }
+void StateTxn::WriteTo(rocksdb::WriteBatch* batch) {
+  std::vector<const std::pair<const std::string, std::optional<std::string>>*> sorted;
+  sorted.reserve(writes_.size());
+  for (const auto& w : writes_) sorted.push_back(&w);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  for (const auto* w : sorted) {
+    if (w->second) {
+      batch->Put(w->first, *w->second);
+    } else {
+      batch->Delete(w->first);
+    }
+  }
+  writes_.clear();
+}
 
 absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerOptions options,
                                                                          eventlog::EventLog* log,
                                                                          Projection* projection) {
   rocksdb::Options ro;
   ro.create_if_missing = true;
-  if (options.rebuild) {
+  // Most reads during a rebuild are point lookups of keys that do not exist
+  // yet (first event of an aggregate): bloom filters answer those cheaply.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  // Every event reads its aggregate's state: keep the hot set in memory.
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Projections are rewritten constantly and rebuilt from the log at will:
+  // favour CPU over disk space.
+  ro.compression = rocksdb::kLZ4Compression;
+  ro.IncreaseParallelism(2);
+  if (options.rebuild && std::filesystem::exists(options.db_path)) {
     rocksdb::Status s = rocksdb::DestroyDB(options.db_path, ro);
     if (!s.ok()) return FromRocks(s, "wipe projection for rebuild");
   }
@@ -142,8 +173,7 @@ void ProjectionRunner::Loop() {
 }
 
 absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records) {
-  rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-  StateTxn txn(db_.get(), &batch);
+  StateTxn txn(db_.get());
   std::vector<int64_t> next;
   uint64_t skipped;
   {
@@ -170,9 +200,15 @@ absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records
     next[r.partition] = r.offset + 1;
     touched[r.partition] = true;
   }
+  if (absl::Status s = projection_->Flush(txn); !s.ok()) {
+    projection_->BatchDone(false);
+    return s;
+  }
   for (size_t p = 0; p < next.size(); ++p)
-    if (touched[p]) batch.Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(next[p]));
-  if (skipped != skipped_before) batch.Put(kSkippedKey, EncodeU64(skipped));
+    if (touched[p]) txn.Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(next[p]));
+  if (skipped != skipped_before) txn.Put(kSkippedKey, EncodeU64(skipped));
+  rocksdb::WriteBatch batch;
+  txn.WriteTo(&batch);
 
   uint64_t batch_number;
   {
@@ -187,7 +223,7 @@ absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records
   }
   // No fsync: the projection is derived state. After a machine crash the last
   // batches may be lost together with their offsets and are simply re-applied.
-  rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), batch.GetWriteBatch());
+  rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!ws.ok()) {
     projection_->BatchDone(false);
     return FromRocks(ws, "write projection batch");

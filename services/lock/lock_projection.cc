@@ -29,10 +29,17 @@ void SetLock(const v1::Event& e, v1::ObjectHead* head) {
 void OutcomeBoard::Expect(const std::string& id) {
   std::lock_guard lk(mu_);
   expected_[id];
+  size_ = expected_.size();
 }
 void OutcomeBoard::Forget(const std::string& id) {
   std::lock_guard lk(mu_);
   expected_.erase(id);
+  size_ = expected_.size();
+}
+bool OutcomeBoard::IsExpected(const std::string& id) {
+  if (size_.load(std::memory_order_relaxed) == 0) return false;
+  std::lock_guard lk(mu_);
+  return expected_.count(id) > 0;
 }
 void OutcomeBoard::Publish(const std::string& id, Outcome outcome) {
   std::lock_guard lk(mu_);
@@ -45,6 +52,7 @@ std::optional<Outcome> OutcomeBoard::Take(const std::string& id) {
   if (it == expected_.end() || !it->second) return std::nullopt;
   std::optional<Outcome> out = std::move(it->second);
   expected_.erase(it);
+  size_ = expected_.size();
   return out;
 }
 
@@ -56,22 +64,27 @@ decide::AggregateFacts LockProjection::FactsOf(const internal::ObjectState& s) {
   return f;
 }
 
+absl::StatusOr<internal::ObjectState*> LockProjection::Load(const std::string& key,
+                                                            projection::StateTxn& txn) {
+  auto it = dirty_.find(key);
+  if (it != dirty_.end()) return &it->second;
+  auto stored = txn.Get(HeadKey(key));
+  if (!stored.ok()) return stored.status();
+  internal::ObjectState state;
+  if (*stored && !state.ParseFromString(**stored))
+    return absl::DataLossError(fmt::format("corrupt object state for {}", key));
+  return &dirty_.emplace(key, std::move(state)).first->second;
+}
+
 absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Position&,
                                    projection::StateTxn& txn) {
   if (event.aggregate().rfind("object:", 0) != 0) return absl::OkStatus();  // not ours
   auto id = model::ObjectIdFromAggregate(event.aggregate());
   if (!id.ok()) return absl::OkStatus();  // malformed aggregate name: ignored by everyone
   const std::string key = id->ToString();
-
-  auto stored = txn.Get(HeadKey(key));
-  if (!stored.ok()) return stored.status();
-  internal::ObjectState state;
-  bool exists = false;
-  if (*stored) {
-    if (!state.ParseFromString(**stored))
-      return absl::DataLossError(fmt::format("corrupt object state for {}", key));
-    exists = true;
-  }
+  auto loaded = Load(key, txn);
+  if (!loaded.ok()) return loaded.status();
+  internal::ObjectState& state = **loaded;
 
   decide::Decision decision = decide::Decide(event, FactsOf(state));
   if (decision.accepted()) {
@@ -79,12 +92,11 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
     decide::Advance(event, &facts);
     v1::ObjectHead* head = state.mutable_head();
     state.set_last_seq(facts.last_seq);
-    if (!exists) {
+    if (head->object().empty()) {
       head->set_object(key);
       head->set_kind(id->kind);
       head->set_schema(id->schema);
       head->set_name(id->name);
-      txn.Put(NameKey(*id), "");
     }
     switch (event.payload_case()) {
       case v1::Event::kCheckedOut:
@@ -111,28 +123,41 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
       default:
         break;
     }
-    // A reserved name (no version yet) whose lock is given up is freed, but
-    // its seq survives so that stale events for it keep losing.
-    if (head->has_lock()) {
-      txn.Put(LockKey(key), head->lock().SerializeAsString());
-    } else {
-      txn.Delete(LockKey(key));
-    }
-    if (head->latest_version() == 0 && !head->has_lock()) txn.Delete(NameKey(*id));
-    txn.Put(HeadKey(key), state.SerializeAsString());
-    exists = true;
   }
 
-  if (!event.event_id().empty()) {
+  if (!event.event_id().empty() && board_->IsExpected(event.event_id())) {
     Outcome o{decision, std::nullopt};
-    const bool visible = exists && (state.head().latest_version() > 0 || state.head().has_lock());
-    if (visible) o.head = state.head();
+    if (state.head().latest_version() > 0 || state.head().has_lock()) o.head = state.head();
     pending_.emplace_back(event.event_id(), std::move(o));
   }
   return absl::OkStatus();
 }
 
+absl::Status LockProjection::Flush(projection::StateTxn& txn) {
+  for (const auto& [key, state] : dirty_) {
+    if (state.last_seq() == 0) continue;  // only looked at, never changed
+    auto id = model::ParseObjectId(key);
+    if (!id.ok()) continue;
+    const v1::ObjectHead& head = state.head();
+    txn.Put(HeadKey(key), state.SerializeAsString());
+    if (head.has_lock()) {
+      txn.Put(LockKey(key), head.lock().SerializeAsString());
+    } else {
+      txn.Delete(LockKey(key));
+    }
+    // A reserved name (no version yet) whose lock is given up is freed, but
+    // its state (seq) stays so that stale events for it keep losing.
+    if (head.latest_version() > 0 || head.has_lock()) {
+      txn.Put(NameKey(*id), "");
+    } else {
+      txn.Delete(NameKey(*id));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void LockProjection::BatchDone(bool committed) {
+  dirty_.clear();
   if (committed)
     for (auto& [id, outcome] : pending_) board_->Publish(id, std::move(outcome));
   pending_.clear();

@@ -8,11 +8,13 @@
 //   n/<schema.name>\0<kind>  -> ""                        (name index)
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,9 @@ class OutcomeBoard {
  public:
   void Expect(const std::string& event_id);
   void Forget(const std::string& event_id);
+  // True if a handler waits for `event_id` (cheap when nobody waits, as
+  // during a rebuild).
+  bool IsExpected(const std::string& event_id);
   // Records the outcome if someone expects it.
   void Publish(const std::string& event_id, Outcome outcome);
   // The outcome of an expected, published event (removes it).
@@ -48,6 +53,7 @@ class OutcomeBoard {
 
  private:
   std::mutex mu_;
+  std::atomic<size_t> size_{0};
   std::map<std::string, std::optional<Outcome>> expected_;
 };
 
@@ -57,6 +63,7 @@ class LockProjection : public projection::Projection {
 
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
+  absl::Status Flush(projection::StateTxn& txn) override;
   void BatchDone(bool committed) override;
 
   // Read side (from the committed store).
@@ -69,8 +76,14 @@ class LockProjection : public projection::Projection {
   static decide::AggregateFacts FactsOf(const internal::ObjectState& state);
 
  private:
+  // The state of `key` as of the events applied so far in this batch.
+  absl::StatusOr<internal::ObjectState*> Load(const std::string& key, projection::StateTxn& txn);
+
   OutcomeBoard* board_;
   std::vector<std::pair<std::string, Outcome>> pending_;  // this batch's outcomes
+  // Objects touched in this batch: written once per batch by Flush(), so a
+  // rebuild does not rewrite an object for each of its events.
+  std::unordered_map<std::string, internal::ObjectState> dirty_;
 };
 
 }  // namespace strata::lock
