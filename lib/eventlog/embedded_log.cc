@@ -77,6 +77,7 @@ class EmbeddedReader : public LogReader {
  public:
   EmbeddedReader(EmbeddedLog* log, std::vector<int64_t> next) : log_(log), next_(std::move(next)) {}
   absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override;
+  int64_t Backlog() const override;
 
  private:
   EmbeddedLog* log_;
@@ -228,6 +229,15 @@ absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
   }
   rr_ = (rr_ + 1) % n;
   return out;
+}
+
+int64_t EmbeddedReader::Backlog() const {
+  int64_t backlog = 0;
+  for (size_t p = 0; p < next_.size(); ++p) {
+    auto end = log_->EndOffset(static_cast<int32_t>(p));
+    if (end.ok() && *end > next_[p]) backlog += *end - next_[p];
+  }
+  return backlog;
 }
 
 }  // namespace

@@ -56,8 +56,14 @@ class LogReader {
   // Returns at most `max_records` records that follow the ones already
   // returned, waiting up to `timeout` when none is available (then returns an
   // empty vector). Records of one partition come in offset order.
+  // DATA_LOSS: records the reader must deliver no longer exist in the log
+  // (deleted by retention); never skipped silently. Other errors are
+  // transient and a later Poll may succeed.
   virtual absl::StatusOr<std::vector<Record>> Poll(size_t max_records,
                                                    absl::Duration timeout) = 0;
+  // How many records the reader knows to exist beyond those it returned, as
+  // of its latest information (no round trip to a broker): 0 means caught up.
+  virtual int64_t Backlog() const = 0;
 };
 
 class EventLog {

@@ -123,6 +123,25 @@ TEST_P(EventLogTest, AppendsAreReadBackInOrderWithHeaders) {
   }
 }
 
+TEST_P(EventLogTest, BacklogCountsWhatTheReaderHasNotReturnedYet) {
+  const std::string key = "object:table:s.backlog";
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log_->Append(key, std::to_string(i), {}).ok());
+  auto reader = log_->OpenReader({});
+  ASSERT_TRUE(reader.ok());
+  size_t got = 0;
+  for (int i = 0; i < 200 && got < 4; ++i) {
+    auto batch = (*reader)->Poll(4 - got, absl::Milliseconds(50));
+    ASSERT_TRUE(batch.ok());
+    got += batch->size();
+  }
+  ASSERT_EQ(got, 4u);
+  // Kafka learns the partition's end from its fetches: by now it has fetched.
+  EXPECT_EQ((*reader)->Backlog(), 6);
+  for (int i = 0; i < 200 && got < 10; ++i) got += (*reader)->Poll(100, absl::Milliseconds(50))->size();
+  ASSERT_EQ(got, 10u);
+  EXPECT_EQ((*reader)->Backlog(), 0);
+}
+
 TEST_P(EventLogTest, ReaderStartsAtGivenOffsets) {
   const std::string key = "release:r1";
   const int32_t p = KeyPartition(key, 4);
@@ -133,8 +152,10 @@ TEST_P(EventLogTest, ReaderStartsAtGivenOffsets) {
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records[0].value, "7");
   EXPECT_EQ(records[2].value, "9");
-  // Nothing more arrives.
-  auto reader = log_->OpenReader({10, 10, 10, 10});
+  // Nothing more arrives after the end.
+  std::vector<int64_t> end(4, 0);
+  end[p] = 10;
+  auto reader = log_->OpenReader(end);
   ASSERT_TRUE(reader.ok());
   auto none = (*reader)->Poll(10, absl::Milliseconds(100));
   ASSERT_TRUE(none.ok());
@@ -210,6 +231,26 @@ TEST_F(KafkaFaultTest, UnreachableBrokersFailTheAppendInsteadOfAcknowledging) {
   ASSERT_TRUE(backend_->kafka()->SetBrokerUp(-1).ok());
   auto after = log_->Append("a", "after", {});
   ASSERT_TRUE(after.ok()) << after.status();
+}
+
+TEST_F(KafkaFaultTest, AReaderReportsEventsTheLogNoLongerHasInsteadOfSkippingThem) {
+  // librdkafka's mock broker keeps about 5 MB per partition and drops older
+  // records, as retention would on a real broker.
+  const std::string big(200 * 1024, 'x');
+  int32_t partition = log_->PartitionFor("a");
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(log_->Append("a", big, {}).ok());
+  std::vector<int64_t> start(log_->partitions(), 0);
+  auto reader = log_->OpenReader(start);
+  ASSERT_TRUE(reader.ok());
+  absl::Status status;
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    auto records = (*reader)->Poll(100, absl::Milliseconds(100));
+    if (!records.ok()) status = records.status();
+    else
+      for (const Record& r : *records)
+        ASSERT_NE(r.partition, partition) << "delivered offset " << r.offset << " after a gap";
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
 }
 
 TEST(EmbeddedLogTest, SurvivesReopenWithOffsetsIntact) {

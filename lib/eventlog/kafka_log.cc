@@ -85,7 +85,8 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
 
 class KafkaReader : public LogReader {
  public:
-  KafkaReader(RdKafkaPtr rk, std::string topic) : rk_(std::move(rk)), topic_(std::move(topic)) {}
+  KafkaReader(RdKafkaPtr rk, std::string topic, std::vector<int64_t> next)
+      : rk_(std::move(rk)), topic_(std::move(topic)), next_(std::move(next)) {}
   ~KafkaReader() override { rd_kafka_consumer_close(rk_.get()); }
 
   absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override {
@@ -94,6 +95,16 @@ class KafkaReader : public LogReader {
     while (out.size() < max_records) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), out.empty() ? wait_ms : 0);
       if (!m) break;
+      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        // The offset we need is gone (retention, or a smaller log behind the
+        // same name). Skipping ahead would silently lose events.
+        absl::Status lost = absl::DataLossError(absl::StrCat(
+            "kafka partition ", m->partition, " no longer holds offset ", m->offset, " (",
+            rd_kafka_message_errstr(m), "): the log lost events this projection needs; "
+            "the topic must keep every event (retention.ms=-1)"));
+        rd_kafka_message_destroy(m);
+        return lost;
+      }
       if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
           spdlog::warn("kafka reader: {}", rd_kafka_message_errstr(m));
@@ -104,6 +115,8 @@ class KafkaReader : public LogReader {
       Record r;
       r.partition = m->partition;
       r.offset = m->offset;
+      if (r.partition >= 0 && r.partition < static_cast<int32_t>(next_.size()))
+        next_[r.partition] = r.offset + 1;
       rd_kafka_timestamp_type_t tstype;
       r.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
       if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
@@ -124,9 +137,22 @@ class KafkaReader : public LogReader {
     return out;
   }
 
+  int64_t Backlog() const override {
+    int64_t backlog = 0;
+    for (size_t p = 0; p < next_.size(); ++p) {
+      int64_t low = -1, high = -1;  // as of the latest fetch response
+      if (rd_kafka_get_watermark_offsets(rk_.get(), topic_.c_str(), static_cast<int32_t>(p), &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high > next_[p])
+        backlog += high - next_[p];
+    }
+    return backlog;
+  }
+
  private:
   RdKafkaPtr rk_;
   std::string topic_;
+  std::vector<int64_t> next_;  // per partition: offset after the last record returned
 };
 
 class KafkaLog : public EventLog {
@@ -191,6 +217,8 @@ class KafkaLog : public EventLog {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
+        // Never jump over missing offsets: report them (see Poll).
+        {"auto.offset.reset", "error"},
         {"fetch.wait.max.ms", "1"},
         {"fetch.error.backoff.ms", "10"},
         {"fetch.min.bytes", "1"},
@@ -207,7 +235,10 @@ class KafkaLog : public EventLog {
     rd_kafka_resp_err_t err = rd_kafka_assign(rk->get(), list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err) return absl::UnavailableError(absl::StrCat("kafka assign: ", rd_kafka_err2str(err)));
-    return std::unique_ptr<LogReader>(new KafkaReader(std::move(*rk), config_.topic));
+    std::vector<int64_t> next(partitions_, 0);
+    for (int32_t p = 0; p < partitions_ && p < static_cast<int32_t>(start_offsets.size()); ++p)
+      next[p] = start_offsets[p];
+    return std::unique_ptr<LogReader>(new KafkaReader(std::move(*rk), config_.topic, std::move(next)));
   }
 
  private:

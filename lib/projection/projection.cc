@@ -145,70 +145,88 @@ void ProjectionRunner::Loop() {
   {
     std::lock_guard lk(mu_);
     start = next_;
+    pending_skipped_ = skipped_;
   }
+  pending_next_ = start;
+  pending_touched_.assign(start.size(), false);
+  txn_ = std::make_unique<StateTxn>(db_.get());
+  last_commit_ = absl::Now();
   auto reader = log_->OpenReader(start);
-  if (!reader.ok()) {
-    std::lock_guard lk(mu_);
-    health_ = reader.status();
-    applied_cv_.notify_all();
-    return;
-  }
+  if (!reader.ok()) return Fail(reader.status());
   while (!stop_) {
-    auto records = (*reader)->Poll(options_.max_batch, absl::Milliseconds(100));
+    // Poll briefly while holding uncommitted work so that a quiet log still
+    // commits promptly.
+    const absl::Duration wait = uncommitted_events_ ? absl::ZeroDuration() : absl::Milliseconds(100);
+    auto records = (*reader)->Poll(options_.max_batch, wait);
+    if (records.status().code() == absl::StatusCode::kDataLoss) return Fail(records.status());
     if (!records.ok()) {
       spdlog::warn("projection {}: reading the log: {}", options_.db_path,
                    std::string(records.status().message()));
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    if (records->empty()) continue;
-    if (absl::Status s = ApplyBatch(*records); !s.ok()) {
-      spdlog::error("projection {} stopped: {}", options_.db_path, std::string(s.message()));
-      std::lock_guard lk(mu_);
-      health_ = s;
-      applied_cv_.notify_all();
-      return;
-    }
+    if (absl::Status s = ApplyRecords(*records); !s.ok()) return Fail(s);
+    if (uncommitted_events_ == 0 && records->empty()) continue;
+    if (!ShouldCommit((*reader)->Backlog())) continue;
+    if (absl::Status s = Commit(); !s.ok()) return Fail(s);
   }
 }
 
-absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records) {
-  StateTxn txn(db_.get());
-  std::vector<int64_t> next;
-  uint64_t skipped;
-  {
-    std::lock_guard lk(mu_);
-    next = next_;
-    skipped = skipped_;
-  }
-  const uint64_t skipped_before = skipped;
-  std::vector<bool> touched(next.size(), false);
+void ProjectionRunner::Fail(absl::Status status) {
+  spdlog::error("projection {} stopped: {}", options_.db_path, std::string(status.message()));
+  projection_->BatchDone(false);
+  std::lock_guard lk(mu_);
+  health_ = std::move(status);
+  applied_cv_.notify_all();
+}
+
+absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>& records) {
   v1::Event event;
   for (const eventlog::Record& r : records) {
-    if (r.partition < 0 || r.partition >= static_cast<int32_t>(next.size()) ||
-        r.offset < next[r.partition])
+    if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size()) ||
+        r.offset < pending_next_[r.partition])
       continue;  // already applied (a reader may redeliver after reconnecting)
     event.Clear();
     if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
-      ++skipped;
+      ++pending_skipped_;
       spdlog::warn("projection {}: skipped a record that is not a Strata event at {}/{}",
                    options_.db_path, r.partition, r.offset);
-    } else if (absl::Status s = projection_->Apply(event, {r.partition, r.offset}, txn); !s.ok()) {
-      projection_->BatchDone(false);
+    } else if (absl::Status s = projection_->Apply(event, {r.partition, r.offset}, *txn_); !s.ok()) {
       return s;
     }
-    next[r.partition] = r.offset + 1;
-    touched[r.partition] = true;
+    pending_next_[r.partition] = r.offset + 1;
+    pending_touched_[r.partition] = true;
+    ++uncommitted_events_;
   }
-  if (absl::Status s = projection_->Flush(txn); !s.ok()) {
-    projection_->BatchDone(false);
-    return s;
+  return absl::OkStatus();
+}
+
+bool ProjectionRunner::ShouldCommit(int64_t backlog) const {
+  if (backlog == 0) return true;  // caught up with the log
+  if (uncommitted_events_ >= options_.max_uncommitted_events) return true;
+  if (projection_->UncommittedBytes() >= options_.max_uncommitted_bytes) return true;
+  if (absl::Now() - last_commit_ >= options_.commit_interval) return true;
+  std::lock_guard lk(mu_);
+  for (const std::vector<eventlog::Position>* group : waiting_) {
+    bool all = true;  // someone waits for exactly what is applied now
+    for (const eventlog::Position& p : *group) all = all && pending_next_[p.partition] > p.offset;
+    if (all) return true;
   }
-  for (size_t p = 0; p < next.size(); ++p)
-    if (touched[p]) txn.Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(next[p]));
-  if (skipped != skipped_before) txn.Put(kSkippedKey, EncodeU64(skipped));
+  return false;
+}
+
+absl::Status ProjectionRunner::Commit() {
+  if (absl::Status s = projection_->Flush(*txn_); !s.ok()) return s;
+  uint64_t skipped_before;
+  {
+    std::lock_guard lk(mu_);
+    skipped_before = skipped_;
+  }
+  for (size_t p = 0; p < pending_next_.size(); ++p)
+    if (pending_touched_[p]) txn_->Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(pending_next_[p]));
+  if (pending_skipped_ != skipped_before) txn_->Put(kSkippedKey, EncodeU64(pending_skipped_));
   rocksdb::WriteBatch batch;
-  txn.WriteTo(&batch);
+  txn_->WriteTo(&batch);
 
   uint64_t batch_number;
   {
@@ -216,23 +234,20 @@ absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records
     batch_number = batches_;
   }
   if (options_.before_commit) {
-    if (absl::Status s = options_.before_commit(batch_number); !s.ok()) {
-      projection_->BatchDone(false);
-      return s;
-    }
+    if (absl::Status s = options_.before_commit(batch_number); !s.ok()) return s;
   }
   // No fsync: the projection is derived state. After a machine crash the last
-  // batches may be lost together with their offsets and are simply re-applied.
+  // commits may be lost together with their offsets and are simply re-applied.
   rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &batch);
-  if (!ws.ok()) {
-    projection_->BatchDone(false);
-    return FromRocks(ws, "write projection batch");
-  }
+  if (!ws.ok()) return FromRocks(ws, "write projection batch");
   projection_->BatchDone(true);
+  std::fill(pending_touched_.begin(), pending_touched_.end(), false);
+  last_commit_ = absl::Now();
   std::lock_guard lk(mu_);
-  next_ = std::move(next);
-  skipped_ = skipped;
-  events_applied_ += records.size();
+  next_ = pending_next_;
+  skipped_ = pending_skipped_;
+  events_applied_ += uncommitted_events_;
+  uncommitted_events_ = 0;
   ++batches_;
   applied_cv_.notify_all();
   return absl::OkStatus();
@@ -240,19 +255,34 @@ absl::Status ProjectionRunner::ApplyBatch(std::vector<eventlog::Record>& records
 
 absl::Status ProjectionRunner::WaitForApplied(const eventlog::Position& position,
                                               absl::Duration timeout) {
+  return WaitForAll({position}, timeout);
+}
+
+absl::Status ProjectionRunner::WaitForAll(const std::vector<eventlog::Position>& positions,
+                                          absl::Duration timeout) {
   std::unique_lock lk(mu_);
-  if (position.partition < 0 || position.partition >= static_cast<int32_t>(next_.size()))
-    return absl::InvalidArgumentError(fmt::format("no partition {}", position.partition));
-  const bool done = applied_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout), [&] {
-    return next_[position.partition] > position.offset || !health_.ok() || !running_;
-  });
-  if (next_[position.partition] > position.offset) return absl::OkStatus();
+  for (const eventlog::Position& p : positions)
+    if (p.partition < 0 || p.partition >= static_cast<int32_t>(next_.size()))
+      return absl::InvalidArgumentError(fmt::format("no partition {}", p.partition));
+  auto applied = [&] {
+    for (const eventlog::Position& p : positions)
+      if (next_[p.partition] <= p.offset) return false;
+    return true;
+  };
+  // Registered so that the runner commits as soon as it has applied all of them.
+  auto waiting = waiting_.insert(waiting_.end(), &positions);
+  applied_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout),
+                       [&] { return applied() || !health_.ok() || !running_; });
+  waiting_.erase(waiting);
+  if (applied()) return absl::OkStatus();
   if (!health_.ok()) return absl::UnavailableError(fmt::format(
       "projection stopped: {}", std::string(health_.message())));
   if (!running_) return absl::UnavailableError("projection is not running");
-  (void)done;
-  return absl::DeadlineExceededError(fmt::format(
-      "the projection has not applied log position {}/{} yet", position.partition, position.offset));
+  for (const eventlog::Position& p : positions)
+    if (next_[p.partition] <= p.offset)
+      return absl::DeadlineExceededError(fmt::format(
+          "the projection has not applied log position {}/{} yet", p.partition, p.offset));
+  return absl::OkStatus();
 }
 
 absl::Status ProjectionRunner::CatchUpPartition(int32_t partition, absl::Duration timeout) {
@@ -263,11 +293,13 @@ absl::Status ProjectionRunner::CatchUpPartition(int32_t partition, absl::Duratio
 }
 
 absl::Status ProjectionRunner::CatchUp(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<eventlog::Position> ends;
   for (int32_t p = 0; p < log_->partitions(); ++p) {
-    if (absl::Status s = CatchUpPartition(p, deadline - absl::Now()); !s.ok()) return s;
+    auto end = log_->EndOffset(p);
+    if (!end.ok()) return end.status();
+    if (*end > 0) ends.push_back({p, *end - 1});
   }
-  return absl::OkStatus();
+  return WaitForAll(ends, timeout);
 }
 
 RunnerStats ProjectionRunner::stats() const {

@@ -2,10 +2,15 @@
 // RocksDB, in the manner of a Kafka Streams state store with its changelog.
 //
 // Contract:
-//  * Each batch of records is applied into one WriteBatch together with the
-//    next offset of every partition it touched, and written atomically. A
-//    crash therefore never applies an event twice nor loses one: on restart
-//    the runner resumes from the stored offsets.
+//  * Events are applied in memory and committed as one WriteBatch together
+//    with the next offset of every partition they touched, written
+//    atomically. A crash therefore never applies an event twice nor loses
+//    one: on restart the runner resumes from the stored offsets.
+//  * Like Kafka Streams' record cache, the runner commits as soon as it has
+//    caught up with the log or someone waits for what it applied; while it
+//    works through a backlog (a rebuild) it keeps applying and commits every
+//    RunnerOptions::max_uncommitted_events or commit_interval, so that an
+//    aggregate touched many times is read and written once per commit.
 //  * An empty directory, or Options::rebuild, replays the whole log from
 //    offset 0.
 //  * Records that are not a valid strata.v1.Event (garbage on the topic) are
@@ -21,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,11 +74,16 @@ class Projection {
   // stops the runner; bad events are never errors (the accept rule ignores them).
   virtual absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                              StateTxn& txn) = 0;
-  // Called once per batch, after its last Apply and before it is written:
-  // a projection that coalesces its writes in memory puts them into `txn` here.
+  // Called once per commit, after the last Apply of the events it covers and
+  // before it is written: a projection that coalesces its writes in memory
+  // puts them into `txn` here. The same `txn` is passed to every Apply and
+  // Flush of one commit.
   virtual absl::Status Flush(StateTxn& txn) { return absl::OkStatus(); }
+  // Memory held for the events applied since the last commit (an estimate);
+  // the runner commits when it passes RunnerOptions::max_uncommitted_bytes.
+  virtual size_t UncommittedBytes() const { return 0; }
   // After the events applied since the last call: `committed` says whether
-  // their batch became durable (true) or was discarded (false).
+  // their commit became durable (true) or was discarded (false).
   virtual void BatchDone(bool committed) {}
 };
 
@@ -80,17 +91,23 @@ struct RunnerOptions {
   std::string db_path;
   // Wipe the projection and replay the log from offset 0.
   bool rebuild = false;
+  // Records read from the log per poll.
   size_t max_batch = 5000;
+  // While working through a backlog with nobody waiting, commit at least
+  // this often. Bound the memory a projection's coalescing may use.
+  size_t max_uncommitted_events = 1'000'000;
+  size_t max_uncommitted_bytes = 128 << 20;
+  absl::Duration commit_interval = absl::Seconds(10);
   // RocksDB block cache for the state store.
   size_t block_cache_bytes = 64 << 20;
-  // Fault-injection seam: called before each batch is written. A non-OK
-  // result discards the batch and stops the runner, as a crash at that point.
-  std::function<absl::Status(uint64_t batch_number)> before_commit;
+  // Fault-injection seam: called before each commit is written. A non-OK
+  // result discards it and stops the runner, as a crash at that point.
+  std::function<absl::Status(uint64_t batch_number)> before_commit = nullptr;
 };
 
 struct RunnerStats {
   uint64_t events_applied = 0;   // since this runner started
-  uint64_t batches = 0;          // since this runner started
+  uint64_t batches = 0;          // commits since this runner started
   uint64_t records_skipped = 0;  // garbage records, over the projection's life
   std::vector<int64_t> next_offsets;
 };
@@ -126,16 +143,31 @@ class ProjectionRunner {
   ProjectionRunner(RunnerOptions options, eventlog::EventLog* log, Projection* projection,
                    std::unique_ptr<rocksdb::DB> db, std::vector<int64_t> next, uint64_t skipped);
   void Loop();
-  absl::Status ApplyBatch(std::vector<eventlog::Record>& records);
+  // Applies records on top of the uncommitted state; Commit makes it durable.
+  absl::Status ApplyRecords(const std::vector<eventlog::Record>& records);
+  bool ShouldCommit(int64_t backlog) const;
+  absl::Status WaitForAll(const std::vector<eventlog::Position>& positions, absl::Duration timeout);
+  absl::Status Commit();
+  void Fail(absl::Status status);
 
   RunnerOptions options_;
   eventlog::EventLog* log_;
   Projection* projection_;
   std::unique_ptr<rocksdb::DB> db_;
 
+  // Uncommitted work, owned by the runner thread.
+  std::unique_ptr<StateTxn> txn_;
+  std::vector<int64_t> pending_next_;
+  std::vector<bool> pending_touched_;
+  uint64_t pending_skipped_ = 0;
+  uint64_t uncommitted_events_ = 0;
+  absl::Time last_commit_;
+
   mutable std::mutex mu_;
   std::condition_variable applied_cv_;
-  std::vector<int64_t> next_;  // per partition: next offset to apply
+  std::vector<int64_t> next_;  // per partition: next offset to apply (committed)
+  // What WaitForAll callers wait for, each a group of positions.
+  std::list<const std::vector<eventlog::Position>*> waiting_;
   uint64_t skipped_ = 0;
   uint64_t events_applied_ = 0;
   uint64_t batches_ = 0;

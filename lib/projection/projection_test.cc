@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "eventlog/embedded_log.h"
 #include "rocksdb/db.h"
@@ -17,7 +18,7 @@ namespace fs = std::filesystem;
 class CountingProjection : public Projection {
  public:
   absl::Status Apply(const v1::Event& event, const eventlog::Position&, StateTxn& txn) override {
-    for (const std::string key : {"count/" + event.aggregate(), std::string("applications")}) {
+    for (const std::string& key : {"count/" + event.aggregate(), std::string("applications")}) {
       auto v = txn.Get(key);
       if (!v.ok()) return v.status();
       txn.Put(key, std::to_string((*v ? std::stoi(**v) : 0) + 1));
@@ -119,6 +120,7 @@ TEST_F(ProjectionTest, CrashBeforeABatchCommitNeitherLosesNorDoublesEvents) {
   {
     RunnerOptions o;
     o.max_batch = 10;
+    o.max_uncommitted_events = 10;  // one commit per poll
     o.before_commit = [](uint64_t batch) {
       return batch == 3 ? absl::AbortedError("simulated crash") : absl::OkStatus();
     };
@@ -134,6 +136,38 @@ TEST_F(ProjectionTest, CrashBeforeABatchCommitNeitherLosesNorDoublesEvents) {
   ASSERT_TRUE(runner->Start().ok());
   ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
   EXPECT_EQ(Read(*runner, "applications"), 200);
+}
+
+TEST_F(ProjectionTest, ABacklogIsAppliedInFewCommits) {
+  AppendMany(1000);
+  RunnerOptions o;
+  o.max_batch = 10;
+  o.max_uncommitted_events = 400;
+  o.commit_interval = absl::Minutes(1);
+  auto runner = Open(o);
+  ASSERT_TRUE(runner->Start().ok());
+  // Nobody waits: the runner commits every 400 events and when it reaches the end.
+  for (int i = 0; i < 500 && runner->stats().events_applied < 1000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(runner->stats().events_applied, 1000u);
+  EXPECT_LE(runner->stats().batches, 4u) << "100 polls, coalesced into a few commits";
+  EXPECT_EQ(Read(*runner, "applications"), 1000);
+}
+
+TEST_F(ProjectionTest, AWaiterIsReleasedWithoutWaitingForTheBacklog) {
+  AppendMany(3000);
+  RunnerOptions o;
+  o.max_batch = 10;
+  o.max_uncommitted_events = 1'000'000;
+  o.commit_interval = absl::Minutes(1);
+  auto runner = Open(o);
+  ASSERT_TRUE(runner->Start().ok());
+  // The first record of partition 0 is applied by the first polls; the
+  // runner must commit for the waiter instead of holding it for the backlog.
+  ASSERT_TRUE(runner->WaitForApplied({0, 0}, absl::Seconds(10)).ok());
+  EXPECT_LT(runner->stats().events_applied, 3000u);
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 3000);
 }
 
 TEST_F(ProjectionTest, GarbageRecordsAreSkippedCountedAndSurviveRestart) {

@@ -13,6 +13,14 @@ std::string LockKey(const std::string& id) { return "l/" + id; }
 std::string NamePrefix(const std::string& qualified) { return "n/" + qualified + std::string(1, '\0'); }
 std::string NameKey(const model::ObjectId& id) { return NamePrefix(id.QualifiedName()) + id.kind; }
 
+// What one touched object costs in memory: the map entry, the parsed
+// messages' fixed part, and the strings that dominate (definition, message).
+size_t MemoryEstimate(const std::string& key, const internal::ObjectState& s) {
+  const v1::ObjectHead& h = s.head();
+  return 512 + 3 * key.size() + h.definition().size() + h.last_check_in().message().size() +
+         h.lock().reason().size();
+}
+
 google::protobuf::Timestamp Ts(const v1::Event& e) { return e.time(); }
 
 void SetLock(const v1::Event& e, v1::ObjectHead* head) {
@@ -64,16 +72,21 @@ decide::AggregateFacts LockProjection::FactsOf(const internal::ObjectState& s) {
   return f;
 }
 
-absl::StatusOr<internal::ObjectState*> LockProjection::Load(const std::string& key,
+absl::StatusOr<LockProjection::Touched*> LockProjection::Load(const std::string& key,
                                                             projection::StateTxn& txn) {
   auto it = dirty_.find(key);
   if (it != dirty_.end()) return &it->second;
   auto stored = txn.Get(HeadKey(key));
   if (!stored.ok()) return stored.status();
-  internal::ObjectState state;
-  if (*stored && !state.ParseFromString(**stored))
+  Touched t;
+  if (*stored && !t.state.ParseFromString(**stored))
     return absl::DataLossError(fmt::format("corrupt object state for {}", key));
-  return &dirty_.emplace(key, std::move(state)).first->second;
+  // Flush() keeps these index entries in step with the state.
+  t.stored_lock = t.state.head().has_lock();
+  t.stored_name = t.state.head().latest_version() > 0 || t.stored_lock;
+  t.bytes = MemoryEstimate(key, t.state);
+  dirty_bytes_ += t.bytes;
+  return &dirty_.emplace(key, std::move(t)).first->second;
 }
 
 absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Position&,
@@ -84,7 +97,8 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
   const std::string key = id->ToString();
   auto loaded = Load(key, txn);
   if (!loaded.ok()) return loaded.status();
-  internal::ObjectState& state = **loaded;
+  Touched& touched = **loaded;
+  internal::ObjectState& state = touched.state;
 
   decide::Decision decision = decide::Decide(event, FactsOf(state));
   if (decision.accepted()) {
@@ -123,6 +137,9 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
       default:
         break;
     }
+    const size_t bytes = MemoryEstimate(key, state);
+    dirty_bytes_ = dirty_bytes_ - touched.bytes + bytes;
+    touched.bytes = bytes;
   }
 
   if (!event.event_id().empty() && board_->IsExpected(event.event_id())) {
@@ -134,7 +151,8 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
 }
 
 absl::Status LockProjection::Flush(projection::StateTxn& txn) {
-  for (const auto& [key, state] : dirty_) {
+  for (const auto& [key, touched] : dirty_) {
+    const internal::ObjectState& state = touched.state;
     if (state.last_seq() == 0) continue;  // only looked at, never changed
     auto id = model::ParseObjectId(key);
     if (!id.ok()) continue;
@@ -142,14 +160,15 @@ absl::Status LockProjection::Flush(projection::StateTxn& txn) {
     txn.Put(HeadKey(key), state.SerializeAsString());
     if (head.has_lock()) {
       txn.Put(LockKey(key), head.lock().SerializeAsString());
-    } else {
+    } else if (touched.stored_lock) {
       txn.Delete(LockKey(key));
     }
     // A reserved name (no version yet) whose lock is given up is freed, but
     // its state (seq) stays so that stale events for it keep losing.
-    if (head.latest_version() > 0 || head.has_lock()) {
+    const bool named = head.latest_version() > 0 || head.has_lock();
+    if (named && !touched.stored_name) {
       txn.Put(NameKey(*id), "");
-    } else {
+    } else if (!named && touched.stored_name) {
       txn.Delete(NameKey(*id));
     }
   }
@@ -158,6 +177,7 @@ absl::Status LockProjection::Flush(projection::StateTxn& txn) {
 
 void LockProjection::BatchDone(bool committed) {
   dirty_.clear();
+  dirty_bytes_ = 0;
   if (committed)
     for (auto& [id, outcome] : pending_) board_->Publish(id, std::move(outcome));
   pending_.clear();

@@ -65,6 +65,7 @@ class LockProjection : public projection::Projection {
                      projection::StateTxn& txn) override;
   absl::Status Flush(projection::StateTxn& txn) override;
   void BatchDone(bool committed) override;
+  size_t UncommittedBytes() const override { return dirty_bytes_; }
 
   // Read side (from the committed store).
   static absl::StatusOr<std::optional<internal::ObjectState>> ReadObject(rocksdb::DB* db,
@@ -76,14 +77,23 @@ class LockProjection : public projection::Projection {
   static decide::AggregateFacts FactsOf(const internal::ObjectState& state);
 
  private:
-  // The state of `key` as of the events applied so far in this batch.
-  absl::StatusOr<internal::ObjectState*> Load(const std::string& key, projection::StateTxn& txn);
+  // An object touched since the last commit, and which of its index entries
+  // the store holds, so that Flush() writes only what changed.
+  struct Touched {
+    internal::ObjectState state;
+    bool stored_lock = false;
+    bool stored_name = false;
+    size_t bytes = 0;  // its share of dirty_bytes_
+  };
+  // The state of `key` as of the events applied so far in this commit.
+  absl::StatusOr<Touched*> Load(const std::string& key, projection::StateTxn& txn);
 
   OutcomeBoard* board_;
-  std::vector<std::pair<std::string, Outcome>> pending_;  // this batch's outcomes
-  // Objects touched in this batch: written once per batch by Flush(), so a
-  // rebuild does not rewrite an object for each of its events.
-  std::unordered_map<std::string, internal::ObjectState> dirty_;
+  std::vector<std::pair<std::string, Outcome>> pending_;  // this commit's outcomes
+  // Written once per commit by Flush(), so a rebuild does not rewrite an
+  // object for each of its events.
+  std::unordered_map<std::string, Touched> dirty_;
+  size_t dirty_bytes_ = 0;
 };
 
 }  // namespace strata::lock
