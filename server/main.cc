@@ -1,7 +1,6 @@
 // strata-server: every Strata service in one process (the embedded default).
 // Without --kafka it keeps the event log itself, durably, in <data-dir>/log;
 // with --kafka it is one more instance on a shared Kafka log.
-#include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "hosting/hosting.h"
@@ -17,26 +16,20 @@ int main(int argc, char** argv) {
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);
   CLI11_PARSE(app, argc, argv);
 
-  auto tokens = auth::TokenStore::LoadFile(flags.tokens_file, flags.site);
-  if (!tokens.ok()) return hosting::Fail("strata-server", tokens.status());
-  auto config = hosting::LogConfigFromFlags(flags);
-  if (!config.ok()) return hosting::Fail("strata-server", config.status());
-  auto log = eventlog::OpenEventLog(*config);
-  if (!log.ok()) return hosting::Fail("strata-server: event log", log.status());
-
+  auto basics = hosting::OpenServerBasics(flags);
+  if (!basics.ok()) return hosting::Fail("strata-server", basics.status());
+  eventlog::EventLog* log = basics->log.get();
   auto lock = lock::LockModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log->get(), *tokens);
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
   if (!lock.ok()) return hosting::Fail("strata-server: lock service", lock.status());
-  spdlog::info("strata-server: catching up with {}", (*log)->Describe());
+  spdlog::info("strata-server: catching up with {}", log->Describe());
   if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: catching up with the log", s);
 
   auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service()});
   if (!server.ok()) return hosting::Fail("strata-server", server.status());
   (*server)->SetServing("strata.v1.LockService", true);
-  std::cout << "strata-server listening on " << flags.listen.substr(0, flags.listen.rfind(':'))
-            << ":" << (*server)->port() << " (site " << flags.site << ", log " << (*log)->Describe()
-            << ")" << std::endl;
+  hosting::AnnounceListening("strata-server", flags, **server, *log);
 
   int sig = hosting::WaitForTerminationSignal();
   spdlog::info("strata-server: signal {}, shutting down", sig);

@@ -79,19 +79,27 @@ std::vector<Record> ReadAll(EventLog& log, size_t expected, std::vector<int64_t>
   return out;
 }
 
-class EventLogTest : public ::testing::TestWithParam<std::string> {
+// Opens a log on the backend a test names.
+class LogFixture {
  protected:
-  void SetUp() override {
-    if (GetParam() == "embedded")
-      backend_ = std::make_unique<EmbeddedBackend>();
-    else
-      backend_ = std::make_unique<KafkaBackend>();
+  void OpenOn(std::unique_ptr<Backend> backend) {
+    backend_ = std::move(backend);
     auto log = backend_->Open();
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = std::move(*log);
   }
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<EventLog> log_;
+};
+
+class EventLogTest : public ::testing::TestWithParam<std::string>, protected LogFixture {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "embedded")
+      OpenOn(std::make_unique<EmbeddedBackend>());
+    else
+      OpenOn(std::make_unique<KafkaBackend>());
+  }
 };
 
 TEST_P(EventLogTest, AppendsAreReadBackInOrderWithHeaders) {
@@ -200,16 +208,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, EventLogTest, ::testing::Values("embedded", "
                          [](const auto& info) { return info.param; });
 
 // Broker faults exist only for Kafka.
-class KafkaFaultTest : public ::testing::Test {
+class KafkaFaultTest : public ::testing::Test, protected LogFixture {
  protected:
-  void SetUp() override {
-    backend_ = std::make_unique<KafkaBackend>();
-    auto log = backend_->Open();
-    ASSERT_TRUE(log.ok()) << log.status();
-    log_ = std::move(*log);
-  }
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<EventLog> log_;
+  void SetUp() override { OpenOn(std::make_unique<KafkaBackend>()); }
 };
 
 TEST_F(KafkaFaultTest, RetriableBrokerErrorsAreRetriedTransparently) {

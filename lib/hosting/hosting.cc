@@ -65,6 +65,28 @@ absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& f) {
   return c;
 }
 
+absl::StatusOr<ServerBasics> OpenServerBasics(const ServerFlags& flags) {
+  ServerBasics basics;
+  auto tokens = auth::TokenStore::LoadFile(flags.tokens_file, flags.site);
+  if (!tokens.ok()) return tokens.status();
+  basics.tokens = std::move(*tokens);
+  auto config = LogConfigFromFlags(flags);
+  if (!config.ok()) return config.status();
+  auto log = eventlog::OpenEventLog(*config);
+  if (!log.ok())
+    return absl::Status(log.status().code(), fmt::format("event log: {}", std::string(log.status().message())));
+  basics.log = std::move(*log);
+  return basics;
+}
+
+void AnnounceListening(const std::string& name, const ServerFlags& flags, const GrpcServer& server,
+                       const eventlog::EventLog& log) {
+  std::cout << fmt::format("{} listening on {}:{} (site {}, log {})", name,
+                           flags.listen.substr(0, flags.listen.rfind(':')), server.port(),
+                           flags.site, log.Describe())
+            << std::endl;
+}
+
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::string& address, const std::vector<grpc::Service*>& services) {
   grpc::EnableDefaultHealthCheckService(true);

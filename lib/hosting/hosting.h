@@ -43,6 +43,14 @@ void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
 // <data-dir>/log.
 absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& flags);
 
+// What every server opens before its services: the token file and the log
+// the flags name.
+struct ServerBasics {
+  std::shared_ptr<auth::TokenStore> tokens;
+  std::unique_ptr<eventlog::EventLog> log;
+};
+absl::StatusOr<ServerBasics> OpenServerBasics(const ServerFlags& flags);
+
 // A gRPC server with health checking and reflection.
 class GrpcServer {
  public:
@@ -69,6 +77,10 @@ int WaitForTerminationSignal();
 
 // Sends logs to stderr (stdout carries only the "listening on" line).
 void InitLogging(const std::string& name);
+// Prints "<name> listening on HOST:PORT (site S, log L)" to stdout: the line
+// scripts and tests wait for.
+void AnnounceListening(const std::string& name, const ServerFlags& flags, const GrpcServer& server,
+                       const eventlog::EventLog& log);
 
 // Prints "<what>: <message>" to stderr and returns exit code 1.
 int Fail(const std::string& what, const absl::Status& status);

@@ -1,5 +1,4 @@
 // strata-lock: the lock service alone, reading and writing a Kafka log.
-#include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "hosting/hosting.h"
@@ -16,25 +15,20 @@ int main(int argc, char** argv) {
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/true);
   CLI11_PARSE(app, argc, argv);
 
-  auto tokens = auth::TokenStore::LoadFile(flags.tokens_file, flags.site);
-  if (!tokens.ok()) return hosting::Fail("strata-lock", tokens.status());
-  auto config = hosting::LogConfigFromFlags(flags);
-  if (!config.ok()) return hosting::Fail("strata-lock", config.status());
-  auto log = eventlog::OpenEventLog(*config);
-  if (!log.ok()) return hosting::Fail("strata-lock: event log", log.status());
+  auto basics = hosting::OpenServerBasics(flags);
+  if (!basics.ok()) return hosting::Fail("strata-lock", basics.status());
+  eventlog::EventLog* log = basics->log.get();
   auto module = lock::LockModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log->get(), *tokens);
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
   if (!module.ok()) return hosting::Fail("strata-lock", module.status());
-  spdlog::info("strata-lock: catching up with {}", (*log)->Describe());
+  spdlog::info("strata-lock: catching up with {}", log->Describe());
   if (absl::Status s = (*module)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-lock: catching up with the log", s);
 
   auto server = hosting::GrpcServer::Start(flags.listen, {(*module)->service()});
   if (!server.ok()) return hosting::Fail("strata-lock", server.status());
   (*server)->SetServing("strata.v1.LockService", true);
-  std::cout << "strata-lock listening on " << flags.listen.substr(0, flags.listen.rfind(':')) << ":"
-            << (*server)->port() << " (site " << flags.site
-            << ", log " << (*log)->Describe() << ")" << std::endl;
+  hosting::AnnounceListening("strata-lock", flags, **server, *log);
 
   int sig = hosting::WaitForTerminationSignal();
   spdlog::info("strata-lock: signal {}, shutting down", sig);
