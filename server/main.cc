@@ -3,6 +3,7 @@
 // with --kafka it is one more instance on a shared Kafka log.
 
 #include "CLI/CLI.hpp"
+#include "history/history_service.h"
 #include "hosting/hosting.h"
 #include "lock/lock_service.h"
 #include "spdlog/spdlog.h"
@@ -22,18 +23,25 @@ int main(int argc, char** argv) {
   auto lock = lock::LockModule::Open(
       {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
   if (!lock.ok()) return hosting::Fail("strata-server: lock service", lock.status());
+  auto history = history::HistoryModule::Open(
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
+  if (!history.ok()) return hosting::Fail("strata-server: history service", history.status());
   spdlog::info("strata-server: catching up with {}", log->Describe());
   if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
-    return hosting::Fail("strata-server: catching up with the log", s);
+    return hosting::Fail("strata-server: lock service catching up with the log", s);
+  if (absl::Status s = (*history)->Start(absl::Minutes(30)); !s.ok())
+    return hosting::Fail("strata-server: history service catching up with the log", s);
 
-  auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service()});
+  auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service(), (*history)->service()});
   if (!server.ok()) return hosting::Fail("strata-server", server.status());
   (*server)->SetServing("strata.v1.LockService", true);
+  (*server)->SetServing("strata.v1.HistoryService", true);
   hosting::AnnounceListening("strata-server", flags, **server, *log);
 
   int sig = hosting::WaitForTerminationSignal();
   spdlog::info("strata-server: signal {}, shutting down", sig);
   (*server)->Shutdown();
   (*lock)->Stop();
+  (*history)->Stop();
   return 0;
 }

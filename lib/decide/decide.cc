@@ -40,6 +40,18 @@ Decision DecideObjectRule(const v1::Event& e, const AggregateFacts& f) {
   }
 }
 
+bool IsBaselineAggregate(const std::string& aggregate) {
+  return aggregate.rfind("baseline:", 0) == 0;
+}
+
+Decision DecideBaselineRule(const v1::Event& e) {
+  if (e.payload_case() != v1::Event::kBaselineCreated)
+    return {Verdict::kMalformed, "payload is not a baseline event"};
+  if ("baseline:" + e.baseline_created().name() != e.aggregate())
+    return {Verdict::kMalformed, "baseline name does not match its aggregate"};
+  return Accept();  // seq 1 (checked by the caller): the first of that name wins
+}
+
 }  // namespace
 
 Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
@@ -55,6 +67,7 @@ Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
     return {Verdict::kStaleSeq,
             fmt::format("seq {} but the aggregate is at seq {}", event.seq(), facts.last_seq)};
   if (IsObjectAggregate(event.aggregate())) return DecideObjectRule(event, facts);
+  if (IsBaselineAggregate(event.aggregate())) return DecideBaselineRule(event);
   return {Verdict::kMalformed, fmt::format("unknown aggregate type: {}", event.aggregate())};
 }
 

@@ -115,3 +115,30 @@ TEST(DecideTest, InformationalAndMalformedEvents) {
 
 }  // namespace
 }  // namespace strata::decide
+
+namespace strata::decide {
+namespace {
+
+v1::Event Baseline(const std::string& aggregate, const std::string& name, uint64_t seq) {
+  v1::Event e;
+  e.set_aggregate(aggregate);
+  e.set_seq(seq);
+  e.mutable_actor()->set_user("rm");
+  e.mutable_baseline_created()->set_name(name);
+  return e;
+}
+
+TEST(DecideTest, TheFirstBaselineOfANameWinsAndItsNameMustMatch) {
+  AggregateFacts f;
+  EXPECT_EQ(Decide(Baseline("baseline:r1", "r1", 1), f).verdict, Verdict::kAccepted);
+  Advance(Baseline("baseline:r1", "r1", 1), &f);
+  EXPECT_EQ(Decide(Baseline("baseline:r1", "r1", 1), f).verdict, Verdict::kStaleSeq);
+  AggregateFacts fresh;
+  EXPECT_EQ(Decide(Baseline("baseline:r1", "r2", 1), fresh).verdict, Verdict::kMalformed);
+  v1::Event wrong = Baseline("baseline:r1", "r1", 1);
+  wrong.mutable_checked_out();
+  EXPECT_EQ(Decide(wrong, fresh).verdict, Verdict::kMalformed);
+}
+
+}  // namespace
+}  // namespace strata::decide

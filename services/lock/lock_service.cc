@@ -1,10 +1,10 @@
 #include "lock/lock_service.h"
 
-#include <random>
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "auth/tokens.h"
+#include "events/events.h"
 #include "fmt/format.h"
 #include "hosting/hosting.h"
 #include "model/object_id.h"
@@ -18,14 +18,6 @@ using hosting::ToGrpcStatus;
 
 constexpr int kMaxAttempts = 8;  // retries when another event took our seq
 
-std::string NewEventId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const uint64_t a = rng(), b = rng();
-  // UUID version 4 layout.
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
-                     ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
-}
-
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(ts.seconds()),
                           absl::UTCTimeZone());
@@ -37,17 +29,6 @@ std::string HeldBy(const v1::Lock& l) {
                               l.site(), FormatTime(l.since()));
   if (!l.reason().empty()) s += fmt::format(" (reason: {})", l.reason());
   return s;
-}
-
-const char* PayloadName(const v1::Event& e) {
-  switch (e.payload_case()) {
-    case v1::Event::kCheckedOut: return "checked_out";
-    case v1::Event::kCheckedIn: return "checked_in";
-    case v1::Event::kCheckOutUndone: return "check_out_undone";
-    case v1::Event::kLockForceReleased: return "lock_force_released";
-    case v1::Event::kCommandRefused: return "command_refused";
-    default: return "unknown";
-  }
 }
 
 bool Visible(const std::optional<internal::ObjectState>& s) {
@@ -200,12 +181,10 @@ class LockServiceImpl final : public v1::LockService::Service {
 
   v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq) {
     v1::Event e;
-    e.set_event_id(NewEventId());
+    e.set_event_id(events::NewEventId());
     e.set_aggregate(aggregate);
     e.set_seq(seq);
-    const absl::Time now = absl::Now();
-    e.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
-    e.mutable_time()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(absl::ToUnixSeconds(now)))));
+    events::SetNow(e.mutable_time());
     e.mutable_actor()->set_user(who.user);
     e.mutable_actor()->set_site(who.site);
     e.set_origin_site(options_.site);
@@ -213,8 +192,7 @@ class LockServiceImpl final : public v1::LockService::Service {
   }
 
   absl::StatusOr<eventlog::Position> AppendEvent(const v1::Event& e) {
-    return log_->Append(e.aggregate(), e.SerializeAsString(),
-                        {{"strata-event-type", PayloadName(e)}, {"strata-schema", "strata.v1.Event"}});
+    return events::Append(*log_, e);
   }
 
   // Appends `e` and waits for the outcome the log decided.

@@ -1,0 +1,42 @@
+#include "events/events.h"
+
+#include <random>
+
+#include "absl/time/clock.h"
+#include "fmt/format.h"
+
+namespace strata::events {
+
+std::string NewEventId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  // UUID version 4 layout.
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                     ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
+}
+
+const char* EventTypeName(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kCheckedOut: return "checked_out";
+    case v1::Event::kCheckedIn: return "checked_in";
+    case v1::Event::kCheckOutUndone: return "check_out_undone";
+    case v1::Event::kLockForceReleased: return "lock_force_released";
+    case v1::Event::kCommandRefused: return "command_refused";
+    case v1::Event::kBaselineCreated: return "baseline_created";
+    default: return "unknown";
+  }
+}
+
+void SetNow(google::protobuf::Timestamp* ts) {
+  const absl::Time now = absl::Now();
+  const int64_t seconds = absl::ToUnixSeconds(now);
+  ts->set_seconds(seconds);
+  ts->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(seconds))));
+}
+
+absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& e) {
+  return log.Append(e.aggregate(), e.SerializeAsString(),
+                    {{"strata-event-type", EventTypeName(e)}, {"strata-schema", "strata.v1.Event"}});
+}
+
+}  // namespace strata::events

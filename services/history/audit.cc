@@ -1,0 +1,163 @@
+#include "history/audit.h"
+
+#include <openssl/sha.h>
+
+#include "absl/time/time.h"
+#include "fmt/format.h"
+
+namespace strata::history {
+namespace {
+
+// A JSON string as Python's json.dumps(..., ensure_ascii=False) writes it.
+void AppendJsonString(std::string* out, const std::string& s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          out->append(fmt::format("\\u{:04x}", c));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+std::string ActionOf(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kCheckedOut: return "checkout";
+    case v1::Event::kCheckedIn: return "checkin";
+    case v1::Event::kCheckOutUndone: return "undo";
+    case v1::Event::kLockForceReleased: return "force_release";
+    case v1::Event::kCommandRefused: return e.command_refused().command();
+    case v1::Event::kBaselineCreated: return "baseline_create";
+    default: return "unknown";
+  }
+}
+
+std::string DetailOf(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kCheckedOut: return e.checked_out().reason();
+    case v1::Event::kCheckedIn:
+      return fmt::format("version {}: {}", e.checked_in().version(), e.checked_in().message());
+    case v1::Event::kLockForceReleased:
+      return fmt::format("from {} ({}): {}", e.lock_force_released().previous_holder(),
+                         e.lock_force_released().previous_holder_site(),
+                         e.lock_force_released().reason());
+    case v1::Event::kCommandRefused:
+      return fmt::format("{}: {}", e.command_refused().code(), e.command_refused().reason());
+    case v1::Event::kBaselineCreated:
+      return fmt::format("{} objects: {}", e.baseline_created().entries_size(),
+                         e.baseline_created().description());
+    default: return "";
+  }
+}
+
+std::string OutcomeOf(const decide::Decision& d) {
+  switch (d.verdict) {
+    case decide::Verdict::kAccepted: return "accepted";
+    case decide::Verdict::kInformational: return "refused";
+    case decide::Verdict::kStaleSeq:
+    case decide::Verdict::kRuleViolated: return "lost";
+    case decide::Verdict::kMalformed: return "malformed";
+  }
+  return "malformed";
+}
+
+}  // namespace
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  const absl::Time at = absl::FromUnixSeconds(t.seconds());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%S", at, absl::UTCTimeZone()) +
+         fmt::format(".{:09d}Z", t.nanos());
+}
+
+v1::AuditRecord AuditRecordOf(const v1::Event& e, const eventlog::Position& position,
+                              const decide::Decision& decision) {
+  v1::AuditRecord r;
+  r.set_partition(position.partition);
+  r.set_offset(position.offset);
+  r.set_event_id(e.event_id());
+  r.set_time(FormatTime(e.time()));
+  r.set_user(e.actor().user());
+  r.set_site(e.actor().site());
+  r.set_origin_site(e.origin_site());
+  r.set_action(ActionOf(e));
+  const std::string& aggregate = e.aggregate();
+  r.set_object(aggregate.rfind("object:", 0) == 0 ? aggregate.substr(7) : aggregate);
+  r.set_seq(e.seq());
+  r.set_outcome(OutcomeOf(decision));
+  std::string detail = DetailOf(e);
+  if (!decision.reason.empty() && decision.verdict != decide::Verdict::kInformational)
+    detail = detail.empty() ? decision.reason : detail + " [" + decision.reason + "]";
+  r.set_detail(std::move(detail));
+  return r;
+}
+
+std::string CanonicalJson(const v1::AuditRecord& r) {
+  // Keys in sorted order; integers in decimal.
+  std::string out = "{";
+  auto key = [&](const char* k) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(&out, k);
+    out.push_back(':');
+  };
+  key("action"), AppendJsonString(&out, r.action());
+  key("detail"), AppendJsonString(&out, r.detail());
+  key("event_id"), AppendJsonString(&out, r.event_id());
+  key("object"), AppendJsonString(&out, r.object());
+  key("offset"), out.append(std::to_string(r.offset()));
+  key("origin_site"), AppendJsonString(&out, r.origin_site());
+  key("outcome"), AppendJsonString(&out, r.outcome());
+  key("partition"), out.append(std::to_string(r.partition()));
+  key("seq"), out.append(std::to_string(r.seq()));
+  key("site"), AppendJsonString(&out, r.site());
+  key("time"), AppendJsonString(&out, r.time());
+  key("user"), AppendJsonString(&out, r.user());
+  out.push_back('}');
+  return out;
+}
+
+const std::string& GenesisHash() {
+  static const std::string zeros(64, '0');
+  return zeros;
+}
+
+std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
+  std::string input;
+  input.reserve(32 + canonical.size());
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 0;  // only our own hex reaches here
+  };
+  for (size_t i = 0; i + 1 < prev_hash_hex.size(); i += 2)
+    input.push_back(static_cast<char>(nibble(prev_hash_hex[i]) << 4 | nibble(prev_hash_hex[i + 1])));
+  input.append(canonical);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  std::string hex;
+  hex.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (unsigned char b : digest) hex.append(fmt::format("{:02x}", b));
+  return hex;
+}
+
+v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_hex) {
+  v1::AuditEntry entry;
+  entry.set_canonical(CanonicalJson(record));
+  entry.set_prev_hash(prev_hash_hex);
+  entry.set_hash(ChainHash(prev_hash_hex, entry.canonical()));
+  *entry.mutable_record() = std::move(record);
+  return entry;
+}
+
+}  // namespace strata::history

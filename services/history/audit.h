@@ -1,0 +1,43 @@
+// The audit trail's record format and hash chain (docs/audit.md).
+//
+// Every record of the log becomes one audit record: who (from the event's
+// actor), what (action, object), when, where (site), and what the log decided
+// (accepted, lost, refused, malformed). Records are chained per partition, in
+// offset order:
+//   hash = SHA-256(bytes.fromhex(prev_hash) || canonical), prev_hash of the
+//   first record of a partition = 64 zeros,
+// where `canonical` is the record as JSON with sorted keys, no whitespace,
+// non-ASCII as UTF-8 (what Python's json.dumps(r, sort_keys=True,
+// separators=(",", ":"), ensure_ascii=False) produces).
+#pragma once
+
+#include <string>
+
+#include "decide/decide.h"
+#include "eventlog/event_log.h"
+#include "strata/v1/events.pb.h"
+#include "strata/v1/history.pb.h"
+
+namespace strata::history {
+
+// RFC 3339 in UTC with nine fractional digits: 2026-11-24T09:30:00.000000001Z.
+std::string FormatTime(const google::protobuf::Timestamp& t);
+
+// The audit record of `event`, read at `position`, given what the accept rule
+// decided for it.
+v1::AuditRecord AuditRecordOf(const v1::Event& event, const eventlog::Position& position,
+                              const decide::Decision& decision);
+
+// The exact bytes the hash chain covers.
+std::string CanonicalJson(const v1::AuditRecord& record);
+
+// 64 hex zeros: the prev_hash of a partition's first record.
+const std::string& GenesisHash();
+
+// Hex SHA-256 over the raw bytes of `prev_hash_hex` followed by `canonical`.
+std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical);
+
+// The record with its canonical form and hashes.
+v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_hex);
+
+}  // namespace strata::history

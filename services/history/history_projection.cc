@@ -1,0 +1,202 @@
+#include "history/history_projection.h"
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "history/audit.h"
+#include "model/object_id.h"
+
+namespace strata::history {
+
+namespace keys {
+std::string Object(const std::string& id) { return "o/" + id; }
+std::string VersionPrefix(const std::string& id) { return "v/" + id + std::string(1, '\0'); }
+std::string Version(const std::string& id, uint64_t version) {
+  return VersionPrefix(id) + fmt::format("{:020d}", version);
+}
+std::string AuditPartitionPrefix(int32_t partition) { return fmt::format("a/{:08d}/", partition); }
+std::string Audit(int32_t partition, int64_t offset) {
+  return AuditPartitionPrefix(partition) + fmt::format("{:020d}", offset);
+}
+std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
+std::string Baseline(const std::string& name) { return "B/" + name; }
+std::string TimeSuffix(int64_t time_ns, int32_t partition, int64_t offset) {
+  return fmt::format("{:020d}/{:08d}/{:020d}", std::max<int64_t>(time_ns, 0), partition, offset);
+}
+}  // namespace keys
+
+int64_t TimeNanos(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1'000'000'000 + t.nanos();
+}
+
+decide::AggregateFacts HistoryProjection::FactsOf(const internal::HistoryObject& o) {
+  decide::AggregateFacts f;
+  f.last_seq = o.last_seq();
+  f.latest_version = o.latest_version();
+  if (o.has_lock()) f.holder = o.lock().user();
+  return f;
+}
+
+absl::StatusOr<HistoryProjection::Touched*> HistoryProjection::LoadObject(
+    const std::string& id, projection::StateTxn& txn) {
+  if (auto it = dirty_.find(id); it != dirty_.end()) return &it->second;
+  auto stored = txn.Get(keys::Object(id));
+  if (!stored.ok()) return stored.status();
+  Touched t;
+  if (*stored && !t.object.ParseFromString(**stored))
+    return absl::DataLossError(fmt::format("corrupt history state of {}", id));
+  t.stored_lock = t.object.has_lock();
+  dirty_bytes_ += 256 + 2 * id.size();
+  return &dirty_.emplace(id, std::move(t)).first->second;
+}
+
+absl::StatusOr<decide::AggregateFacts> HistoryProjection::BaselineFacts(
+    const std::string& name, projection::StateTxn& txn) {
+  auto stored = txn.Get(keys::Baseline(name));
+  if (!stored.ok()) return stored.status();
+  decide::AggregateFacts f;
+  f.last_seq = *stored ? 1 : 0;
+  return f;
+}
+
+absl::StatusOr<std::string> HistoryProjection::ChainHead(int32_t partition,
+                                                         projection::StateTxn& txn) {
+  if (auto it = chain_heads_.find(partition); it != chain_heads_.end()) return it->second;
+  auto stored = txn.Get(keys::ChainHead(partition));
+  if (!stored.ok()) return stored.status();
+  std::string head = *stored ? **stored : GenesisHash();
+  chain_heads_[partition] = head;
+  return head;
+}
+
+absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Position& position,
+                                      projection::StateTxn& txn) {
+  const std::string& aggregate = event.aggregate();
+  decide::Decision decision;
+  Touched* touched = nullptr;
+  std::optional<model::ObjectId> id;
+  if (aggregate.rfind("object:", 0) == 0) {
+    auto parsed = model::ObjectIdFromAggregate(aggregate);
+    if (parsed.ok()) id = *parsed;
+  }
+  if (id) {
+    auto loaded = LoadObject(id->ToString(), txn);
+    if (!loaded.ok()) return loaded.status();
+    touched = *loaded;
+    decision = decide::Decide(event, FactsOf(touched->object));
+  } else if (aggregate.rfind("baseline:", 0) == 0) {
+    auto facts = BaselineFacts(aggregate.substr(9), txn);
+    if (!facts.ok()) return facts.status();
+    decision = decide::Decide(event, *facts);
+  } else {
+    decision = decide::Decide(event, {});
+  }
+
+  if (decision.accepted()) {
+    if (touched) {
+      ApplyObjectEvent(event, position, *touched, txn);
+    } else if (event.has_baseline_created()) {
+      const auto& bc = event.baseline_created();
+      v1::Baseline b;
+      b.set_name(bc.name());
+      b.set_description(bc.description());
+      b.set_user(event.actor().user());
+      b.set_site(event.actor().site());
+      *b.mutable_time() = event.time();
+      *b.mutable_entries() = bc.entries();
+      b.set_object_count(bc.entries_size());
+      txn.Put(keys::Baseline(bc.name()), b.SerializeAsString());
+      // The event id tells a waiting command whether its baseline won.
+      txn.Put(keys::Baseline(bc.name()) + std::string(1, '\0') + "event", event.event_id());
+    }
+  }
+
+  auto prev = ChainHead(position.partition, txn);
+  if (!prev.ok()) return prev.status();
+  v1::AuditEntry entry = ChainEntry(AuditRecordOf(event, position, decision), *prev);
+  chain_heads_[position.partition] = entry.hash();
+  WriteAudit(entry, event, txn);
+  return absl::OkStatus();
+}
+
+void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
+                                         const eventlog::Position& position, Touched& touched,
+                                         projection::StateTxn& txn) {
+  internal::HistoryObject& o = touched.object;
+  decide::AggregateFacts facts = FactsOf(o);
+  decide::Advance(event, &facts);
+  o.set_last_seq(facts.last_seq);
+  const std::string id = event.aggregate().substr(7);
+  switch (event.payload_case()) {
+    case v1::Event::kCheckedOut: {
+      v1::Lock* l = o.mutable_lock();
+      l->set_object(id);
+      l->set_user(event.actor().user());
+      l->set_site(event.actor().site());
+      *l->mutable_since() = event.time();
+      l->set_reason(event.checked_out().reason());
+      break;
+    }
+    case v1::Event::kCheckedIn: {
+      const auto& ci = event.checked_in();
+      o.set_latest_version(ci.version());
+      o.set_latest_sha256(ci.definition_sha256());
+      if (!ci.keep_checked_out()) o.clear_lock();
+      v1::Version v;
+      v.set_object(id);
+      v.set_version(ci.version());
+      v.set_definition(ci.definition());
+      v.set_definition_sha256(ci.definition_sha256());
+      v.set_user(event.actor().user());
+      v.set_site(event.actor().site());
+      *v.mutable_time() = event.time();
+      v.set_message(ci.message());
+      v.set_partition(position.partition);
+      v.set_offset(position.offset);
+      v.set_event_id(event.event_id());
+      txn.Put(keys::Version(id, ci.version()), v.SerializeAsString());
+      txn.Put("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
+              keys::Version(id, ci.version()));
+      break;
+    }
+    case v1::Event::kCheckOutUndone:
+    case v1::Event::kLockForceReleased:
+      o.clear_lock();
+      break;
+    default:
+      break;
+  }
+}
+
+void HistoryProjection::WriteAudit(const v1::AuditEntry& entry, const v1::Event& event,
+                                   projection::StateTxn& txn) {
+  const v1::AuditRecord& r = entry.record();
+  const std::string suffix = keys::TimeSuffix(TimeNanos(event.time()), r.partition(), r.offset());
+  txn.Put(keys::Audit(r.partition(), r.offset()), entry.SerializeAsString());
+  txn.Put("t/" + suffix, "");
+  txn.Put("u/" + r.user() + std::string(1, '\0') + suffix, "");
+  txn.Put("j/" + r.object() + std::string(1, '\0') + suffix, "");
+  dirty_bytes_ += 2 * entry.ByteSizeLong() + 4 * suffix.size() + 256;
+}
+
+absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
+  for (const auto& [id, touched] : dirty_) {
+    const internal::HistoryObject& o = touched.object;
+    if (o.last_seq() == 0) continue;  // looked at, never changed
+    txn.Put(keys::Object(id), o.SerializeAsString());
+    if (o.has_lock()) {
+      txn.Put("l/" + id, o.lock().SerializeAsString());
+    } else if (touched.stored_lock) {
+      txn.Delete("l/" + id);
+    }
+  }
+  for (const auto& [partition, head] : chain_heads_) txn.Put(keys::ChainHead(partition), head);
+  return absl::OkStatus();
+}
+
+void HistoryProjection::BatchDone(bool committed) {
+  dirty_.clear();
+  chain_heads_.clear();
+  dirty_bytes_ = 0;
+}
+
+}  // namespace strata::history

@@ -1,0 +1,75 @@
+// The history service's projection: every record of the log, in RocksDB.
+//
+//   o/<object>                      facts for the accept rule and the head
+//   v/<object>\0<version:20>        every version, with its definition
+//   l/<object>                      current locks (for `strata status`)
+//   a/<partition:8>/<offset:20>     the audit entry of every record, chained
+//   c/<partition:8>                 the last hash of each partition's chain
+//   t/<time:20>/<p>/<o>             audit index by time
+//   u/<user>\0<time>/<p>/<o>        audit index by user
+//   j/<object>\0<time>/<p>/<o>      audit index by object
+//   k/<time>/<p>/<o>                accepted check-ins by time
+//   B/<name>                        baselines
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "decide/decide.h"
+#include "projection/projection.h"
+#include "strata/internal/history_state.pb.h"
+#include "strata/v1/history.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace strata::history {
+
+namespace keys {
+std::string Object(const std::string& id);
+std::string VersionPrefix(const std::string& id);
+std::string Version(const std::string& id, uint64_t version);
+std::string Audit(int32_t partition, int64_t offset);
+std::string AuditPartitionPrefix(int32_t partition);
+std::string ChainHead(int32_t partition);
+std::string Baseline(const std::string& name);
+// Index suffix shared by the t/, u/, j/, k/ indexes.
+std::string TimeSuffix(int64_t time_ns, int32_t partition, int64_t offset);
+}  // namespace keys
+
+int64_t TimeNanos(const google::protobuf::Timestamp& t);
+
+class HistoryProjection : public projection::Projection {
+ public:
+  absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
+                     projection::StateTxn& txn) override;
+  absl::Status Flush(projection::StateTxn& txn) override;
+  void BatchDone(bool committed) override;
+  size_t UncommittedBytes() const override { return dirty_bytes_; }
+
+  static decide::AggregateFacts FactsOf(const internal::HistoryObject& object);
+
+ private:
+  struct Touched {
+    internal::HistoryObject object;
+    bool stored_lock = false;
+  };
+  absl::StatusOr<Touched*> LoadObject(const std::string& id, projection::StateTxn& txn);
+  absl::StatusOr<decide::AggregateFacts> BaselineFacts(const std::string& name,
+                                                       projection::StateTxn& txn);
+  absl::StatusOr<std::string> ChainHead(int32_t partition, projection::StateTxn& txn);
+  void ApplyObjectEvent(const v1::Event& event, const eventlog::Position& position,
+                        Touched& touched, projection::StateTxn& txn);
+  void WriteAudit(const v1::AuditEntry& entry, const v1::Event& event, projection::StateTxn& txn);
+
+  std::unordered_map<std::string, Touched> dirty_;
+  std::unordered_map<int32_t, std::string> chain_heads_;
+  size_t dirty_bytes_ = 0;
+};
+
+}  // namespace strata::history

@@ -1,0 +1,452 @@
+#include "history/history_service.h"
+
+#include <dtl/dtl.hpp>
+
+#include <map>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "events/events.h"
+#include "fmt/format.h"
+#include "history/audit.h"
+#include "history/audit_verify.h"
+#include "hosting/hosting.h"
+#include "model/object_id.h"
+#include "rocksdb/db.h"
+#include "spdlog/spdlog.h"
+
+namespace strata::history {
+namespace {
+
+using hosting::ToGrpcStatus;
+
+constexpr uint32_t kDefaultPage = 100, kMaxPage = 1000;
+// An audit query looks at no more index entries than this per page, so a
+// selective filter over a long trail still answers promptly (with a token).
+constexpr int kMaxScanPerPage = 200'000;
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  return lines;
+}
+
+bool ValidBaselineName(const std::string& name) {
+  if (name.empty() || name.size() > 100) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+// The primary audit key of an index key ending in "<time>/<partition>/<offset>".
+std::string AuditKeyOf(std::string_view index_key) {
+  const size_t tail = 8 + 1 + 20;  // "<partition:8>/<offset:20>"
+  if (index_key.size() < tail) return "";
+  return "a/" + std::string(index_key.substr(index_key.size() - tail));
+}
+
+}  // namespace
+
+class HistoryServiceImpl final : public v1::HistoryService::Service {
+ public:
+  HistoryServiceImpl(const HistoryModuleOptions& options, eventlog::EventLog* log,
+                     projection::ProjectionRunner* runner, std::shared_ptr<auth::TokenStore> tokens)
+      : options_(options), log_(log), runner_(runner), tokens_(std::move(tokens)) {}
+
+  grpc::Status ListVersions(grpc::ServerContext* ctx, const v1::ListVersionsRequest* req,
+                            v1::ListVersionsResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto id = Resolve(req->object());
+      if (!id.ok()) return id.status();
+      resp->set_object(*id);
+      const std::string prefix = keys::VersionPrefix(*id);
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        v1::Version* v = resp->add_versions();
+        if (!v->ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+          return absl::DataLossError(fmt::format("corrupt version record of {}", *id));
+        v->clear_definition();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetVersion(grpc::ServerContext* ctx, const v1::GetVersionRequest* req,
+                          v1::Version* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto v = ReadVersion(req->object(), req->version());
+      if (!v.ok()) return v.status();
+      *resp = std::move(*v);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status DiffVersions(grpc::ServerContext* ctx, const v1::DiffVersionsRequest* req,
+                            v1::DiffVersionsResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto from = ReadVersion(req->object(), req->from_version());
+      if (!from.ok()) return from.status();
+      auto to = ReadVersion(req->object(), req->to_version());
+      if (!to.ok()) return to.status();
+      resp->set_object(from->object());
+      resp->set_from_version(from->version());
+      resp->set_to_version(to->version());
+      if (from->definition() == to->definition()) return absl::OkStatus();
+      dtl::Diff<std::string> diff(SplitLines(from->definition()), SplitLines(to->definition()));
+      diff.onHuge();
+      diff.compose();
+      for (const auto& [line, info] : diff.getSes().getSequence()) {
+        if (info.type == dtl::SES_ADD) resp->set_lines_added(resp->lines_added() + 1);
+        if (info.type == dtl::SES_DELETE) resp->set_lines_removed(resp->lines_removed() + 1);
+      }
+      (void)req->context_lines();  // dtl's unified hunks use 3 lines of context
+      diff.composeUnifiedHunks();
+      std::ostringstream out;
+      out << "--- " << from->object() << "@" << from->version() << "\n";
+      out << "+++ " << to->object() << "@" << to->version() << "\n";
+      diff.printUnifiedFormat(out);
+      resp->set_unified_diff(out.str());
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status QueryAudit(grpc::ServerContext* ctx, const v1::QueryAuditRequest* req,
+                          v1::QueryAuditResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) { return Query(*req, resp); });
+  }
+
+  grpc::Status ExportAudit(grpc::ServerContext* ctx, const v1::ExportAuditRequest*,
+                           grpc::ServerWriter<v1::AuditEntry>* writer) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      v1::AuditEntry entry;
+      for (it->Seek("a/"); it->Valid() && it->key().starts_with("a/"); it->Next()) {
+        if (ctx->IsCancelled()) return absl::CancelledError("export cancelled by the client");
+        if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+          return absl::DataLossError(fmt::format("unreadable audit record {}", it->key().ToString()));
+        if (!writer->Write(entry)) return absl::CancelledError("the client went away");
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status VerifyAudit(grpc::ServerContext* ctx, const v1::VerifyAuditRequest*,
+                           v1::VerifyAuditResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto result = VerifyAuditTrail(db(), log_, runner_->stats().next_offsets, absl::Minutes(30));
+      if (!result.ok()) return result.status();
+      *resp = std::move(*result);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status CreateBaseline(grpc::ServerContext* ctx, const v1::CreateBaselineRequest* req,
+                              v1::Baseline* resp) override {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      if (!who.HasAnyRole({"developer", "dba", "release-manager", "admin"}))
+        return absl::PermissionDeniedError(
+            fmt::format("creating a baseline needs role developer, dba, release-manager or admin"));
+      if (!ValidBaselineName(req->name()))
+        return absl::InvalidArgumentError(fmt::format(
+            "baseline name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req->name()));
+      // Freeze what the whole log says now, not what this replica saw a moment ago.
+      if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
+      if (auto existing = ReadBaseline(req->name()); existing.ok()) return Taken(*existing);
+      v1::Event e;
+      e.set_event_id(events::NewEventId());
+      e.set_aggregate("baseline:" + req->name());
+      e.set_seq(1);
+      events::SetNow(e.mutable_time());
+      e.mutable_actor()->set_user(who.user);
+      e.mutable_actor()->set_site(who.site);
+      e.set_origin_site(options_.site);
+      auto* bc = e.mutable_baseline_created();
+      bc->set_name(req->name());
+      bc->set_description(req->description());
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      internal::HistoryObject o;
+      for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
+        if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+          return absl::DataLossError(fmt::format("corrupt object state {}", it->key().ToString()));
+        if (o.latest_version() == 0) continue;
+        auto* entry = bc->add_entries();
+        entry->set_object(it->key().ToString().substr(2));
+        entry->set_version(o.latest_version());
+        entry->set_definition_sha256(o.latest_sha256());
+      }
+      auto pos = events::Append(*log_, e);
+      if (!pos.ok())
+        return absl::UnavailableError(fmt::format(
+            "could not write to the event log, no baseline was created: {}", std::string(pos.status().message())));
+      if (absl::Status s = runner_->WaitForApplied(*pos, options_.apply_timeout); !s.ok())
+        return absl::DeadlineExceededError(fmt::format(
+            "the baseline was written to the log but not seen in time ({}); check with `strata "
+            "baseline show {}`", std::string(s.message()), req->name()));
+      auto created = ReadBaseline(req->name());
+      if (!created.ok()) return created.status();
+      std::string winner;
+      db()->Get(rocksdb::ReadOptions(), keys::Baseline(req->name()) + std::string(1, '\0') + "event",
+                &winner);
+      if (winner != e.event_id()) return Taken(*created);
+      *resp = std::move(*created);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status ListBaselines(grpc::ServerContext* ctx, const v1::ListBaselinesRequest*,
+                             v1::ListBaselinesResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek("B/"); it->Valid() && it->key().starts_with("B/"); it->Next()) {
+        if (it->key().ToString().find('\0') != std::string::npos) continue;  // winner marker
+        v1::Baseline* b = resp->add_baselines();
+        if (!b->ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+          return absl::DataLossError("corrupt baseline record");
+        b->clear_entries();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetBaseline(grpc::ServerContext* ctx, const v1::GetBaselineRequest* req,
+                           v1::Baseline* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto b = ReadBaseline(req->name());
+      if (!b.ok()) return b.status();
+      *resp = std::move(*b);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status CompareBaselines(grpc::ServerContext* ctx, const v1::CompareBaselinesRequest* req,
+                                v1::CompareBaselinesResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      auto from = VersionsOf(req->from());
+      if (!from.ok()) return from.status();
+      auto to = req->to().empty() ? Heads() : VersionsOf(req->to());
+      if (!to.ok()) return to.status();
+      std::map<std::string, std::pair<uint64_t, uint64_t>> both;
+      for (const auto& [object, v] : *from) both[object].first = v;
+      for (const auto& [object, v] : *to) both[object].second = v;
+      for (const auto& [object, versions] : both) {
+        if (versions.first == versions.second) continue;
+        v1::BaselineDifference* d = resp->add_differences();
+        d->set_object(object);
+        d->set_from_version(versions.first);
+        d->set_to_version(versions.second);
+        d->set_change(versions.first == 0 ? "added" : versions.second == 0 ? "removed" : "changed");
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status Status(grpc::ServerContext* ctx, const v1::StatusRequest* req,
+                      v1::StatusResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+      std::map<std::pair<std::string, std::string>, v1::UserStatus> users;
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
+        v1::Lock l;
+        if (!l.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+        v1::UserStatus& u = users[{l.user(), l.site()}];
+        u.set_user(l.user());
+        u.set_site(l.site());
+        *u.add_held() = std::move(l);
+      }
+      for (auto& [key, u] : users) *resp->add_users() = std::move(u);
+      const uint32_t recent = req->recent() ? std::min(req->recent(), kMaxPage) : 20;
+      it->SeekForPrev("k/\xff");
+      std::string value;
+      for (; it->Valid() && it->key().starts_with("k/") && resp->recent_check_ins_size() < static_cast<int>(recent);
+           it->Prev()) {
+        if (!db()->Get(rocksdb::ReadOptions(), it->value(), &value).ok()) continue;
+        v1::Version* v = resp->add_recent_check_ins();
+        if (v->ParseFromString(value)) v->clear_definition();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  rocksdb::DB* db() const { return runner_->db(); }
+
+  template <typename Fn>
+  grpc::Status Handle(grpc::ServerContext* ctx, Fn&& fn) {
+    auto who = hosting::AuthenticateCall(*ctx, *tokens_);
+    if (!who.ok()) return ToGrpcStatus(who.status());
+    return ToGrpcStatus(fn(*who));
+  }
+
+  // What the user typed ("sales.orders", "table:sales.orders") as a known object id.
+  absl::StatusOr<std::string> Resolve(const std::string& text) {
+    auto ref = model::ParseObjectRef(text);
+    if (!ref.ok()) return ref.status();
+    std::vector<std::string> found;
+    std::string value;
+    for (const std::string& kind : ref->kind.empty() ? model::ObjectKinds()
+                                                     : std::vector<std::string>{ref->kind}) {
+      model::ObjectId id = *ref;
+      id.kind = kind;
+      if (db()->Get(rocksdb::ReadOptions(), keys::Object(id.ToString()), &value).ok())
+        found.push_back(id.ToString());
+    }
+    if (found.empty()) return absl::NotFoundError(fmt::format("unknown object {}", text));
+    if (found.size() > 1)
+      return absl::InvalidArgumentError(
+          fmt::format("{} is ambiguous: {}", text, fmt::join(found, ", ")));
+    return found[0];
+  }
+
+  // Version `version` of an object; 0 means the latest.
+  absl::StatusOr<v1::Version> ReadVersion(const std::string& object, uint64_t version) {
+    auto id = Resolve(object);
+    if (!id.ok()) return id.status();
+    std::string value;
+    internal::HistoryObject o;
+    if (!db()->Get(rocksdb::ReadOptions(), keys::Object(*id), &value).ok() || !o.ParseFromString(value))
+      return absl::NotFoundError(fmt::format("unknown object {}", *id));
+    if (o.latest_version() == 0)
+      return absl::NotFoundError(fmt::format("{} has no checked-in version yet", *id));
+    if (version == 0) version = o.latest_version();
+    if (version > o.latest_version())
+      return absl::OutOfRangeError(fmt::format("{} has versions 1 to {}; there is no version {}",
+                                               *id, o.latest_version(), version));
+    if (!db()->Get(rocksdb::ReadOptions(), keys::Version(*id, version), &value).ok())
+      return absl::NotFoundError(fmt::format("{} version {} is not in the history", *id, version));
+    v1::Version v;
+    if (!v.ParseFromString(value))
+      return absl::DataLossError(fmt::format("corrupt version record {}@{}", *id, version));
+    return v;
+  }
+
+  absl::StatusOr<v1::Baseline> ReadBaseline(const std::string& name) {
+    std::string value;
+    rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), keys::Baseline(name), &value);
+    if (s.IsNotFound()) return absl::NotFoundError(fmt::format("no baseline named {}", name));
+    v1::Baseline b;
+    if (!s.ok() || !b.ParseFromString(value))
+      return absl::DataLossError(fmt::format("unreadable baseline {}", name));
+    return b;
+  }
+
+  static absl::Status Taken(const v1::Baseline& b) {
+    return absl::AlreadyExistsError(fmt::format("baseline {} already exists (created by {} at {} {})",
+                                                b.name(), b.user(), b.site(), FormatTime(b.time())));
+  }
+
+  absl::StatusOr<std::map<std::string, uint64_t>> VersionsOf(const std::string& baseline) {
+    auto b = ReadBaseline(baseline);
+    if (!b.ok()) return b.status();
+    std::map<std::string, uint64_t> out;
+    for (const auto& e : b->entries()) out[e.object()] = e.version();
+    return out;
+  }
+
+  absl::StatusOr<std::map<std::string, uint64_t>> Heads() {
+    std::map<std::string, uint64_t> out;
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+    internal::HistoryObject o;
+    for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next())
+      if (o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+          o.latest_version() > 0)
+        out[it->key().ToString().substr(2)] = o.latest_version();
+    return out;
+  }
+
+  absl::Status Query(const v1::QueryAuditRequest& req, v1::QueryAuditResponse* resp) {
+    const uint32_t page = req.page_size() ? std::min(req.page_size(), kMaxPage) : kDefaultPage;
+    std::string object;
+    if (!req.object().empty()) {
+      auto id = Resolve(req.object());
+      object = id.ok() ? *id : req.object();  // refused commands may name unknown objects
+    }
+    // The most selective index the filter allows.
+    std::string prefix = "t/";
+    if (!object.empty()) {
+      prefix = "j/" + object + std::string(1, '\0');
+    } else if (!req.user().empty()) {
+      prefix = "u/" + req.user() + std::string(1, '\0');
+    }
+    const int64_t from = req.has_from() ? TimeNanos(req.from()) : 0;
+    const int64_t to = req.has_to() ? TimeNanos(req.to()) : std::numeric_limits<int64_t>::max();
+    const std::string lower = prefix + fmt::format("{:020d}", std::max<int64_t>(from, 0));
+    const std::string upper = prefix + fmt::format("{:020d}", std::max<int64_t>(to, 0));
+    std::string token;
+    if (!req.page_token().empty() && !absl::WebSafeBase64Unescape(req.page_token(), &token))
+      return absl::InvalidArgumentError("page_token is not one this server issued");
+
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+    if (req.newest_first()) {
+      it->SeekForPrev(token.empty() ? upper : token);
+      if (it->Valid() && it->key() == rocksdb::Slice(upper)) it->Prev();
+      if (!token.empty() && it->Valid() && it->key() == rocksdb::Slice(token)) it->Prev();
+    } else {
+      it->Seek(token.empty() ? lower : token);
+      if (!token.empty() && it->Valid() && it->key() == rocksdb::Slice(token)) it->Next();
+    }
+    std::string value, last;
+    int scanned = 0;
+    for (; it->Valid(); req.newest_first() ? it->Prev() : it->Next()) {
+      const rocksdb::Slice key = it->key();
+      if (!key.starts_with(prefix) || key.compare(lower) < 0 || key.compare(upper) >= 0) break;
+      last = key.ToString();
+      if (++scanned > kMaxScanPerPage) break;
+      if (!db()->Get(rocksdb::ReadOptions(), AuditKeyOf(last), &value).ok()) continue;
+      v1::AuditEntry entry;
+      if (!entry.ParseFromString(value)) continue;
+      const v1::AuditRecord& r = entry.record();
+      if (!req.user().empty() && r.user() != req.user()) continue;
+      if (!object.empty() && r.object() != object) continue;
+      if (!req.action().empty() && r.action() != req.action()) continue;
+      if (!req.outcome().empty() && r.outcome() != req.outcome()) continue;
+      *resp->add_entries() = std::move(entry);
+      if (resp->entries_size() == static_cast<int>(page)) {
+        // More may follow: hand out where to continue.
+        req.newest_first() ? it->Prev() : it->Next();
+        if (it->Valid() && it->key().starts_with(prefix)) resp->set_next_page_token(absl::WebSafeBase64Escape(last));
+        return absl::OkStatus();
+      }
+    }
+    if (scanned > kMaxScanPerPage) resp->set_next_page_token(absl::WebSafeBase64Escape(last));
+    return absl::OkStatus();
+  }
+
+  const HistoryModuleOptions& options_;
+  eventlog::EventLog* log_;
+  projection::ProjectionRunner* runner_;
+  std::shared_ptr<auth::TokenStore> tokens_;
+};
+
+absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
+    HistoryModuleOptions options, eventlog::EventLog* log, std::shared_ptr<auth::TokenStore> tokens) {
+  std::unique_ptr<HistoryModule> m(new HistoryModule());
+  m->options_ = std::move(options);
+  m->projection_ = std::make_unique<HistoryProjection>();
+  projection::RunnerOptions ro;
+  ro.db_path = m->options_.data_dir + "/history";
+  ro.rebuild = m->options_.rebuild;
+  auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
+  if (!runner.ok()) return runner.status();
+  m->runner_ = std::move(*runner);
+  m->service_ = std::make_unique<HistoryServiceImpl>(m->options_, log, m->runner_.get(),
+                                                     std::move(tokens));
+  return m;
+}
+
+HistoryModule::~HistoryModule() { Stop(); }
+
+absl::Status HistoryModule::Start(absl::Duration catch_up_timeout) {
+  if (absl::Status s = runner_->Start(); !s.ok()) return s;
+  return runner_->CatchUp(catch_up_timeout);
+}
+
+void HistoryModule::Stop() {
+  if (runner_) runner_->Stop();
+}
+
+grpc::Service* HistoryModule::service() { return service_.get(); }
+
+}  // namespace strata::history
