@@ -13,116 +13,25 @@
 #include <sstream>
 
 #include "CLI/CLI.hpp"
+#include "common.h"
 #include "fmt/format.h"
-#include "strata/v1/lock.grpc.pb.h"
+#include "history_commands.h"
 
-namespace {
-
-using strata::v1::LockService;
-
-struct Globals {
-  std::string endpoint;
-  std::string token;
-  bool json = false;
-  int timeout_s = 30;
-};
-
-int ExitCodeFor(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED: return 3;
-    case grpc::StatusCode::NOT_FOUND: return 4;
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::ALREADY_EXISTS: return 5;
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return 6;
-    default: return 1;
-  }
-}
-
-int Report(const grpc::Status& s, const Globals& g) {
-  std::string msg = s.error_message();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && msg.find("event log") == std::string::npos)
-    msg = fmt::format("cannot reach Strata at {} ({})", g.endpoint, msg);
-  std::cerr << "error: " << msg << std::endl;
-  return ExitCodeFor(s.error_code());
-}
-
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
-std::string When(const google::protobuf::Timestamp& ts) {
-  std::time_t t = ts.seconds();
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::gmtime(&t));
-  return buf;
-}
-
-std::string Age(const google::protobuf::Timestamp& ts) {
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  int64_t s = std::max<int64_t>(0, now - ts.seconds());
-  if (s < 60) return fmt::format("{}s", s);
-  if (s < 3600) return fmt::format("{}m", s / 60);
-  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-  return fmt::format("{}d{}h", s / 86400, (s % 86400) / 3600);
-}
-
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> w(header.size());
-  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& r) {
-    std::string s;
-    for (size_t i = 0; i < r.size(); ++i) s += fmt::format("{:<{}}", r[i], i + 1 < r.size() ? w[i] + 2 : 0);
-    std::cout << s << "\n";
-  };
-  line(header);
-  for (const auto& r : rows) line(r);
-}
-
-std::string HolderText(const strata::v1::ObjectHead& h) {
-  if (!h.has_lock()) return "-";
-  return fmt::format("{} ({}) since {}", h.lock().user(), h.lock().site(), When(h.lock().since()));
-}
-
-class Client {
- public:
-  explicit Client(const Globals& g) : g_(g) {
-    stub_ = LockService::NewStub(grpc::CreateChannel(g.endpoint, grpc::InsecureChannelCredentials()));
-  }
-  std::unique_ptr<grpc::ClientContext> Context() const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g_.timeout_s));
-    return ctx;
-  }
-  LockService::Stub& stub() { return *stub_; }
-
- private:
-  const Globals& g_;
-  std::unique_ptr<LockService::Stub> stub_;
-};
-
-}  // namespace
+using namespace strata::cli;
 
 int main(int argc, char** argv) {
   Globals g;
   if (const char* e = std::getenv("STRATA_ENDPOINT")) g.endpoint = e;
   if (const char* t = std::getenv("STRATA_TOKEN")) g.token = t;
+  if (const char* h = std::getenv("STRATA_HISTORY_ENDPOINT")) g.history_endpoint = h;
   if (g.endpoint.empty()) g.endpoint = "127.0.0.1:7300";
 
   CLI::App app{"strata: database change management (check-out/check-in, history, deploy)"};
   app.require_subcommand(1);
   app.add_option("--endpoint", g.endpoint, "Strata endpoint host:port (env STRATA_ENDPOINT)");
+  app.add_option("--history-endpoint", g.history_endpoint,
+                 "history service host:port when it runs apart (env STRATA_HISTORY_ENDPOINT; "
+                 "default: --endpoint)");
   app.add_option("--token", g.token, "bearer token (env STRATA_TOKEN)");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
@@ -154,11 +63,14 @@ int main(int argc, char** argv) {
   lk->add_option("--schema", schema, "only objects in this schema");
   lk->add_option("--site", site, "only locks held from this site");
 
-  auto* sh = app.add_subcommand("show", "an object's head: latest version, holder, last check-in");
+  auto* sh = app.add_subcommand("show", "an object's head; OBJECT@N: version N from the history");
   sh->add_option("object", object, "object")->required();
   sh->add_flag("--definition", definition, "print only the latest definition");
 
   auto* who = app.add_subcommand("whoami", "the identity the server sees for your token");
+
+  HistoryCommands history;
+  AddHistoryCommands(app, &history);
 
   try {
     app.parse(argc, argv);
@@ -167,6 +79,8 @@ int main(int argc, char** argv) {
   }
 
   Client client(g);
+  if (auto code = RunHistoryCommand(history, client, g)) return *code;
+  if (*sh && object.find('@') != std::string::npos) return ShowVersion(client, g, object, definition);
   grpc::Status s;
   if (*co) {
     strata::v1::CheckOutRequest req;

@@ -43,11 +43,13 @@ struct Mismatch {
 };
 
 std::string Describe(const v1::AuditEntry& stored, const v1::AuditEntry& expected) {
-  if (stored.canonical() != expected.canonical())
-    return fmt::format("record altered: stored {} but the log says {}", stored.canonical(),
+  const std::string stored_fields = CanonicalJson(stored.record());
+  if (stored_fields != expected.canonical())
+    return fmt::format("record altered: stored {} but the log says {}", stored_fields,
                        expected.canonical());
-  if (stored.record().SerializeAsString() != expected.record().SerializeAsString())
-    return "record fields differ from their canonical form";
+  if (stored.canonical() != expected.canonical())
+    return fmt::format("canonical bytes altered: stored {} but the log says {}", stored.canonical(),
+                       expected.canonical());
   if (stored.prev_hash() != expected.prev_hash())
     return fmt::format("chain broken: prev_hash {} should be {}", stored.prev_hash(),
                        expected.prev_hash());

@@ -152,8 +152,6 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (!ValidBaselineName(req->name()))
         return absl::InvalidArgumentError(fmt::format(
             "baseline name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req->name()));
-      // Freeze what the whole log says now, not what this replica saw a moment ago.
-      if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
       if (auto existing = ReadBaseline(req->name()); existing.ok()) return Taken(*existing);
       v1::Event e;
       e.set_event_id(events::NewEventId());
@@ -273,10 +271,16 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
  private:
   rocksdb::DB* db() const { return runner_->db(); }
 
+  // Authenticates, then answers from a projection that has applied at least
+  // everything the log held when the call arrived: a check-in acknowledged
+  // by the lock service (another process, maybe) is visible here at once.
   template <typename Fn>
   grpc::Status Handle(grpc::ServerContext* ctx, Fn&& fn) {
     auto who = hosting::AuthenticateCall(*ctx, *tokens_);
     if (!who.ok()) return ToGrpcStatus(who.status());
+    if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok())
+      return ToGrpcStatus(absl::UnavailableError(
+          fmt::format("the history is behind the event log: {}", std::string(s.message()))));
     return ToGrpcStatus(fn(*who));
   }
 
@@ -333,7 +337,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
   }
 
   static absl::Status Taken(const v1::Baseline& b) {
-    return absl::AlreadyExistsError(fmt::format("baseline {} already exists (created by {} at {} {})",
+    return absl::AlreadyExistsError(fmt::format("baseline {} already exists (created by {} ({}) at {})",
                                                 b.name(), b.user(), b.site(), FormatTime(b.time())));
   }
 

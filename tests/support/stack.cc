@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -41,8 +44,8 @@ bool Devbroker::Control(const std::string& command) {
   return false;
 }
 
-Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker)
-    : backend_(backend), broker_(std::move(broker)), dir_("strata-it") {
+Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker, bool with_history)
+    : backend_(backend), broker_(std::move(broker)), dir_("strata-it"), with_history_(with_history) {
   if (backend_ == "kafka" && !broker_) broker_ = std::make_shared<Devbroker>();
   data_dir_ = dir_.path() + "/data";
   tokens_path_ = dir_.path() + "/tokens.yaml";
@@ -56,29 +59,49 @@ Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker)
 
 Stack::~Stack() { Stop(SIGKILL); }
 
-void Stack::Start(const std::string& site, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv;
-  if (backend_ == "kafka") {
-    argv = {BinaryPath("strata-lock"), "--kafka", broker_->bootstrap(), "--partitions", "4"};
-  } else {
-    argv = {BinaryPath("strata-server"), "--partitions", "4"};
-  }
+namespace {
+
+// Starts one service binary and returns its process and port.
+std::unique_ptr<Process> StartService(std::vector<std::string> argv, const std::string& data_dir,
+                                      const std::string& tokens, const std::string& site,
+                                      const std::vector<std::string>& extra,
+                                      const std::string& stderr_path, int* port) {
   for (const std::string& a : {std::string("--listen"), std::string("127.0.0.1:0"),
-                               std::string("--data-dir"), data_dir_, std::string("--tokens"),
-                               tokens_path_, std::string("--site"), site})
+                               std::string("--data-dir"), data_dir, std::string("--tokens"), tokens,
+                               std::string("--site"), site})
     argv.push_back(a);
   argv.insert(argv.end(), extra.begin(), extra.end());
-  proc_ = std::make_unique<Process>(argv, stderr_path_);
-  auto port = proc_->WaitForLine("listening on 127\\.0\\.0\\.1:([0-9]+)", std::chrono::seconds(60));
-  if (!port) {
-    std::ifstream in(stderr_path_);
+  auto proc = std::make_unique<Process>(argv, stderr_path);
+  auto found = proc->WaitForLine("listening on 127\\.0\\.0\\.1:([0-9]+)", std::chrono::seconds(60));
+  if (!found) {
+    std::ifstream in(stderr_path);
     std::string log((std::istreambuf_iterator<char>(in)), {});
-    throw std::runtime_error("service did not start: " + log);
+    throw std::runtime_error(argv[0] + " did not start: " + log);
   }
-  port_ = std::stoi(*port);
+  *port = std::stoi(*found);
+  return proc;
+}
+
+}  // namespace
+
+void Stack::Start(const std::string& site, const std::vector<std::string>& extra) {
+  if (backend_ == "kafka") {
+    proc_ = StartService({BinaryPath("strata-lock"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
+                         data_dir_, tokens_path_, site, extra, stderr_path_, &port_);
+    if (with_history_)
+      history_proc_ = StartService(
+          {BinaryPath("strata-history"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
+          data_dir_, tokens_path_, site, extra, stderr_path_ + ".history", &history_port_);
+  } else {
+    proc_ = StartService({BinaryPath("strata-server"), "--partitions", "4"}, data_dir_, tokens_path_,
+                         site, extra, stderr_path_, &port_);
+    history_port_ = port_;
+  }
 }
 
 void Stack::Stop(int sig) {
+  if (history_proc_) history_proc_->Signal(sig);
+  history_proc_.reset();
   if (proc_) proc_->Signal(sig);
   proc_.reset();
 }
@@ -90,6 +113,7 @@ void Stack::WipeProjection() {
     std::filesystem::remove_all(data_dir_);
   } else {
     std::filesystem::remove_all(data_dir_ + "/lock");
+    std::filesystem::remove_all(data_dir_ + "/history");
   }
 }
 
@@ -110,6 +134,26 @@ absl::Status Stack::AppendRaw(const std::string& key, const std::string& value) 
 std::unique_ptr<v1::LockService::Stub> Stack::Stub() const {
   return v1::LockService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
                                                       grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<v1::HistoryService::Stub> Stack::HistoryStub() const {
+  return v1::HistoryService::NewStub(
+      grpc::CreateChannel(history_endpoint(), grpc::InsecureChannelCredentials()));
+}
+
+std::string Stack::endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+std::string Stack::history_endpoint() const { return "127.0.0.1:" + std::to_string(history_port_); }
+
+int RunCli(const std::string& endpoint, const std::string& token, const std::string& args,
+           std::string* out) {
+  std::string cmd = "STRATA_ENDPOINT=" + endpoint + " STRATA_TOKEN=" + token + " " +
+                    BinaryPath("strata") + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  out->clear();
+  if (!p) return -1;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p)) *out += buf;
+  return WEXITSTATUS(pclose(p));
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int timeout_s) {

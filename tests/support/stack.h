@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "strata/v1/history.grpc.pb.h"
 #include "strata/v1/lock.grpc.pb.h"
 #include "support/process.h"
 
@@ -50,8 +51,11 @@ class Devbroker {
 class Stack {
  public:
   // backend: "embedded" or "kafka". With kafka, `broker` may be shared by
-  // several stacks (several instances on one log); null starts a new one.
-  explicit Stack(const std::string& backend, std::shared_ptr<Devbroker> broker = nullptr);
+  // several stacks (several instances on one log); null starts a new one,
+  // and `with_history` starts strata-history beside strata-lock
+  // (strata-server always hosts both).
+  explicit Stack(const std::string& backend, std::shared_ptr<Devbroker> broker = nullptr,
+                 bool with_history = false);
   ~Stack();
 
   // Starts the service process (again) on the same data directory.
@@ -68,6 +72,10 @@ class Stack {
   absl::Status AppendRaw(const std::string& key, const std::string& value);
 
   std::unique_ptr<v1::LockService::Stub> Stub() const;
+  std::unique_ptr<v1::HistoryService::Stub> HistoryStub() const;
+  // host:port of the lock service and of the history service.
+  std::string endpoint() const;
+  std::string history_endpoint() const;
   const std::string& backend() const { return backend_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& stderr_path() const { return stderr_path_; }
@@ -79,9 +87,15 @@ class Stack {
   std::shared_ptr<Devbroker> broker_;
   TempDir dir_;
   std::string data_dir_, tokens_path_, stderr_path_;
-  std::unique_ptr<Process> proc_;
-  int port_ = 0;
+  std::unique_ptr<Process> proc_, history_proc_;
+  bool with_history_ = false;
+  int port_ = 0, history_port_ = 0;
 };
+
+// Runs the strata CLI against `endpoint` with `token`; returns its exit code
+// and puts stdout and stderr into *out.
+int RunCli(const std::string& endpoint, const std::string& token, const std::string& args,
+           std::string* out);
 
 // A context carrying `token` (empty: no credentials) and a deadline.
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int timeout_s = 20);

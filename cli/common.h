@@ -1,0 +1,124 @@
+// Shared by the strata CLI's commands: connection, output, error reporting.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "fmt/format.h"
+#include "strata/v1/history.grpc.pb.h"
+#include "strata/v1/lock.grpc.pb.h"
+
+namespace strata::cli {
+
+using strata::v1::HistoryService;
+using strata::v1::LockService;
+
+
+struct Globals {
+  std::string endpoint;
+  std::string history_endpoint;  // empty: same as endpoint
+  std::string token;
+  bool json = false;
+  int timeout_s = 30;
+};
+
+inline int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: return 3;
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::OUT_OF_RANGE: return 4;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::ALREADY_EXISTS: return 5;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return 6;
+    default: return 1;
+  }
+}
+
+inline int Report(const grpc::Status& s, const Globals& g) {
+  std::string msg = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && msg.find("event log") == std::string::npos)
+    msg = fmt::format("cannot reach Strata at {} ({})", g.endpoint, msg);
+  std::cerr << "error: " << msg << std::endl;
+  return ExitCodeFor(s.error_code());
+}
+
+inline std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+inline std::string When(const google::protobuf::Timestamp& ts) {
+  std::time_t t = ts.seconds();
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::gmtime(&t));
+  return buf;
+}
+
+inline std::string Age(const google::protobuf::Timestamp& ts) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t s = std::max<int64_t>(0, now - ts.seconds());
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m", s / 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{}h", s / 86400, (s % 86400) / 3600);
+}
+
+inline void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) s += fmt::format("{:<{}}", r[i], i + 1 < r.size() ? w[i] + 2 : 0);
+    std::cout << s << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+inline std::string HolderText(const strata::v1::ObjectHead& h) {
+  if (!h.has_lock()) return "-";
+  return fmt::format("{} ({}) since {}", h.lock().user(), h.lock().site(), When(h.lock().since()));
+}
+
+class Client {
+ public:
+  explicit Client(const Globals& g) : g_(g) {
+    auto channel = grpc::CreateChannel(g.endpoint, grpc::InsecureChannelCredentials());
+    stub_ = LockService::NewStub(channel);
+    history_ = HistoryService::NewStub(
+        g.history_endpoint.empty() || g.history_endpoint == g.endpoint
+            ? channel
+            : grpc::CreateChannel(g.history_endpoint, grpc::InsecureChannelCredentials()));
+  }
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g_.timeout_s));
+    return ctx;
+  }
+  LockService::Stub& stub() { return *stub_; }
+  HistoryService::Stub& history() { return *history_; }
+
+ private:
+  const Globals& g_;
+  std::unique_ptr<LockService::Stub> stub_;
+  std::unique_ptr<HistoryService::Stub> history_;
+};
+
+}  // namespace strata::cli

@@ -1,0 +1,204 @@
+// End to end, on both log backends: the history service (in strata-server, or
+// strata-history beside strata-lock on Kafka) through the strata CLI.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "history/history_projection.h"
+#include "rocksdb/db.h"
+#include "support/stack.h"
+
+namespace strata::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class HistoryE2ETest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true);
+    stack_->Start();
+  }
+  // Lock commands go to the lock endpoint, the rest to the history endpoint
+  // (the same process for strata-server).
+  int Lock(const std::string& token, const std::string& args) {
+    return RunCli(stack_->endpoint(), token, args, &out_);
+  }
+  int History(const std::string& token, const std::string& args) {
+    return RunCli(stack_->history_endpoint(), token, args, &out_);
+  }
+  std::string File(const std::string& name, const std::string& text) {
+    const std::string path = stack_->data_dir() + "/../" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  void CheckIn(const std::string& token, const std::string& object, const std::string& ddl,
+               const std::string& message) {
+    ASSERT_EQ(Lock(token, "checkout " + object), 0) << out_;
+    ASSERT_EQ(Lock(token, "checkin " + object + " --file " + File("in.sql", ddl) + " -m '" + message + "'"), 0)
+        << out_;
+  }
+  int Verifier(const std::string& export_path) {
+    std::string cmd = "python3 " STRATA_TESTS_DIR "/tools/verify_audit_export.py " + export_path + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[512];
+    verifier_out_.clear();
+    while (fgets(buf, sizeof buf, p)) verifier_out_ += buf;
+    return WEXITSTATUS(pclose(p));
+  }
+
+  std::unique_ptr<Stack> stack_;
+  std::string out_, verifier_out_;
+};
+
+TEST_P(HistoryE2ETest, VersionsAndDiffsByTwoUsersAndAnExportIdenticalAfterRebuild) {
+  CheckIn("alice-token", "table:sales.orders", "CREATE TABLE sales.orders (\n  id int\n);\n", "create");
+  CheckIn("bob-token", "sales.orders", "CREATE TABLE sales.orders (\n  id bigint,\n  note text\n);\n",
+          "widen id");
+  CheckIn("alice-token", "sales.orders",
+          "CREATE TABLE sales.orders (\n  id bigint,\n  note text,\n  status text\n);\n", "status");
+
+  ASSERT_EQ(History("vera-token", "log sales.orders"), 0) << out_;
+  EXPECT_NE(out_.find("3        "), std::string::npos) << out_;
+  EXPECT_NE(out_.find("bob    london  widen id"), std::string::npos) << out_;
+  ASSERT_EQ(History("vera-token", "show sales.orders@2 --definition"), 0) << out_;
+  EXPECT_EQ(out_, "CREATE TABLE sales.orders (\n  id bigint,\n  note text\n);\n");
+  ASSERT_EQ(History("vera-token", "diff sales.orders 1 3"), 0) << out_;
+  EXPECT_NE(out_.find("--- table:sales.orders@1\n+++ table:sales.orders@3\n"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\n-  id int\n"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\n+  status text\n"), std::string::npos) << out_;
+  ASSERT_EQ(History("vera-token", "--json diff sales.orders 2 2"), 0);
+  EXPECT_EQ(out_.find("unified_diff"), std::string::npos) << "equal versions: no diff " << out_;
+
+  const std::string before = stack_->data_dir() + "/../before.jsonl";
+  const std::string after = stack_->data_dir() + "/../after.jsonl";
+  ASSERT_EQ(History("vera-token", "audit --export " + before), 0) << out_;
+  stack_->Stop();
+  stack_->WipeProjection();
+  stack_->Start();
+  ASSERT_EQ(History("vera-token", "audit --export " + after), 0) << out_;
+  const std::string rebuilt = ReadFile(after);
+  EXPECT_EQ(ReadFile(before), rebuilt) << "rebuilt from the log, byte for byte";
+  EXPECT_EQ(std::count(rebuilt.begin(), rebuilt.end(), '\n'), 6);
+  ASSERT_EQ(History("vera-token", "log sales.orders"), 0) << out_;
+  EXPECT_NE(out_.find("alice  boston  status"), std::string::npos) << out_;
+}
+
+TEST_P(HistoryE2ETest, RefusedCheckOutsAndForceReleasesAreAuditedWithActorAndReason) {
+  ASSERT_EQ(Lock("alice-token", "checkout table:sales.items -r 'split table'"), 0) << out_;
+  EXPECT_EQ(Lock("bob-token", "checkout sales.items"), 5);
+  EXPECT_EQ(Lock("bob-token", "release-lock sales.items --force -r 'i need it'"), 3);
+  ASSERT_EQ(Lock("dana-token", "release-lock sales.items --force -r 'alice is on leave'"), 0) << out_;
+
+  ASSERT_EQ(History("vera-token", "--json audit --user bob --oldest-first"), 0) << out_;
+  EXPECT_NE(out_.find("\"action\": \"checkout\""), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\"outcome\": \"refused\""), std::string::npos) << out_;
+  EXPECT_NE(out_.find("checked out by alice (boston)"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\"action\": \"force_release\""), std::string::npos) << out_;
+  EXPECT_NE(out_.find("needs role dba"), std::string::npos) << out_;
+
+  ASSERT_EQ(History("vera-token", "audit --action force_release --outcome accepted"), 0) << out_;
+  EXPECT_NE(out_.find("dana"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("from alice (boston): alice is on leave"), std::string::npos) << out_;
+  EXPECT_EQ(out_.find("bob"), std::string::npos) << "filtered to accepted ones: " << out_;
+
+  ASSERT_EQ(History("vera-token", "status"), 0) << out_;
+  EXPECT_NE(out_.find("nobody has anything checked out"), std::string::npos) << out_;
+}
+
+TEST_P(HistoryE2ETest, TamperingWithTheStoredTrailOrAnExportIsDetected) {
+  CheckIn("alice-token", "table:sales.a", "CREATE TABLE sales.a (x int);", "a");
+  CheckIn("bob-token", "table:sales.b", "CREATE TABLE sales.b (x int);", "b");
+  ASSERT_EQ(History("vera-token", "audit --verify"), 0) << out_;
+  EXPECT_NE(out_.find("4 records match the log"), std::string::npos) << out_;
+
+  // An outside auditor checks the export with a few lines of Python.
+  const std::string exported = stack_->data_dir() + "/../audit.jsonl";
+  ASSERT_EQ(History("vera-token", "audit --export " + exported), 0) << out_;
+  ASSERT_EQ(Verifier(exported), 0) << verifier_out_;
+  std::string text = ReadFile(exported);
+  const size_t at = text.find("\"user\":\"bob\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 12, "\"user\":\"eve\"");
+  std::ofstream(exported, std::ios::trunc) << text;
+  EXPECT_EQ(Verifier(exported), 1);
+  EXPECT_NE(verifier_out_.find("hash does not match"), std::string::npos) << verifier_out_;
+
+  // Someone with disk access rewrites a stored record: verify names it.
+  stack_->Stop();
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), stack_->data_dir() + "/history", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    v1::AuditEntry entry;
+    std::string key;
+    for (it->Seek("a/"); it->Valid() && it->key().starts_with("a/"); it->Next()) {
+      ASSERT_TRUE(entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+      if (entry.record().user() == "bob" && entry.record().action() == "checkin") {
+        key = it->key().ToString();
+        break;
+      }
+    }
+    ASSERT_FALSE(key.empty());
+    entry.mutable_record()->set_detail("version 1: harmless");
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, entry.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  }
+  stack_->Start();
+  EXPECT_EQ(History("vera-token", "audit --verify"), 7) << out_;
+  EXPECT_NE(out_.find("first bad record at partition"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("harmless"), std::string::npos) << out_;
+}
+
+TEST_P(HistoryE2ETest, BaselinesFreezeVersionsAndRevertGoesBackThroughCheckIn) {
+  CheckIn("alice-token", "table:sales.c", "CREATE TABLE sales.c (x int);", "one");
+  CheckIn("alice-token", "table:sales.d", "CREATE TABLE sales.d (x int);", "one");
+  ASSERT_EQ(History("alice-token", "baseline create rel-1 -d 'first cut'"), 0) << out_;
+  EXPECT_NE(out_.find("baseline rel-1: 2 objects"), std::string::npos) << out_;
+  EXPECT_EQ(History("bob-token", "baseline create rel-1"), 5) << out_;
+  EXPECT_NE(out_.find("already exists"), std::string::npos) << out_;
+  EXPECT_EQ(History("alice-token", "baseline create 'bad name'"), 1) << out_;
+
+  CheckIn("bob-token", "sales.c", "CREATE TABLE sales.c (x bigint);", "two");
+  CheckIn("bob-token", "table:sales.e", "CREATE TABLE sales.e (x int);", "new");
+  ASSERT_EQ(History("alice-token", "--json baseline show rel-1"), 0) << out_;
+  EXPECT_NE(out_.find("\"object\": \"table:sales.c\",\n   \"version\": \"1\""), std::string::npos) << out_;
+  ASSERT_EQ(History("alice-token", "baseline diff rel-1"), 0) << out_;
+  EXPECT_NE(out_.find("table:sales.c  1      2              changed"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("table:sales.e  -      1              added"), std::string::npos) << out_;
+  ASSERT_EQ(History("alice-token", "baseline create rel-2"), 0) << out_;
+  ASSERT_EQ(History("alice-token", "baseline diff rel-1 rel-2"), 0) << out_;
+  EXPECT_NE(out_.find("changed"), std::string::npos) << out_;
+
+  // Revert: only the holder, through the normal check-in.
+  const std::string revert =
+      "--history-endpoint " + stack_->history_endpoint() + " revert sales.c --to 1 -m 'undo widen'";
+  EXPECT_EQ(Lock("bob-token", revert), 5) << out_;
+  EXPECT_NE(out_.find("not checked out"), std::string::npos) << out_;
+  ASSERT_EQ(Lock("bob-token", "checkout sales.c"), 0) << out_;
+  ASSERT_EQ(Lock("bob-token", revert), 0) << out_;
+  EXPECT_NE(out_.find("version 3 with the definition of version 1"), std::string::npos) << out_;
+  ASSERT_EQ(History("vera-token", "show sales.c@3 --definition"), 0) << out_;
+  EXPECT_EQ(out_, "CREATE TABLE sales.c (x int);\n");
+  ASSERT_EQ(History("vera-token", "log sales.c"), 0) << out_;
+  EXPECT_NE(out_.find("undo widen (revert to version 1)"), std::string::npos) << out_;
+
+  EXPECT_EQ(History("vera-token", "log sales.nothing"), 4) << out_;
+  EXPECT_EQ(History("vera-token", "show sales.c@9"), 4) << out_;
+  EXPECT_NE(out_.find("has versions 1 to"), std::string::npos) << out_;
+  EXPECT_EQ(History("vera-token", "baseline show nope"), 4) << out_;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HistoryE2ETest, ::testing::Values("embedded", "kafka"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace strata::testing
