@@ -24,34 +24,12 @@
 #include "fmt/format.h"
 #include "lock/lock_projection.h"
 #include "projection/projection.h"
+#include "bench_events.h"
 
 namespace {
 
 using namespace strata;
-
-// The i-th event of object o: seq i+1, alternating check-out and check-in.
-v1::Event MakeEvent(int64_t o, int64_t i) {
-  v1::Event e;
-  e.set_event_id(fmt::format("{}-{}", o, i));
-  e.set_aggregate(fmt::format("object:table:bench.t{}", o));
-  e.set_seq(i + 1);
-  e.mutable_time()->set_seconds(1'800'000'000 + i);
-  e.mutable_actor()->set_user(fmt::format("user{}", o % 50));
-  e.mutable_actor()->set_site(o % 2 ? "boston" : "london");
-  e.set_origin_site("bench");
-  if (i % 2 == 0) {
-    e.mutable_checked_out()->set_reason("benchmark");
-  } else {
-    auto* ci = e.mutable_checked_in();
-    ci->set_version(i / 2 + 1);
-    ci->set_definition(fmt::format(
-        "CREATE TABLE bench.t{} (id bigint PRIMARY KEY, name text NOT NULL, v{} integer, created "
-        "timestamptz DEFAULT now());", o, i));
-    ci->set_message("benchmark change");
-    ci->set_definition_sha256(std::string(64, 'a'));
-  }
-  return e;
-}
+using bench::MakeEvent;
 
 }  // namespace
 

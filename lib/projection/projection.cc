@@ -30,6 +30,13 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 
 }  // namespace
 
+StateTxn::StateTxn(rocksdb::DB* db) : db_(db) {}
+StateTxn::~StateTxn() = default;
+
+void StateTxn::PutBlind(std::string key, std::string value) {
+  blind_.emplace_back(std::move(key), std::move(value));
+}
+
 absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key) {
   if (auto it = writes_.find(key); it != writes_.end()) return it->second;
   std::string value;
@@ -41,6 +48,10 @@ absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key)
 void StateTxn::Put(const std::string& key, std::string value) { writes_[key] = std::move(value); }
 void StateTxn::Delete(const std::string& key) { writes_[key] = std::nullopt; }
 void StateTxn::WriteTo(rocksdb::WriteBatch* batch) {
+  // Sorted runs go into RocksDB's memtable skiplist far faster than random order.
+  std::sort(blind_.begin(), blind_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, value] : blind_) batch->Put(key, value);
+  blind_.clear();
   std::vector<const std::pair<const std::string, std::optional<std::string>>*> sorted;
   sorted.reserve(writes_.size());
   for (const auto& w : writes_) sorted.push_back(&w);

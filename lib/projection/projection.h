@@ -31,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -53,16 +54,23 @@ namespace strata::projection {
 // runner commits (sorted inserts are much cheaper for RocksDB's memtable).
 class StateTxn {
  public:
-  explicit StateTxn(rocksdb::DB* db) : db_(db) {}
+  explicit StateTxn(rocksdb::DB* db);
+  ~StateTxn();
   absl::StatusOr<std::optional<std::string>> Get(const std::string& key);
   void Put(const std::string& key, std::string value);
   void Delete(const std::string& key);
-  // Moves the buffered writes into `batch`, in key order.
+  // A write of a key that nothing reads back before the commit (append-only
+  // records and index entries): it skips the read overlay, so Get() does
+  // not see it, and costs no hashing.
+  void PutBlind(std::string key, std::string value);
+  // Moves the buffered writes into `batch` in key order (the blind ones,
+  // then the others).
   void WriteTo(rocksdb::WriteBatch* batch);
 
  private:
   rocksdb::DB* db_;
   std::unordered_map<std::string, std::optional<std::string>> writes_;  // nullopt: delete
+  std::vector<std::pair<std::string, std::string>> blind_;
 };
 
 // A service's projection logic.

@@ -19,8 +19,33 @@ std::string Audit(int32_t partition, int64_t offset) {
 }
 std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
 std::string Baseline(const std::string& name) { return "B/" + name; }
+namespace {
+void PutBigEndian(std::string* out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetBigEndian(std::string_view in, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = v << 8 | static_cast<unsigned char>(in[i]);
+  return v;
+}
+}  // namespace
+
+std::string TimeKey(int64_t time_ns) {
+  std::string out;
+  PutBigEndian(&out, static_cast<uint64_t>(std::max<int64_t>(time_ns, 0)), 8);
+  return out;
+}
 std::string TimeSuffix(int64_t time_ns, int32_t partition, int64_t offset) {
-  return fmt::format("{:020d}/{:08d}/{:020d}", std::max<int64_t>(time_ns, 0), partition, offset);
+  std::string out = TimeKey(time_ns);
+  PutBigEndian(&out, static_cast<uint32_t>(partition), 4);
+  PutBigEndian(&out, static_cast<uint64_t>(offset), 8);
+  return out;
+}
+std::string AuditOfIndex(std::string_view index_key) {
+  if (index_key.size() < kTimeSuffixSize) return "";
+  std::string_view tail = index_key.substr(index_key.size() - 12);
+  return Audit(static_cast<int32_t>(GetBigEndian(tail, 4)),
+               static_cast<int64_t>(GetBigEndian(tail.substr(4), 8)));
 }
 }  // namespace keys
 
@@ -153,9 +178,9 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       v.set_partition(position.partition);
       v.set_offset(position.offset);
       v.set_event_id(event.event_id());
-      txn.Put(keys::Version(id, ci.version()), v.SerializeAsString());
-      txn.Put("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
-              keys::Version(id, ci.version()));
+      txn.PutBlind(keys::Version(id, ci.version()), v.SerializeAsString());
+      txn.PutBlind("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
+                   keys::Version(id, ci.version()));
       break;
     }
     case v1::Event::kCheckOutUndone:
@@ -171,10 +196,12 @@ void HistoryProjection::WriteAudit(const v1::AuditEntry& entry, const v1::Event&
                                    projection::StateTxn& txn) {
   const v1::AuditRecord& r = entry.record();
   const std::string suffix = keys::TimeSuffix(TimeNanos(event.time()), r.partition(), r.offset());
-  txn.Put(keys::Audit(r.partition(), r.offset()), entry.SerializeAsString());
-  txn.Put("t/" + suffix, "");
-  txn.Put("u/" + r.user() + std::string(1, '\0') + suffix, "");
-  txn.Put("j/" + r.object() + std::string(1, '\0') + suffix, "");
+  // Append-only: nothing reads these back before the commit.
+  txn.PutBlind(keys::Audit(r.partition(), r.offset()), entry.SerializeAsString());
+  txn.PutBlind("t/" + suffix, "");
+  txn.PutBlind("u/" + r.user() + std::string(1, '\0') + suffix, "");
+  txn.PutBlind("j/" + r.object() + std::string(1, '\0') + suffix, "");
+  txn.PutBlind("x/" + r.action() + std::string(1, '\0') + suffix, "");
   dirty_bytes_ += 2 * entry.ByteSizeLong() + 4 * suffix.size() + 256;
 }
 

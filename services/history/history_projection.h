@@ -5,10 +5,13 @@
 //   l/<object>                      current locks (for `strata status`)
 //   a/<partition:8>/<offset:20>     the audit entry of every record, chained
 //   c/<partition:8>                 the last hash of each partition's chain
-//   t/<time:20>/<p>/<o>             audit index by time
-//   u/<user>\0<time>/<p>/<o>        audit index by user
-//   j/<object>\0<time>/<p>/<o>      audit index by object
-//   k/<time>/<p>/<o>                accepted check-ins by time
+//   t/<time><p><o>                  audit index by time
+//   u/<user>\0<time><p><o>          audit index by user
+//   j/<object>\0<time><p><o>        audit index by object
+//   x/<action>\0<time><p><o>        audit index by action
+//   k/<time><p><o>                  accepted check-ins by time
+// where <time><p><o> is big-endian: event time in ns (8 bytes), partition (4),
+// offset (8), so index keys sort by time, then log position.
 //   B/<name>                        baselines
 #pragma once
 
@@ -38,8 +41,12 @@ std::string Audit(int32_t partition, int64_t offset);
 std::string AuditPartitionPrefix(int32_t partition);
 std::string ChainHead(int32_t partition);
 std::string Baseline(const std::string& name);
-// Index suffix shared by the t/, u/, j/, k/ indexes.
+// Index suffix shared by the t/, u/, j/, x/, k/ indexes, and its time part.
+inline constexpr size_t kTimeSuffixSize = 20;
+std::string TimeKey(int64_t time_ns);
 std::string TimeSuffix(int64_t time_ns, int32_t partition, int64_t offset);
+// The audit record key an index key points to.
+std::string AuditOfIndex(std::string_view index_key);
 }  // namespace keys
 
 int64_t TimeNanos(const google::protobuf::Timestamp& t);

@@ -41,13 +41,6 @@ bool ValidBaselineName(const std::string& name) {
   return true;
 }
 
-// The primary audit key of an index key ending in "<time>/<partition>/<offset>".
-std::string AuditKeyOf(std::string_view index_key) {
-  const size_t tail = 8 + 1 + 20;  // "<partition:8>/<offset:20>"
-  if (index_key.size() < tail) return "";
-  return "a/" + std::string(index_key.substr(index_key.size() - tail));
-}
-
 }  // namespace
 
 class HistoryServiceImpl final : public v1::HistoryService::Service {
@@ -256,7 +249,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       }
       for (auto& [key, u] : users) *resp->add_users() = std::move(u);
       const uint32_t recent = req->recent() ? std::min(req->recent(), kMaxPage) : 20;
-      it->SeekForPrev("k/\xff");
+      it->SeekForPrev("k0");  // just after every "k/" key
       std::string value;
       for (; it->Valid() && it->key().starts_with("k/") && resp->recent_check_ins_size() < static_cast<int>(recent);
            it->Prev()) {
@@ -373,11 +366,13 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       prefix = "j/" + object + std::string(1, '\0');
     } else if (!req.user().empty()) {
       prefix = "u/" + req.user() + std::string(1, '\0');
+    } else if (!req.action().empty()) {
+      prefix = "x/" + req.action() + std::string(1, '\0');
     }
     const int64_t from = req.has_from() ? TimeNanos(req.from()) : 0;
     const int64_t to = req.has_to() ? TimeNanos(req.to()) : std::numeric_limits<int64_t>::max();
-    const std::string lower = prefix + fmt::format("{:020d}", std::max<int64_t>(from, 0));
-    const std::string upper = prefix + fmt::format("{:020d}", std::max<int64_t>(to, 0));
+    const std::string lower = prefix + keys::TimeKey(from);
+    const std::string upper = prefix + keys::TimeKey(to);
     std::string token;
     if (!req.page_token().empty() && !absl::WebSafeBase64Unescape(req.page_token(), &token))
       return absl::InvalidArgumentError("page_token is not one this server issued");
@@ -398,7 +393,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (!key.starts_with(prefix) || key.compare(lower) < 0 || key.compare(upper) >= 0) break;
       last = key.ToString();
       if (++scanned > kMaxScanPerPage) break;
-      if (!db()->Get(rocksdb::ReadOptions(), AuditKeyOf(last), &value).ok()) continue;
+      if (!db()->Get(rocksdb::ReadOptions(), keys::AuditOfIndex(last), &value).ok()) continue;
       v1::AuditEntry entry;
       if (!entry.ParseFromString(value)) continue;
       const v1::AuditRecord& r = entry.record();
