@@ -54,6 +54,9 @@ echo "== rebuild: 1,000,000 events over 100,000 objects"
 # librdkafka's mock broker keeps ~5 MB per partition: 64 partitions hold the whole log.
 "$BIN/strata-bench-rebuild" --backend kafka --events 1000000 --objects 100000 --partitions 64 --dir "$WORK/rebuild-kafka"
 
+echo "== history: 1,000,000 events over 100,000 objects (rebuild, audit query, export)"
+"$BIN/strata-bench-history" --events 1000000 --objects 100000 --queries 500 --dir "$WORK/history"
+
 echo "== memory: strata-server holding 100,000 objects (the embedded log above)"
 "$BIN/strata-server" --tokens "$WORK/tokens.yaml" --data-dir "$WORK/rebuild" --listen 127.0.0.1:0 \
   > "$WORK/rss.out" 2> "$WORK/rss.err" & PIDS+=($!)

@@ -51,5 +51,10 @@ Try it:
   STRATA_TOKEN=$(token_of bob) strata checkout sales.orders    # bob (london)
   STRATA_TOKEN=$(token_of dana) strata release-lock sales.orders --force -r "why"   # dana (dba)
 
+  strata status                      # who holds what, latest check-ins
+  strata log sales.orders            # every version; then: strata diff sales.orders 1 2
+  strata audit                       # who did what, when, from where (--verify, --export FILE)
+  strata baseline create first-cut   # freeze the current versions
+
 Stop with: make down
 MSG
