@@ -141,11 +141,13 @@ int main(int argc, char** argv) {
   const auto t_export = Clock::now();
   auto export_ctx = ctx();  // must outlive the stream
   auto reader = stub->ExportAudit(export_ctx.get(), v1::ExportAuditRequest());
-  v1::AuditEntry entry;
+  v1::AuditChunk chunk;
   uint64_t exported = 0, bytes = 0;
-  while (reader->Read(&entry)) {
-    ++exported;
-    bytes += entry.canonical().size() + 140;  // the JSON line around it
+  while (reader->Read(&chunk)) {
+    for (const v1::AuditEntry& entry : chunk.entries()) {
+      ++exported;
+      bytes += entry.canonical().size() + 140;  // the JSON line around it
+    }
   }
   if (grpc::Status s = reader->Finish(); !s.ok()) return std::cerr << s.error_message() << "\n", 1;
   const double export_s = Seconds(t_export);

@@ -101,11 +101,11 @@ int Audit(const HistoryCommands& c, Client& client, const Globals& g) {
     auto ctx = client.Context();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
     auto reader = client.history().ExportAudit(ctx.get(), v1::ExportAuditRequest());
-    v1::AuditEntry e;
+    v1::AuditChunk chunk;
     uint64_t n = 0;
-    while (reader->Read(&e)) {
-      out << ExportLine(e);
-      ++n;
+    while (reader->Read(&chunk)) {
+      for (const v1::AuditEntry& e : chunk.entries()) out << ExportLine(e);
+      n += chunk.entries_size();
     }
     grpc::Status s = reader->Finish();
     if (!s.ok()) return Report(s, g);

@@ -146,7 +146,8 @@ std::string Stack::history_endpoint() const { return "127.0.0.1:" + std::to_stri
 
 int RunCli(const std::string& endpoint, const std::string& token, const std::string& args,
            std::string* out) {
-  std::string cmd = "STRATA_ENDPOINT=" + endpoint + " STRATA_TOKEN=" + token + " " +
+  // `timeout`: a CLI that hangs fails the test instead of stalling it.
+  std::string cmd = "STRATA_ENDPOINT=" + endpoint + " STRATA_TOKEN=" + token + " timeout 60 " +
                     BinaryPath("strata") + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   out->clear();

@@ -1,0 +1,58 @@
+// main() of a binary that serves one Strata service on a Kafka log
+// (strata-lock, strata-history, ...): flags, tokens, log, catch-up, gRPC
+// server, clean shutdown on SIGTERM. strata-server composes modules itself.
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "hosting/hosting.h"
+#include "spdlog/spdlog.h"
+
+namespace strata::hosting {
+
+struct ServiceMainSpec {
+  std::string name;            // "strata-lock"
+  std::string description;     // one line for --help
+  std::string default_listen;  // "127.0.0.1:7301"
+  std::string grpc_service;    // "strata.v1.LockService", for health checking
+};
+
+// Module: has static Open(Options, EventLog*, shared_ptr<TokenStore>),
+// Start(Duration), Stop(), service(); Options has data_dir, site, rebuild.
+template <typename Module, typename Options>
+int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
+  BlockTerminationSignals();
+  InitLogging(spec.name);
+  CLI::App app{spec.name + ": " + spec.description};
+  ServerFlags flags;
+  flags.listen = spec.default_listen;
+  AddServerFlags(app, &flags, /*kafka_required=*/true);
+  CLI11_PARSE(app, argc, argv);
+
+  auto basics = OpenServerBasics(flags);
+  if (!basics.ok()) return Fail(spec.name, basics.status());
+  eventlog::EventLog* log = basics->log.get();
+  Options options;
+  options.data_dir = flags.data_dir;
+  options.site = flags.site;
+  options.rebuild = flags.rebuild;
+  auto module = Module::Open(std::move(options), log, basics->tokens);
+  if (!module.ok()) return Fail(spec.name, module.status());
+  spdlog::info("{}: catching up with {}", spec.name, log->Describe());
+  if (absl::Status s = (*module)->Start(absl::Minutes(30)); !s.ok())
+    return Fail(spec.name + ": catching up with the log", s);
+
+  auto server = GrpcServer::Start(flags.listen, {(*module)->service()});
+  if (!server.ok()) return Fail(spec.name, server.status());
+  (*server)->SetServing(spec.grpc_service, true);
+  AnnounceListening(spec.name, flags, **server, *log);
+
+  const int sig = WaitForTerminationSignal();
+  spdlog::info("{}: signal {}, shutting down", spec.name, sig);
+  (*server)->Shutdown();
+  (*module)->Stop();
+  return 0;
+}
+
+}  // namespace strata::hosting
