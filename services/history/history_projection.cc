@@ -197,12 +197,13 @@ void HistoryProjection::WriteAudit(const v1::AuditEntry& entry, const v1::Event&
   const v1::AuditRecord& r = entry.record();
   const std::string suffix = keys::TimeSuffix(TimeNanos(event.time()), r.partition(), r.offset());
   // Append-only: nothing reads these back before the commit.
-  txn.PutBlind(keys::Audit(r.partition(), r.offset()), entry.SerializeAsString());
+  std::string bytes = entry.SerializeAsString();
+  dirty_bytes_ += 2 * bytes.size() + 4 * suffix.size() + 256;
+  txn.PutBlind(keys::Audit(r.partition(), r.offset()), std::move(bytes));
   txn.PutBlind("t/" + suffix, "");
   txn.PutBlind("u/" + r.user() + std::string(1, '\0') + suffix, "");
   txn.PutBlind("j/" + r.object() + std::string(1, '\0') + suffix, "");
   txn.PutBlind("x/" + r.action() + std::string(1, '\0') + suffix, "");
-  dirty_bytes_ += 2 * entry.ByteSizeLong() + 4 * suffix.size() + 256;
 }
 
 absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
