@@ -17,6 +17,8 @@
 #include <iostream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include "CLI/CLI.hpp"
 #include "bench_events.h"
 #include "eventlog/embedded_log.h"
@@ -28,6 +30,14 @@ namespace {
 
 using namespace strata;
 using Clock = std::chrono::steady_clock;
+
+// User and system time of every thread of this process.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -89,13 +99,17 @@ int main(int argc, char** argv) {
   auto module = history::HistoryModule::Open({.data_dir = dir, .site = "bench", .rebuild = true},
                                              log->get(), *tokens);
   if (!module.ok()) return std::cerr << module.status() << "\n", 1;
+  const double cpu_before = ProcessCpuSeconds();
   const auto t_rebuild = Clock::now();
   if (absl::Status s = (*module)->Start(absl::Minutes(30)); !s.ok()) return std::cerr << s << "\n", 1;
   const double rebuild_s = Seconds(t_rebuild);
+  const double rebuild_cpu_s = ProcessCpuSeconds() - cpu_before;
   const auto stats = (*module)->runner()->stats();
-  std::cout << fmt::format("rebuild[history]: events={} seconds={:.2f} events/s={:.0f} commits={}\n",
-                           stats.events_applied, rebuild_s, stats.events_applied / rebuild_s,
-                           stats.batches);
+  std::cout << fmt::format(
+      "rebuild[history]: events={} seconds={:.2f} events/s={:.0f} commits={} cpu_seconds={:.2f} "
+      "cpu_us/event={:.1f}\n",
+      stats.events_applied, rebuild_s, stats.events_applied / rebuild_s, stats.batches, rebuild_cpu_s,
+      1e6 * rebuild_cpu_s / std::max<double>(1, stats.events_applied));
 
   auto server = hosting::GrpcServer::Start("127.0.0.1:0", {(*module)->service()});
   if (!server.ok()) return std::cerr << server.status() << "\n", 1;

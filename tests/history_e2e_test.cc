@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "history/audit.h"
 #include "history/history_projection.h"
 #include "rocksdb/db.h"
 #include "support/stack.h"
@@ -141,7 +142,10 @@ TEST_P(HistoryE2ETest, TamperingWithTheStoredTrailOrAnExportIsDetected) {
     v1::AuditEntry entry;
     std::string key;
     for (it->Seek("a/"); it->Valid() && it->key().starts_with("a/"); it->Next()) {
-      ASSERT_TRUE(entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+      std::optional<v1::AuditEntry> stored =
+          history::DecodeStoredAudit(std::string_view(it->value().data(), it->value().size()));
+      ASSERT_TRUE(stored.has_value());
+      entry = *stored;
       if (entry.record().user() == "bob" && entry.record().action() == "checkin") {
         key = it->key().ToString();
         break;
@@ -149,7 +153,7 @@ TEST_P(HistoryE2ETest, TamperingWithTheStoredTrailOrAnExportIsDetected) {
     }
     ASSERT_FALSE(key.empty());
     entry.mutable_record()->set_detail("version 1: harmless");
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, entry.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, history::EncodeStoredAudit(entry)).ok());
     ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
   }
   stack_->Start();

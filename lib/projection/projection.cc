@@ -1,6 +1,7 @@
 #include "projection/projection.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/status/status.h"
@@ -17,11 +18,16 @@ namespace {
 
 constexpr char kSkippedKey[] = "\x01skipped";
 constexpr char kPartitionsKey[] = "\x01partitions";
+// RocksDB's defaults, restored after a bulk load.
+constexpr int kDefaultL0Slowdown = 20;
+constexpr int kDefaultL0Stop = 36;
 
 std::string OffsetKey(int32_t partition) { return fmt::format("\x01offset/{:08d}", partition); }
 
 std::string EncodeU64(uint64_t v) { return std::to_string(v); }
 uint64_t DecodeU64(const std::string& s) { return s.empty() ? 0 : std::stoull(s); }
+
+rocksdb::Slice Slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -30,15 +36,38 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 
 }  // namespace
 
-StateTxn::StateTxn(rocksdb::DB* db) : db_(db) {}
+// A commit handed to the writer thread.
+struct ProjectionRunner::InFlightCommit {
+  std::unique_ptr<StateTxn> txn;
+  std::vector<int64_t> next;
+  uint64_t skipped = 0;
+  uint64_t events = 0;
+  absl::Status status;
+  std::thread thread;
+};
+
+StateTxn::StateTxn(rocksdb::DB* db, const StateTxn* earlier) : db_(db), earlier_(earlier) {
+  // Commits during a replay are alike: growing the buffer by doubling would
+  // copy it over and over.
+  if (earlier != nullptr) {
+    blind_.reserve(earlier->blind_.size() + earlier->blind_.size() / 8);
+    blind_bytes_.reserve(earlier->blind_bytes_.size() + earlier->blind_bytes_.size() / 8);
+  }
+}
 StateTxn::~StateTxn() = default;
 
-void StateTxn::PutBlind(std::string key, std::string value) {
-  blind_.emplace_back(std::move(key), std::move(value));
+void StateTxn::PutBlind(std::string_view key, std::string_view value) {
+  // One buffer for all of them: a replay puts millions of small records.
+  blind_.push_back({blind_bytes_.size(), static_cast<uint32_t>(key.size()),
+                    static_cast<uint32_t>(value.size())});
+  blind_bytes_.append(key);
+  blind_bytes_.append(value);
 }
 
 absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key) {
   if (auto it = writes_.find(key); it != writes_.end()) return it->second;
+  if (earlier_ != nullptr)
+    if (auto it = earlier_->writes_.find(key); it != earlier_->writes_.end()) return it->second;
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -47,11 +76,75 @@ absl::StatusOr<std::optional<std::string>> StateTxn::Get(const std::string& key)
 }
 void StateTxn::Put(const std::string& key, std::string value) { writes_[key] = std::move(value); }
 void StateTxn::Delete(const std::string& key) { writes_[key] = std::nullopt; }
-void StateTxn::WriteTo(rocksdb::WriteBatch* batch) {
+
+std::vector<uint32_t> StateTxn::BlindOrder() const {
+  // Most keys differ within their first 24 bytes: compare those as three
+  // integers and fall back to the whole key only on a tie. Equal keys keep
+  // the order they were written in, so the last write wins.
+  struct Item {
+    uint64_t a, b, c;
+    uint32_t index;
+  };
+  auto prefix = [](std::string_view key, size_t from) {
+    uint64_t v = 0;
+    if (key.size() >= from + 8) {
+      std::memcpy(&v, key.data() + from, 8);
+      return __builtin_bswap64(v);  // big-endian: integer order is byte order
+    }
+    for (size_t i = from; i < from + 8; ++i)
+      v = v << 8 | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0);
+    return v;
+  };
+  std::vector<Item> items(blind_.size());
+  for (uint32_t i = 0; i < items.size(); ++i)
+    items[i] = {prefix(BlindKey(i), 0), prefix(BlindKey(i), 8), prefix(BlindKey(i), 16), i};
+  std::sort(items.begin(), items.end(), [&](const Item& x, const Item& y) {
+    if (x.a != y.a) return x.a < y.a;
+    if (x.b != y.b) return x.b < y.b;
+    if (x.c != y.c) return x.c < y.c;
+    const int c = BlindKey(x.index).compare(BlindKey(y.index));
+    return c != 0 ? c < 0 : x.index < y.index;
+  });
+  std::vector<uint32_t> order(items.size());
+  for (size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
+  return order;
+}
+
+absl::Status StateTxn::WriteBlind(const BlindWriteOptions& options) {
+  const std::vector<uint32_t> order = BlindOrder();
+  auto superseded = [&](size_t i) {  // a later write of the same key follows
+    return i + 1 < order.size() && BlindKey(order[i + 1]) == BlindKey(order[i]);
+  };
+  if (!options.ingest_path.empty() && order.size() >= options.ingest_min_writes) {
+    // RocksDB's bulk load: one sorted table file, linked into the tree
+    // without passing through the memtable.
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions());
+    rocksdb::Status s = writer.Open(options.ingest_path);
+    for (size_t i = 0; s.ok() && i < order.size(); ++i)
+      if (!superseded(i)) s = writer.Put(Slice(BlindKey(order[i])), Slice(BlindValue(order[i])));
+    if (s.ok()) s = writer.Finish();
+    if (s.ok()) {
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;
+      s = db_->IngestExternalFile({options.ingest_path}, ingest);
+    }
+    std::error_code ignored;
+    std::filesystem::remove(options.ingest_path, ignored);
+    return FromRocks(s, "bulk-load projection records");
+  }
   // Sorted runs go into RocksDB's memtable skiplist far faster than random order.
-  std::sort(blind_.begin(), blind_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [key, value] : blind_) batch->Put(key, value);
-  blind_.clear();
+  rocksdb::WriteBatch chunk(options.chunk_bytes + (64 << 10));
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (!superseded(i)) chunk.Put(Slice(BlindKey(order[i])), Slice(BlindValue(order[i])));
+    if (chunk.GetDataSize() < options.chunk_bytes && i + 1 < order.size()) continue;
+    rocksdb::Status s = db_->Write(options.write, &chunk);
+    if (!s.ok()) return FromRocks(s, "write projection records");
+    chunk.Clear();
+  }
+  return absl::OkStatus();
+}
+
+void StateTxn::WriteTo(rocksdb::WriteBatch* batch) const {
   std::vector<const std::pair<const std::string, std::optional<std::string>>*> sorted;
   sorted.reserve(writes_.size());
   for (const auto& w : writes_) sorted.push_back(&w);
@@ -63,7 +156,6 @@ void StateTxn::WriteTo(rocksdb::WriteBatch* batch) {
       batch->Delete(w->first);
     }
   }
-  writes_.clear();
 }
 
 absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerOptions options,
@@ -181,12 +273,40 @@ void ProjectionRunner::Loop() {
     }
     if (absl::Status s = ApplyRecords(*records); !s.ok()) return Fail(s);
     if (uncommitted_events_ == 0 && records->empty()) continue;
-    if (!ShouldCommit((*reader)->Backlog())) continue;
-    if (absl::Status s = Commit(); !s.ok()) return Fail(s);
+    const int64_t backlog = (*reader)->Backlog();
+    if (backlog >= options_.bulk_load_backlog) SetBulkLoading(true);
+    if (!ShouldCommit(backlog)) continue;
+    // While a large backlog remains, the commit is written while the next
+    // events are applied; otherwise it is written before anything else.
+    const bool in_background = options_.pipeline_commits && backlog >= options_.bulk_load_backlog;
+    if (absl::Status s = Commit(in_background); !s.ok()) return Fail(s);
+    if (backlog == 0) SetBulkLoading(false);
   }
+  if (absl::Status s = AwaitInFlight(); !s.ok()) return Fail(s);
+  SetBulkLoading(false);
+}
+
+void ProjectionRunner::SetBulkLoading(bool on) {
+  if (on == bulk_loading_) return;
+  // Like a Kafka Streams store during restoration: while a large backlog is
+  // replayed, compactions wait (level-0 files pile up, reads stay correct and
+  // bloom filters keep point lookups cheap); once caught up they resume and
+  // work the pile down in the background.
+  rocksdb::Status s = db_->SetOptions({
+      {"disable_auto_compactions", on ? "true" : "false"},
+      {"level0_slowdown_writes_trigger", on ? "1000" : std::to_string(kDefaultL0Slowdown)},
+      {"level0_stop_writes_trigger", on ? "1000" : std::to_string(kDefaultL0Stop)},
+  });
+  if (!s.ok()) {
+    spdlog::warn("projection {}: bulk-load mode {}: {}", options_.db_path, on, s.ToString());
+    return;
+  }
+  bulk_loading_ = on;
+  spdlog::debug("projection {}: bulk-load mode {}", options_.db_path, on ? "on" : "off");
 }
 
 void ProjectionRunner::Fail(absl::Status status) {
+  (void)AwaitInFlight();  // an earlier commit still being written lands or fails first
   spdlog::error("projection {} stopped: {}", options_.db_path, std::string(status.message()));
   projection_->BatchDone(false);
   std::lock_guard lk(mu_);
@@ -229,7 +349,7 @@ bool ProjectionRunner::ShouldCommit(int64_t backlog) const {
   return false;
 }
 
-absl::Status ProjectionRunner::Commit() {
+absl::Status ProjectionRunner::Commit(bool in_background) {
   if (absl::Status s = projection_->Flush(*txn_); !s.ok()) return s;
   uint64_t skipped_before;
   {
@@ -239,35 +359,74 @@ absl::Status ProjectionRunner::Commit() {
   for (size_t p = 0; p < pending_next_.size(); ++p)
     if (pending_touched_[p]) txn_->Put(OffsetKey(static_cast<int32_t>(p)), std::to_string(pending_next_[p]));
   if (pending_skipped_ != skipped_before) txn_->Put(kSkippedKey, EncodeU64(pending_skipped_));
-  rocksdb::WriteBatch batch;
-  txn_->WriteTo(&batch);
-
-  uint64_t batch_number;
-  {
-    std::lock_guard lk(mu_);
-    batch_number = batches_;
-  }
   if (options_.before_commit) {
-    if (absl::Status s = options_.before_commit(batch_number); !s.ok()) return s;
+    if (absl::Status s = options_.before_commit(commits_started_); !s.ok()) return s;
   }
+  // Commits land in order, at most one in flight.
+  if (absl::Status s = AwaitInFlight(); !s.ok()) return s;
+  auto commit = std::make_unique<InFlightCommit>();
+  commit->txn = std::move(txn_);
+  commit->next = pending_next_;
+  commit->skipped = pending_skipped_;
+  commit->events = uncommitted_events_;
+  ++commits_started_;
+  std::fill(pending_touched_.begin(), pending_touched_.end(), false);
+  uncommitted_events_ = 0;
+  last_commit_ = absl::Now();
+  if (!in_background) {
+    txn_ = std::make_unique<StateTxn>(db_.get());
+    if (absl::Status s = WriteCommit(*commit); !s.ok()) return s;
+    // The projection publishes what it decided before waiters wake up.
+    projection_->BatchDone(true);
+    PublishCommit(*commit);
+    return absl::OkStatus();
+  }
+  // The projection goes on with the next events at once; its reads see this
+  // commit's writes through the new txn until they are in the database.
+  projection_->BatchDone(true);
+  txn_ = std::make_unique<StateTxn>(db_.get(), commit->txn.get());
+  in_flight_ = std::move(commit);
+  InFlightCommit* c = in_flight_.get();
+  c->thread = std::thread([this, c] {
+    c->status = WriteCommit(*c);
+    if (c->status.ok()) PublishCommit(*c);
+  });
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::WriteCommit(InFlightCommit& commit) {
   // No WAL: the projection is derived state and the log is its WAL. A crash
   // loses the commits since the last memtable flush together with their
   // offsets (one WriteBatch never straddles a flush), and they are re-applied.
-  rocksdb::WriteOptions write_options;
-  write_options.disableWAL = true;
-  rocksdb::Status ws = db_->Write(write_options, &batch);
-  if (!ws.ok()) return FromRocks(ws, "write projection batch");
-  projection_->BatchDone(true);
-  std::fill(pending_touched_.begin(), pending_touched_.end(), false);
-  last_commit_ = absl::Now();
+  // Blind writes go first; they are idempotent (see PutBlind).
+  BlindWriteOptions blind;
+  blind.write.disableWAL = true;
+  blind.chunk_bytes = options_.blind_chunk_bytes;
+  blind.ingest_min_writes = options_.ingest_min_blind_writes;
+  blind.ingest_path = options_.db_path + "/bulk-load.sst";
+  if (absl::Status s = commit.txn->WriteBlind(blind); !s.ok()) return s;
+  rocksdb::WriteBatch batch;
+  commit.txn->WriteTo(&batch);
+  return FromRocks(db_->Write(blind.write, &batch), "write projection batch");
+}
+
+void ProjectionRunner::PublishCommit(const InFlightCommit& commit) {
   std::lock_guard lk(mu_);
-  next_ = pending_next_;
-  skipped_ = pending_skipped_;
-  events_applied_ += uncommitted_events_;
-  uncommitted_events_ = 0;
+  next_ = commit.next;
+  skipped_ = commit.skipped;
+  events_applied_ += commit.events;
   ++batches_;
   applied_cv_.notify_all();
-  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::AwaitInFlight() {
+  if (!in_flight_) return absl::OkStatus();
+  in_flight_->thread.join();
+  absl::Status status = std::move(in_flight_->status);
+  // Its writes are in the database now (or the runner stops).
+  if (txn_) txn_->ForgetEarlier();
+  in_flight_.reset();
+  return status;
 }
 
 absl::Status ProjectionRunner::WaitForApplied(const eventlog::Position& position,

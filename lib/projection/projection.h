@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "rocksdb/options.h"
 #include "eventlog/event_log.h"
 #include "strata/v1/events.pb.h"
 
@@ -49,28 +50,65 @@ class WriteBatch;
 
 namespace strata::projection {
 
-// The writes of one batch. Reads see the batch's own writes, then the
-// database. Writes are buffered and reach the batch sorted by key when the
-// runner commits (sorted inserts are much cheaper for RocksDB's memtable).
+// How StateTxn::WriteBlind writes.
+struct BlindWriteOptions {
+  rocksdb::WriteOptions write;
+  // Batches of about this size go through the memtable...
+  size_t chunk_bytes = 4 << 20;
+  // ...unless there are at least this many writes and a path is given: then
+  // they are written as one sorted table file there and ingested.
+  size_t ingest_min_writes = 0;
+  std::string ingest_path;
+};
+
+// The writes of one batch. Reads see the batch's own writes, then those of
+// the earlier batch still being written (if any), then the database. Writes
+// are buffered and reach RocksDB sorted by key when the runner commits
+// (sorted inserts are much cheaper for RocksDB's memtable).
 class StateTxn {
  public:
-  explicit StateTxn(rocksdb::DB* db);
+  // `earlier`: a commit still being written, whose writes reads must see.
+  // Its number of blind writes also sizes this txn's buffer.
+  explicit StateTxn(rocksdb::DB* db, const StateTxn* earlier = nullptr);
   ~StateTxn();
   absl::StatusOr<std::optional<std::string>> Get(const std::string& key);
   void Put(const std::string& key, std::string value);
   void Delete(const std::string& key);
   // A write of a key that nothing reads back before the commit (append-only
   // records and index entries): it skips the read overlay, so Get() does
-  // not see it, and costs no hashing.
-  void PutBlind(std::string key, std::string value);
-  // Moves the buffered writes into `batch` in key order (the blind ones,
-  // then the others).
-  void WriteTo(rocksdb::WriteBatch* batch);
+  // not see it, and costs no hashing. Its value must follow from the events
+  // alone: a commit writes blind writes ahead of the batch that carries the
+  // offsets, so after a crash in between they are written again,
+  // identically, when the events are re-applied.
+  void PutBlind(std::string_view key, std::string_view value);
+  // Writes the blind writes to the database in key order (see
+  // BlindWriteOptions). A single batch of hundreds of megabytes costs more
+  // in copying and page faults than the memtable inserts themselves.
+  absl::Status WriteBlind(const BlindWriteOptions& options);
+  // Puts the other buffered writes into `batch` in key order.
+  void WriteTo(rocksdb::WriteBatch* batch) const;
+  // The earlier batch is in the database now: read it there.
+  void ForgetEarlier() { earlier_ = nullptr; }
+  size_t blind_count() const { return blind_.size(); }
 
  private:
+  std::vector<uint32_t> BlindOrder() const;
+
   rocksdb::DB* db_;
+  const StateTxn* earlier_;
   std::unordered_map<std::string, std::optional<std::string>> writes_;  // nullopt: delete
-  std::vector<std::pair<std::string, std::string>> blind_;
+  struct BlindWrite {
+    size_t offset;  // in blind_bytes_: the key, then the value
+    uint32_t key_size, value_size;
+  };
+  std::string_view BlindKey(size_t i) const {
+    return std::string_view(blind_bytes_).substr(blind_[i].offset, blind_[i].key_size);
+  }
+  std::string_view BlindValue(size_t i) const {
+    return std::string_view(blind_bytes_).substr(blind_[i].offset + blind_[i].key_size, blind_[i].value_size);
+  }
+  std::vector<BlindWrite> blind_;
+  std::string blind_bytes_;
 };
 
 // A service's projection logic.
@@ -106,6 +144,18 @@ struct RunnerOptions {
   size_t max_uncommitted_events = 1'000'000;
   size_t max_uncommitted_bytes = 128 << 20;
   absl::Duration commit_interval = absl::Seconds(10);
+  // A backlog of at least this many records switches RocksDB to bulk
+  // loading until the runner has caught up (see SetBulkLoading).
+  int64_t bulk_load_backlog = 100'000;
+  // Blind writes reach RocksDB in batches of about this size, or, from this
+  // many writes in one commit on, as an ingested table file (bulk load).
+  size_t blind_chunk_bytes = 4 << 20;
+  size_t ingest_min_blind_writes = 50'000;
+  // While a backlog of bulk_load_backlog records remains, write each commit
+  // in a second thread while the next events are applied. For projections
+  // whose BatchDone(true) may come before the commit is durable (it then
+  // means "handed to the writer"); if that write fails, the runner stops.
+  bool pipeline_commits = false;
   // RocksDB block cache for the state store.
   size_t block_cache_bytes = 64 << 20;
   // Fault-injection seam: called before each commit is written. A non-OK
@@ -155,7 +205,13 @@ class ProjectionRunner {
   absl::Status ApplyRecords(const std::vector<eventlog::Record>& records);
   bool ShouldCommit(int64_t backlog) const;
   absl::Status WaitForAll(const std::vector<eventlog::Position>& positions, absl::Duration timeout);
-  absl::Status Commit();
+  struct InFlightCommit;
+  absl::Status Commit(bool in_background);
+  absl::Status WriteCommit(InFlightCommit& commit);
+  // Makes a written commit's offsets visible to WaitForApplied and stats.
+  void PublishCommit(const InFlightCommit& commit);
+  absl::Status AwaitInFlight();
+  void SetBulkLoading(bool on);
   void Fail(absl::Status status);
 
   RunnerOptions options_;
@@ -169,6 +225,9 @@ class ProjectionRunner {
   std::vector<bool> pending_touched_;
   uint64_t pending_skipped_ = 0;
   uint64_t uncommitted_events_ = 0;
+  bool bulk_loading_ = false;
+  uint64_t commits_started_ = 0;
+  std::unique_ptr<InFlightCommit> in_flight_;
   absl::Time last_commit_;
 
   mutable std::mutex mu_;

@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "fmt/format.h"
+#include "strata/internal/history_state.pb.h"
 
 namespace strata::history {
 namespace {
@@ -131,27 +132,60 @@ const std::string& GenesisHash() {
   return zeros;
 }
 
-std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
-  std::string input;
-  input.reserve(32 + canonical.size());
+namespace {
+
+std::string HexToBytes(std::string_view hex) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return 0;  // only our own hex reaches here
   };
-  for (size_t i = 0; i + 1 < prev_hash_hex.size(); i += 2)
-    input.push_back(static_cast<char>(nibble(prev_hash_hex[i]) << 4 | nibble(prev_hash_hex[i + 1])));
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+  return out;
+}
+
+std::string BytesToHex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex(2 * bytes.size(), '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    hex[2 * i] = kHex[b >> 4];
+    hex[2 * i + 1] = kHex[b & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
+
+std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
+  std::string input = HexToBytes(prev_hash_hex);
   input.append(canonical);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(2 * SHA256_DIGEST_LENGTH, '0');
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
-    hex[2 * i] = kHex[digest[i] >> 4];
-    hex[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return BytesToHex(std::string_view(reinterpret_cast<const char*>(digest), SHA256_DIGEST_LENGTH));
+}
+
+std::string EncodeStoredAudit(const v1::AuditEntry& entry) {
+  internal::StoredAudit stored;
+  *stored.mutable_record() = entry.record();
+  stored.set_prev_hash(HexToBytes(entry.prev_hash()));
+  stored.set_hash(HexToBytes(entry.hash()));
+  return stored.SerializeAsString();
+}
+
+std::optional<v1::AuditEntry> DecodeStoredAudit(std::string_view bytes) {
+  internal::StoredAudit stored;
+  if (!stored.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
+  v1::AuditEntry entry;
+  entry.set_canonical(CanonicalJson(stored.record()));
+  entry.set_prev_hash(BytesToHex(stored.prev_hash()));
+  entry.set_hash(BytesToHex(stored.hash()));
+  *entry.mutable_record() = std::move(*stored.mutable_record());
+  return entry;
 }
 
 v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_hex) {

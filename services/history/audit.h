@@ -11,7 +11,9 @@
 // separators=(",", ":"), ensure_ascii=False) produces).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "decide/decide.h"
 #include "eventlog/event_log.h"
@@ -39,5 +41,11 @@ std::string ChainHash(const std::string& prev_hash_hex, const std::string& canon
 
 // The record with its canonical form and hashes.
 v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_hex);
+
+// The stored form of an entry (strata.internal.StoredAudit): the record and
+// the two digests in binary; the canonical bytes are recomputed on decoding.
+std::string EncodeStoredAudit(const v1::AuditEntry& entry);
+// Fails (nullopt) on bytes that are not a stored entry.
+std::optional<v1::AuditEntry> DecodeStoredAudit(std::string_view bytes);
 
 }  // namespace strata::history

@@ -41,6 +41,17 @@ TEST(AuditTest, ChainHashesMatchAnIndependentImplementation) {
   EXPECT_EQ(second.hash(), "5324858f7ff64fa8988f537b4162a69a675b88db615a7dd92962b1f5229047af");
 }
 
+TEST(AuditTest, TheStoredFormGivesBackTheWholeEntry) {
+  v1::AuditEntry first = ChainEntry(Sample(), GenesisHash());
+  v1::AuditEntry second = ChainEntry(Sample(), first.hash());
+  const std::string stored = EncodeStoredAudit(second);
+  EXPECT_LT(stored.size(), second.SerializeAsString().size() / 2) << "no canonical copy, raw digests";
+  std::optional<v1::AuditEntry> decoded = DecodeStoredAudit(stored);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->SerializeAsString(), second.SerializeAsString());
+  EXPECT_FALSE(DecodeStoredAudit("\xff\xff not an entry").has_value());
+}
+
 TEST(AuditTest, RecordsSayWhoDidWhatAndWhatTheLogDecided) {
   v1::Event e;
   e.set_event_id("x");

@@ -8,17 +8,6 @@
 namespace strata::history {
 
 namespace keys {
-std::string Object(const std::string& id) { return "o/" + id; }
-std::string VersionPrefix(const std::string& id) { return "v/" + id + std::string(1, '\0'); }
-std::string Version(const std::string& id, uint64_t version) {
-  return VersionPrefix(id) + fmt::format("{:020d}", version);
-}
-std::string AuditPartitionPrefix(int32_t partition) { return fmt::format("a/{:08d}/", partition); }
-std::string Audit(int32_t partition, int64_t offset) {
-  return AuditPartitionPrefix(partition) + fmt::format("{:020d}", offset);
-}
-std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
-std::string Baseline(const std::string& name) { return "B/" + name; }
 namespace {
 void PutBigEndian(std::string* out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -29,6 +18,23 @@ uint64_t GetBigEndian(std::string_view in, int bytes) {
   return v;
 }
 }  // namespace
+std::string Object(const std::string& id) { return "o/" + id; }
+std::string VersionPrefix(const std::string& id) { return "v/" + id + std::string(1, '\0'); }
+std::string Version(const std::string& id, uint64_t version) {
+  return VersionPrefix(id) + fmt::format("{:020d}", version);
+}
+std::string AuditPartitionPrefix(int32_t partition) {
+  std::string out = "a/";
+  PutBigEndian(&out, static_cast<uint32_t>(partition), 4);
+  return out;
+}
+std::string Audit(int32_t partition, int64_t offset) {
+  std::string out = AuditPartitionPrefix(partition);
+  PutBigEndian(&out, static_cast<uint64_t>(offset), 8);
+  return out;
+}
+std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
+std::string Baseline(const std::string& name) { return "B/" + name; }
 
 std::string TimeKey(int64_t time_ns) {
   std::string out;
@@ -197,7 +203,7 @@ void HistoryProjection::WriteAudit(const v1::AuditEntry& entry, const v1::Event&
   const v1::AuditRecord& r = entry.record();
   const std::string suffix = keys::TimeSuffix(TimeNanos(event.time()), r.partition(), r.offset());
   // Append-only: nothing reads these back before the commit.
-  std::string bytes = entry.SerializeAsString();
+  std::string bytes = EncodeStoredAudit(entry);
   dirty_bytes_ += 2 * bytes.size() + 4 * suffix.size() + 256;
   txn.PutBlind(keys::Audit(r.partition(), r.offset()), std::move(bytes));
   txn.PutBlind("t/" + suffix, "");

@@ -3,7 +3,8 @@
 //   o/<object>                      facts for the accept rule and the head
 //   v/<object>\0<version:20>        every version, with its definition
 //   l/<object>                      current locks (for `strata status`)
-//   a/<partition:8>/<offset:20>     the audit entry of every record, chained
+//   a/<partition><offset>           the audit entry of every record, chained
+//                                   (big-endian, 4 and 8 bytes: log order)
 //   c/<partition:8>                 the last hash of each partition's chain
 //   t/<time><p><o>                  audit index by time
 //   u/<user>\0<time><p><o>          audit index by user

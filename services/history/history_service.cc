@@ -119,8 +119,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
       v1::AuditChunk chunk;
       for (it->Seek("a/"); it->Valid() && it->key().starts_with("a/"); it->Next()) {
-        if (!chunk.add_entries()->ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-          return absl::DataLossError(fmt::format("unreadable audit record {}", it->key().ToString()));
+        std::optional<v1::AuditEntry> entry =
+            DecodeStoredAudit(std::string_view(it->value().data(), it->value().size()));
+        if (!entry) return absl::DataLossError(fmt::format("unreadable audit record {}", it->key().ToString()));
+        *chunk.add_entries() = std::move(*entry);
         if (chunk.entries_size() == chunk_size) {
           if (ctx->IsCancelled() || !writer->Write(chunk))
             return absl::CancelledError("the export was cancelled or the client went away");
@@ -401,8 +403,9 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       last = key.ToString();
       if (++scanned > kMaxScanPerPage) break;
       if (!db()->Get(rocksdb::ReadOptions(), keys::AuditOfIndex(last), &value).ok()) continue;
-      v1::AuditEntry entry;
-      if (!entry.ParseFromString(value)) continue;
+      std::optional<v1::AuditEntry> decoded = DecodeStoredAudit(value);
+      if (!decoded) continue;
+      v1::AuditEntry& entry = *decoded;
       const v1::AuditRecord& r = entry.record();
       if (!req.user().empty() && r.user() != req.user()) continue;
       if (!object.empty() && r.object() != object) continue;
@@ -434,6 +437,9 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
   projection::RunnerOptions ro;
   ro.db_path = m->options_.data_dir + "/history";
   ro.rebuild = m->options_.rebuild;
+  // The projection's BatchDone only drops caches: a rebuild may write one
+  // commit while it applies the next.
+  ro.pipeline_commits = true;
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
