@@ -4,7 +4,6 @@
 
 #include "absl/time/time.h"
 #include "fmt/format.h"
-#include "strata/internal/history_state.pb.h"
 
 namespace strata::history {
 namespace {
@@ -76,9 +75,23 @@ std::string OutcomeOf(const decide::Decision& d) {
 }  // namespace
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {
-  const absl::Time at = absl::FromUnixSeconds(t.seconds());
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%S", at, absl::UTCTimeZone()) +
-         fmt::format(".{:09d}Z", t.nanos());
+  // Every audit record formats its time: a civil-date conversion (days since
+  // 1970 to year, month, day in the proleptic Gregorian calendar) is much
+  // cheaper than a general time-zone aware formatter.
+  const int64_t seconds = t.seconds();
+  const int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+  const int64_t second_of_day = seconds - days * 86400;
+  const int64_t z = days + 719468;  // days since 0000-03-01
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t day_of_era = z - era * 146097;
+  const int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t mp = (5 * day_of_year + 2) / 153;  // month from March = 0
+  const int64_t day = day_of_year - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:09d}Z", year, month, day,
+                     second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60, t.nanos());
 }
 
 v1::AuditRecord AuditRecordOf(const v1::Event& e, const eventlog::Position& position,
@@ -161,13 +174,34 @@ std::string BytesToHex(std::string_view bytes) {
 
 }  // namespace
 
-std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
-  std::string input = HexToBytes(prev_hash_hex);
-  input.append(canonical);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return BytesToHex(std::string_view(reinterpret_cast<const char*>(digest), SHA256_DIGEST_LENGTH));
+namespace {
+std::string ChainDigest(std::string_view prev_digest, std::string_view canonical) {
+  std::string input;
+  input.reserve(prev_digest.size() + canonical.size());
+  input.append(prev_digest).append(canonical);
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
 }
+}  // namespace
+
+std::string HexOfDigest(std::string_view digest) { return BytesToHex(digest); }
+std::string DigestOfHex(std::string_view hex) { return HexToBytes(hex); }
+
+std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
+  return BytesToHex(ChainDigest(HexToBytes(prev_hash_hex), canonical));
+}
+
+internal::StoredAudit ChainLink(v1::AuditRecord record, std::string prev_digest) {
+  internal::StoredAudit link;
+  link.set_hash(ChainDigest(prev_digest, CanonicalJson(record)));
+  link.set_prev_hash(std::move(prev_digest));
+  *link.mutable_record() = std::move(record);
+  return link;
+}
+
+std::string EncodeStoredAudit(const internal::StoredAudit& stored) { return stored.SerializeAsString(); }
 
 std::string EncodeStoredAudit(const v1::AuditEntry& entry) {
   internal::StoredAudit stored;

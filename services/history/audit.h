@@ -18,6 +18,7 @@
 #include "decide/decide.h"
 #include "eventlog/event_log.h"
 #include "strata/v1/events.pb.h"
+#include "strata/internal/history_state.pb.h"
 #include "strata/v1/history.pb.h"
 
 namespace strata::history {
@@ -42,9 +43,17 @@ std::string ChainHash(const std::string& prev_hash_hex, const std::string& canon
 // The record with its canonical form and hashes.
 v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_hex);
 
+// The same link in stored form, with raw 32-byte digests (the projection's
+// fast path: no hex, no copy of the record).
+internal::StoredAudit ChainLink(v1::AuditRecord record, std::string prev_digest);
+
+std::string HexOfDigest(std::string_view digest);
+std::string DigestOfHex(std::string_view hex);
+
 // The stored form of an entry (strata.internal.StoredAudit): the record and
 // the two digests in binary; the canonical bytes are recomputed on decoding.
 std::string EncodeStoredAudit(const v1::AuditEntry& entry);
+std::string EncodeStoredAudit(const internal::StoredAudit& stored);
 // Fails (nullopt) on bytes that are not a stored entry.
 std::optional<v1::AuditEntry> DecodeStoredAudit(std::string_view bytes);
 

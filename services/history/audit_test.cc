@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "fmt/format.h"
+
+#include "absl/time/time.h"
+
 namespace strata::history {
 namespace {
 
@@ -39,6 +43,22 @@ TEST(AuditTest, ChainHashesMatchAnIndependentImplementation) {
   EXPECT_EQ(first.hash(), "a1af403eab9dbe3111c27ef04437442c5cb964ad1e42cbf7a2f20f2ef53bb15d");
   v1::AuditEntry second = ChainEntry(Sample(), first.hash());
   EXPECT_EQ(second.hash(), "5324858f7ff64fa8988f537b4162a69a675b88db615a7dd92962b1f5229047af");
+}
+
+TEST(AuditTest, TimesAreFormattedAsRfc3339InUtc) {
+  // Against absl's general formatter, over four centuries and leap days.
+  for (int64_t s = -2'208'988'800; s < 11'000'000'000; s += 86'399 * 37 + 12'345) {
+    google::protobuf::Timestamp t;
+    t.set_seconds(s);
+    t.set_nanos(static_cast<int32_t>(s % 1'000'000'000 + 1'000'000'000) % 1'000'000'000);
+    const std::string expected =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(s), absl::UTCTimeZone()) +
+        fmt::format(".{:09d}Z", t.nanos());
+    ASSERT_EQ(FormatTime(t), expected) << s;
+  }
+  google::protobuf::Timestamp leap;
+  leap.set_seconds(951'782'400);  // 2000-02-29
+  EXPECT_EQ(FormatTime(leap), "2000-02-29T00:00:00.000000000Z");
 }
 
 TEST(AuditTest, TheStoredFormGivesBackTheWholeEntry) {

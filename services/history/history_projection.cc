@@ -94,7 +94,7 @@ absl::StatusOr<std::string> HistoryProjection::ChainHead(int32_t partition,
   if (auto it = chain_heads_.find(partition); it != chain_heads_.end()) return it->second;
   auto stored = txn.Get(keys::ChainHead(partition));
   if (!stored.ok()) return stored.status();
-  std::string head = *stored ? **stored : GenesisHash();
+  std::string head = DigestOfHex(*stored ? **stored : GenesisHash());
   chain_heads_[partition] = head;
   return head;
 }
@@ -143,9 +143,9 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
 
   auto prev = ChainHead(position.partition, txn);
   if (!prev.ok()) return prev.status();
-  v1::AuditEntry entry = ChainEntry(AuditRecordOf(event, position, decision), *prev);
-  chain_heads_[position.partition] = entry.hash();
-  WriteAudit(entry, event, txn);
+  internal::StoredAudit link = ChainLink(AuditRecordOf(event, position, decision), std::move(*prev));
+  chain_heads_[position.partition] = link.hash();
+  WriteAudit(link, event, txn);
   return absl::OkStatus();
 }
 
@@ -198,12 +198,12 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
   }
 }
 
-void HistoryProjection::WriteAudit(const v1::AuditEntry& entry, const v1::Event& event,
+void HistoryProjection::WriteAudit(const internal::StoredAudit& link, const v1::Event& event,
                                    projection::StateTxn& txn) {
-  const v1::AuditRecord& r = entry.record();
+  const v1::AuditRecord& r = link.record();
   const std::string suffix = keys::TimeSuffix(TimeNanos(event.time()), r.partition(), r.offset());
   // Append-only: nothing reads these back before the commit.
-  std::string bytes = EncodeStoredAudit(entry);
+  std::string bytes = EncodeStoredAudit(link);
   dirty_bytes_ += 2 * bytes.size() + 4 * suffix.size() + 256;
   txn.PutBlind(keys::Audit(r.partition(), r.offset()), std::move(bytes));
   txn.PutBlind("t/" + suffix, "");
@@ -223,7 +223,7 @@ absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
       txn.Delete("l/" + id);
     }
   }
-  for (const auto& [partition, head] : chain_heads_) txn.Put(keys::ChainHead(partition), head);
+  for (const auto& [partition, head] : chain_heads_) txn.Put(keys::ChainHead(partition), HexOfDigest(head));
   return absl::OkStatus();
 }
 

@@ -73,10 +73,10 @@ class HistoryProjection : public projection::Projection {
   absl::StatusOr<std::string> ChainHead(int32_t partition, projection::StateTxn& txn);
   void ApplyObjectEvent(const v1::Event& event, const eventlog::Position& position,
                         Touched& touched, projection::StateTxn& txn);
-  void WriteAudit(const v1::AuditEntry& entry, const v1::Event& event, projection::StateTxn& txn);
+  void WriteAudit(const internal::StoredAudit& link, const v1::Event& event, projection::StateTxn& txn);
 
   std::unordered_map<std::string, Touched> dirty_;
-  std::unordered_map<int32_t, std::string> chain_heads_;
+  std::unordered_map<int32_t, std::string> chain_heads_;  // raw digests
   size_t dirty_bytes_ = 0;
 };
 
