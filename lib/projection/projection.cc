@@ -115,7 +115,7 @@ absl::Status StateTxn::WriteBlind(const BlindWriteOptions& options) {
   auto superseded = [&](size_t i) {  // a later write of the same key follows
     return i + 1 < order.size() && BlindKey(order[i + 1]) == BlindKey(order[i]);
   };
-  if (!options.ingest_path.empty() && order.size() >= options.ingest_min_writes) {
+  if (!options.ingest_path.empty() && !order.empty() && order.size() >= options.ingest_min_writes) {
     // RocksDB's bulk load: one sorted table file, linked into the tree
     // without passing through the memtable.
     rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions());
