@@ -275,10 +275,16 @@ void ProjectionRunner::Loop() {
     if (uncommitted_events_ == 0 && records->empty()) continue;
     const int64_t backlog = (*reader)->Backlog();
     if (backlog >= options_.bulk_load_backlog) SetBulkLoading(true);
-    if (!ShouldCommit(backlog)) continue;
-    // While a large backlog remains, the commit is written while the next
-    // events are applied; otherwise it is written before anything else.
-    const bool in_background = options_.pipeline_commits && backlog >= options_.bulk_load_backlog;
+    // Near the end of a pipelined replay, hand what is applied to the writer
+    // so that the commit that completes the catch-up, written before
+    // anything else, is a small one.
+    const bool nearly_caught_up = options_.pipeline_commits && bulk_loading_ && backlog > 0 &&
+                                  backlog < static_cast<int64_t>(4 * options_.max_batch) &&
+                                  uncommitted_events_ >= 4 * options_.max_batch;
+    if (!nearly_caught_up && !ShouldCommit(backlog)) continue;
+    // While records remain, the commit is written while the next events are
+    // applied; the one that catches up is written before anything else.
+    const bool in_background = options_.pipeline_commits && backlog > 0;
     if (absl::Status s = Commit(in_background); !s.ok()) return Fail(s);
     if (backlog == 0) SetBulkLoading(false);
   }

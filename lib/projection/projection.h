@@ -151,8 +151,8 @@ struct RunnerOptions {
   // many writes in one commit on, as an ingested table file (bulk load).
   size_t blind_chunk_bytes = 4 << 20;
   size_t ingest_min_blind_writes = 50'000;
-  // While a backlog of bulk_load_backlog records remains, write each commit
-  // in a second thread while the next events are applied. For projections
+  // While records remain to be read, write each commit in a second thread
+  // while the next events are applied. For projections
   // whose BatchDone(true) may come before the commit is durable (it then
   // means "handed to the writer"); if that write fails, the runner stops.
   bool pipeline_commits = false;
