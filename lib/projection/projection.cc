@@ -253,6 +253,9 @@ void ProjectionRunner::Loop() {
     start = next_;
     pending_skipped_ = skipped_;
   }
+  // Whatever the projection cached belongs to an earlier run (or an earlier
+  // store, after a rebuild).
+  projection_->BatchDone(false);
   pending_next_ = start;
   pending_touched_.assign(start.size(), false);
   txn_ = std::make_unique<StateTxn>(db_.get());

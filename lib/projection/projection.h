@@ -129,7 +129,9 @@ class Projection {
   // the runner commits when it passes RunnerOptions::max_uncommitted_bytes.
   virtual size_t UncommittedBytes() const { return 0; }
   // After the events applied since the last call: `committed` says whether
-  // their commit became durable (true) or was discarded (false).
+  // their commit became durable (true) or was discarded (false). Also called
+  // with false when a runner starts, so that a projection drops anything it
+  // cached from an earlier run.
   virtual void BatchDone(bool committed) {}
 };
 

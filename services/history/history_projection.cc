@@ -70,11 +70,17 @@ decide::AggregateFacts HistoryProjection::FactsOf(const internal::HistoryObject&
 absl::StatusOr<HistoryProjection::Touched*> HistoryProjection::LoadObject(
     const std::string& id, projection::StateTxn& txn) {
   if (auto it = dirty_.find(id); it != dirty_.end()) return &it->second;
-  auto stored = txn.Get(keys::Object(id));
-  if (!stored.ok()) return stored.status();
   Touched t;
-  if (*stored && !t.object.ParseFromString(**stored))
-    return absl::DataLossError(fmt::format("corrupt history state of {}", id));
+  if (auto it = last_batch_.find(id); it != last_batch_.end()) {
+    // As the previous commit wrote it: no read, no parse.
+    t.object = std::move(it->second.object);
+    last_batch_.erase(it);
+  } else {
+    auto stored = txn.Get(keys::Object(id));
+    if (!stored.ok()) return stored.status();
+    if (*stored && !t.object.ParseFromString(**stored))
+      return absl::DataLossError(fmt::format("corrupt history state of {}", id));
+  }
   t.stored_lock = t.object.has_lock();
   dirty_bytes_ += 256 + 2 * id.size();
   return &dirty_.emplace(id, std::move(t)).first->second;
@@ -228,6 +234,10 @@ absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
 }
 
 void HistoryProjection::BatchDone(bool committed) {
+  // Objects are often touched again by the next events (a check-in follows
+  // its check-out): keep the ones this commit wrote, and only those.
+  last_batch_.clear();
+  if (committed) last_batch_.swap(dirty_);
   dirty_.clear();
   chain_heads_.clear();
   dirty_bytes_ = 0;

@@ -76,6 +76,9 @@ class HistoryProjection : public projection::Projection {
   void WriteAudit(const internal::StoredAudit& link, const v1::Event& event, projection::StateTxn& txn);
 
   std::unordered_map<std::string, Touched> dirty_;
+  // The objects of the last commit, as it wrote them (a cache; dropped when
+  // a commit is discarded).
+  std::unordered_map<std::string, Touched> last_batch_;
   std::unordered_map<int32_t, std::string> chain_heads_;  // raw digests
   size_t dirty_bytes_ = 0;
 };
