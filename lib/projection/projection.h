@@ -36,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -96,7 +97,7 @@ class StateTxn {
 
   rocksdb::DB* db_;
   const StateTxn* earlier_;
-  std::unordered_map<std::string, std::optional<std::string>> writes_;  // nullopt: delete
+  absl::flat_hash_map<std::string, std::optional<std::string>> writes_;  // nullopt: delete
   struct BlindWrite {
     size_t offset;  // in blind_bytes_: the key, then the value
     uint32_t key_size, value_size;

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "decide/decide.h"
 #include "projection/projection.h"
@@ -75,10 +76,11 @@ class HistoryProjection : public projection::Projection {
                         Touched& touched, projection::StateTxn& txn);
   void WriteAudit(const internal::StoredAudit& link, const v1::Event& event, projection::StateTxn& txn);
 
-  std::unordered_map<std::string, Touched> dirty_;
+  // Node map: LoadObject hands out pointers that must survive later inserts.
+  absl::node_hash_map<std::string, Touched> dirty_;
   // The objects of the last commit, as it wrote them (a cache; dropped when
   // a commit is discarded).
-  std::unordered_map<std::string, Touched> last_batch_;
+  absl::node_hash_map<std::string, Touched> last_batch_;
   std::unordered_map<int32_t, std::string> chain_heads_;  // raw digests
   size_t dirty_bytes_ = 0;
 };
