@@ -47,12 +47,21 @@ struct ProjectionRunner::InFlightCommit {
 };
 
 StateTxn::StateTxn(rocksdb::DB* db, const StateTxn* earlier) : db_(db), earlier_(earlier) {
-  // Commits during a replay are alike: growing the buffer by doubling would
-  // copy it over and over.
-  if (earlier != nullptr) {
-    blind_.reserve(earlier->blind_.size() + earlier->blind_.size() / 8);
-    blind_bytes_.reserve(earlier->blind_bytes_.size() + earlier->blind_bytes_.size() / 8);
-  }
+}
+
+void StateTxn::ReserveLike(const StateTxn& other) {
+  // Commits during a replay are alike: growing the buffers by doubling
+  // would copy them over and over.
+  blind_.reserve(other.blind_.size() + other.blind_.size() / 8);
+  blind_bytes_.reserve(other.blind_bytes_.size() + other.blind_bytes_.size() / 8);
+}
+
+void StateTxn::RecycleBuffersInto(StateTxn* next) {
+  if (!next->blind_.empty()) return;  // only into a txn that has no blind writes yet
+  blind_.clear();
+  blind_bytes_.clear();
+  next->blind_.swap(blind_);
+  next->blind_bytes_.swap(blind_bytes_);
 }
 StateTxn::~StateTxn() = default;
 
@@ -394,6 +403,9 @@ absl::Status ProjectionRunner::Commit(bool in_background) {
   // commit's writes through the new txn until they are in the database.
   projection_->BatchDone(true);
   txn_ = std::make_unique<StateTxn>(db_.get(), commit->txn.get());
+  if (recycled_) recycled_->RecycleBuffersInto(txn_.get());
+  recycled_.reset();
+  txn_->ReserveLike(*commit->txn);
   in_flight_ = std::move(commit);
   InFlightCommit* c = in_flight_.get();
   c->thread = std::thread([this, c] {
@@ -434,6 +446,7 @@ absl::Status ProjectionRunner::AwaitInFlight() {
   absl::Status status = std::move(in_flight_->status);
   // Its writes are in the database now (or the runner stops).
   if (txn_) txn_->ForgetEarlier();
+  recycled_ = std::move(in_flight_->txn);  // its buffers serve a later commit
   in_flight_.reset();
   return status;
 }

@@ -69,8 +69,12 @@ struct BlindWriteOptions {
 class StateTxn {
  public:
   // `earlier`: a commit still being written, whose writes reads must see.
-  // Its number of blind writes also sizes this txn's buffer.
   explicit StateTxn(rocksdb::DB* db, const StateTxn* earlier = nullptr);
+  // Sizes the blind-write buffers for as many writes as `other` holds.
+  void ReserveLike(const StateTxn& other);
+  // Hands this txn's blind-write buffers (emptied, capacity kept) to `next`,
+  // so that a replay does not fault fresh pages in for every commit.
+  void RecycleBuffersInto(StateTxn* next);
   ~StateTxn();
   absl::StatusOr<std::optional<std::string>> Get(const std::string& key);
   void Put(const std::string& key, std::string value);
@@ -231,6 +235,7 @@ class ProjectionRunner {
   bool bulk_loading_ = false;
   uint64_t commits_started_ = 0;
   std::unique_ptr<InFlightCommit> in_flight_;
+  std::unique_ptr<StateTxn> recycled_;  // a written commit, for its buffers
   absl::Time last_commit_;
 
   mutable std::mutex mu_;
