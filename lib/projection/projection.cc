@@ -18,9 +18,6 @@ namespace {
 
 constexpr char kSkippedKey[] = "\x01skipped";
 constexpr char kPartitionsKey[] = "\x01partitions";
-// RocksDB's defaults, restored after a bulk load.
-constexpr int kDefaultL0Slowdown = 20;
-constexpr int kDefaultL0Stop = 36;
 
 std::string OffsetKey(int32_t partition) { return fmt::format("\x01offset/{:08d}", partition); }
 
@@ -46,8 +43,7 @@ struct ProjectionRunner::InFlightCommit {
   std::thread thread;
 };
 
-StateTxn::StateTxn(rocksdb::DB* db, const StateTxn* earlier) : db_(db), earlier_(earlier) {
-}
+StateTxn::StateTxn(rocksdb::DB* db, const StateTxn* earlier) : db_(db), earlier_(earlier) {}
 
 void StateTxn::ReserveLike(const StateTxn& other) {
   // Commits during a replay are alike: growing the buffers by doubling
@@ -310,10 +306,15 @@ void ProjectionRunner::SetBulkLoading(bool on) {
   // replayed, compactions wait (level-0 files pile up, reads stay correct and
   // bloom filters keep point lookups cheap); once caught up they resume and
   // work the pile down in the background.
+  if (on) {
+    const rocksdb::Options current = db_->GetOptions();
+    saved_l0_slowdown_ = current.level0_slowdown_writes_trigger;
+    saved_l0_stop_ = current.level0_stop_writes_trigger;
+  }
   rocksdb::Status s = db_->SetOptions({
       {"disable_auto_compactions", on ? "true" : "false"},
-      {"level0_slowdown_writes_trigger", on ? "1000" : std::to_string(kDefaultL0Slowdown)},
-      {"level0_stop_writes_trigger", on ? "1000" : std::to_string(kDefaultL0Stop)},
+      {"level0_slowdown_writes_trigger", on ? "1000" : std::to_string(saved_l0_slowdown_)},
+      {"level0_stop_writes_trigger", on ? "1000" : std::to_string(saved_l0_stop_)},
   });
   if (!s.ok()) {
     spdlog::warn("projection {}: bulk-load mode {}: {}", options_.db_path, on, s.ToString());

@@ -33,7 +33,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -94,7 +93,6 @@ class StateTxn {
   void WriteTo(rocksdb::WriteBatch* batch) const;
   // The earlier batch is in the database now: read it there.
   void ForgetEarlier() { earlier_ = nullptr; }
-  size_t blind_count() const { return blind_.size(); }
 
  private:
   std::vector<uint32_t> BlindOrder() const;
@@ -233,6 +231,9 @@ class ProjectionRunner {
   uint64_t pending_skipped_ = 0;
   uint64_t uncommitted_events_ = 0;
   bool bulk_loading_ = false;
+  // The level-0 triggers bulk loading overrides, restored afterwards.
+  int saved_l0_slowdown_ = 0;
+  int saved_l0_stop_ = 0;
   uint64_t commits_started_ = 0;
   std::unique_ptr<InFlightCommit> in_flight_;
   std::unique_ptr<StateTxn> recycled_;  // a written commit, for its buffers

@@ -150,9 +150,7 @@ const std::string& GenesisHash() {
   return zeros;
 }
 
-namespace {
-
-std::string HexToBytes(std::string_view hex) {
+std::string DigestOfHex(std::string_view hex) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -166,7 +164,7 @@ std::string HexToBytes(std::string_view hex) {
   return out;
 }
 
-std::string BytesToHex(std::string_view bytes) {
+std::string HexOfDigest(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex(2 * bytes.size(), '0');
   for (size_t i = 0; i < bytes.size(); ++i) {
@@ -177,9 +175,8 @@ std::string BytesToHex(std::string_view bytes) {
   return hex;
 }
 
-}  // namespace
-
 namespace {
+
 std::string ChainDigest(std::string_view prev_digest, std::string_view canonical) {
   std::string input;
   input.reserve(prev_digest.size() + canonical.size());
@@ -191,11 +188,8 @@ std::string ChainDigest(std::string_view prev_digest, std::string_view canonical
 }
 }  // namespace
 
-std::string HexOfDigest(std::string_view digest) { return BytesToHex(digest); }
-std::string DigestOfHex(std::string_view hex) { return HexToBytes(hex); }
-
 std::string ChainHash(const std::string& prev_hash_hex, const std::string& canonical) {
-  return BytesToHex(ChainDigest(HexToBytes(prev_hash_hex), canonical));
+  return HexOfDigest(ChainDigest(DigestOfHex(prev_hash_hex), canonical));
 }
 
 internal::StoredAudit ChainLink(v1::AuditRecord record, std::string prev_digest) {
@@ -211,9 +205,9 @@ std::string EncodeStoredAudit(const internal::StoredAudit& stored) { return stor
 std::string EncodeStoredAudit(const v1::AuditEntry& entry) {
   internal::StoredAudit stored;
   *stored.mutable_record() = entry.record();
-  stored.set_prev_hash(HexToBytes(entry.prev_hash()));
-  stored.set_hash(HexToBytes(entry.hash()));
-  return stored.SerializeAsString();
+  stored.set_prev_hash(DigestOfHex(entry.prev_hash()));
+  stored.set_hash(DigestOfHex(entry.hash()));
+  return EncodeStoredAudit(stored);
 }
 
 std::optional<v1::AuditEntry> DecodeStoredAudit(std::string_view bytes) {
@@ -221,8 +215,8 @@ std::optional<v1::AuditEntry> DecodeStoredAudit(std::string_view bytes) {
   if (!stored.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
   v1::AuditEntry entry;
   entry.set_canonical(CanonicalJson(stored.record()));
-  entry.set_prev_hash(BytesToHex(stored.prev_hash()));
-  entry.set_hash(BytesToHex(stored.hash()));
+  entry.set_prev_hash(HexOfDigest(stored.prev_hash()));
+  entry.set_hash(HexOfDigest(stored.hash()));
   *entry.mutable_record() = std::move(*stored.mutable_record());
   return entry;
 }

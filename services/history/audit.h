@@ -47,6 +47,7 @@ v1::AuditEntry ChainEntry(v1::AuditRecord record, const std::string& prev_hash_h
 // fast path: no hex, no copy of the record).
 internal::StoredAudit ChainLink(v1::AuditRecord record, std::string prev_digest);
 
+// Lower-case hex of raw bytes, and back (for our own hex only).
 std::string HexOfDigest(std::string_view digest);
 std::string DigestOfHex(std::string_view hex);
 
