@@ -29,7 +29,7 @@ bool IsPlainIdentifier(std::string_view s) {
   });
 }
 
-std::string QuoteIfNeeded(std::string_view ident) {
+std::string QuoteIfNeededImpl(std::string_view ident) {
   if (IsPlainIdentifier(ident)) return std::string(ident);
   std::string out = "\"";
   for (char c : ident) {
@@ -38,6 +38,8 @@ std::string QuoteIfNeeded(std::string_view ident) {
   }
   return out + "\"";
 }
+
+std::string QuoteIfNeeded(std::string_view ident) { return QuoteIfNeededImpl(ident); }
 
 // Splits "a.b" at dots outside double quotes, folding unquoted parts to lower
 // case and unquoting quoted ones.
@@ -78,6 +80,7 @@ std::string CanonicalType(std::string t) {
       {"int", "integer"}, {"int4", "integer"}, {"int8", "bigint"}, {"int2", "smallint"},
       {"bool", "boolean"}, {"float8", "double precision"}, {"float4", "real"},
       {"varchar", "character varying"}, {"decimal", "numeric"}, {"char", "character"},
+      {"bpchar", "character"}, {"varbit", "bit varying"},
       {"timestamptz", "timestamp with time zone"}, {"timetz", "time with time zone"},
       {"timestamp", "timestamp without time zone"}};
   t = absl::AsciiStrToLower(t);
@@ -150,6 +153,9 @@ absl::StatusOr<ObjectId> ParseNamePart(std::string kind, std::string_view text,
 }
 
 }  // namespace
+
+std::string QuoteIdentifier(std::string_view ident) { return QuoteIfNeededImpl(ident); }
+std::string CanonicalTypeName(std::string type) { return CanonicalType(std::move(type)); }
 
 const std::vector<std::string>& ObjectKinds() {
   static const std::vector<std::string> kKinds = {

@@ -41,6 +41,14 @@ absl::StatusOr<ObjectId> ParseObjectId(std::string_view text);
 absl::StatusOr<ObjectId> ParseObjectRef(std::string_view text,
                                         std::string_view default_schema = "public");
 
+// An identifier as the canonical form spells it: quoted only when PostgreSQL
+// would need the quotes (upper case, spaces, ...).
+std::string QuoteIdentifier(std::string_view ident);
+
+// The canonical spelling of a type name in a signature: lower case, SQL
+// names for PostgreSQL's aliases ("int4" and "int" are "integer").
+std::string CanonicalTypeName(std::string type);
+
 // Parses an aggregate key "object:<id>" back into an id.
 absl::StatusOr<ObjectId> ObjectIdFromAggregate(std::string_view aggregate);
 

@@ -1,0 +1,281 @@
+#include "sql/analyze.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_join.h"
+#include "sql/testdata_loader.h"
+
+namespace strata::sql {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+
+// "class:schema.name(col,...)" with "*" for SELECT * and "?" when unknown.
+std::string EdgeString(const Reference& r) {
+  std::string s = std::string(RefClassName(r.cls)) + ":" + r.QualifiedName();
+  if (!r.columns.empty()) s += "(" + absl::StrJoin(r.columns, ",") + ")";
+  if (r.all_columns) s += "*";
+  if (!r.known) s += "?";
+  return s;
+}
+
+std::map<std::string, ObjectInfo> AnalyzeShop() {
+  testing::TestCatalog catalog;
+  std::map<std::string, ObjectInfo> out;
+  for (const auto& [id, ddl] : testing::LoadObjects(STRATA_SQL_TESTDATA "/shop.sql")) {
+    auto info = AnalyzeDefinition(ddl, {.search_path = {"public"}, .catalog = catalog.catalog()});
+    EXPECT_TRUE(info.ok()) << id << ": " << info.status();
+    if (!info.ok()) continue;
+    EXPECT_EQ(info->id.ToString(), id);
+    catalog.Add(*info);
+    out[id] = *info;
+  }
+  return out;
+}
+
+// Every edge of the test schema, exactly: class:target(columns used), "*" for
+// SELECT *, "?" for a reference unknown when the object was analyzed.
+TEST(AnalyzeShopSchema, ReferencesAreExact) {
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"domain:shop.email", {}},
+      {"function:shop.apply_coupon(text,numeric)", {"relation:shop.coupons(code,percent)"}},
+      {"function:shop.customer_level(bigint)", {"relation:shop.customer_revenue(id,total)"}},
+      {"function:shop.customer_summary(bigint)", {"relation:shop.orders(customer_id,placed_at)"}},
+      {"function:shop.log_change()", {"relation:shop.audit_log(action,row_id,table_name)"}},
+      {"function:shop.order_total(bigint)", {"relation:shop.order_items(order_id,qty,unit_price)"}},
+      {"function:shop.set_invoice_amount()", {"function:shop.order_total"}},
+      {"function:shop.ship_order(bigint,integer)",
+       {"relation:shop.orders(id,status)", "relation:shop.shipments(order_id,shipped_at,warehouse_id)",
+        "function:shop.notify_carrier?"}},
+      {"index:shop.orders_customer_idx", {"relation:shop.orders(customer_id)"}},
+      {"index:shop.payments_open_idx", {"relation:shop.payments(invoice_id,paid_at)"}},
+      {"index:shop.products_lower_name_idx", {"relation:shop.products(name)"}},
+      {"materialized_view:shop.daily_sales",
+       {"relation:shop.order_totals(order_id,total)", "relation:shop.orders(id,placed_at)"}},
+      {"procedure:shop.refresh_sales()", {"relation:shop.daily_sales"}},
+      {"schema:shop", {}},
+      {"sequence:shop.invoice_no_seq", {}},
+      {"sequence:shop.ticket_seq", {"relation:shop.support_tickets(id)"}},
+      {"table:shop.audit_log", {}},
+      {"table:shop.categories", {}},  // its foreign key to itself is no edge
+      {"table:shop.coupons", {}},
+      {"table:shop.customer_notes", {"relation:shop.customers(id)"}},
+      {"table:shop.customers", {"type:shop.email"}},
+      {"table:shop.employees", {"relation:shop.warehouses(id)"}},
+      {"table:shop.invoices", {"relation:shop.invoice_no_seq", "relation:shop.orders(id)"}},
+      {"table:shop.order_items", {"relation:shop.orders(id)", "relation:shop.products(id)"}},
+      {"table:shop.orders", {"relation:shop.customers(id)", "type:shop.address", "type:shop.order_status"}},
+      {"table:shop.payments", {"relation:shop.invoices(id)"}},
+      {"table:shop.price_history", {"relation:shop.products(id)"}},
+      {"table:shop.products", {"relation:shop.categories(id)"}},
+      {"table:shop.shipments", {"relation:shop.orders(id)", "relation:shop.warehouses(id)"}},
+      {"table:shop.stock", {"relation:shop.products(id)", "relation:shop.warehouses(id)"}},
+      {"table:shop.support_tickets", {"relation:shop.customers(id)"}},
+      {"table:shop.warehouses", {"relation:shop.employees(id)?"}},
+      {"trigger:shop.invoices.invoices_amount", {"relation:shop.invoices", "function:shop.set_invoice_amount"}},
+      {"trigger:shop.orders.orders_audit", {"relation:shop.orders", "function:shop.log_change"}},
+      {"trigger:shop.payments.payments_audit", {"relation:shop.payments(amount)", "function:shop.log_change"}},
+      {"type:shop.address", {}},
+      {"type:shop.order_status", {}},
+      {"view:shop.customer_emails", {"relation:shop.customers(email,id)"}},
+      {"view:shop.customer_levels", {"relation:shop.customers(id)", "function:shop.customer_level"}},
+      {"view:shop.customer_revenue",
+       {"relation:shop.customers(id,name)", "relation:shop.order_totals(customer_id,total)"}},
+      {"view:shop.open_orders", {"relation:shop.orders(customer_id,id,placed_at,status)"}},
+      {"view:shop.order_totals",
+       {"relation:shop.order_items(order_id,qty,unit_price)", "relation:shop.orders(customer_id,id)"}},
+      {"view:shop.product_stock", {"relation:shop.products(id,name,sku)", "relation:shop.stock(product_id,qty)"}},
+      {"view:shop.recent_shipments",
+       {"relation:shop.shipments(id,shipped_at,tracking,warehouse_id)", "relation:shop.warehouses(id,name)"}},
+      {"view:shop.top_customers", {"relation:shop.customer_revenue(id,name,total)*"}},
+      {"view:shop.unpaid_invoices", {"relation:shop.invoices(amount,id)", "relation:shop.payments(invoice_id)"}},
+  };
+  auto objects = AnalyzeShop();
+  ASSERT_EQ(objects.size(), 46u);
+  for (const auto& [id, info] : objects) {
+    std::vector<std::string> edges;
+    for (const auto& r : info.references) edges.push_back(EdgeString(r));
+    ASSERT_TRUE(expected.count(id)) << id;
+    EXPECT_THAT(edges, UnorderedElementsAreArray(expected.at(id))) << id;
+  }
+}
+
+TEST(AnalyzeShopSchema, ShapesOfObjects) {
+  auto objects = AnalyzeShop();
+  const auto& orders = objects.at("table:shop.orders");
+  std::vector<std::string> cols;
+  for (const auto& c : orders.columns) cols.push_back(c.name + " " + c.type + (c.not_null ? " not null" : ""));
+  EXPECT_THAT(cols, ElementsAre("id bigint not null", "customer_id bigint not null",
+                                "status shop.order_status not null", "placed_at timestamp with time zone not null",
+                                "ship_to shop.address", "note character varying(200)"));
+  EXPECT_THAT(objects.at("type:shop.order_status").enum_labels, ElementsAre("new", "paid", "shipped", "cancelled"));
+  const auto& summary = objects.at("function:shop.customer_summary(bigint)");
+  EXPECT_EQ(summary.return_type, "TABLE(order_count bigint, last_order timestamp with time zone)");
+  EXPECT_EQ(summary.language, "sql");
+  std::vector<std::string> view_cols;
+  for (const auto& c : objects.at("view:shop.top_customers").columns) view_cols.push_back(c.name);
+  EXPECT_THAT(view_cols, ElementsAre("id", "name", "total"));  // * expanded
+  ASSERT_EQ(objects.at("table:shop.warehouses").foreign_keys.size(), 1u);
+  EXPECT_EQ(objects.at("table:shop.warehouses").foreign_keys[0].name, "warehouses_manager_fk");
+  EXPECT_EQ(objects.at("index:shop.payments_open_idx").index_table, "shop.payments");
+}
+
+ObjectInfo Analyze(const std::string& sql, const AnalyzeOptions& options = {}) {
+  auto info = AnalyzeDefinition(sql, options);
+  EXPECT_TRUE(info.ok()) << info.status();
+  return info.ok() ? *info : ObjectInfo{};
+}
+
+TEST(Identity, OfEachKind) {
+  EXPECT_EQ(Analyze("create table Sales.Orders (id int)").id.ToString(), "table:sales.orders");
+  EXPECT_EQ(Analyze("CREATE TABLE \"Sales\".\"Big Orders\" (id int)").id.ToString(),
+            "table:\"Sales\".\"Big Orders\"");
+  EXPECT_EQ(Analyze("CREATE TABLE orders (id int)").id.ToString(), "table:public.orders");
+  EXPECT_EQ(Analyze("CREATE OR REPLACE VIEW s.v AS SELECT 1").id.ToString(), "view:s.v");
+  EXPECT_EQ(Analyze("CREATE MATERIALIZED VIEW s.m AS SELECT 1").id.ToString(), "materialized_view:s.m");
+  EXPECT_EQ(Analyze("CREATE FUNCTION s.f(a int, b varchar(10), OUT c int, VARIADIC d int4[]) "
+                    "LANGUAGE sql AS 'SELECT 1'")
+                .id.ToString(),
+            "function:s.f(integer,character varying,variadic integer[])");
+  EXPECT_EQ(Analyze("CREATE PROCEDURE s.p(timestamptz, bool) LANGUAGE sql AS 'SELECT 1'").id.ToString(),
+            "procedure:s.p(timestamp with time zone,boolean)");
+  EXPECT_EQ(Analyze("CREATE SEQUENCE s.q").id.ToString(), "sequence:s.q");
+  EXPECT_EQ(Analyze("CREATE UNIQUE INDEX i ON s.t (a)").id.ToString(), "index:s.i");
+  EXPECT_EQ(Analyze("CREATE TRIGGER tr BEFORE INSERT ON s.t FOR EACH ROW EXECUTE FUNCTION s.f()").id.ToString(),
+            "trigger:s.t.tr");
+  EXPECT_EQ(Analyze("CREATE TYPE s.e AS ENUM ('a')").id.ToString(), "type:s.e");
+  EXPECT_EQ(Analyze("CREATE TYPE s.r AS RANGE (subtype = int4)").id.ToString(), "type:s.r");
+  EXPECT_EQ(Analyze("CREATE DOMAIN s.d AS int").id.ToString(), "domain:s.d");
+  EXPECT_EQ(Analyze("CREATE SCHEMA s").id.ToString(), "schema:s");
+  EXPECT_EQ(Analyze("CREATE EXTENSION pgcrypto").id.ToString(), "extension:pgcrypto");
+  EXPECT_EQ(Analyze("CREATE TABLE t (id int)", {.search_path = {"sales", "public"}}).id.ToString(),
+            "table:sales.t");
+}
+
+TEST(Identity, CheckDefinesRefusesAnotherObject) {
+  auto id = model::ParseObjectId("table:sales.orders");
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(CheckDefines("CREATE TABLE sales.orders (id int);", *id).ok());
+  auto s = CheckDefines("CREATE TABLE sales.customers (id int);", *id);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "the definition defines table:sales.customers, not table:sales.orders");
+  s = CheckDefines("CREATE TABLE orders (id int);", *id);
+  EXPECT_EQ(s.message(),
+            "the definition defines table:public.orders, not table:sales.orders; qualify the name: sales.orders");
+  s = CheckDefines("CREATE VIEW sales.orders AS SELECT 1;", *id);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("defines view:sales.orders, not table:sales.orders"));
+}
+
+TEST(Identity, ADefinitionHoldsOneObject) {
+  auto s = AnalyzeDefinition("CREATE TABLE s.a (id int);\n\nCREATE TABLE s.b (id int);").status();
+  EXPECT_EQ(s.message(),
+            "(line 3, column 1): the definition of table:s.a also defines table:s.b; check in each object "
+            "separately");
+  s = AnalyzeDefinition("CREATE TABLE s.a (id int);\n  COMMENT ON TABLE s.b IS 'x';").status();
+  EXPECT_THAT(std::string(s.message()), HasSubstr("(line 2, column 3): this statement is about s.b, not table:s.a"));
+  s = AnalyzeDefinition("CREATE TABLE s.a (id int);\nINSERT INTO s.a VALUES (1);").status();
+  EXPECT_THAT(std::string(s.message()), HasSubstr("(line 2, column 1): this statement is not part of"));
+  s = AnalyzeDefinition("SELECT 1").status();
+  EXPECT_THAT(std::string(s.message()), HasSubstr("has no CREATE statement"));
+  // Statements about the object itself are part of its definition.
+  EXPECT_TRUE(AnalyzeDefinition("CREATE TABLE s.a (id int, b int);\nCOMMENT ON COLUMN s.a.b IS 'x';\n"
+                                "GRANT SELECT ON s.a TO public;\nALTER TABLE s.a OWNER TO postgres;\n"
+                                "ALTER TABLE s.a ADD CONSTRAINT a_b_fk FOREIGN KEY (b) REFERENCES s.other (id);")
+                  .ok());
+}
+
+TEST(Identity, SyntaxErrorsHaveLineAndColumn) {
+  auto s = AnalyzeDefinition("CREATE TABLE s.a (\n  id int,\n  name text,,\n);").status();
+  EXPECT_EQ(s.message(), "syntax error at or near \",\" (line 3, column 13)");
+  // PL/pgSQL bodies are checked as PostgreSQL checks them at CREATE time.
+  s = AnalyzeDefinition("CREATE FUNCTION s.f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETRUN 1;\nEND\n$$;")
+          .status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("(line 3, column 3)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("RETRUN"));
+}
+
+TEST(References, SearchPathResolvesThroughTheCatalog) {
+  testing::TestCatalog catalog;
+  catalog.Add(Analyze("CREATE TABLE public.t (a int, b int)"));
+  catalog.Add(Analyze("CREATE FUNCTION app.f(int) RETURNS int LANGUAGE sql AS 'SELECT 1'"));
+  const AnalyzeOptions options{.search_path = {"app", "public"}, .catalog = catalog.catalog()};
+  auto info = Analyze("CREATE VIEW app.v AS SELECT a, f(b), now(), lower('X') FROM t, missing m", options);
+  std::vector<std::string> edges;
+  for (const auto& r : info.references) edges.push_back(EdgeString(r));
+  // pg_catalog's now() and lower() are no references; "missing" is unknown,
+  // resolved to the first schema of the path, and still reported.
+  EXPECT_THAT(edges, UnorderedElementsAreArray({"relation:public.t(a,b)", "function:app.f", "relation:app.missing?"}));
+}
+
+TEST(References, AliasesJoinsSubqueriesAndCtes) {
+  testing::TestCatalog catalog;
+  catalog.Add(Analyze("CREATE TABLE s.a (id int, x int, y int)"));
+  catalog.Add(Analyze("CREATE TABLE s.b (id int, a_id int, z int)"));
+  catalog.Add(Analyze("CREATE TABLE s.c (id int, w int)"));
+  const AnalyzeOptions options{.catalog = catalog.catalog()};
+  auto info = Analyze(R"(
+    CREATE VIEW s.v AS
+    WITH recent AS (SELECT a_id, max(z) AS mz FROM s.b GROUP BY a_id)
+    SELECT q.x, r.mz, (SELECT max(w) FROM s.c WHERE c.id = q.id) AS top
+    FROM (SELECT id, x FROM s.a WHERE y > 0) q
+    JOIN recent r ON r.a_id = q.id
+    LEFT JOIN s.b USING (id)
+  )",
+                      options);
+  std::vector<std::string> edges;
+  for (const auto& r : info.references) edges.push_back(EdgeString(r));
+  EXPECT_THAT(edges, UnorderedElementsAreArray({"relation:s.a(id,x,y)", "relation:s.b(a_id,id,z)",
+                                                "relation:s.c(id,w)"}));
+  std::vector<std::string> out;
+  for (const auto& c : info.columns) out.push_back(c.name);
+  EXPECT_THAT(out, ElementsAre("x", "mz", "top"));
+}
+
+TEST(References, StarWithoutCatalogIsAllColumns) {
+  auto info = Analyze("CREATE VIEW s.v AS SELECT * FROM s.t");
+  ASSERT_EQ(info.references.size(), 1u);
+  EXPECT_EQ(EdgeString(info.references[0]), "relation:s.t*?");
+}
+
+TEST(References, PlpgsqlRowtypesTypesAndDynamicSql) {
+  testing::TestCatalog catalog;
+  catalog.Add(Analyze("CREATE TABLE s.t (a int, b int)"));
+  catalog.Add(Analyze("CREATE TABLE s.u (k int)"));
+  auto info = Analyze(R"(CREATE FUNCTION s.f() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  r s.t%ROWTYPE;
+  k s.u.k%TYPE;
+BEGIN
+  FOR r IN SELECT * FROM s.t LOOP
+    k := r.a;
+  END LOOP;
+  EXECUTE 'DELETE FROM s.t';
+END $$)",
+                      {.catalog = catalog.catalog()});
+  std::vector<std::string> edges;
+  for (const auto& r : info.references) edges.push_back(EdgeString(r));
+  EXPECT_THAT(edges, UnorderedElementsAreArray({"relation:s.t(a,b)*", "relation:s.u(k)"}));
+  ASSERT_EQ(info.notes.size(), 1u);
+  EXPECT_THAT(info.notes[0], HasSubstr("dynamic SQL"));
+}
+
+TEST(References, SqlStandardBodiesAndDefaults) {
+  auto info = Analyze(
+      "CREATE TABLE s.t (id int DEFAULT nextval('s.t_seq'::regclass), code text DEFAULT s.new_code(), "
+      "CHECK (s.valid(code)), LIKE s.template)");
+  std::vector<std::string> edges;
+  for (const auto& r : info.references) edges.push_back(EdgeString(r));
+  EXPECT_THAT(edges, UnorderedElementsAreArray({"relation:s.t_seq?", "function:s.new_code?", "function:s.valid?",
+                                                "relation:s.template*?"}));
+  info = Analyze("CREATE FUNCTION s.g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT x + s.h(x) FROM s.k; END");
+  edges.clear();
+  for (const auto& r : info.references) edges.push_back(EdgeString(r));
+  EXPECT_THAT(edges, UnorderedElementsAreArray({"function:s.h?", "relation:s.k?"}));
+}
+
+}  // namespace
+}  // namespace strata::sql
