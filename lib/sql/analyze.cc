@@ -150,6 +150,8 @@ class Analyzer {
       ref.nargs = -1;  // called with several argument counts
     }
     if (!via_.empty()) ref.via.push_back(via_);
+    // Function bodies name what they use as text (they do not follow renames).
+    if (in_body_) ref.via.push_back("body");
     return &ref;
   }
   Reference* RelationRef(const pg_query::RangeVar& rv) {
@@ -234,6 +236,7 @@ class Analyzer {
   std::string via_;
   absl::flat_hash_set<std::string> variables_;  // function parameters and PL/pgSQL variables
   bool defined_ = false;
+  bool in_body_ = false;
   int define_index_ = -1;
 };
 
@@ -1009,7 +1012,8 @@ absl::Status Analyzer::Function(const pg_query::CreateFunctionStmt& s, int index
       body = Str(d.arg().list().items(0));
   }
   info_.language = language;
-  ViaScope b(&via_, "body");
+  ViaScope b(&via_, "");
+  in_body_ = true;
   if (s.has_sql_body()) {
     Scope root;
     Walk(s.sql_body(), &root);
