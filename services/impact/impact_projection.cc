@@ -1,0 +1,162 @@
+#include "impact/impact_projection.h"
+
+#include <algorithm>
+
+#include "fmt/format.h"
+#include "sql/fingerprint.h"
+
+namespace strata::impact {
+namespace {
+
+GraphStore StoreOver(projection::StateTxn& txn) {
+  return GraphStore([&txn](const std::string& key) { return txn.Get(key); });
+}
+
+std::vector<std::string> ColumnNames(const internal::ImpactObject& o) {
+  std::vector<std::string> out;
+  for (const auto& c : o.columns()) out.push_back(c.name());
+  return out;
+}
+
+std::string Qualified(const internal::ImpactReference& r) { return r.schema() + "." + r.name(); }
+
+// A lost cascade is bounded: a schema's views nest a few levels deep.
+constexpr size_t kMaxReanalyzed = 10'000;
+
+}  // namespace
+
+decide::AggregateFacts ImpactProjection::FactsOf(const internal::ImpactObject& o) {
+  decide::AggregateFacts f;
+  f.last_seq = o.last_seq();
+  f.holder = o.holder();
+  f.latest_version = o.latest_version();
+  return f;
+}
+
+absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Position&,
+                                     projection::StateTxn& txn) {
+  constexpr std::string_view kPrefix = "object:";
+  if (!std::string_view(event.aggregate()).starts_with(kPrefix)) return absl::OkStatus();
+  const std::string id = event.aggregate().substr(kPrefix.size());
+  GraphStore store = StoreOver(txn);
+  auto loaded = store.Object(id);
+  if (!loaded.ok()) return loaded.status();
+  internal::ImpactObject o = loaded->value_or(internal::ImpactObject());
+  decide::AggregateFacts facts = FactsOf(o);
+  if (!decide::Decide(event, facts).accepted()) return absl::OkStatus();
+  decide::Advance(event, &facts);
+  o.set_last_seq(facts.last_seq);
+  o.set_holder(facts.holder);
+  o.set_latest_version(facts.latest_version);
+  if (event.has_checked_in()) {
+    const bool first = o.kind().empty();
+    o.set_kind(id.substr(0, id.find(':')));
+    o.set_definition(event.checked_in().definition());
+    if (first)
+      if (absl::Status s = AddName(id, txn); !s.ok()) return s;
+    absl::flat_hash_set<std::string> visited;
+    return Analyze(id, o, txn, visited);
+  }
+  txn.Put(keys::Object(id), o.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactObject& o,
+                                       projection::StateTxn& txn, absl::flat_hash_set<std::string>& visited) {
+  visited.insert(id);
+  GraphStore store = StoreOver(txn);
+  const std::vector<std::string> columns_before = ColumnNames(o);
+  const bool had_model = !o.fingerprint().empty();
+  if (absl::Status s = RemoveEdges(id, o, txn); !s.ok()) return s;
+
+  auto fingerprint = sql::Fingerprint(o.definition());
+  o.set_fingerprint(fingerprint.ok() ? *fingerprint : "");
+  const sql::Catalog catalog = store.MakeCatalog();
+  auto info = sql::AnalyzeDefinition(o.definition(), {.search_path = search_path_, .catalog = &catalog});
+  o.clear_analysis_error();
+  if (info.ok() && info->id.ToString() != id) {
+    info = absl::InvalidArgumentError(fmt::format("the definition defines {}, not {}", info->id.ToString(), id));
+  }
+  if (info.ok()) {
+    StoreModel(*info, &o);
+  } else {
+    // Definitions checked in before the identity check existed may not
+    // analyze; the object then stands alone in the graph.
+    StoreModel(sql::ObjectInfo{}, &o);
+    o.set_analysis_error(std::string(info.status().message()));
+  }
+  if (absl::Status s = AddEdges(id, o, txn); !s.ok()) return s;
+  txn.Put(keys::Object(id), o.SerializeAsString());
+
+  if (had_model && ColumnNames(o) == columns_before) return absl::OkStatus();
+  auto name = NameOf(id);
+  if (!name || name->first != sql::RefClass::kRelation) return absl::OkStatus();
+  auto deps = store.DependentsOfName(name->first, name->second);
+  if (!deps.ok()) return deps.status();
+  std::vector<std::string> sources;
+  for (const auto& e : deps->edges()) sources.push_back(e.source());
+  std::sort(sources.begin(), sources.end());
+  for (const auto& source : sources) {
+    if (visited.contains(source) || visited.size() >= kMaxReanalyzed) continue;
+    auto dependent = store.Object(source);
+    if (!dependent.ok()) return dependent.status();
+    if (!*dependent || (*dependent)->definition().empty()) continue;
+    if (absl::Status s = Analyze(source, **dependent, txn, visited); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImpactProjection::RemoveEdges(const std::string& id, const internal::ImpactObject& o,
+                                           projection::StateTxn& txn) {
+  GraphStore store = StoreOver(txn);
+  for (const auto& ref : o.references()) {
+    const auto cls = static_cast<sql::RefClass>(ref.cls());
+    auto deps = store.DependentsOfName(cls, Qualified(ref));
+    if (!deps.ok()) return deps.status();
+    auto* edges = deps->mutable_edges();
+    edges->erase(std::remove_if(edges->begin(), edges->end(),
+                                [&](const internal::ImpactEdge& e) { return e.source() == id; }),
+                 edges->end());
+    if (edges->empty()) txn.Delete(keys::Dependents(cls, Qualified(ref)));
+    else txn.Put(keys::Dependents(cls, Qualified(ref)), deps->SerializeAsString());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::ImpactObject& o,
+                                        projection::StateTxn& txn) {
+  GraphStore store = StoreOver(txn);
+  for (const auto& ref : o.references()) {
+    const auto cls = static_cast<sql::RefClass>(ref.cls());
+    auto deps = store.DependentsOfName(cls, Qualified(ref));
+    if (!deps.ok()) return deps.status();
+    internal::ImpactEdge* e = deps->add_edges();
+    e->set_source(id);
+    e->set_nargs(ref.nargs());
+    *e->mutable_columns() = ref.columns();
+    e->set_all_columns(ref.all_columns());
+    *e->mutable_via() = ref.via();
+    // Sorted by source: the record is the same whatever the order of events.
+    std::sort(deps->mutable_edges()->begin(), deps->mutable_edges()->end(),
+              [](const internal::ImpactEdge& a, const internal::ImpactEdge& b) { return a.source() < b.source(); });
+    txn.Put(keys::Dependents(cls, Qualified(ref)), deps->SerializeAsString());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImpactProjection::AddName(const std::string& id, projection::StateTxn& txn) {
+  auto name = NameOf(id);
+  if (!name) return absl::OkStatus();
+  GraphStore store = StoreOver(txn);
+  auto ids = store.Named(name->first, name->second);
+  if (!ids.ok()) return ids.status();
+  if (std::find(ids->begin(), ids->end(), id) != ids->end()) return absl::OkStatus();
+  ids->push_back(id);
+  std::sort(ids->begin(), ids->end());
+  internal::ImpactNames names;
+  names.mutable_ids()->Assign(ids->begin(), ids->end());
+  txn.Put(keys::Names(name->first, name->second), names.SerializeAsString());
+  return absl::OkStatus();
+}
+
+}  // namespace strata::impact

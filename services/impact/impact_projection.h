@@ -1,0 +1,43 @@
+// The impact service's projection: check-ins become the dependency graph
+// (see impact_graph.h for the records). It applies the accept rule to
+// object aggregates like every reader of the log, and analyzes each
+// accepted check-in's definition with lib/sql.
+//
+// Analysis that depends on other objects (SELECT * expansion, which
+// relation an unqualified column belongs to) is redone for the direct
+// dependents of a relation whose columns change or that appears for the
+// first time, and so on down while columns keep changing: the graph does not
+// depend on the order in which partitions were read.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "decide/decide.h"
+#include "impact/impact_graph.h"
+#include "projection/projection.h"
+
+namespace strata::impact {
+
+class ImpactProjection : public projection::Projection {
+ public:
+  explicit ImpactProjection(std::vector<std::string> search_path) : search_path_(std::move(search_path)) {}
+  absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
+                     projection::StateTxn& txn) override;
+
+  static decide::AggregateFacts FactsOf(const internal::ImpactObject& o);
+
+ private:
+  // Analyzes `o`'s definition and rewrites its edges; then redoes its
+  // dependents when its columns changed. `visited` bounds the cascade.
+  absl::Status Analyze(const std::string& id, internal::ImpactObject& o, projection::StateTxn& txn,
+                       absl::flat_hash_set<std::string>& visited);
+  absl::Status RemoveEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
+  absl::Status AddEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
+  absl::Status AddName(const std::string& id, projection::StateTxn& txn);
+
+  std::vector<std::string> search_path_;
+};
+
+}  // namespace strata::impact
