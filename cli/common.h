@@ -12,17 +12,20 @@
 
 #include "fmt/format.h"
 #include "strata/v1/history.grpc.pb.h"
+#include "strata/v1/impact.grpc.pb.h"
 #include "strata/v1/lock.grpc.pb.h"
 
 namespace strata::cli {
 
 using strata::v1::HistoryService;
+using strata::v1::ImpactService;
 using strata::v1::LockService;
 
 
 struct Globals {
   std::string endpoint;
   std::string history_endpoint;  // empty: same as endpoint
+  std::string impact_endpoint;   // empty: same as endpoint
   std::string token;
   bool json = false;
   int timeout_s = 30;
@@ -105,6 +108,10 @@ class Client {
         g.history_endpoint.empty() || g.history_endpoint == g.endpoint
             ? channel
             : grpc::CreateChannel(g.history_endpoint, grpc::InsecureChannelCredentials()));
+    impact_ = ImpactService::NewStub(
+        g.impact_endpoint.empty() || g.impact_endpoint == g.endpoint
+            ? channel
+            : grpc::CreateChannel(g.impact_endpoint, grpc::InsecureChannelCredentials()));
   }
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -114,11 +121,13 @@ class Client {
   }
   LockService::Stub& stub() { return *stub_; }
   HistoryService::Stub& history() { return *history_; }
+  ImpactService::Stub& impact() { return *impact_; }
 
  private:
   const Globals& g_;
   std::unique_ptr<LockService::Stub> stub_;
   std::unique_ptr<HistoryService::Stub> history_;
+  std::unique_ptr<ImpactService::Stub> impact_;
 };
 
 }  // namespace strata::cli

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "fmt/format.h"
 #include "history_commands.h"
+#include "impact_commands.h"
 
 using namespace strata::cli;
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   if (const char* e = std::getenv("STRATA_ENDPOINT")) g.endpoint = e;
   if (const char* t = std::getenv("STRATA_TOKEN")) g.token = t;
   if (const char* h = std::getenv("STRATA_HISTORY_ENDPOINT")) g.history_endpoint = h;
+  if (const char* i = std::getenv("STRATA_IMPACT_ENDPOINT")) g.impact_endpoint = i;
   if (g.endpoint.empty()) g.endpoint = "127.0.0.1:7300";
 
   CLI::App app{"strata: database change management (check-out/check-in, history, deploy)"};
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--history-endpoint", g.history_endpoint,
                  "history service host:port when it runs apart (env STRATA_HISTORY_ENDPOINT; "
                  "default: --endpoint)");
+  app.add_option("--impact-endpoint", g.impact_endpoint,
+                 "impact service host:port when it runs apart (env STRATA_IMPACT_ENDPOINT; default: --endpoint)");
   app.add_option("--token", g.token, "bearer token (env STRATA_TOKEN)");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
@@ -71,6 +75,8 @@ int main(int argc, char** argv) {
 
   HistoryCommands history;
   AddHistoryCommands(app, &history);
+  ImpactCommands impact;
+  AddImpactCommands(app, &impact);
 
   try {
     app.parse(argc, argv);
@@ -80,6 +86,7 @@ int main(int argc, char** argv) {
 
   Client client(g);
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
+  if (auto code = RunImpactCommand(impact, client, g)) return *code;
   if (*sh && object.find('@') != std::string::npos) return ShowVersion(client, g, object, definition);
   grpc::Status s;
   if (*co) {

@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "history/history_service.h"
 #include "hosting/hosting.h"
+#include "impact/impact_service.h"
 #include "lock/lock_service.h"
 #include "spdlog/spdlog.h"
 
@@ -21,21 +22,29 @@ int main(int argc, char** argv) {
   if (!basics.ok()) return hosting::Fail("strata-server", basics.status());
   eventlog::EventLog* log = basics->log.get();
   auto lock = lock::LockModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .search_path = flags.search_path},
+      log, basics->tokens);
   if (!lock.ok()) return hosting::Fail("strata-server: lock service", lock.status());
   auto history = history::HistoryModule::Open(
       {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
   if (!history.ok()) return hosting::Fail("strata-server: history service", history.status());
+  auto impact = impact::ImpactModule::Open(
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .search_path = flags.search_path},
+      log, basics->tokens);
+  if (!impact.ok()) return hosting::Fail("strata-server: impact service", impact.status());
   spdlog::info("strata-server: catching up with {}", log->Describe());
   if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: lock service catching up with the log", s);
   if (absl::Status s = (*history)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: history service catching up with the log", s);
+  if (absl::Status s = (*impact)->Start(absl::Minutes(30)); !s.ok())
+    return hosting::Fail("strata-server: impact service catching up with the log", s);
 
-  auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service(), (*history)->service()});
+  auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service(), (*history)->service(), (*impact)->service()});
   if (!server.ok()) return hosting::Fail("strata-server", server.status());
   (*server)->SetServing("strata.v1.LockService", true);
   (*server)->SetServing("strata.v1.HistoryService", true);
+  (*server)->SetServing("strata.v1.ImpactService", true);
   hosting::AnnounceListening("strata-server", flags, **server, *log);
 
   int sig = hosting::WaitForTerminationSignal();
@@ -43,5 +52,6 @@ int main(int argc, char** argv) {
   (*server)->Shutdown();
   (*lock)->Stop();
   (*history)->Stop();
+  (*impact)->Stop();
   return 0;
 }

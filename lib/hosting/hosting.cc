@@ -43,6 +43,11 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
   app.add_option("--topic", f->topic, "event log topic")->capture_default_str();
   app.add_option("--partitions", f->partitions, "partitions when creating the log")
       ->capture_default_str();
+  app.add_option("--search-path", f->search_path,
+                 "schemas that unqualified names in definitions resolve to, in order (like PostgreSQL's "
+                 "search_path)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--kafka-property", f->kafka_properties,
                  "librdkafka property k=v (TLS, SASL, ...), repeatable");
 }

@@ -37,6 +37,8 @@ struct ServerFlags {
   std::string topic = "strata.events";
   int partitions = 8;
   std::vector<std::string> kafka_properties;  // k=v, passed to librdkafka
+  // How unqualified names in SQL definitions resolve (PostgreSQL's search_path).
+  std::vector<std::string> search_path = {"public"};
 };
 void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
 // The log configuration the flags describe; the embedded log lives in

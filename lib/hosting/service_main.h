@@ -19,7 +19,8 @@ struct ServiceMainSpec {
 };
 
 // Module: has static Open(Options, EventLog*, shared_ptr<TokenStore>),
-// Start(Duration), Stop(), service(); Options has data_dir, site, rebuild.
+// Start(Duration), Stop(), service(); Options has data_dir, site, rebuild
+// and maybe search_path.
 template <typename Module, typename Options>
 int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   BlockTerminationSignals();
@@ -37,6 +38,7 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   options.data_dir = flags.data_dir;
   options.site = flags.site;
   options.rebuild = flags.rebuild;
+  if constexpr (requires { options.search_path; }) options.search_path = flags.search_path;
   auto module = Module::Open(std::move(options), log, basics->tokens);
   if (!module.ok()) return Fail(spec.name, module.status());
   spdlog::info("{}: catching up with {}", spec.name, log->Describe());

@@ -9,6 +9,7 @@
 #include "hosting/hosting.h"
 #include "model/object_id.h"
 #include "spdlog/spdlog.h"
+#include "sql/analyze.h"
 #include "sql/validate.h"
 
 namespace strata::lock {
@@ -317,6 +318,9 @@ class LockServiceImpl final : public v1::LockService::Service {
         return absl::FailedPreconditionError(
             fmt::format("{} is not checked out; check it out before checking in", id->ToString()));
       if (s->head().lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(s->head().lock()));
+      // The definition must create the object that is checked out, and only it.
+      if (absl::Status d = sql::CheckDefines(req.definition(), *id, {.search_path = options_.search_path}); !d.ok())
+        return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(d.message())));
       auto* ci = e->mutable_checked_in();
       ci->set_version(s->head().latest_version() + 1);
       ci->set_definition(req.definition());

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "auth/tokens.h"
@@ -24,6 +25,9 @@ struct LockModuleOptions {
   std::string data_dir;  // the projection's RocksDB lives in <data_dir>/lock
   std::string site;      // this instance's site, recorded as origin_site
   bool rebuild = false;
+  // How unqualified names in definitions resolve: a check-in must define the
+  // object checked out, as PostgreSQL would name it with this search_path.
+  std::vector<std::string> search_path = {"public"};
   // How long a handler waits for its event to be applied before answering
   // DEADLINE_EXCEEDED.
   absl::Duration apply_timeout = absl::Seconds(10);

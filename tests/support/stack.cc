@@ -44,8 +44,12 @@ bool Devbroker::Control(const std::string& command) {
   return false;
 }
 
-Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker, bool with_history)
-    : backend_(backend), broker_(std::move(broker)), dir_("strata-it"), with_history_(with_history) {
+Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker, bool with_history, bool with_impact)
+    : backend_(backend),
+      broker_(std::move(broker)),
+      dir_("strata-it"),
+      with_history_(with_history),
+      with_impact_(with_impact) {
   if (backend_ == "kafka" && !broker_) broker_ = std::make_shared<Devbroker>();
   data_dir_ = dir_.path() + "/data";
   tokens_path_ = dir_.path() + "/tokens.yaml";
@@ -92,16 +96,22 @@ void Stack::Start(const std::string& site, const std::vector<std::string>& extra
       history_proc_ = StartService(
           {BinaryPath("strata-history"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
           data_dir_, tokens_path_, site, extra, stderr_path_ + ".history", &history_port_);
+    if (with_impact_)
+      impact_proc_ = StartService(
+          {BinaryPath("strata-impact"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
+          data_dir_, tokens_path_, site, extra, stderr_path_ + ".impact", &impact_port_);
   } else {
     proc_ = StartService({BinaryPath("strata-server"), "--partitions", "4"}, data_dir_, tokens_path_,
                          site, extra, stderr_path_, &port_);
-    history_port_ = port_;
+    history_port_ = impact_port_ = port_;
   }
 }
 
 void Stack::Stop(int sig) {
   if (history_proc_) history_proc_->Signal(sig);
   history_proc_.reset();
+  if (impact_proc_) impact_proc_->Signal(sig);
+  impact_proc_.reset();
   if (proc_) proc_->Signal(sig);
   proc_.reset();
 }
@@ -114,6 +124,7 @@ void Stack::WipeProjection() {
   } else {
     std::filesystem::remove_all(data_dir_ + "/lock");
     std::filesystem::remove_all(data_dir_ + "/history");
+    std::filesystem::remove_all(data_dir_ + "/impact");
   }
 }
 
@@ -140,6 +151,12 @@ std::unique_ptr<v1::HistoryService::Stub> Stack::HistoryStub() const {
   return v1::HistoryService::NewStub(
       grpc::CreateChannel(history_endpoint(), grpc::InsecureChannelCredentials()));
 }
+
+std::unique_ptr<v1::ImpactService::Stub> Stack::ImpactStub() const {
+  return v1::ImpactService::NewStub(grpc::CreateChannel(impact_endpoint(), grpc::InsecureChannelCredentials()));
+}
+
+std::string Stack::impact_endpoint() const { return "127.0.0.1:" + std::to_string(impact_port_); }
 
 std::string Stack::endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
 std::string Stack::history_endpoint() const { return "127.0.0.1:" + std::to_string(history_port_); }

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "strata/v1/history.grpc.pb.h"
+#include "strata/v1/impact.grpc.pb.h"
 #include "strata/v1/lock.grpc.pb.h"
 #include "support/process.h"
 
@@ -52,10 +53,10 @@ class Stack {
  public:
   // backend: "embedded" or "kafka". With kafka, `broker` may be shared by
   // several stacks (several instances on one log); null starts a new one,
-  // and `with_history` starts strata-history beside strata-lock
-  // (strata-server always hosts both).
+  // and `with_history` / `with_impact` start strata-history / strata-impact
+  // beside strata-lock (strata-server always hosts them all).
   explicit Stack(const std::string& backend, std::shared_ptr<Devbroker> broker = nullptr,
-                 bool with_history = false);
+                 bool with_history = false, bool with_impact = false);
   ~Stack();
 
   // Starts the service process (again) on the same data directory.
@@ -73,9 +74,11 @@ class Stack {
 
   std::unique_ptr<v1::LockService::Stub> Stub() const;
   std::unique_ptr<v1::HistoryService::Stub> HistoryStub() const;
-  // host:port of the lock service and of the history service.
+  std::unique_ptr<v1::ImpactService::Stub> ImpactStub() const;
+  // host:port of the lock, history and impact services.
   std::string endpoint() const;
   std::string history_endpoint() const;
+  std::string impact_endpoint() const;
   const std::string& backend() const { return backend_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& stderr_path() const { return stderr_path_; }
@@ -87,9 +90,9 @@ class Stack {
   std::shared_ptr<Devbroker> broker_;
   TempDir dir_;
   std::string data_dir_, tokens_path_, stderr_path_;
-  std::unique_ptr<Process> proc_, history_proc_;
-  bool with_history_ = false;
-  int port_ = 0, history_port_ = 0;
+  std::unique_ptr<Process> proc_, history_proc_, impact_proc_;
+  bool with_history_ = false, with_impact_ = false;
+  int port_ = 0, history_port_ = 0, impact_port_ = 0;
 };
 
 // Runs the strata CLI against `endpoint` with `token`; returns its exit code
