@@ -80,9 +80,12 @@ struct Scope {
 
 class Analyzer {
  public:
-  Analyzer(const ParsedSql& parsed, const AnalyzeOptions& options)
-      : parsed_(parsed), options_(options) {
+  // Analyzes the statements `statements` of `parsed` (all when empty).
+  Analyzer(const ParsedSql& parsed, const AnalyzeOptions& options, std::vector<int> statements = {})
+      : parsed_(parsed), options_(options), statements_(std::move(statements)) {
     if (options_.search_path.empty()) options_.search_path = {"public"};
+    if (statements_.empty())
+      for (int i = 0; i < parsed_.size(); ++i) statements_.push_back(i);
   }
 
   absl::StatusOr<ObjectInfo> Run();
@@ -230,6 +233,7 @@ class Analyzer {
 
   const ParsedSql& parsed_;
   AnalyzeOptions options_;
+  std::vector<int> statements_;
   ObjectInfo info_;
   std::string self_schema_, self_name_;  // relation/type name of the defined object
   std::map<std::tuple<int, std::string, std::string>, Reference> refs_;
@@ -1282,11 +1286,10 @@ bool IsDefinition(const Node& stmt) {
 absl::StatusOr<ObjectInfo> Analyzer::Run() {
   if (parsed_.size() == 0) return absl::InvalidArgumentError("the definition contains no SQL statement");
   // The defining statement first: the others are checked against it.
-  for (int i = 0; i < parsed_.size(); ++i) {
+  for (int i : statements_) {
     if (!IsDefinition(parsed_.statement(i))) continue;
     if (defined_) {
-      Analyzer other(parsed_, options_);
-      Scope none;
+      Analyzer other(parsed_, options_, {i});
       std::string what = "another object";
       if (other.Define(parsed_.statement(i), i).ok()) what = other.info_.id.ToString();
       return absl::InvalidArgumentError(fmt::format(
@@ -1300,7 +1303,7 @@ absl::StatusOr<ObjectInfo> Analyzer::Run() {
   if (!defined_)
     return absl::InvalidArgumentError(
         "the definition has no CREATE statement; an object's definition is the statement that creates it");
-  for (int i = 0; i < parsed_.size(); ++i) {
+  for (int i : statements_) {
     if (i == define_index_) continue;
     if (absl::Status s = Auxiliary(parsed_.statement(i), i); !s.ok()) return s;
   }
@@ -1345,6 +1348,121 @@ absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const Analyze
   if (!parsed.ok()) return parsed.status();
   Analyzer analyzer(*parsed, options);
   return analyzer.Run();
+}
+
+namespace {
+
+// The object a statement that accompanies definitions is about, as
+// "schema.name" (nullopt: about no object, e.g. SET).
+std::optional<std::string> AboutObject(const Node& stmt, const std::string& default_schema) {
+  std::vector<std::string> names;
+  if (stmt.has_comment_stmt()) {
+    const auto& c = stmt.comment_stmt();
+    names = NamesOf(c.object());
+    if ((c.objtype() == pg_query::OBJECT_COLUMN || c.objtype() == pg_query::OBJECT_TABCONSTRAINT ||
+         c.objtype() == pg_query::OBJECT_TRIGGER) &&
+        !names.empty())
+      names.pop_back();
+  } else if (stmt.has_grant_stmt() && stmt.grant_stmt().objects_size() == 1) {
+    names = NamesOf(stmt.grant_stmt().objects(0));
+  } else if (stmt.has_alter_owner_stmt()) {
+    const auto& a = stmt.alter_owner_stmt();
+    if (a.has_relation()) {
+      Node n;
+      *n.mutable_range_var() = a.relation();
+      names = NamesOf(n);
+    } else {
+      names = NamesOf(a.object());
+    }
+  } else if (stmt.has_alter_table_stmt()) {
+    Node n;
+    *n.mutable_range_var() = stmt.alter_table_stmt().relation();
+    names = NamesOf(n);
+  } else if (stmt.has_alter_seq_stmt()) {
+    Node n;
+    *n.mutable_range_var() = stmt.alter_seq_stmt().sequence();
+    names = NamesOf(n);
+  } else if (stmt.has_alter_function_stmt()) {
+    Node n;
+    *n.mutable_object_with_args() = stmt.alter_function_stmt().func();
+    names = NamesOf(n);
+  }
+  if (names.empty()) return std::nullopt;
+  if (names.size() == 1) return Q(default_schema) + "." + Q(names[0]);
+  return Q(names[names.size() - 2]) + "." + Q(names.back());
+}
+
+std::string BareName(const model::ObjectId& id) {
+  std::string q = id.QualifiedName();
+  return q.substr(0, q.find('('));
+}
+
+}  // namespace
+
+absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOptions& options) {
+  auto parsed = ParsedSql::Parse(sql);
+  if (!parsed.ok()) return parsed.status();
+  const std::string default_schema = options.search_path.empty() ? "public" : options.search_path.front();
+  // What the dump defines, layered over the caller's catalog.
+  std::set<std::pair<int, std::string>> names;
+  std::map<std::string, std::vector<std::string>> columns;
+  Catalog catalog;
+  catalog.exists = [&](RefClass cls, const std::string& schema, const std::string& name) {
+    if (names.count({static_cast<int>(cls), schema + "." + name})) return true;
+    return options.catalog && options.catalog->exists && options.catalog->exists(cls, schema, name);
+  };
+  catalog.columns = [&](const std::string& schema,
+                        const std::string& name) -> std::optional<std::vector<std::string>> {
+    if (auto it = columns.find(schema + "." + name); it != columns.end()) return it->second;
+    if (options.catalog && options.catalog->columns) return options.catalog->columns(schema, name);
+    return std::nullopt;
+  };
+  AnalyzeOptions layered = options;
+  layered.catalog = &catalog;
+  auto learn = [&](const ObjectInfo& info) {
+    auto cls = RefClassOfKind(info.id.kind);
+    if (!cls) return;
+    names.insert({static_cast<int>(*cls), BareName(info.id)});
+    if (*cls == RefClass::kRelation && !info.columns.empty()) {
+      std::vector<std::string> cols;
+      for (const auto& c : info.columns) cols.push_back(c.name);
+      columns[BareName(info.id)] = cols;
+    }
+  };
+
+  DumpAnalysis out;
+  std::vector<std::vector<int>> groups;
+  std::map<std::string, size_t> group_of;  // bare name -> group (relations, types, ...)
+  for (int i = 0; i < parsed->size(); ++i) {
+    if (!IsDefinition(parsed->statement(i))) continue;
+    Analyzer one(*parsed, layered, {i});
+    auto info = one.Run();
+    if (!info.ok()) return info.status();
+    learn(*info);
+    group_of.emplace(BareName(info->id), groups.size());
+    groups.push_back({i});
+    out.objects.push_back(std::move(*info));
+  }
+  for (int i = 0; i < parsed->size(); ++i) {
+    if (IsDefinition(parsed->statement(i))) continue;
+    auto about = AboutObject(parsed->statement(i), default_schema);
+    auto it = about ? group_of.find(*about) : group_of.end();
+    if (it == group_of.end()) {
+      ++out.skipped_statements;
+      continue;
+    }
+    groups[it->second].push_back(i);
+  }
+  // Objects with statements elsewhere in the dump (pg_dump adds foreign
+  // keys and comments at the end): analyzed again with them.
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (groups[g].size() == 1) continue;
+    Analyzer whole(*parsed, layered, groups[g]);
+    auto info = whole.Run();
+    if (!info.ok()) return info.status();
+    out.objects[g] = std::move(*info);
+  }
+  return out;
 }
 
 absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected, const AnalyzeOptions& options) {

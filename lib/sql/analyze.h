@@ -115,6 +115,17 @@ struct AnalyzeOptions {
 // Analyzes an object's full definition (see the contract above).
 absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const AnalyzeOptions& options = {});
 
+// A schema dump (pg_dump output, or definitions one after another): every
+// object it defines, each analyzed with the statements about it found
+// anywhere in the dump (pg_dump adds foreign keys and comments at the end).
+// Statements about no object of the dump (SET, SELECT set_config(...), ...)
+// are skipped and counted. Objects see the ones defined before them.
+struct DumpAnalysis {
+  std::vector<ObjectInfo> objects;  // in the order of their CREATE statements
+  int skipped_statements = 0;
+};
+absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOptions& options = {});
+
 // Refuses a definition that defines another object than `expected`, e.g.
 //   "the definition defines view:sales.open_orders (line 1, column 1), not
 //    table:sales.orders"

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_join.h"
 #include "sql/testdata_loader.h"
 
@@ -275,6 +278,46 @@ TEST(References, SqlStandardBodiesAndDefaults) {
   edges.clear();
   for (const auto& r : info.references) edges.push_back(EdgeString(r));
   EXPECT_THAT(edges, UnorderedElementsAreArray({"function:s.h?", "relation:s.k?"}));
+}
+
+}  // namespace
+}  // namespace strata::sql
+
+namespace strata::sql {
+namespace {
+
+TEST(AnalyzeDump, ShopSchemaAsOneFile) {
+  std::ifstream in(STRATA_SQL_TESTDATA "/shop.sql");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto dump = AnalyzeDump(ss.str());
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  EXPECT_EQ(dump->objects.size(), 46u);
+  EXPECT_EQ(dump->skipped_statements, 0);
+  for (const auto& o : dump->objects)
+    if (o.id.ToString() == "table:shop.warehouses") {
+      ASSERT_EQ(o.references.size(), 1u);
+      EXPECT_EQ(EdgeString(o.references[0]), "relation:shop.employees(id)");  // later in the file, still known
+    }
+}
+
+TEST(AnalyzeDump, PgDumpStyleStatementsFindTheirObjects) {
+  auto dump = AnalyzeDump(R"(
+SET statement_timeout = 0;
+SELECT pg_catalog.set_config('search_path', '', false);
+CREATE TABLE public.a (id integer NOT NULL, b_id integer);
+CREATE TABLE public.b (id integer NOT NULL);
+CREATE VIEW public.v AS SELECT a.id FROM public.a;
+COMMENT ON VIEW public.v IS 'x';
+ALTER TABLE ONLY public.a ADD CONSTRAINT a_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES public.b(id);
+)");
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  ASSERT_EQ(dump->objects.size(), 3u);
+  EXPECT_EQ(dump->skipped_statements, 2);
+  ASSERT_EQ(dump->objects[0].references.size(), 1u);
+  EXPECT_EQ(EdgeString(dump->objects[0].references[0]), "relation:public.b(id)");
+  EXPECT_EQ(dump->objects[0].foreign_keys[0].name, "a_b_fk");
 }
 
 }  // namespace

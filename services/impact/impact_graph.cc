@@ -24,6 +24,7 @@ std::string Keyed(char prefix, sql::RefClass cls, const std::string& qualified) 
 }
 }  // namespace
 std::string Object(const std::string& id) { return "o/" + id; }
+std::string Definition(const std::string& id) { return "s/" + id; }
 std::string Names(sql::RefClass cls, const std::string& qualified) { return Keyed('n', cls, qualified); }
 std::string Dependents(sql::RefClass cls, const std::string& qualified) { return Keyed('d', cls, qualified); }
 }  // namespace keys

@@ -3,7 +3,9 @@
 //
 //   o/<object id>                 ImpactObject: accept-rule facts and the
 //                                 model of the latest version (columns,
-//                                 signature, references, definition)
+//                                 signature, references)
+//   s/<object id>                 the latest definition (SQL text), apart so
+//                                 that walks read small records
 //   n/<class><schema.name>        ImpactNames: the objects with that name
 //                                 (several for function overloads)
 //   d/<class><schema.name>        ImpactDependents: every object that
@@ -31,6 +33,7 @@ namespace strata::impact {
 
 namespace keys {
 std::string Object(const std::string& id);
+std::string Definition(const std::string& id);
 std::string Names(sql::RefClass cls, const std::string& qualified);
 std::string Dependents(sql::RefClass cls, const std::string& qualified);
 }  // namespace keys

@@ -51,7 +51,7 @@ absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Pos
   if (event.has_checked_in()) {
     const bool first = o.kind().empty();
     o.set_kind(id.substr(0, id.find(':')));
-    o.set_definition(event.checked_in().definition());
+    txn.Put(keys::Definition(id), event.checked_in().definition());
     if (first)
       if (absl::Status s = AddName(id, txn); !s.ok()) return s;
     absl::flat_hash_set<std::string> visited;
@@ -66,13 +66,16 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   visited.insert(id);
   GraphStore store = StoreOver(txn);
   const std::vector<std::string> columns_before = ColumnNames(o);
+  auto stored_definition = txn.Get(keys::Definition(id));
+  if (!stored_definition.ok()) return stored_definition.status();
+  const std::string definition = stored_definition->value_or("");
   const bool had_model = !o.fingerprint().empty();
   if (absl::Status s = RemoveEdges(id, o, txn); !s.ok()) return s;
 
-  auto fingerprint = sql::Fingerprint(o.definition());
+  auto fingerprint = sql::Fingerprint(definition);
   o.set_fingerprint(fingerprint.ok() ? *fingerprint : "");
   const sql::Catalog catalog = store.MakeCatalog();
-  auto info = sql::AnalyzeDefinition(o.definition(), {.search_path = search_path_, .catalog = &catalog});
+  auto info = sql::AnalyzeDefinition(definition, {.search_path = search_path_, .catalog = &catalog});
   o.clear_analysis_error();
   if (info.ok() && info->id.ToString() != id) {
     info = absl::InvalidArgumentError(fmt::format("the definition defines {}, not {}", info->id.ToString(), id));
@@ -100,7 +103,7 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
     if (visited.contains(source) || visited.size() >= kMaxReanalyzed) continue;
     auto dependent = store.Object(source);
     if (!dependent.ok()) return dependent.status();
-    if (!*dependent || (*dependent)->definition().empty()) continue;
+    if (!*dependent || (*dependent)->latest_version() == 0) continue;
     if (absl::Status s = Analyze(source, **dependent, txn, visited); !s.ok()) return s;
   }
   return absl::OkStatus();
