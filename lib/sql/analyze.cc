@@ -7,13 +7,16 @@ extern "C" {
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "fmt/format.h"
-#include "nlohmann/json.hpp"
 #include "sql/parse.h"
 
 namespace strata::sql {
@@ -78,11 +81,184 @@ struct Scope {
   }
 };
 
+// The parsed body of a function: what PostgreSQL's parsers say about it,
+// before anything is resolved against a catalog. Computing it is most of
+// the cost of analyzing a function, and needs no catalog, so a dump's bodies
+// are prepared on several threads.
+struct PreparedBody {
+  std::string error;      // the body does not parse
+  int error_offset = -1;  // byte offset of the error in the whole text, if known
+  std::vector<std::string> variables;  // parameters and PL/pgSQL variables
+  std::vector<std::string> notes;      // what cannot be analyzed
+  std::vector<std::string> row_types;  // PL/pgSQL declarations with %ROWTYPE / %TYPE
+  std::vector<ParsedSql> parsed;       // SQL bodies; PL/pgSQL statements and expressions
+};
+
+// A PL/pgSQL expression as SQL: statements stay, "target := expr" and
+// bare expressions become SELECT lists.
+std::string PlpgsqlAsSql(const std::string& text) {
+  std::string q = text;
+  if (size_t assign = q.find(":="); assign != std::string::npos) {
+    const std::string lhs = q.substr(0, assign);
+    if (lhs.find_first_of("'()$") == std::string::npos) q = q.substr(assign + 2);
+  }
+  size_t start = q.find_first_not_of(" \t\r\n(");
+  std::string word;
+  for (size_t i = start; i != std::string::npos && i < q.size() && std::isalpha(static_cast<unsigned char>(q[i])); ++i)
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(q[i])));
+  static const absl::flat_hash_set<std::string> kStatements = {
+      "select", "insert", "update", "delete", "with", "values", "table", "merge", "refresh", "truncate",
+      "lock", "notify", "call", "create", "alter", "drop", "analyze", "vacuum", "copy", "set", "reset"};
+  if (kStatements.contains(word)) return q;
+  return "SELECT " + q;
+}
+
+// Reads a JSON string starting at text[i] == '"'; leaves i after it.
+std::string JsonString(std::string_view text, size_t& i) {
+  std::string out;
+  for (++i; i < text.size() && text[i] != '"'; ++i) {
+    if (text[i] != '\\' || i + 1 >= text.size()) {
+      out += text[i];
+      continue;
+    }
+    const char e = text[++i];
+    switch (e) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'u': {
+        unsigned code = 0;
+        for (int k = 0; k < 4 && i + 1 < text.size(); ++k) {
+          const char h = text[++i];
+          code = code * 16 + (std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+        }
+        // libpg_query escapes only ASCII this way (<, >, &, control characters).
+        if (code < 0x80) out += static_cast<char>(code);
+        else absl::StrAppend(&out, "?");
+        break;
+      }
+      default: out += e;
+    }
+  }
+  ++i;
+  return out;
+}
+
+// Collects from libpg_query's PL/pgSQL JSON what PrepareBody needs: the
+// names of variables, the SQL of statements and expressions, declared types
+// and dynamic SQL. A linear scan: the JSON is only ever read for these keys.
+void CollectPlpgsql(std::string_view json, PreparedBody* out, std::vector<std::string>* sql) {
+  std::string key;
+  bool dynamic = false;
+  for (size_t i = 0; i < json.size();) {
+    if (json[i] != '"') {
+      ++i;
+      continue;
+    }
+    std::string s = JsonString(json, i);
+    size_t j = i;
+    while (j < json.size() && std::isspace(static_cast<unsigned char>(json[j]))) ++j;
+    if (j < json.size() && json[j] == ':') {
+      key = std::move(s);
+      if (key == "PLpgSQL_stmt_dynexecute" || key == "PLpgSQL_stmt_dynfors") dynamic = true;
+      i = j + 1;
+      continue;
+    }
+    if (key == "refname") {
+      if (s != "(unnamed row)") out->variables.push_back(std::move(s));
+    } else if (key == "query") {
+      sql->push_back(PlpgsqlAsSql(s));
+    } else if (key == "typname") {
+      std::string lower = s;
+      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+      if (s == "UNKNOWN" || lower == "record" || IsBuiltinType(lower)) continue;
+      if (lower.find('%') != std::string::npos) out->row_types.push_back(s);
+      else sql->push_back("SELECT NULL::" + s);  // a user type: its references come from the cast
+    }
+  }
+  if (dynamic) out->notes.push_back("dynamic SQL (EXECUTE) is not analyzed");
+}
+
+// Parses a function's body (`stmt_text` is its CREATE statement, at byte
+// `stmt_offset` of the whole text). Thread-safe; no catalog.
+PreparedBody PrepareBody(const std::string& language, const std::string& body, std::string_view stmt_text,
+                         int stmt_offset) {
+  PreparedBody out;
+  if (language == "sql") {
+    auto parsed = ParsedSql::Parse(body);
+    if (!parsed.ok()) {
+      out.error = fmt::format("the body does not parse: {} (in the body)", std::string(parsed.status().message()));
+    } else {
+      out.parsed.push_back(std::move(*parsed));
+    }
+    return out;
+  }
+  if (language != "plpgsql") {
+    if (!body.empty()) out.notes.push_back(fmt::format("body in language {} is not analyzed", language));
+    return out;
+  }
+  const std::string text(stmt_text);
+  PgQueryPlpgsqlParseResult result = pg_query_parse_plpgsql(text.c_str());
+  if (result.error) {
+    // The PL/pgSQL parser reports no position; find the token its message
+    // quotes (`syntax error at or near "RETRUN"`) in the body.
+    out.error = result.error->message;
+    if (result.error->cursorpos > 0) {
+      out.error_offset = stmt_offset + CharPosToByte(text, result.error->cursorpos);
+    } else if (const size_t q1 = out.error.find('"'); q1 != std::string::npos) {
+      const size_t q2 = out.error.find('"', q1 + 1);
+      const std::string token = out.error.substr(q1 + 1, q2 - q1 - 1);
+      const size_t body_at = body.empty() ? std::string::npos : text.find(body);
+      if (!token.empty() && body_at != std::string::npos) {
+        const size_t at = text.find(token, body_at);
+        if (at != std::string::npos) out.error_offset = stmt_offset + static_cast<int>(at);
+      }
+    }
+    pg_query_free_plpgsql_parse_result(result);
+    return out;
+  }
+  // The output is a JSON array of functions.
+  const std::string json = result.plpgsql_funcs ? result.plpgsql_funcs : "";
+  pg_query_free_plpgsql_parse_result(result);
+  std::vector<std::string> sql;
+  CollectPlpgsql(json, &out, &sql);
+  // One parser call for all of them; one by one if that fails.
+  std::string all;
+  for (const auto& q : sql) absl::StrAppend(&all, q, ";\n");
+  auto parsed = ParsedSql::Parse(all);
+  if (parsed.ok() && parsed->size() == static_cast<int>(sql.size())) {
+    out.parsed.push_back(std::move(*parsed));
+    return out;
+  }
+  for (const auto& q : sql) {
+    auto one = ParsedSql::Parse(q);
+    if (one.ok()) out.parsed.push_back(std::move(*one));
+    else out.notes.push_back(fmt::format("PL/pgSQL expression not analyzed: {}", q));
+  }
+  return out;
+}
+
+// The language and body text of CREATE FUNCTION (body "" for BEGIN ATOMIC).
+std::pair<std::string, std::string> LanguageAndBody(const pg_query::CreateFunctionStmt& s) {
+  std::string language = "sql", body;
+  for (const auto& o : s.options()) {
+    if (!o.has_def_elem()) continue;
+    const auto& d = o.def_elem();
+    if (d.defname() == "language") language = Str(d.arg());
+    if (d.defname() == "as" && d.arg().has_list() && d.arg().list().items_size() >= 1)
+      body = Str(d.arg().list().items(0));
+  }
+  return {language, body};
+}
+
 class Analyzer {
  public:
   // Analyzes the statements `statements` of `parsed` (all when empty).
-  Analyzer(const ParsedSql& parsed, const AnalyzeOptions& options, std::vector<int> statements = {})
-      : parsed_(parsed), options_(options), statements_(std::move(statements)) {
+  Analyzer(const ParsedSql& parsed, const AnalyzeOptions& options, std::vector<int> statements = {},
+           const std::map<int, PreparedBody>* prepared = nullptr)
+      : parsed_(parsed), options_(options), statements_(std::move(statements)), prepared_(prepared) {
     if (options_.search_path.empty()) options_.search_path = {"public"};
     if (statements_.empty())
       for (int i = 0; i < parsed_.size(); ++i) statements_.push_back(i);
@@ -212,10 +388,7 @@ class Analyzer {
   void TableElement(const Node& elt, Scope* self);
   void Constraint(const pg_query::Constraint& c, const std::string& column, Column* col, Scope* self);
   absl::Status Function(const pg_query::CreateFunctionStmt& s, int index);
-  absl::Status FunctionBody(const std::string& language, const std::string& body, int index);
-  void PlpgsqlJson(const nlohmann::json& j);
-  void PlpgsqlCollectVariables(const nlohmann::json& j);
-  void PlpgsqlExpression(const std::string& text);
+  absl::Status WalkBody(const struct PreparedBody& body, int index);
   void PlpgsqlType(const std::string& typname);
   void Sequence(const RepeatedPtrField<Node>& options);
   std::string StatementWhere(int index) const {
@@ -234,6 +407,7 @@ class Analyzer {
   const ParsedSql& parsed_;
   AnalyzeOptions options_;
   std::vector<int> statements_;
+  const std::map<int, PreparedBody>* prepared_;
   ObjectInfo info_;
   std::string self_schema_, self_name_;  // relation/type name of the defined object
   std::map<std::tuple<int, std::string, std::string>, Reference> refs_;
@@ -241,6 +415,8 @@ class Analyzer {
   absl::flat_hash_set<std::string> variables_;  // function parameters and PL/pgSQL variables
   bool defined_ = false;
   bool in_body_ = false;
+  size_t walk_depth_ = 0;
+  std::vector<std::vector<const google::protobuf::FieldDescriptor*>> field_lists_;
   int define_index_ = -1;
 };
 
@@ -321,15 +497,28 @@ void Analyzer::TypeRef(const pg_query::TypeName& t) {
 }
 
 void Analyzer::Walk(const Message& m, Scope* scope) {
+  // Descriptors looked up once: GetDescriptor() checks initialization each call.
+  static const auto* const kColumnRef = pg_query::ColumnRef::descriptor();
+  static const auto* const kFuncCall = pg_query::FuncCall::descriptor();
+  static const auto* const kSelectStmt = pg_query::SelectStmt::descriptor();
+  static const auto* const kTypeName = pg_query::TypeName::descriptor();
+  static const auto* const kTypeCast = pg_query::TypeCast::descriptor();
+  static const auto* const kRangeVar = pg_query::RangeVar::descriptor();
+  static const auto* const kInsertStmt = pg_query::InsertStmt::descriptor();
+  static const auto* const kUpdateStmt = pg_query::UpdateStmt::descriptor();
+  static const auto* const kDeleteStmt = pg_query::DeleteStmt::descriptor();
+  static const auto* const kAConst = pg_query::A_Const::descriptor();
+  static const auto* const kAlias = pg_query::Alias::descriptor();
+  static const auto* const kString = pg_query::String::descriptor();
   const auto* d = m.GetDescriptor();
-  if (d == pg_query::ColumnRef::descriptor()) return ColumnRef(static_cast<const pg_query::ColumnRef&>(m), scope);
-  if (d == pg_query::FuncCall::descriptor()) return FuncCall(static_cast<const pg_query::FuncCall&>(m), scope);
-  if (d == pg_query::SelectStmt::descriptor()) {
+  if (d == kColumnRef) return ColumnRef(static_cast<const pg_query::ColumnRef&>(m), scope);
+  if (d == kFuncCall) return FuncCall(static_cast<const pg_query::FuncCall&>(m), scope);
+  if (d == kSelectStmt) {
     Select(static_cast<const pg_query::SelectStmt&>(m), scope);
     return;
   }
-  if (d == pg_query::TypeName::descriptor()) return TypeRef(static_cast<const pg_query::TypeName&>(m));
-  if (d == pg_query::TypeCast::descriptor()) {
+  if (d == kTypeName) return TypeRef(static_cast<const pg_query::TypeName&>(m));
+  if (d == kTypeCast) {
     const auto& tc = static_cast<const pg_query::TypeCast&>(m);
     const auto names = Strs(tc.type_name().names());
     // 'schema.name'::regclass names a relation.
@@ -343,20 +532,25 @@ void Analyzer::Walk(const Message& m, Scope* scope) {
     TypeRef(tc.type_name());
     return;
   }
-  if (d == pg_query::RangeVar::descriptor()) {
+  if (d == kRangeVar) {
     RelationRef(static_cast<const pg_query::RangeVar&>(m));
     return;
   }
-  if (d == pg_query::InsertStmt::descriptor()) return Insert(static_cast<const pg_query::InsertStmt&>(m), scope);
-  if (d == pg_query::UpdateStmt::descriptor()) return Update(static_cast<const pg_query::UpdateStmt&>(m), scope);
-  if (d == pg_query::DeleteStmt::descriptor()) return Delete(static_cast<const pg_query::DeleteStmt&>(m), scope);
-  if (d == pg_query::A_Const::descriptor() || d == pg_query::Alias::descriptor() ||
-      d == pg_query::String::descriptor())
+  if (d == kInsertStmt) return Insert(static_cast<const pg_query::InsertStmt&>(m), scope);
+  if (d == kUpdateStmt) return Update(static_cast<const pg_query::UpdateStmt&>(m), scope);
+  if (d == kDeleteStmt) return Delete(static_cast<const pg_query::DeleteStmt&>(m), scope);
+  if (d == kAConst || d == kAlias ||
+      d == kString)
     return;
   const auto* refl = m.GetReflection();
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  refl->ListFields(m, &fields);
-  for (const auto* f : fields) {
+  // One field list per depth, reused: ListFields appends to a vector.
+  if (walk_depth_ >= field_lists_.size()) field_lists_.resize(walk_depth_ + 1);
+  field_lists_[walk_depth_].clear();
+  refl->ListFields(m, &field_lists_[walk_depth_]);
+  const size_t depth = walk_depth_++;
+  // Index, not reference: nested walks may grow field_lists_.
+  for (size_t k = 0; k < field_lists_[depth].size(); ++k) {
+    const auto* f = field_lists_[depth][k];
     if (f->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
     if (f->is_repeated()) {
       const int n = refl->FieldSize(m, f);
@@ -365,6 +559,7 @@ void Analyzer::Walk(const Message& m, Scope* scope) {
       Walk(refl->GetMessage(m, f), scope);
     }
   }
+  --walk_depth_;
 }
 
 void Analyzer::ColumnRef(const pg_query::ColumnRef& c, Scope* scope) {
@@ -855,121 +1050,24 @@ void Analyzer::PlpgsqlType(const std::string& typname) {
     const std::string column = parts.back();
     parts.pop_back();
     AddColumn(AddRef(Resolve(RefClass::kRelation, parts), -1), column);
-    return;
-  }
-  auto parsed = ParsedSql::Parse("SELECT NULL::" + t);
-  if (!parsed.ok() || parsed->size() != 1) return;
-  Scope none;
-  Walk(parsed->statement(0), &none);
-}
-
-void Analyzer::PlpgsqlExpression(const std::string& text) {
-  std::string q = text;
-  // "target := expression": only the expression is SQL.
-  if (size_t assign = q.find(":="); assign != std::string::npos) {
-    const std::string lhs = q.substr(0, assign);
-    if (lhs.find_first_of("'()$") == std::string::npos) q = q.substr(assign + 2);
-  }
-  auto parsed = ParsedSql::Parse(q);
-  if (!parsed.ok()) parsed = ParsedSql::Parse("SELECT " + q);
-  if (!parsed.ok()) {
-    info_.notes.push_back(fmt::format("PL/pgSQL expression not analyzed: {}", text));
-    return;
-  }
-  for (int i = 0; i < parsed->size(); ++i) {
-    Scope root;
-    Walk(parsed->statement(i), &root);
   }
 }
 
-void Analyzer::PlpgsqlCollectVariables(const nlohmann::json& j) {
-  if (j.is_array()) {
-    for (const auto& e : j) PlpgsqlCollectVariables(e);
-  } else if (j.is_object()) {
-    for (const char* kind : {"PLpgSQL_var", "PLpgSQL_rec", "PLpgSQL_row"}) {
-      auto it = j.find(kind);
-      if (it != j.end() && it->contains("refname")) {
-        const std::string name = (*it)["refname"].get<std::string>();
-        if (name != "(unnamed row)") variables_.insert(name);
-      }
-    }
-    for (const auto& [k, v] : j.items()) PlpgsqlCollectVariables(v);
+absl::Status Analyzer::WalkBody(const PreparedBody& body, int index) {
+  if (!body.error.empty()) {
+    if (body.error_offset >= 0)
+      return absl::InvalidArgumentError(fmt::format("{}: {} {}", info_.id.ToString(), body.error,
+                                                    WhereInText(parsed_.source(), body.error_offset)));
+    return absl::InvalidArgumentError(fmt::format("{}: {} {}", info_.id.ToString(), body.error, StatementWhere(index)));
   }
-}
-
-void Analyzer::PlpgsqlJson(const nlohmann::json& j) {
-  if (j.is_array()) {
-    for (const auto& e : j) PlpgsqlJson(e);
-    return;
-  }
-  if (!j.is_object()) return;
-  for (const auto& [k, v] : j.items()) {
-    if (k == "PLpgSQL_expr" && v.is_object() && v.contains("query")) {
-      PlpgsqlExpression(v["query"].get<std::string>());
-      continue;
-    }
-    if (k == "PLpgSQL_type" && v.is_object() && v.contains("typname")) {
-      const std::string t = v["typname"].get<std::string>();
-      if (t != "UNKNOWN") PlpgsqlType(t);
-      continue;
-    }
-    if (k == "PLpgSQL_stmt_dynexecute" || k == "PLpgSQL_stmt_dynfors")
-      info_.notes.push_back(fmt::format("{}: dynamic SQL (EXECUTE) is not analyzed", info_.id.ToString()));
-    PlpgsqlJson(v);
-  }
-}
-
-absl::Status Analyzer::FunctionBody(const std::string& language, const std::string& body, int index) {
-  if (language == "sql") {
-    auto parsed = ParsedSql::Parse(body);
-    if (!parsed.ok())
-      return absl::InvalidArgumentError(fmt::format("the body of {} does not parse: {} (in the body)",
-                                                    info_.id.ToString(), std::string(parsed.status().message())));
-    for (int i = 0; i < parsed->size(); ++i) {
+  for (const auto& v : body.variables) variables_.insert(v);
+  for (const auto& n : body.notes) info_.notes.push_back(fmt::format("{}: {}", info_.id.ToString(), n));
+  for (const auto& t : body.row_types) PlpgsqlType(t);
+  for (const auto& parsed : body.parsed)
+    for (int i = 0; i < parsed.size(); ++i) {
       Scope root;
-      Walk(parsed->statement(i), &root);
+      Walk(parsed.statement(i), &root);
     }
-    return absl::OkStatus();
-  }
-  if (language == "plpgsql") {
-    const std::string text(parsed_.StatementText(index));
-    PgQueryPlpgsqlParseResult result = pg_query_parse_plpgsql(text.c_str());
-    absl::Status status = absl::OkStatus();
-    if (result.error) {
-      // The PL/pgSQL parser reports no position; find the token its message
-      // quotes (`syntax error at or near "RETRUN"`) in the body.
-      const std::string message = result.error->message;
-      int byte = -1;
-      if (result.error->cursorpos > 0) {
-        byte = CharPosToByte(text, result.error->cursorpos);
-      } else if (const size_t q1 = message.find('"'); q1 != std::string::npos) {
-        const size_t q2 = message.find('"', q1 + 1);
-        const std::string token = message.substr(q1 + 1, q2 - q1 - 1);
-        const size_t body_at = body.empty() ? std::string::npos : text.find(body);
-        if (!token.empty() && body_at != std::string::npos) {
-          const size_t at = text.find(token, body_at);
-          if (at != std::string::npos) byte = static_cast<int>(at);
-        }
-      }
-      status = absl::InvalidArgumentError(
-          byte >= 0 ? fmt::format("{}: {} {}", info_.id.ToString(), message,
-                                  WhereInText(parsed_.source(), parsed_.StatementOffset(index) + byte))
-                    : fmt::format("{}: {} {}", info_.id.ToString(), message, StatementWhere(index)));
-    } else {
-      // The output is a JSON array of functions, one per line.
-      auto json = nlohmann::json::parse(result.plpgsql_funcs, nullptr, /*allow_exceptions=*/false);
-      if (json.is_discarded()) {
-        info_.notes.push_back(fmt::format("{}: PL/pgSQL body not analyzed", info_.id.ToString()));
-      } else {
-        PlpgsqlCollectVariables(json);
-        PlpgsqlJson(json);
-      }
-    }
-    pg_query_free_plpgsql_parse_result(result);
-    return status;
-  }
-  if (!body.empty())
-    info_.notes.push_back(fmt::format("{}: body in language {} is not analyzed", info_.id.ToString(), language));
   return absl::OkStatus();
 }
 
@@ -1007,14 +1105,7 @@ absl::Status Analyzer::Function(const pg_query::CreateFunctionStmt& s, int index
     info_.return_type = table_columns.empty() ? TypeString(s.return_type(), /*with_modifiers=*/false)
                                               : "TABLE(" + absl::StrJoin(table_columns, ", ") + ")";
   }
-  std::string language = "sql", body;
-  for (const auto& o : s.options()) {
-    if (!o.has_def_elem()) continue;
-    const auto& d = o.def_elem();
-    if (d.defname() == "language") language = Str(d.arg());
-    if (d.defname() == "as" && d.arg().has_list() && d.arg().list().items_size() >= 1)
-      body = Str(d.arg().list().items(0));
-  }
+  const auto [language, body] = LanguageAndBody(s);
   info_.language = language;
   ViaScope b(&via_, "");
   in_body_ = true;
@@ -1023,7 +1114,12 @@ absl::Status Analyzer::Function(const pg_query::CreateFunctionStmt& s, int index
     Walk(s.sql_body(), &root);
     return absl::OkStatus();
   }
-  return FunctionBody(language, body, index);
+  if (prepared_) {
+    if (auto it = prepared_->find(index); it != prepared_->end()) return WalkBody(it->second, index);
+  }
+  const PreparedBody prepared =
+      PrepareBody(language, body, parsed_.StatementText(index), parsed_.StatementOffset(index));
+  return WalkBody(prepared, index);
 }
 
 bool Analyzer::IsSelfName(const std::vector<std::string>& names) const {
@@ -1055,11 +1151,10 @@ std::vector<std::string> NamesOf(const Node& n) {
 }
 
 absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
-  const std::string where = StatementWhere(index);
   auto not_ours = [&](const std::vector<std::string>& names) {
     return absl::InvalidArgumentError(fmt::format(
         "{}: this statement is about {}, not {}; a definition holds one object and statements about it",
-        where, absl::StrJoin(names, "."), info_.id.ToString()));
+        StatementWhere(index), absl::StrJoin(names, "."), info_.id.ToString()));
   };
   if (stmt.has_comment_stmt()) {
     const auto& c = stmt.comment_stmt();
@@ -1127,7 +1222,7 @@ absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
       "{}: this statement is not part of an object's definition; besides its CREATE statement a "
       "definition may hold COMMENT ON, GRANT, REVOKE, ALTER ... OWNER TO, ALTER TABLE and ALTER "
       "SEQUENCE statements about the same object",
-      where));
+      StatementWhere(index)));
 }
 
 absl::Status Analyzer::Define(const Node& stmt, int index) {
@@ -1399,70 +1494,202 @@ std::string BareName(const model::ObjectId& id) {
 
 }  // namespace
 
-absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOptions& options) {
-  auto parsed = ParsedSql::Parse(sql);
-  if (!parsed.ok()) return parsed.status();
-  const std::string default_schema = options.search_path.empty() ? "public" : options.search_path.front();
-  // What the dump defines, layered over the caller's catalog.
-  std::set<std::pair<int, std::string>> names;
-  std::map<std::string, std::vector<std::string>> columns;
-  Catalog catalog;
-  catalog.exists = [&](RefClass cls, const std::string& schema, const std::string& name) {
-    if (names.count({static_cast<int>(cls), schema + "." + name})) return true;
-    return options.catalog && options.catalog->exists && options.catalog->exists(cls, schema, name);
+namespace {
+
+// Prepares the bodies of the functions among statements [begin, end) of
+// `parsed` on `threads` threads; keyed by statement index.
+std::map<int, PreparedBody> PrepareBodies(const ParsedSql& parsed, int begin, int end, size_t threads) {
+  std::vector<int> functions;
+  for (int i = begin; i < end; ++i)
+    if (parsed.statement(i).has_create_function_stmt() && !parsed.statement(i).create_function_stmt().has_sql_body())
+      functions.push_back(i);
+  std::vector<PreparedBody> bodies(functions.size());
+  threads = std::clamp<size_t>(threads, 1, functions.size() / 8 + 1);
+  auto work = [&](size_t t) {
+    for (size_t k = t; k < functions.size(); k += threads) {
+      const int i = functions[k];
+      const auto [language, body] = LanguageAndBody(parsed.statement(i).create_function_stmt());
+      bodies[k] = PrepareBody(language, body, parsed.StatementText(i), parsed.StatementOffset(i));
+    }
   };
-  catalog.columns = [&](const std::string& schema,
-                        const std::string& name) -> std::optional<std::vector<std::string>> {
-    if (auto it = columns.find(schema + "." + name); it != columns.end()) return it->second;
-    if (options.catalog && options.catalog->columns) return options.catalog->columns(schema, name);
-    return std::nullopt;
-  };
-  AnalyzeOptions layered = options;
-  layered.catalog = &catalog;
-  auto learn = [&](const ObjectInfo& info) {
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  std::map<int, PreparedBody> out;
+  for (size_t k = 0; k < functions.size(); ++k) out.emplace(functions[k], std::move(bodies[k]));
+  return out;
+}
+
+// Analyzes a dump: definitions in order (each seeing those before it), then
+// each object again with the statements about it elsewhere in the dump.
+class DumpAnalyzer {
+ public:
+  explicit DumpAnalyzer(const AnalyzeOptions& options) : options_(options) {
+    catalog_.exists = [this](RefClass cls, const std::string& schema, const std::string& name) {
+      if (names_.count({static_cast<int>(cls), schema + "." + name})) return true;
+      return options_.catalog && options_.catalog->exists && options_.catalog->exists(cls, schema, name);
+    };
+    catalog_.columns = [this](const std::string& schema,
+                              const std::string& name) -> std::optional<std::vector<std::string>> {
+      if (auto it = columns_.find(schema + "." + name); it != columns_.end()) return it->second;
+      if (options_.catalog && options_.catalog->columns) return options_.catalog->columns(schema, name);
+      return std::nullopt;
+    };
+    layered_ = options_;
+    layered_.catalog = &catalog_;
+    default_schema_ = options_.search_path.empty() ? "public" : options_.search_path.front();
+  }
+
+  // Analyzes the definitions among `parsed`'s statements [begin, end);
+  // `base` is the index of statement `begin` in the whole dump.
+  absl::Status Definitions(const ParsedSql& parsed, int begin, int end, int base,
+                           const std::map<int, PreparedBody>& bodies) {
+    for (int i = begin; i < end; ++i) {
+      if (!IsDefinition(parsed.statement(i))) continue;
+      Analyzer one(parsed, layered_, {i}, &bodies);
+      auto info = one.Run();
+      if (!info.ok()) return info.status();
+      Learn(*info);
+      group_of_.emplace(BareName(info->id), groups_.size());
+      groups_.push_back({base + i - begin});
+      out_.objects.push_back(std::move(*info));
+    }
+    return absl::OkStatus();
+  }
+
+  // The statements about objects, found anywhere in the whole dump.
+  absl::StatusOr<DumpAnalysis> Finish(const ParsedSql& whole, const std::map<int, PreparedBody>& bodies) {
+    for (int i = 0; i < whole.size(); ++i) {
+      if (IsDefinition(whole.statement(i))) continue;
+      auto about = AboutObject(whole.statement(i), default_schema_);
+      auto it = about ? group_of_.find(*about) : group_of_.end();
+      if (it == group_of_.end()) {
+        ++out_.skipped_statements;
+        continue;
+      }
+      groups_[it->second].push_back(i);
+    }
+    // pg_dump adds foreign keys and comments at the end: objects with such
+    // statements are analyzed again with them.
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      if (groups_[g].size() == 1) continue;
+      Analyzer all(whole, layered_, groups_[g], &bodies);
+      auto info = all.Run();
+      if (!info.ok()) return info.status();
+      out_.objects[g] = std::move(*info);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  void Learn(const ObjectInfo& info) {
     auto cls = RefClassOfKind(info.id.kind);
     if (!cls) return;
-    names.insert({static_cast<int>(*cls), BareName(info.id)});
+    names_.insert({static_cast<int>(*cls), BareName(info.id)});
     if (*cls == RefClass::kRelation && !info.columns.empty()) {
       std::vector<std::string> cols;
       for (const auto& c : info.columns) cols.push_back(c.name);
-      columns[BareName(info.id)] = cols;
+      columns_[BareName(info.id)] = std::move(cols);
+    }
+  }
+
+  const AnalyzeOptions& options_;
+  AnalyzeOptions layered_;
+  Catalog catalog_;
+  std::string default_schema_;
+  std::set<std::pair<int, std::string>> names_;
+  std::map<std::string, std::vector<std::string>> columns_;
+  DumpAnalysis out_;
+  std::vector<std::vector<int>> groups_;
+  std::map<std::string, size_t> group_of_;
+};
+
+// Texts below this size are analyzed without a pipeline.
+constexpr size_t kPipelineAbove = 16 << 10;
+constexpr size_t kPiecesPerChunk = 64;
+
+// The pipeline: workers parse chunks of statements (and their function
+// bodies) while this thread analyzes the chunks already parsed, in order.
+// nullopt when a chunk does not parse on its own (the caller then parses
+// the whole text, which reports a real error precisely).
+std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::string& sql,
+                                                                 const AnalyzeOptions& options) {
+  auto pieces = ParsedSql::SplitStatements(sql);
+  if (!pieces.ok()) return std::nullopt;
+  auto source = std::make_shared<const std::string>(sql);
+  struct Chunk {
+    std::optional<absl::StatusOr<ParsedSql>> parsed;
+    std::map<int, PreparedBody> bodies;
+  };
+  const size_t n = (pieces->size() + kPiecesPerChunk - 1) / kPiecesPerChunk;
+  std::vector<Chunk> chunks(n);
+  std::mutex mu;
+  std::condition_variable ready;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  auto worker = [&] {
+    for (size_t c; !stop && (c = next++) < n;) {
+      auto parsed = ParsedSql::ParsePieces(source, *pieces, c * kPiecesPerChunk,
+                                           std::min(pieces->size(), (c + 1) * kPiecesPerChunk));
+      std::map<int, PreparedBody> bodies;
+      if (parsed.ok()) bodies = PrepareBodies(*parsed, 0, parsed->size(), 1);
+      std::lock_guard<std::mutex> lock(mu);
+      chunks[c].parsed = std::move(parsed);
+      chunks[c].bodies = std::move(bodies);
+      ready.notify_all();
     }
   };
+  std::vector<std::thread> pool;
+  const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  for (size_t t = 0; t < std::min(threads, n); ++t) pool.emplace_back(worker);
 
-  DumpAnalysis out;
-  std::vector<std::vector<int>> groups;
-  std::map<std::string, size_t> group_of;  // bare name -> group (relations, types, ...)
-  for (int i = 0; i < parsed->size(); ++i) {
-    if (!IsDefinition(parsed->statement(i))) continue;
-    Analyzer one(*parsed, layered, {i});
-    auto info = one.Run();
-    if (!info.ok()) return info.status();
-    learn(*info);
-    group_of.emplace(BareName(info->id), groups.size());
-    groups.push_back({i});
-    out.objects.push_back(std::move(*info));
-  }
-  for (int i = 0; i < parsed->size(); ++i) {
-    if (IsDefinition(parsed->statement(i))) continue;
-    auto about = AboutObject(parsed->statement(i), default_schema);
-    auto it = about ? group_of.find(*about) : group_of.end();
-    if (it == group_of.end()) {
-      ++out.skipped_statements;
-      continue;
+  DumpAnalyzer analyzer(options);
+  absl::Status status = absl::OkStatus();
+  bool split_wrongly = false;
+  int base = 0;
+  for (size_t c = 0; c < n && status.ok() && !split_wrongly; ++c) {
+    std::unique_lock<std::mutex> lock(mu);
+    ready.wait(lock, [&] { return chunks[c].parsed.has_value(); });
+    lock.unlock();
+    if (!chunks[c].parsed->ok()) {
+      split_wrongly = true;
+      break;
     }
-    groups[it->second].push_back(i);
+    const ParsedSql& parsed = **chunks[c].parsed;
+    status = analyzer.Definitions(parsed, 0, parsed.size(), base, chunks[c].bodies);
+    base += parsed.size();
   }
-  // Objects with statements elsewhere in the dump (pg_dump adds foreign
-  // keys and comments at the end): analyzed again with them.
-  for (size_t g = 0; g < groups.size(); ++g) {
-    if (groups[g].size() == 1) continue;
-    Analyzer whole(*parsed, layered, groups[g]);
-    auto info = whole.Run();
-    if (!info.ok()) return info.status();
-    out.objects[g] = std::move(*info);
+  stop = true;
+  for (auto& t : pool) t.join();
+  if (split_wrongly) return std::nullopt;
+  if (!status.ok()) return absl::StatusOr<DumpAnalysis>(status);
+
+  // One statement list for the statements about objects across chunks.
+  std::vector<ParsedSql> parts;
+  std::map<int, PreparedBody> bodies;
+  base = 0;
+  for (auto& chunk : chunks) {
+    for (auto& [i, body] : chunk.bodies) bodies.emplace(base + i, std::move(body));
+    base += (*chunk.parsed)->size();
+    parts.push_back(std::move(**chunk.parsed));
   }
-  return out;
+  const ParsedSql whole = ParsedSql::Merge(std::move(parts));
+  return analyzer.Finish(whole, bodies);
+}
+
+}  // namespace
+
+absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOptions& options) {
+  const std::string text(sql);
+  if (text.size() > kPipelineAbove)
+    if (auto result = AnalyzeDumpPipelined(text, options)) return std::move(*result);
+  auto parsed = ParsedSql::Parse(text);
+  if (!parsed.ok()) return parsed.status();
+  const auto bodies = PrepareBodies(*parsed, 0, parsed->size(), std::thread::hardware_concurrency());
+  DumpAnalyzer analyzer(options);
+  if (absl::Status s = analyzer.Definitions(*parsed, 0, parsed->size(), 0, bodies); !s.ok()) return s;
+  return analyzer.Finish(*parsed, bodies);
 }
 
 absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected, const AnalyzeOptions& options) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_join.h"
+#include "sql/parse.h"
 #include "sql/testdata_loader.h"
 
 namespace strata::sql {
@@ -318,6 +319,76 @@ ALTER TABLE ONLY public.a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES pu
   ASSERT_EQ(dump->objects[0].references.size(), 1u);
   EXPECT_EQ(EdgeString(dump->objects[0].references[0]), "relation:public.b(id)");
   EXPECT_EQ(dump->objects[0].foreign_keys[0].name, "a_b_fk");
+}
+
+}  // namespace
+}  // namespace strata::sql
+
+namespace strata::sql {
+namespace {
+
+std::string ShopCopies(int copies) {
+  std::ifstream in(STRATA_SQL_TESTDATA "/shop.sql");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string one = ss.str();
+  std::string all;
+  for (int c = 0; c < copies; ++c) {
+    std::string copy = one;
+    const std::string schema = "shop" + std::to_string(c);
+    for (size_t at = 0; (at = copy.find("shop", at)) != std::string::npos; at += schema.size())
+      copy.replace(at, 4, schema);
+    all += copy;
+  }
+  return all;
+}
+
+// Long texts are parsed statement by statement on several threads and
+// analyzed in a pipeline: the result must be the one of the plain path.
+TEST(AnalyzeDump, LongDumpsGiveTheSameResultAsShortOnes) {
+  const std::string big = ShopCopies(12);
+  ASSERT_GT(big.size(), 64u << 10);
+  auto whole = AnalyzeDump(big);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->objects.size(), 12u * 46);
+  for (int c : {0, 7, 11}) {
+    // Copy c alone: the text of copies 0..c without copies 0..c-1.
+    auto alone = AnalyzeDump(ShopCopies(c + 1).substr(ShopCopies(c).size()));
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_EQ(alone->objects.size(), 46u);
+    for (size_t k = 0; k < 46; ++k) {
+      const auto& a = alone->objects[k];
+      const auto& b = whole->objects[c * 46 + k];
+      EXPECT_EQ(a.id, b.id);
+      std::vector<std::string> ea, eb;
+      for (const auto& r : a.references) ea.push_back(EdgeString(r));
+      for (const auto& r : b.references) eb.push_back(EdgeString(r));
+      EXPECT_EQ(ea, eb) << a.id.ToString();
+    }
+  }
+}
+
+TEST(ParsedSql, LongTextsKeepStatementTextsAndErrorPositions) {
+  const std::string big = ShopCopies(4);
+  auto parsed = ParsedSql::Parse(big);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_GT(parsed->size(), 4 * 46);
+  for (int i = 0; i < parsed->size(); ++i) {
+    std::string_view text = parsed->StatementText(i);
+    EXPECT_EQ(big.substr(parsed->StatementOffset(i), text.size()), text);
+    auto again = ParsedSql::Parse(std::string(text));
+    ASSERT_TRUE(again.ok()) << text;
+    EXPECT_EQ(again->size(), 1);
+  }
+  // An error far into a long text: the line and column of the whole text.
+  const int lines = static_cast<int>(std::count(big.begin(), big.end(), '\n'));
+  auto bad = ParsedSql::Parse(big + "CREATE TABLE x (\n  a int,,\n);\n");
+  EXPECT_EQ(bad.status().message(),
+            "syntax error at or near \",\" (line " + std::to_string(lines + 2) + ", column 9)");
+  // BEGIN ATOMIC bodies hold ';' that the scanner splits at: parsed whole.
+  auto atomic = ParsedSql::Parse(big + "CREATE FUNCTION x() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n");
+  ASSERT_TRUE(atomic.ok()) << atomic.status();
+  EXPECT_EQ(atomic->size(), parsed->size() + 1);
 }
 
 }  // namespace

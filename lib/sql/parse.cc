@@ -4,39 +4,151 @@ extern "C" {
 #include <pg_query.h>
 }
 
+#include <algorithm>
+#include <thread>
+
 #include "fmt/format.h"
 
 namespace strata::sql {
 
-absl::StatusOr<ParsedSql> ParsedSql::Parse(std::string_view sql) {
-  ParsedSql parsed;
-  parsed.source_ = std::make_unique<std::string>(sql);
-  PgQueryProtobufParseResult result = pg_query_parse_protobuf(parsed.source_->c_str());
-  absl::Status status = absl::OkStatus();
-  if (result.error) {
-    const LineColumn lc = LineColumnAt(*parsed.source_, result.error->cursorpos);
-    status = absl::InvalidArgumentError(
-        result.error->cursorpos > 0
-            ? fmt::format("{} (line {}, column {})", result.error->message, lc.line, lc.column)
-            : std::string(result.error->message));
-  } else {
-    parsed.tree_ = std::make_unique<pg_query::ParseResult>();
-    if (!parsed.tree_->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len)))
-      status = absl::InternalError("libpg_query returned a parse tree that does not decode");
+namespace {
+
+// Texts shorter than this are parsed in one call.
+constexpr size_t kSplitAbove = 16 << 10;
+
+absl::Status ParseError(const std::string& text, const PgQueryError& error) {
+  const LineColumn lc = LineColumnAt(text, error.cursorpos);
+  return absl::InvalidArgumentError(error.cursorpos > 0
+                                        ? fmt::format("{} (line {}, column {})", error.message, lc.line, lc.column)
+                                        : std::string(error.message));
+}
+
+// Parses `text` and adds its statements, shifted by `base`, to `out`.
+// Returns false when it does not parse.
+bool ParseInto(const std::string& text, int base, google::protobuf::Arena* arena,
+               std::vector<std::pair<const pg_query::Node*, std::pair<int, int>>>* out) {
+  PgQueryProtobufParseResult result = pg_query_parse_protobuf(text.c_str());
+  bool ok = !result.error;
+  if (ok) {
+    auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arena);
+    ok = tree->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len));
+    for (const auto& raw : tree->stmts())
+      out->push_back({&raw.stmt(), {base + raw.stmt_location(), raw.stmt_len() == 0
+                                                                    ? static_cast<int>(text.size()) - raw.stmt_location()
+                                                                    : raw.stmt_len()}});
   }
   pg_query_free_protobuf_parse_result(result);
+  return ok;
+}
+
+}  // namespace
+
+ParsedSql::~ParsedSql() {
+  statements_.clear();
+  arenas_.clear();
+}
+
+absl::StatusOr<ParsedSql> ParsedSql::Parse(std::string_view sql) {
+  ParsedSql parsed;
+  parsed.source_ = std::make_shared<const std::string>(sql);
+  absl::Status status = sql.size() > kSplitAbove ? parsed.ParseStatements() : parsed.ParseWhole();
   if (!status.ok()) return status;
   return parsed;
 }
 
-int ParsedSql::StatementOffset(int i) const { return tree_->stmts(i).stmt_location(); }
+absl::Status ParsedSql::ParseWhole() {
+  statements_.clear();
+  arenas_.clear();
+  arenas_.push_back(std::make_unique<google::protobuf::Arena>());
+  PgQueryProtobufParseResult result = pg_query_parse_protobuf(source_->c_str());
+  absl::Status status = absl::OkStatus();
+  if (result.error) {
+    status = ParseError(*source_, *result.error);
+  } else {
+    auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arenas_.back().get());
+    if (!tree->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len))) {
+      status = absl::InternalError("libpg_query returned a parse tree that does not decode");
+    } else {
+      for (const auto& raw : tree->stmts())
+        statements_.push_back({&raw.stmt(), raw.stmt_location(), raw.stmt_len() == 0 ? -1 : raw.stmt_len()});
+    }
+  }
+  pg_query_free_protobuf_parse_result(result);
+  return status;
+}
+
+absl::StatusOr<std::vector<ParsedSql::Piece>> ParsedSql::SplitStatements(const std::string& sql) {
+  PgQuerySplitResult split = pg_query_split_with_scanner(sql.c_str());
+  if (split.error) {
+    absl::Status s = ParseError(sql, *split.error);
+    pg_query_free_split_result(split);
+    return s;
+  }
+  std::vector<Piece> pieces;
+  pieces.reserve(split.n_stmts);
+  for (int i = 0; i < split.n_stmts; ++i) pieces.push_back({split.stmts[i]->stmt_location, split.stmts[i]->stmt_len});
+  pg_query_free_split_result(split);
+  return pieces;
+}
+
+absl::StatusOr<ParsedSql> ParsedSql::ParsePieces(std::shared_ptr<const std::string> source,
+                                                 const std::vector<Piece>& pieces, size_t begin, size_t end) {
+  ParsedSql parsed;
+  parsed.source_ = std::move(source);
+  parsed.arenas_.push_back(std::make_unique<google::protobuf::Arena>());
+  std::vector<std::pair<const pg_query::Node*, std::pair<int, int>>> found;
+  std::string text;
+  for (size_t i = begin; i < end; ++i) {
+    const auto [offset, length] = pieces[i];
+    text.assign(*parsed.source_, offset, length == 0 ? std::string::npos : static_cast<size_t>(length));
+    if (!ParseInto(text, offset, parsed.arenas_.back().get(), &found))
+      return absl::InvalidArgumentError("a statement does not parse on its own");
+  }
+  for (const auto& [node, where] : found) parsed.statements_.push_back({node, where.first, where.second});
+  return parsed;
+}
+
+ParsedSql ParsedSql::Merge(std::vector<ParsedSql> parts) {
+  ParsedSql merged;
+  for (auto& p : parts) {
+    if (!merged.source_) merged.source_ = p.source_;
+    for (auto& a : p.arenas_) merged.arenas_.push_back(std::move(a));
+    merged.statements_.insert(merged.statements_.end(), p.statements_.begin(), p.statements_.end());
+    p.statements_.clear();
+  }
+  return merged;
+}
+
+absl::Status ParsedSql::ParseStatements() {
+  auto pieces = SplitStatements(*source_);
+  if (!pieces.ok()) return ParseWhole();  // reports the error with its position
+  // Contiguous ranges of statements per thread.
+  const size_t threads =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, std::min<size_t>(8, pieces->size() / 32 + 1));
+  std::vector<absl::StatusOr<ParsedSql>> parts;
+  for (size_t t = 0; t < threads; ++t) parts.emplace_back(absl::UnknownError("not parsed"));
+  auto work = [&](size_t t) {
+    parts[t] = ParsePieces(source_, *pieces, pieces->size() * t / threads, pieces->size() * (t + 1) / threads);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  std::vector<ParsedSql> ok;
+  for (auto& p : parts) {
+    if (!p.ok()) return ParseWhole();
+    ok.push_back(std::move(*p));
+  }
+  *this = Merge(std::move(ok));
+  return absl::OkStatus();
+}
+
+int ParsedSql::StatementOffset(int i) const { return statements_[i].offset; }
 
 std::string_view ParsedSql::StatementText(int i) const {
-  const auto& raw = tree_->stmts(i);
-  const size_t begin = static_cast<size_t>(raw.stmt_location());
-  // stmt_len 0 means "to the end of the input".
-  const size_t len = raw.stmt_len() == 0 ? std::string::npos : static_cast<size_t>(raw.stmt_len());
-  return std::string_view(*source_).substr(begin, len);
+  const auto& s = statements_[i];
+  return std::string_view(*source_).substr(static_cast<size_t>(s.offset),
+                                           s.length < 0 ? std::string::npos : static_cast<size_t>(s.length));
 }
 
 LineColumn ParsedSql::StatementStart(int i) const {

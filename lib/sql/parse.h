@@ -6,6 +6,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <google/protobuf/arena.h>
 
 #include "absl/status/statusor.h"
 #include "pg_query/pg_query.pb.h"
@@ -17,10 +20,30 @@ class ParsedSql {
  public:
   // Parses `sql` as PostgreSQL 15 would. INVALID_ARGUMENT carries the
   // parser's message and the 1-based line and column of the error.
+  //
+  // Long texts (dumps) are split into statements with PostgreSQL's scanner
+  // and the statements parsed one by one, on several threads: libpg_query's
+  // protobuf output costs more than linear time in the size of one parse.
+  // Locations inside a statement's tree are relative to the statement.
   static absl::StatusOr<ParsedSql> Parse(std::string_view sql);
 
-  int size() const { return tree_->stmts_size(); }
-  const pg_query::Node& statement(int i) const { return tree_->stmts(i).stmt(); }
+  // Parsing in parts (for pipelines): statement boundaries by PostgreSQL's
+  // scanner as (byte offset, length) pairs, then any range of them parsed
+  // on any thread, then the parts merged in order. A part that does not
+  // parse on its own is INVALID_ARGUMENT; parse the whole text then (it may
+  // hold BEGIN ATOMIC bodies the scanner split wrongly, or a real error).
+  using Piece = std::pair<int, int>;
+  static absl::StatusOr<std::vector<Piece>> SplitStatements(const std::string& sql);
+  static absl::StatusOr<ParsedSql> ParsePieces(std::shared_ptr<const std::string> source,
+                                               const std::vector<Piece>& pieces, size_t begin, size_t end);
+  static ParsedSql Merge(std::vector<ParsedSql> parts);
+
+  ParsedSql(ParsedSql&&) = default;
+  ParsedSql& operator=(ParsedSql&&) = default;
+  ~ParsedSql();
+
+  int size() const { return static_cast<int>(statements_.size()); }
+  const pg_query::Node& statement(int i) const { return *statements_[i].node; }
   // Byte offset and source text of statement i (without the ';').
   int StatementOffset(int i) const;
   std::string_view StatementText(int i) const;
@@ -30,8 +53,20 @@ class ParsedSql {
   const std::string& source() const { return *source_; }
 
  private:
-  std::unique_ptr<std::string> source_;
-  std::unique_ptr<pg_query::ParseResult> tree_;
+  ParsedSql() = default;
+  // Parses the whole text in one call (short texts, and the fallback when a
+  // statement does not parse on its own, e.g. BEGIN ATOMIC bodies).
+  absl::Status ParseWhole();
+  // Splits with the scanner and parses statement by statement.
+  absl::Status ParseStatements();
+
+  struct Statement {
+    const pg_query::Node* node;
+    int offset, length;  // in source_; length -1: to the end
+  };
+  std::shared_ptr<const std::string> source_;
+  std::vector<std::unique_ptr<google::protobuf::Arena>> arenas_;
+  std::vector<Statement> statements_;
 };
 
 // Whether an expression calls a function whose result differs per row
