@@ -5,9 +5,10 @@
 //     parsed and analyzed (identity, references, columns) with AnalyzeDump;
 //     MB/s over --parse-runs runs.
 //  2. graph: a synthetic schema of --objects objects (modules of 40 tables,
-//     40 views and 20 functions; foreign keys, views on tables and views,
-//     functions reading relations and calling functions, 5% of tables
-//     referencing an earlier module) checked in through the event log
+//     40 views and 20 functions; 1-3 foreign keys per table, views on three
+//     tables or views calling a function, PL/pgSQL functions using three
+//     tables and calling another function, 5% of tables referencing an
+//     earlier module) checked in through the event log
 //     (check-out + check-in per object), then
 //       - the impact projection's rebuild from the log (events/s),
 //       - GetDependents (transitive, depth 0) through gRPC on loopback for
@@ -119,11 +120,15 @@ Synthetic MakeObject(int64_t n, std::mt19937_64& rng) {
   if (i < 40) {  // tables t0..t39
     std::string ref1 = i > 0 ? fmt::format("{}.t{}", s, pick(i)) : "";
     std::string ref2 = i > 1 ? fmt::format("{}.t{}", s, pick(i)) : "";
+    // Half the tables have a third foreign key.
+    std::string ref3 = i > 2 && pick(2) == 0 ? fmt::format("{}.t{}", s, pick(i)) : "";
     if (module > 0 && pick(100) < 5) ref2 = fmt::format("m{}.t{}", pick(module), pick(40));
     std::string ddl = fmt::format("CREATE TABLE {}.t{} (\n  id bigint PRIMARY KEY,\n  a integer NOT NULL,\n"
-                                  "  b text,\n  c numeric(12,2),\n  ref1_id bigint{},\n  ref2_id bigint{}\n);\n",
+                                  "  b text,\n  c numeric(12,2),\n  ref1_id bigint{},\n  ref2_id bigint{},\n"
+                                  "  ref3_id bigint{}\n);\n",
                                   s, i, ref1.empty() ? "" : " REFERENCES " + ref1 + " (id)",
-                                  ref2.empty() ? "" : " REFERENCES " + ref2 + " (id)");
+                                  ref2.empty() ? "" : " REFERENCES " + ref2 + " (id)",
+                                  ref3.empty() ? "" : " REFERENCES " + ref3 + " (id)");
     return {fmt::format("table:{}.t{}", s, i), ddl};
   }
   // A relation of the module: a table, or a view defined before.
@@ -133,10 +138,13 @@ Synthetic MakeObject(int64_t n, std::mt19937_64& rng) {
   };
   if (i < 80) {  // views v0..v39
     const int64_t v = i - 40;
+    // Three relations and, for most views, a function of the module.
+    std::string fn = pick(4) ? fmt::format("{}.f{}(x.id)", s, pick(20)) : "x.id";
     std::string ddl = fmt::format(
-        "CREATE VIEW {}.v{} AS\n  SELECT x.id, x.a, y.b, x.c, x.ref1_id\n  FROM {} x\n  JOIN {} y ON y.id = x.ref1_id\n"
+        "CREATE VIEW {}.v{} AS\n  SELECT x.id, x.a, y.b, x.c, x.ref1_id, {} AS score\n  FROM {} x\n"
+        "  JOIN {} y ON y.id = x.ref1_id\n"
         "  WHERE x.c > 0 AND EXISTS (SELECT 1 FROM {} z WHERE z.id = x.id AND z.a > 1);\n",
-        s, v, relation(v), relation(v), relation(v));
+        s, v, fn, relation(v), relation(v), relation(v));
     return {fmt::format("view:{}.v{}", s, v), ddl};
   }
   const int64_t f = i - 80;  // functions f0..f19
@@ -144,8 +152,8 @@ Synthetic MakeObject(int64_t n, std::mt19937_64& rng) {
   std::string ddl = fmt::format(
       "CREATE FUNCTION {}.f{}(p bigint) RETURNS bigint LANGUAGE plpgsql STABLE AS $$\nDECLARE\n  n bigint;\n"
       "BEGIN\n  SELECT count(*) INTO n FROM {} WHERE a = p;\n  UPDATE {} SET b = 'seen' WHERE id = p;\n"
-      "  RETURN n{};\nEND\n$$;\n",
-      s, f, relation(40), relation(40), call);
+      "  DELETE FROM {} WHERE ref1_id = p AND c < 0;\n  RETURN n{};\nEND\n$$;\n",
+      s, f, relation(40), relation(40), fmt::format("{}.t{}", s, pick(40)), call);
   return {fmt::format("function:{}.f{}(bigint)", s, f), ddl};
 }
 

@@ -160,8 +160,7 @@ absl::StatusOr<std::vector<std::string>> GraphStore::Targets(const internal::Imp
   return matching.empty() ? *ids : matching;
 }
 
-absl::StatusOr<std::vector<internal::ImpactEdge>> GraphStore::DirectDependents(
-    const std::string& id, const internal::ImpactObject& o) const {
+absl::StatusOr<std::vector<internal::ImpactEdge>> GraphStore::DirectDependents(const std::string& id) const {
   auto name = NameOf(id);
   if (!name) return std::vector<internal::ImpactEdge>{};
   auto deps = DependentsOfName(name->first, name->second);
@@ -269,15 +268,11 @@ absl::StatusOr<std::vector<v1::Dependency>> GraphStore::DependentsOfSet(const st
     auto [current, level] = queue.front();
     queue.pop_front();
     if (depth && level >= depth) continue;
-    auto o = Object(current);
-    if (!o.ok()) return o.status();
-    if (!*o) continue;
-    auto edges = DirectDependents(current, **o);
+    // One read per object: the edges carry what a node shows.
+    auto edges = DirectDependents(current);
     if (!edges.ok()) return edges.status();
     for (auto& e : *edges) {
       if (!seen.insert(e.source()).second) continue;
-      auto s = Object(e.source());
-      if (!s.ok()) return s.status();
       v1::Dependency d;
       d.set_object(e.source());
       d.set_kind(KindOf(e.source()));
@@ -286,7 +281,7 @@ absl::StatusOr<std::vector<v1::Dependency>> GraphStore::DependentsOfSet(const st
       d.mutable_columns()->Swap(e.mutable_columns());
       d.set_all_columns(e.all_columns());
       d.mutable_via()->Swap(e.mutable_via());
-      d.set_version(*s ? (*s)->latest_version() : 0);
+      d.set_version(e.version());
       out.push_back(std::move(d));
       queue.push_back({e.source(), level + 1});
     }

@@ -60,8 +60,7 @@ class GraphStore {
   // matches the overloads with its number of arguments when there are several.
   absl::StatusOr<std::vector<std::string>> Targets(const internal::ImpactReference& ref) const;
   // The edges into an object (its direct dependents).
-  absl::StatusOr<std::vector<internal::ImpactEdge>> DirectDependents(const std::string& id,
-                                                                     const internal::ImpactObject& o) const;
+  absl::StatusOr<std::vector<internal::ImpactEdge>> DirectDependents(const std::string& id) const;
 
   // A catalog for the SQL analysis backed by this store (read errors count
   // as "not known").

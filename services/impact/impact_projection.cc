@@ -135,6 +135,7 @@ absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::I
     if (!deps.ok()) return deps.status();
     internal::ImpactEdge* e = deps->add_edges();
     e->set_source(id);
+    e->set_version(o.latest_version());
     e->set_nargs(ref.nargs());
     *e->mutable_columns() = ref.columns();
     e->set_all_columns(ref.all_columns());

@@ -218,7 +218,7 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
     }
 
     // Direct dependents and what the change does to them.
-    auto edges = store.DirectDependents(*id, o);
+    auto edges = store.DirectDependents(*id);
     if (!edges.ok()) return edges.status();
     std::vector<sql::DependentUse> uses;
     for (const auto& e : *edges)
