@@ -54,10 +54,24 @@ absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Pos
     txn.Put(keys::Definition(id), event.checked_in().definition());
     if (first)
       if (absl::Status s = AddName(id, txn); !s.ok()) return s;
-    absl::flat_hash_set<std::string> visited;
-    return Analyze(id, o, txn, visited);
+    pending_.insert(id);
   }
   txn.Put(keys::Object(id), o.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
+  std::vector<std::string> ids(pending_.begin(), pending_.end());
+  std::sort(ids.begin(), ids.end());
+  GraphStore store = StoreOver(txn);
+  for (const auto& id : ids) {
+    auto o = store.Object(id);
+    if (!o.ok()) return o.status();
+    if (!*o) continue;
+    absl::flat_hash_set<std::string> visited;
+    if (absl::Status s = Analyze(id, **o, txn, visited); !s.ok()) return s;
+  }
+  pending_.clear();
   return absl::OkStatus();
 }
 

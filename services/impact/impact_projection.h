@@ -7,7 +7,8 @@
 // relation an unqualified column belongs to) is redone for the direct
 // dependents of a relation whose columns change or that appears for the
 // first time, and so on down while columns keep changing: the graph does not
-// depend on the order in which partitions were read.
+// depend on the order in which partitions were read, nor on how events are
+// grouped into commits (definitions are analyzed when a commit closes).
 #pragma once
 
 #include <string>
@@ -25,6 +26,10 @@ class ImpactProjection : public projection::Projection {
   explicit ImpactProjection(std::vector<std::string> search_path) : search_path_(std::move(search_path)) {}
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
+  // Analyzes the objects checked in since the last commit, each once with
+  // its latest definition (a replay of ten versions analyzes one).
+  absl::Status Flush(projection::StateTxn& txn) override;
+  void BatchDone(bool committed) override { pending_.clear(); }
 
   static decide::AggregateFacts FactsOf(const internal::ImpactObject& o);
 
@@ -38,6 +43,7 @@ class ImpactProjection : public projection::Projection {
   absl::Status AddName(const std::string& id, projection::StateTxn& txn);
 
   std::vector<std::string> search_path_;
+  absl::flat_hash_set<std::string> pending_;  // checked in since the last commit
 };
 
 }  // namespace strata::impact
