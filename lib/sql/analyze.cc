@@ -1607,22 +1607,58 @@ class DumpAnalyzer {
 
 // Texts below this size are analyzed without a pipeline.
 constexpr size_t kPipelineAbove = 16 << 10;
-constexpr size_t kPiecesPerChunk = 64;
+constexpr size_t kRegionBytes = 16 << 10;
 
-// The pipeline: workers parse chunks of statements (and their function
-// bodies) while this thread analyzes the chunks already parsed, in order.
-// nullopt when a chunk does not parse on its own (the caller then parses
-// the whole text, which reports a real error precisely).
+// Cuts a dump into regions of about kRegionBytes at likely statement
+// boundaries: a line that starts with CREATE, ALTER, COMMENT, GRANT or
+// REVOKE after a line that ends with ';'. A cut inside a quoted body (a
+// function body with such a line) makes a region fail to parse on its own,
+// and the caller then parses the whole text instead: slow, never wrong.
+bool StartsStatement(std::string_view line) {
+  for (std::string_view k : {"CREATE ", "ALTER ", "COMMENT ", "GRANT ", "REVOKE "}) {
+    if (line.size() < k.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < k.size() && match; ++i)
+      match = std::toupper(static_cast<unsigned char>(line[i])) == k[i];
+    if (match) return true;
+  }
+  return false;
+}
+
+std::vector<std::pair<size_t, size_t>> Regions(const std::string& sql) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t start = 0, line = 0;
+  bool after_semicolon = false;
+  while (line < sql.size()) {
+    size_t end = sql.find('\n', line);
+    if (end == std::string::npos) end = sql.size();
+    if (after_semicolon && line - start >= kRegionBytes &&
+        StartsStatement(std::string_view(sql).substr(line, end - line))) {
+      out.push_back({start, line - start});
+      start = line;
+    }
+    size_t last = end;
+    while (last > line && std::isspace(static_cast<unsigned char>(sql[last - 1]))) --last;
+    if (last > line) after_semicolon = sql[last - 1] == ';';
+    line = end + 1;
+  }
+  if (start < sql.size()) out.push_back({start, sql.size() - start});
+  return out;
+}
+
+// The pipeline: workers split regions into statements, parse them (and
+// their function bodies) while this thread analyzes the regions already
+// parsed, in order. nullopt when a region does not parse on its own (the
+// caller then parses the whole text, which reports a real error precisely).
 std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::string& sql,
                                                                  const AnalyzeOptions& options) {
-  auto pieces = ParsedSql::SplitStatements(sql);
-  if (!pieces.ok()) return std::nullopt;
   auto source = std::make_shared<const std::string>(sql);
+  const std::vector<std::pair<size_t, size_t>> regions = Regions(sql);
   struct Chunk {
     std::optional<absl::StatusOr<ParsedSql>> parsed;
     std::map<int, PreparedBody> bodies;
   };
-  const size_t n = (pieces->size() + kPiecesPerChunk - 1) / kPiecesPerChunk;
+  const size_t n = regions.size();
   std::vector<Chunk> chunks(n);
   std::mutex mu;
   std::condition_variable ready;
@@ -1630,8 +1666,12 @@ std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::stri
   std::atomic<bool> stop{false};
   auto worker = [&] {
     for (size_t c; !stop && (c = next++) < n;) {
-      auto parsed = ParsedSql::ParsePieces(source, *pieces, c * kPiecesPerChunk,
-                                           std::min(pieces->size(), (c + 1) * kPiecesPerChunk));
+      const auto [begin, length] = regions[c];
+      absl::StatusOr<ParsedSql> parsed = absl::InvalidArgumentError("the region does not split");
+      if (auto pieces = ParsedSql::SplitStatements(sql.substr(begin, length)); pieces.ok()) {
+        for (auto& p : *pieces) p.first += static_cast<int>(begin);
+        parsed = ParsedSql::ParsePieces(source, *pieces, 0, pieces->size());
+      }
       std::map<int, PreparedBody> bodies;
       if (parsed.ok()) bodies = PrepareBodies(*parsed, 0, parsed->size(), 1);
       std::lock_guard<std::mutex> lock(mu);

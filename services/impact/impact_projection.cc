@@ -4,6 +4,7 @@
 
 #include "fmt/format.h"
 #include "sql/fingerprint.h"
+#include "sql/order.h"
 
 namespace strata::impact {
 namespace {
@@ -54,15 +55,20 @@ absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Pos
     txn.Put(keys::Definition(id), event.checked_in().definition());
     if (first)
       if (absl::Status s = AddName(id, txn); !s.ok()) return s;
-    pending_.insert(id);
+    if (pending_.insert(id).second) pending_order_.push_back(id);
   }
   txn.Put(keys::Object(id), o.SerializeAsString());
   return absl::OkStatus();
 }
 
 absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
-  std::vector<std::string> ids(pending_.begin(), pending_.end());
-  std::sort(ids.begin(), ids.end());
+  // What others use first (tables before views, ...), then in the order
+  // they arrived: the fewer dependents analyzed before what they use, the
+  // fewer are analyzed again. (The result does not depend on this order.)
+  std::vector<std::string> ids = std::move(pending_order_);
+  std::stable_sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
+    return sql::KindRank(a.substr(0, a.find(':'))) < sql::KindRank(b.substr(0, b.find(':')));
+  });
   GraphStore store = StoreOver(txn);
   for (const auto& id : ids) {
     auto o = store.Object(id);
@@ -72,6 +78,7 @@ absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
     if (absl::Status s = Analyze(id, **o, txn, visited); !s.ok()) return s;
   }
   pending_.clear();
+  pending_order_.clear();
   return absl::OkStatus();
 }
 

@@ -29,7 +29,10 @@ class ImpactProjection : public projection::Projection {
   // Analyzes the objects checked in since the last commit, each once with
   // its latest definition (a replay of ten versions analyzes one).
   absl::Status Flush(projection::StateTxn& txn) override;
-  void BatchDone(bool committed) override { pending_.clear(); }
+  void BatchDone(bool committed) override {
+    pending_.clear();
+    pending_order_.clear();
+  }
 
   static decide::AggregateFacts FactsOf(const internal::ImpactObject& o);
 
@@ -43,7 +46,9 @@ class ImpactProjection : public projection::Projection {
   absl::Status AddName(const std::string& id, projection::StateTxn& txn);
 
   std::vector<std::string> search_path_;
-  absl::flat_hash_set<std::string> pending_;  // checked in since the last commit
+  // Checked in since the last commit, in the order they arrived.
+  absl::flat_hash_set<std::string> pending_;
+  std::vector<std::string> pending_order_;
 };
 
 }  // namespace strata::impact
