@@ -1,9 +1,10 @@
 // strata-bench-impact: the SQL model and the impact service at scale.
 //
-//  1. parse: a schema dump of --dump-lines lines (the test schema
-//     lib/sql/testdata/shop.sql repeated under schemas shop1, shop2, ...),
-//     parsed and analyzed (identity, references, columns) with AnalyzeDump;
-//     MB/s over --parse-runs runs.
+//  1. parse: schema dumps of --dump-lines lines, parsed and analyzed
+//     (identity, references, columns) with AnalyzeDump; MB/s over
+//     --parse-runs runs. Two dumps: the test schema lib/sql/testdata/shop.sql
+//     repeated under schemas shop1, shop2, ... (views and functions dense),
+//     and the synthetic schema of part 2.
 //  2. graph: a synthetic schema of --objects objects (modules of 40 tables,
 //     40 views and 20 functions; 1-3 foreign keys per table, views on three
 //     tables or views calling a function, PL/pgSQL functions using three
@@ -67,17 +68,17 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-int ParseBench(const std::string& schema_file, int target_lines, int runs) {
-  const std::string one = ReadFile(schema_file);
-  if (one.empty()) return std::cerr << "cannot read " << schema_file << "\n", 1;
-  const int lines_per_copy = static_cast<int>(std::count(one.begin(), one.end(), '\n'));
-  std::string dump;
-  int copies = 0;
-  for (; copies * lines_per_copy < target_lines; ++copies) {
-    const std::string schema = fmt::format("shop{}", copies + 1);
-    dump += std::regex_replace(std::regex_replace(one, std::regex("shop\\."), schema + "."),
-                               std::regex("SCHEMA shop;"), "SCHEMA " + schema + ";");
-  }
+struct Synthetic;
+Synthetic MakeObject(int64_t n, std::mt19937_64& rng);
+
+// A dump of about `target_lines` lines: the test schema repeated under
+// schemas shop1, shop2, ... ("shop"), or the graph benchmark's synthetic
+// schema ("synthetic": 40% tables, 40% views, 20% PL/pgSQL functions).
+std::string MakeDump(const std::string& kind, const std::string& schema_file, int target_lines);
+
+int ParseBench(const std::string& kind, const std::string& schema_file, int target_lines, int runs) {
+  const std::string dump = MakeDump(kind, schema_file, target_lines);
+  if (dump.empty()) return std::cerr << "cannot read " << schema_file << "\n", 1;
   const int lines = static_cast<int>(std::count(dump.begin(), dump.end(), '\n'));
   std::vector<double> mbps, parse_mbps, cpu_mbps;
   size_t objects = 0, references = 0;
@@ -101,9 +102,9 @@ int ParseBench(const std::string& schema_file, int target_lines, int runs) {
     cpu_mbps.push_back(dump.size() / 1e6 / (ProcessCpuSeconds() - cpu0));
   }
   std::cout << fmt::format(
-      "parse+analyze: dump lines={} bytes={} objects={} references={} runs={} MB/s median={:.1f} min={:.1f} "
+      "parse+analyze[{}]: dump lines={} bytes={} objects={} references={} runs={} MB/s median={:.1f} min={:.1f} "
       "max={:.1f} (per CPU-second: {:.1f} MB); libpg_query parse alone: median {:.1f} MB/s\n",
-      lines, dump.size(), objects, references, runs, Pct(mbps, 50), Pct(mbps, 0), Pct(mbps, 100), Pct(cpu_mbps, 50),
+      kind, lines, dump.size(), objects, references, runs, Pct(mbps, 50), Pct(mbps, 0), Pct(mbps, 100), Pct(cpu_mbps, 50),
       Pct(parse_mbps, 50));
   return 0;
 }
@@ -157,6 +158,24 @@ Synthetic MakeObject(int64_t n, std::mt19937_64& rng) {
   return {fmt::format("function:{}.f{}(bigint)", s, f), ddl};
 }
 
+std::string MakeDump(const std::string& kind, const std::string& schema_file, int target_lines) {
+  std::string dump;
+  auto lines = [&] { return static_cast<int>(std::count(dump.begin(), dump.end(), '\n')); };
+  if (kind == "synthetic") {
+    std::mt19937_64 rng(42);
+    for (int64_t n = 0; lines() < target_lines; ++n) dump += MakeObject(n, rng).ddl;
+    return dump;
+  }
+  const std::string one = ReadFile(schema_file);
+  if (one.empty()) return "";
+  for (int copies = 0; lines() < target_lines; ++copies) {
+    const std::string schema = fmt::format("shop{}", copies + 1);
+    dump += std::regex_replace(std::regex_replace(one, std::regex("shop\\."), schema + "."),
+                               std::regex("SCHEMA shop;"), "SCHEMA " + schema + ";");
+  }
+  return dump;
+}
+
 void Append(eventlog::EventLog& log, const std::string& object, uint64_t seq, const std::string& ddl) {
   v1::Event e;
   e.set_event_id(fmt::format("{}-{}", object, seq));
@@ -194,7 +213,9 @@ int main(int argc, char** argv) {
   app.add_flag("--parse-only", parse_only);
   CLI11_PARSE(app, argc, argv);
 
-  if (int rc = ParseBench(schema_file, dump_lines, parse_runs); rc != 0 || parse_only) return rc;
+  for (const std::string kind : {"shop", "synthetic"})
+    if (int rc = ParseBench(kind, schema_file, dump_lines, parse_runs); rc != 0) return rc;
+  if (parse_only) return 0;
 
   if (!reuse) std::filesystem::remove_all(dir);
   std::filesystem::remove_all(dir + "/impact");
