@@ -46,6 +46,14 @@ void PrintTree(const std::string& root, const std::string& root_label,
   print(root, "");
 }
 
+// "table:s.a", or "table:s.a: add foreign key fk -> table:s.b" for a key
+// split out of a cycle.
+std::string StepText(const v1::OrderStep& step) {
+  if (step.references().empty()) return step.object();
+  return fmt::format("{}: add foreign key {} -> {}", step.object(),
+                     step.constraint().empty() ? "(unnamed)" : step.constraint(), step.references());
+}
+
 std::optional<std::string> ReadFile(const std::string& path) {
   std::stringstream ss;
   if (path == "-") {
@@ -147,13 +155,7 @@ std::optional<int> RunImpactCommand(const ImpactCommands& c, Client& client, con
       }
       std::cout << "order:\n";
       int n = 0;
-      for (const auto& step : resp.order())
-        std::cout << fmt::format("  {:>3}. {}\n", ++n,
-                                 step.constraint().empty() && step.references().empty()
-                                     ? step.object()
-                                     : fmt::format("{}: add foreign key {} -> {}", step.object(),
-                                                   step.constraint().empty() ? "(unnamed)" : step.constraint(),
-                                                   step.references()));
+      for (const auto& step : resp.order()) std::cout << fmt::format("  {:>3}. {}\n", ++n, StepText(step));
       if (resp.dependents_outside().empty()) {
         std::cout << "no other objects depend on these\n";
       } else {
@@ -215,13 +217,7 @@ std::optional<int> RunImpactCommand(const ImpactCommands& c, Client& client, con
       return 0;
     }
     int n = 0;
-    for (const auto& step : resp.steps())
-      std::cout << fmt::format("{:>3}. {}\n", ++n,
-                               step.references().empty()
-                                   ? step.object()
-                                   : fmt::format("{}: add foreign key {} -> {}", step.object(),
-                                                 step.constraint().empty() ? "(unnamed)" : step.constraint(),
-                                                 step.references()));
+    for (const auto& step : resp.steps()) std::cout << fmt::format("{:>3}. {}\n", ++n, StepText(step));
     return 0;
   }
   return std::nullopt;

@@ -372,6 +372,8 @@ class Analyzer {
   void Insert(const pg_query::InsertStmt& s, Scope* parent);
   void Update(const pg_query::UpdateStmt& s, Scope* parent);
   void Delete(const pg_query::DeleteStmt& s, Scope* parent);
+  // The relation an INSERT, UPDATE or DELETE writes, as a reference.
+  Reference* WriteTarget(const pg_query::RangeVar& rv);
   Item RelationItem(const pg_query::RangeVar& rv, Reference* ref) {
     Item item;
     item.alias = rv.has_alias() ? rv.alias().aliasname() : rv.relname();
@@ -810,11 +812,7 @@ void Analyzer::Insert(const pg_query::InsertStmt& s, Scope* parent) {
   Scope scope;
   scope.parent = parent;
   if (s.has_with_clause()) With(s.with_clause(), &scope);
-  Reference* target;
-  {
-    ViaScope v(&via_, "writes");
-    target = RelationRef(s.relation());
-  }
+  Reference* target = WriteTarget(s.relation());
   for (const auto& c : s.cols()) AddColumn(target, c.res_target().name());
   if (s.has_select_stmt()) SelectNode(s.select_stmt(), &scope);
   scope.items.push_back(RelationItem(s.relation(), target));
@@ -822,15 +820,16 @@ void Analyzer::Insert(const pg_query::InsertStmt& s, Scope* parent) {
   WalkList(s.returning_list(), &scope);
 }
 
+Reference* Analyzer::WriteTarget(const pg_query::RangeVar& rv) {
+  ViaScope v(&via_, "writes");
+  return RelationRef(rv);
+}
+
 void Analyzer::Update(const pg_query::UpdateStmt& s, Scope* parent) {
   Scope scope;
   scope.parent = parent;
   if (s.has_with_clause()) With(s.with_clause(), &scope);
-  Reference* target;
-  {
-    ViaScope v(&via_, "writes");
-    target = RelationRef(s.relation());
-  }
+  Reference* target = WriteTarget(s.relation());
   scope.items.push_back(RelationItem(s.relation(), target));
   for (const auto& f : s.from_clause()) FromItem(f, &scope);
   for (const auto& t : s.target_list()) {
@@ -845,11 +844,7 @@ void Analyzer::Delete(const pg_query::DeleteStmt& s, Scope* parent) {
   Scope scope;
   scope.parent = parent;
   if (s.has_with_clause()) With(s.with_clause(), &scope);
-  Reference* target;
-  {
-    ViaScope v(&via_, "writes");
-    target = RelationRef(s.relation());
-  }
+  Reference* target = WriteTarget(s.relation());
   scope.items.push_back(RelationItem(s.relation(), target));
   for (const auto& f : s.using_clause()) FromItem(f, &scope);
   if (s.has_where_clause()) Walk(s.where_clause(), &scope);
@@ -1357,32 +1352,12 @@ absl::Status Analyzer::Define(const Node& stmt, int index) {
   }
 }
 
-bool IsDefinition(const Node& stmt) {
-  switch (stmt.node_case()) {
-    case Node::kCreateStmt:
-    case Node::kViewStmt:
-    case Node::kCreateTableAsStmt:
-    case Node::kIndexStmt:
-    case Node::kCreateFunctionStmt:
-    case Node::kCreateTrigStmt:
-    case Node::kCreateSeqStmt:
-    case Node::kCreateEnumStmt:
-    case Node::kCompositeTypeStmt:
-    case Node::kCreateRangeStmt:
-    case Node::kCreateDomainStmt:
-    case Node::kCreateSchemaStmt:
-    case Node::kCreateExtensionStmt:
-      return true;
-    default:
-      return false;
-  }
-}
 
 absl::StatusOr<ObjectInfo> Analyzer::Run() {
   if (parsed_.size() == 0) return absl::InvalidArgumentError("the definition contains no SQL statement");
   // The defining statement first: the others are checked against it.
   for (int i : statements_) {
-    if (!IsDefinition(parsed_.statement(i))) continue;
+    if (!IsDefinitionStatement(parsed_.statement(i))) continue;
     if (defined_) {
       Analyzer other(parsed_, options_, {i});
       std::string what = "another object";
@@ -1546,7 +1521,7 @@ class DumpAnalyzer {
   absl::Status Definitions(const ParsedSql& parsed, int begin, int end, int base,
                            const std::map<int, PreparedBody>& bodies) {
     for (int i = begin; i < end; ++i) {
-      if (!IsDefinition(parsed.statement(i))) continue;
+      if (!IsDefinitionStatement(parsed.statement(i))) continue;
       Analyzer one(parsed, layered_, {i}, &bodies);
       auto info = one.Run();
       if (!info.ok()) return info.status();
@@ -1561,7 +1536,7 @@ class DumpAnalyzer {
   // The statements about objects, found anywhere in the whole dump.
   absl::StatusOr<DumpAnalysis> Finish(const ParsedSql& whole, const std::map<int, PreparedBody>& bodies) {
     for (int i = 0; i < whole.size(); ++i) {
-      if (IsDefinition(whole.statement(i))) continue;
+      if (IsDefinitionStatement(whole.statement(i))) continue;
       auto about = AboutObject(whole.statement(i), default_schema_);
       auto it = about ? group_of_.find(*about) : group_of_.end();
       if (it == group_of_.end()) {

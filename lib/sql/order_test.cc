@@ -70,13 +70,8 @@ TEST(Order, SoftEdgesGiveWayInACycleHardOnesDoNot) {
 // The whole test schema in dependency order: every object after what it uses.
 TEST(Order, ShopSchemaOrdersEveryObjectAfterItsDependencies) {
   testing::TestCatalog catalog;
-  std::map<std::string, ObjectInfo> objects;
-  for (const auto& [id, ddl] : testing::LoadObjects(STRATA_SQL_TESTDATA "/shop.sql")) {
-    auto info = AnalyzeDefinition(ddl, {.catalog = catalog.catalog()});
-    ASSERT_TRUE(info.ok()) << info.status();
-    catalog.Add(*info);
-    objects[id] = *info;
-  }
+  const auto objects = testing::AnalyzeObjects(STRATA_SQL_TESTDATA "/shop.sql", &catalog);
+  ASSERT_EQ(objects.size(), 46u);
   // name -> id, to turn references into object ids.
   std::map<std::pair<int, std::string>, std::string> by_name;
   for (const auto& [id, info] : objects) {

@@ -172,6 +172,27 @@ LineColumn ParsedSql::StatementStart(int i) const {
   return LineColumnAtByte(*source_, StatementOffset(i) + static_cast<int>(skip));
 }
 
+bool IsDefinitionStatement(const pg_query::Node& stmt) {
+  switch (stmt.node_case()) {
+    case pg_query::Node::kCreateStmt:
+    case pg_query::Node::kViewStmt:
+    case pg_query::Node::kCreateTableAsStmt:
+    case pg_query::Node::kIndexStmt:
+    case pg_query::Node::kCreateFunctionStmt:
+    case pg_query::Node::kCreateTrigStmt:
+    case pg_query::Node::kCreateSeqStmt:
+    case pg_query::Node::kCreateEnumStmt:
+    case pg_query::Node::kCompositeTypeStmt:
+    case pg_query::Node::kCreateRangeStmt:
+    case pg_query::Node::kCreateDomainStmt:
+    case pg_query::Node::kCreateSchemaStmt:
+    case pg_query::Node::kCreateExtensionStmt:
+      return true;
+    default:
+      return false;
+  }
+}
+
 LineColumn LineColumnAtByte(std::string_view text, int byte_offset) {
   LineColumn lc;
   for (size_t i = 0; i < text.size() && i < static_cast<size_t>(byte_offset); ++i) {

@@ -69,6 +69,9 @@ class ParsedSql {
   std::vector<Statement> statements_;
 };
 
+// Whether a statement creates an object (CREATE TABLE, VIEW, FUNCTION, ...).
+bool IsDefinitionStatement(const pg_query::Node& stmt);
+
 // Whether an expression calls a function whose result differs per row
 // (random(), gen_random_uuid(), clock_timestamp(), nextval(), ...).
 bool CallsVolatileFunction(const google::protobuf::Message& expr);

@@ -400,27 +400,6 @@ absl::Status MigrationReader::Statement(const Node& stmt, int i) {
       WhereInText(parsed_.source(), parsed_.StatementOffset(i))));
 }
 
-bool IsCreate(const Node& n) {
-  switch (n.node_case()) {
-    case Node::kCreateStmt:
-    case Node::kViewStmt:
-    case Node::kCreateTableAsStmt:
-    case Node::kIndexStmt:
-    case Node::kCreateFunctionStmt:
-    case Node::kCreateTrigStmt:
-    case Node::kCreateSeqStmt:
-    case Node::kCreateEnumStmt:
-    case Node::kCompositeTypeStmt:
-    case Node::kCreateRangeStmt:
-    case Node::kCreateDomainStmt:
-    case Node::kCreateSchemaStmt:
-    case Node::kCreateExtensionStmt:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, const ObjectInfo* before,
@@ -432,7 +411,7 @@ absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, con
   if (!parsed.ok()) return parsed.status();
   if (parsed->size() == 0) return absl::InvalidArgumentError("the proposed change contains no SQL statement");
   bool has_create = false;
-  for (int i = 0; i < parsed->size(); ++i) has_create = has_create || IsCreate(parsed->statement(i));
+  for (int i = 0; i < parsed->size(); ++i) has_create = has_create || IsDefinitionStatement(parsed->statement(i));
   if (has_create) {
     if (absl::Status s = CheckDefines(proposed, object, options); !s.ok()) return s;
     auto after = AnalyzeDefinition(proposed, options);

@@ -97,13 +97,8 @@ TEST(Risk, IndexWithoutConcurrentlyOnAnExistingTable) {
 // views and functions that use that column.
 TEST(Risk, DroppingAColumnBreaksExactlyItsUsers) {
   testing::TestCatalog catalog;
-  std::map<std::string, ObjectInfo> objects;
-  for (const auto& [id, ddl] : testing::LoadObjects(STRATA_SQL_TESTDATA "/shop.sql")) {
-    auto info = AnalyzeDefinition(ddl, {.catalog = catalog.catalog()});
-    ASSERT_TRUE(info.ok()) << info.status();
-    catalog.Add(*info);
-    objects[id] = *info;
-  }
+  const auto objects = testing::AnalyzeObjects(STRATA_SQL_TESTDATA "/shop.sql", &catalog);
+  ASSERT_EQ(objects.size(), 46u);
   std::vector<DependentUse> dependents;
   for (const auto& [id, info] : objects)
     for (const auto& r : info.references)

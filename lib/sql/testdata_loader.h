@@ -62,4 +62,16 @@ class TestCatalog {
   std::map<std::string, std::vector<std::string>> columns_;
 };
 
+// Every object of a test schema file analyzed in order, by id.
+inline std::map<std::string, ObjectInfo> AnalyzeObjects(const std::string& path, TestCatalog* catalog) {
+  std::map<std::string, ObjectInfo> out;
+  for (const auto& [id, ddl] : LoadObjects(path)) {
+    auto info = AnalyzeDefinition(ddl, {.catalog = catalog->catalog()});
+    if (!info.ok()) continue;  // callers compare the count with the file's
+    catalog->Add(*info);
+    out[id] = *info;
+  }
+  return out;
+}
+
 }  // namespace strata::sql::testing

@@ -1,5 +1,7 @@
 #include "sql/validate.h"
 
+#include "sql/parse.h"
+
 extern "C" {
 #include <pg_query.h>
 }
@@ -10,21 +12,13 @@ extern "C" {
 namespace strata::sql {
 
 LineColumn LineColumnAt(std::string_view text, int offset) {
-  LineColumn lc;
-  // pg_query reports cursor positions in characters; count UTF-8 code points.
+  // pg_query reports cursor positions in characters (1-based); find the byte.
   int chars = 0;
-  for (size_t i = 0; i < text.size() && chars < offset - 1; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte
-    ++chars;
-    if (c == '\n') {
-      ++lc.line;
-      lc.column = 1;
-    } else {
-      ++lc.column;
-    }
-  }
-  return lc;
+  size_t byte = 0;
+  for (; byte < text.size() && chars < offset - 1; ++byte)
+    if ((static_cast<unsigned char>(text[byte]) & 0xC0) != 0x80) ++chars;
+  while (byte < text.size() && (static_cast<unsigned char>(text[byte]) & 0xC0) == 0x80) ++byte;
+  return LineColumnAtByte(text, static_cast<int>(byte));
 }
 
 absl::Status ValidateSql(std::string_view sql) {

@@ -223,34 +223,28 @@ absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& i
       auto targets = Targets(ref);
       if (!targets.ok()) return targets.status();
       const auto cls = static_cast<sql::RefClass>(ref.cls());
-      if (targets->empty()) {
-        const std::string name =
-            fmt::format("{}:{}.{}", sql::RefClassName(cls), ref.schema(), ref.name());
-        if (!seen.insert(name).second) continue;
+      // A node reached through `ref`.
+      auto add_node = [&](const std::string& object, const std::string& kind) {
         v1::Dependency* d = tree.add_nodes();
-        d->set_object(name);
-        d->set_kind(sql::RefClassName(cls));
+        d->set_object(object);
+        d->set_kind(kind);
         d->set_depth(level + 1);
         d->set_parent(current);
         d->mutable_columns()->CopyFrom(ref.columns());
         d->set_all_columns(ref.all_columns());
         d->mutable_via()->CopyFrom(ref.via());
-        d->set_unknown(true);
+        return d;
+      };
+      if (targets->empty()) {
+        const std::string name = fmt::format("{}:{}.{}", sql::RefClassName(cls), ref.schema(), ref.name());
+        if (seen.insert(name).second) add_node(name, sql::RefClassName(cls))->set_unknown(true);
         continue;
       }
       for (const auto& target : *targets) {
         if (target == current || !seen.insert(target).second) continue;
         auto t = Object(target);
         if (!t.ok()) return t.status();
-        v1::Dependency* d = tree.add_nodes();
-        d->set_object(target);
-        d->set_kind(KindOf(target));
-        d->set_depth(level + 1);
-        d->set_parent(current);
-        d->mutable_columns()->CopyFrom(ref.columns());
-        d->set_all_columns(ref.all_columns());
-        d->mutable_via()->CopyFrom(ref.via());
-        d->set_version(*t ? (*t)->latest_version() : 0);
+        add_node(target, KindOf(target))->set_version(*t ? (*t)->latest_version() : 0);
         queue.push_back({target, level + 1});
       }
     }

@@ -130,31 +130,40 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   return absl::OkStatus();
 }
 
-absl::Status ImpactProjection::RemoveEdges(const std::string& id, const internal::ImpactObject& o,
-                                           projection::StateTxn& txn) {
+namespace {
+
+// Rewrites the dependents record of each name `o` references with `change`
+// (deleted when it ends up empty).
+template <typename Change>
+absl::Status RewriteDependents(const internal::ImpactObject& o, projection::StateTxn& txn, Change change) {
   GraphStore store = StoreOver(txn);
   for (const auto& ref : o.references()) {
     const auto cls = static_cast<sql::RefClass>(ref.cls());
+    const std::string key = keys::Dependents(cls, Qualified(ref));
     auto deps = store.DependentsOfName(cls, Qualified(ref));
     if (!deps.ok()) return deps.status();
-    auto* edges = deps->mutable_edges();
-    edges->erase(std::remove_if(edges->begin(), edges->end(),
-                                [&](const internal::ImpactEdge& e) { return e.source() == id; }),
-                 edges->end());
-    if (edges->empty()) txn.Delete(keys::Dependents(cls, Qualified(ref)));
-    else txn.Put(keys::Dependents(cls, Qualified(ref)), deps->SerializeAsString());
+    change(ref, deps->mutable_edges());
+    if (deps->edges().empty()) txn.Delete(key);
+    else txn.Put(key, deps->SerializeAsString());
   }
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status ImpactProjection::RemoveEdges(const std::string& id, const internal::ImpactObject& o,
+                                           projection::StateTxn& txn) {
+  return RewriteDependents(o, txn, [&](const internal::ImpactReference&, auto* edges) {
+    edges->erase(std::remove_if(edges->begin(), edges->end(),
+                                [&](const internal::ImpactEdge& e) { return e.source() == id; }),
+                 edges->end());
+  });
+}
+
 absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::ImpactObject& o,
                                         projection::StateTxn& txn) {
-  GraphStore store = StoreOver(txn);
-  for (const auto& ref : o.references()) {
-    const auto cls = static_cast<sql::RefClass>(ref.cls());
-    auto deps = store.DependentsOfName(cls, Qualified(ref));
-    if (!deps.ok()) return deps.status();
-    internal::ImpactEdge* e = deps->add_edges();
+  return RewriteDependents(o, txn, [&](const internal::ImpactReference& ref, auto* edges) {
+    internal::ImpactEdge* e = edges->Add();
     e->set_source(id);
     e->set_version(o.latest_version());
     e->set_nargs(ref.nargs());
@@ -162,11 +171,9 @@ absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::I
     e->set_all_columns(ref.all_columns());
     *e->mutable_via() = ref.via();
     // Sorted by source: the record is the same whatever the order of events.
-    std::sort(deps->mutable_edges()->begin(), deps->mutable_edges()->end(),
+    std::sort(edges->begin(), edges->end(),
               [](const internal::ImpactEdge& a, const internal::ImpactEdge& b) { return a.source() < b.source(); });
-    txn.Put(keys::Dependents(cls, Qualified(ref)), deps->SerializeAsString());
-  }
-  return absl::OkStatus();
+  });
 }
 
 absl::Status ImpactProjection::AddName(const std::string& id, projection::StateTxn& txn) {
