@@ -202,7 +202,7 @@ sql::Catalog GraphStore::MakeCatalog() const {
   return c;
 }
 
-absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& id, uint32_t depth) const {
+absl::StatusOr<v1::DependencyTree> GraphStore::TreeOf(const std::string& id) const {
   v1::DependencyTree tree;
   tree.set_object(id);
   auto root = Object(id);
@@ -210,6 +210,13 @@ absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& i
   if (!*root) return absl::NotFoundError(fmt::format("unknown object {}", id));
   tree.set_version((*root)->latest_version());
   tree.mutable_notes()->CopyFrom((*root)->notes());
+  return tree;
+}
+
+absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& id, uint32_t depth) const {
+  auto started = TreeOf(id);
+  if (!started.ok()) return started.status();
+  v1::DependencyTree& tree = *started;
   absl::flat_hash_set<std::string> seen = {id};
   std::deque<std::pair<std::string, uint32_t>> queue = {{id, 0}};
   while (!queue.empty()) {
@@ -249,7 +256,7 @@ absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& i
       }
     }
   }
-  return tree;
+  return std::move(tree);
 }
 
 absl::StatusOr<std::vector<v1::Dependency>> GraphStore::DependentsOfSet(const std::vector<std::string>& ids,
@@ -284,16 +291,11 @@ absl::StatusOr<std::vector<v1::Dependency>> GraphStore::DependentsOfSet(const st
 }
 
 absl::StatusOr<v1::DependencyTree> GraphStore::Dependents(const std::string& id, uint32_t depth) const {
-  v1::DependencyTree tree;
-  tree.set_object(id);
-  auto root = Object(id);
-  if (!root.ok()) return root.status();
-  if (!*root) return absl::NotFoundError(fmt::format("unknown object {}", id));
-  tree.set_version((*root)->latest_version());
-  tree.mutable_notes()->CopyFrom((*root)->notes());
+  auto tree = TreeOf(id);
+  if (!tree.ok()) return tree.status();
   auto nodes = DependentsOfSet({id}, depth);
   if (!nodes.ok()) return nodes.status();
-  for (auto& n : *nodes) *tree.add_nodes() = std::move(n);
+  for (auto& n : *nodes) *tree->add_nodes() = std::move(n);
   return tree;
 }
 

@@ -78,6 +78,9 @@ class GraphStore {
   absl::StatusOr<sql::OrderInput> OrderInputOf(const std::string& id, const internal::ImpactObject& o) const;
 
  private:
+  // A tree with the object's id, version and notes, and no nodes yet.
+  absl::StatusOr<v1::DependencyTree> TreeOf(const std::string& id) const;
+
   Getter get_;
 };
 
