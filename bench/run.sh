@@ -57,6 +57,9 @@ echo "== rebuild: 1,000,000 events over 100,000 objects"
 echo "== history: 1,000,000 events over 100,000 objects (rebuild, audit query, export)"
 "$BIN/strata-bench-history" --events 1000000 --objects 100000 --queries 500 --dir "$WORK/history"
 
+echo "== impact: SQL analysis of 15,000-line dumps; graph of 100,000 objects (rebuild, transitive dependents)"
+"$BIN/strata-bench-impact" --objects 100000 --queries 1000 --parse-runs 10 --dir "$WORK/impact"
+
 echo "== memory: strata-server holding 100,000 objects (the embedded log above)"
 "$BIN/strata-server" --tokens "$WORK/tokens.yaml" --data-dir "$WORK/rebuild" --listen 127.0.0.1:0 \
   > "$WORK/rss.out" 2> "$WORK/rss.err" & PIDS+=($!)

@@ -8,6 +8,7 @@ extern "C" {
 #include <thread>
 
 #include "fmt/format.h"
+#include "sql/json_tree.h"
 
 namespace strata::sql {
 
@@ -23,22 +24,56 @@ absl::Status ParseError(const std::string& text, const PgQueryError& error) {
                                         : std::string(error.message));
 }
 
+// Whether `text` may hold a negative number: a '-' before a digit.
+bool MayHoldNegativeNumber(const std::string& text) {
+  for (size_t i = text.find('-'); i != std::string::npos; i = text.find('-', i + 1)) {
+    size_t j = i + 1;
+    while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+    if (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) return true;
+  }
+  return false;
+}
+
+// One parse of `text` into `tree` (on an arena): libpg_query's JSON form,
+// read with DecodeJsonParseTree, or its protobuf form when the JSON form
+// would be wrong or does not decode. (libpg_query 15-4.0's JSON writes
+// negative Integer values as empty, i.e. 0: texts that may hold a negative
+// number take the protobuf form. Without one, the only negative Integers
+// are the -1 bounds of "type[]", which the decoder restores.)
+// On a syntax error returns false and fills *error (when given).
+bool ParseTree(const std::string& text, pg_query::ParseResult* tree, absl::Status* error) {
+  if (!MayHoldNegativeNumber(text)) {
+    PgQueryParseResult json = pg_query_parse(text.c_str());
+    if (json.error) {
+      if (error) *error = ParseError(text, *json.error);
+      pg_query_free_parse_result(json);
+      return false;
+    }
+    const bool decoded = DecodeJsonParseTree(json.parse_tree, tree);
+    pg_query_free_parse_result(json);
+    if (decoded) return true;
+    tree->Clear();
+  }
+  PgQueryProtobufParseResult result = pg_query_parse_protobuf(text.c_str());
+  bool ok = !result.error && tree->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len));
+  if (!ok && error)
+    *error = result.error ? ParseError(text, *result.error)
+                          : absl::InternalError("libpg_query returned a parse tree that does not decode");
+  pg_query_free_protobuf_parse_result(result);
+  return ok;
+}
+
 // Parses `text` and adds its statements, shifted by `base`, to `out`.
 // Returns false when it does not parse.
 bool ParseInto(const std::string& text, int base, google::protobuf::Arena* arena,
                std::vector<std::pair<const pg_query::Node*, std::pair<int, int>>>* out) {
-  PgQueryProtobufParseResult result = pg_query_parse_protobuf(text.c_str());
-  bool ok = !result.error;
-  if (ok) {
-    auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arena);
-    ok = tree->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len));
-    for (const auto& raw : tree->stmts())
-      out->push_back({&raw.stmt(), {base + raw.stmt_location(), raw.stmt_len() == 0
-                                                                    ? static_cast<int>(text.size()) - raw.stmt_location()
-                                                                    : raw.stmt_len()}});
-  }
-  pg_query_free_protobuf_parse_result(result);
-  return ok;
+  auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arena);
+  if (!ParseTree(text, tree, nullptr)) return false;
+  for (const auto& raw : tree->stmts())
+    out->push_back({&raw.stmt(), {base + raw.stmt_location(), raw.stmt_len() == 0
+                                                                  ? static_cast<int>(text.size()) - raw.stmt_location()
+                                                                  : raw.stmt_len()}});
+  return true;
 }
 
 }  // namespace
@@ -60,21 +95,12 @@ absl::Status ParsedSql::ParseWhole() {
   statements_.clear();
   arenas_.clear();
   arenas_.push_back(std::make_unique<google::protobuf::Arena>());
-  PgQueryProtobufParseResult result = pg_query_parse_protobuf(source_->c_str());
+  auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arenas_.back().get());
   absl::Status status = absl::OkStatus();
-  if (result.error) {
-    status = ParseError(*source_, *result.error);
-  } else {
-    auto* tree = google::protobuf::Arena::CreateMessage<pg_query::ParseResult>(arenas_.back().get());
-    if (!tree->ParseFromArray(result.parse_tree.data, static_cast<int>(result.parse_tree.len))) {
-      status = absl::InternalError("libpg_query returned a parse tree that does not decode");
-    } else {
-      for (const auto& raw : tree->stmts())
-        statements_.push_back({&raw.stmt(), raw.stmt_location(), raw.stmt_len() == 0 ? -1 : raw.stmt_len()});
-    }
-  }
-  pg_query_free_protobuf_parse_result(result);
-  return status;
+  if (!ParseTree(*source_, tree, &status)) return status;
+  for (const auto& raw : tree->stmts())
+    statements_.push_back({&raw.stmt(), raw.stmt_location(), raw.stmt_len() == 0 ? -1 : raw.stmt_len()});
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ParsedSql::Piece>> ParsedSql::SplitStatements(const std::string& sql) {
