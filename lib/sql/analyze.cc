@@ -17,6 +17,7 @@ extern "C" {
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "fmt/format.h"
+#include "sql/json_tree.h"
 #include "sql/parse.h"
 
 namespace strata::sql {
@@ -37,6 +38,20 @@ std::vector<std::string> Strs(const RepeatedPtrField<Node>& list) {
 
 std::string Q(std::string_view ident) { return model::QuoteIdentifier(ident); }
 
+// A dotted name written as text ('sales.orders_seq' for nextval() and
+// regclass, "sales.orders%ROWTYPE" in PL/pgSQL), split and folded as
+// PostgreSQL reads identifiers: lower case unless double-quoted.
+std::vector<std::string> NameParts(const std::string& text) {
+  std::vector<std::string> parts;
+  for (absl::string_view p : absl::StrSplit(text, '.')) {
+    std::string s(p.data(), p.size());
+    if (s.size() >= 2 && s.front() == '"') s = s.substr(1, s.size() - 2);
+    else std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+    parts.push_back(std::move(s));
+  }
+  return parts;
+}
+
 // Functions whose result differs per row: a DEFAULT calling them makes
 // ADD COLUMN rewrite the table (non-volatile defaults are stored once).
 bool IsVolatileFunction(std::string_view name) {
@@ -44,17 +59,6 @@ bool IsVolatileFunction(std::string_view name) {
       "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
       "clock_timestamp", "timeofday", "nextval", "txid_current", "random_normal", "setseed"};
   return kVolatile.contains(name);
-}
-
-// Converts a 1-based character position in `text` to a byte offset.
-int CharPosToByte(std::string_view text, int char_pos) {
-  int chars = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if ((c & 0xC0) == 0x80) continue;
-    if (++chars == char_pos) return static_cast<int>(i);
-  }
-  return static_cast<int>(text.size());
 }
 
 // A relation, subquery, CTE or function visible in a FROM clause.
@@ -113,39 +117,6 @@ std::string PlpgsqlAsSql(const std::string& text) {
   return "SELECT " + q;
 }
 
-// Reads a JSON string starting at text[i] == '"'; leaves i after it.
-std::string JsonString(std::string_view text, size_t& i) {
-  std::string out;
-  for (++i; i < text.size() && text[i] != '"'; ++i) {
-    if (text[i] != '\\' || i + 1 >= text.size()) {
-      out += text[i];
-      continue;
-    }
-    const char e = text[++i];
-    switch (e) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'u': {
-        unsigned code = 0;
-        for (int k = 0; k < 4 && i + 1 < text.size(); ++k) {
-          const char h = text[++i];
-          code = code * 16 + (std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
-        }
-        // libpg_query escapes only ASCII this way (<, >, &, control characters).
-        if (code < 0x80) out += static_cast<char>(code);
-        else absl::StrAppend(&out, "?");
-        break;
-      }
-      default: out += e;
-    }
-  }
-  ++i;
-  return out;
-}
-
 // Collects from libpg_query's PL/pgSQL JSON what PrepareBody needs: the
 // names of variables, the SQL of statements and expressions, declared types
 // and dynamic SQL. A linear scan: the JSON is only ever read for these keys.
@@ -157,7 +128,8 @@ void CollectPlpgsql(std::string_view json, PreparedBody* out, std::vector<std::s
       ++i;
       continue;
     }
-    std::string s = JsonString(json, i);
+    std::string s;
+    if (!ReadJsonString(json, &i, &s)) break;
     size_t j = i;
     while (j < json.size() && std::isspace(static_cast<unsigned char>(json[j]))) ++j;
     if (j < json.size() && json[j] == ':') {
@@ -347,6 +319,12 @@ class Analyzer {
   static void AddColumn(Reference* ref, const std::string& column) {
     if (ref) ref->columns.push_back(column);
   }
+  // SELECT *, %ROWTYPE, LIKE: every column of the relation, those known too.
+  static void UseAllColumns(Reference* ref, const std::optional<std::vector<std::string>>& known) {
+    if (!ref) return;
+    ref->all_columns = true;
+    if (known) ref->columns.insert(ref->columns.end(), known->begin(), known->end());
+  }
 
   // --- types ---
   // The type's name as PostgreSQL spells it in a signature (no modifiers)
@@ -458,9 +436,6 @@ std::string Analyzer::TypeString(const pg_query::TypeName& t, bool with_modifier
     // interval fields are encoded as a bit mask: keep the plain name.
     if (base != "interval") base += "(" + absl::StrJoin(mods, ",") + ")";
   }
-  if (base == "timestamp without time zone" || base == "time") {
-    // keep: CanonicalTypeName already spells these
-  }
   for (int i = 0; i < t.array_bounds_size(); ++i) base += "[]";
   if (t.setof()) base = "SETOF " + base;
   return base;
@@ -487,10 +462,7 @@ void Analyzer::TypeRef(const pg_query::TypeName& t) {
     Resolved rel = Resolve(RefClass::kRelation, names);
     if (rel.known) {
       Reference* ref = AddRef(rel, t.location());
-      if (ref) {
-        ref->all_columns = true;
-        if (auto cols = ColumnsOf(ref)) ref->columns.insert(ref->columns.end(), cols->begin(), cols->end());
-      }
+      UseAllColumns(ref, ColumnsOf(ref));
       return;
     }
   }
@@ -525,9 +497,7 @@ void Analyzer::Walk(const Message& m, Scope* scope) {
     const auto names = Strs(tc.type_name().names());
     // 'schema.name'::regclass names a relation.
     if (!names.empty() && names.back() == "regclass" && tc.arg().has_a_const() && tc.arg().a_const().has_sval()) {
-      std::vector<std::string> parts;
-      for (absl::string_view p : absl::StrSplit(tc.arg().a_const().sval().sval(), '.')) parts.emplace_back(p.data(), p.size());
-      AddRef(Resolve(RefClass::kRelation, parts), tc.location());
+      AddRef(Resolve(RefClass::kRelation, NameParts(tc.arg().a_const().sval().sval())), tc.location());
       return;
     }
     Walk(tc.arg(), scope);
@@ -571,11 +541,7 @@ void Analyzer::ColumnRef(const pg_query::ColumnRef& c, Scope* scope) {
     if (f.has_a_star()) star = true;
     else fields.push_back(Str(f));
   }
-  auto attribute_star = [&](Item& item) {
-    if (!item.ref) return;
-    item.ref->all_columns = true;
-    if (item.columns) item.ref->columns.insert(item.ref->columns.end(), item.columns->begin(), item.columns->end());
-  };
+  auto attribute_star = [&](Item& item) { UseAllColumns(item.ref, item.columns); };
   if (fields.empty() && star) {
     for (Scope* s = scope; s; s = s->parent) {
       if (s->items.empty()) continue;
@@ -633,10 +599,8 @@ void Analyzer::FuncCall(const pg_query::FuncCall& f, Scope* scope) {
     const Node* text = &a;
     if (a.has_type_cast()) text = &a.type_cast().arg();
     if (text->has_a_const() && text->a_const().has_sval()) {
-      std::vector<std::string> parts;
-      for (absl::string_view p : absl::StrSplit(text->a_const().sval().sval(), '.')) parts.emplace_back(p.data(), p.size());
       ViaScope v(&via_, via_.empty() ? "sequence" : via_);
-      AddRef(Resolve(RefClass::kRelation, parts), f.location());
+      AddRef(Resolve(RefClass::kRelation, NameParts(text->a_const().sval().sval())), f.location());
       for (int i = 1; i < f.args_size(); ++i) Walk(f.args(i), scope);
       return;
     }
@@ -956,10 +920,7 @@ void Analyzer::TableElement(const Node& elt, Scope* self) {
   if (elt.has_table_like_clause()) {
     ViaScope v(&via_, "like");
     Reference* ref = RelationRef(elt.table_like_clause().relation());
-    if (ref) {
-      ref->all_columns = true;
-      if (auto cols = ColumnsOf(ref)) ref->columns.insert(ref->columns.end(), cols->begin(), cols->end());
-    }
+    UseAllColumns(ref, ColumnsOf(ref));
   }
 }
 
@@ -1021,26 +982,13 @@ void Analyzer::PlpgsqlType(const std::string& typname) {
     }
     return false;
   };
-  auto parts_of = [](const std::string& text) {
-    std::vector<std::string> parts;
-    for (absl::string_view p : absl::StrSplit(text, '.')) {
-      std::string s(p.data(), p.size());
-      if (s.size() >= 2 && s.front() == '"') s = s.substr(1, s.size() - 2);
-      else std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-      parts.push_back(s);
-    }
-    return parts;
-  };
   if (strip("%rowtype")) {
-    Reference* ref = AddRef(Resolve(RefClass::kRelation, parts_of(t)), -1);
-    if (ref) {
-      ref->all_columns = true;
-      if (auto cols = ColumnsOf(ref)) ref->columns.insert(ref->columns.end(), cols->begin(), cols->end());
-    }
+    Reference* ref = AddRef(Resolve(RefClass::kRelation, NameParts(t)), -1);
+    UseAllColumns(ref, ColumnsOf(ref));
     return;
   }
   if (strip("%type")) {
-    auto parts = parts_of(t);
+    auto parts = NameParts(t);
     if (parts.size() < 2) return;  // a variable's %TYPE
     const std::string column = parts.back();
     parts.pop_back();
@@ -1131,18 +1079,17 @@ bool Analyzer::IsSelfName(const std::vector<std::string>& names) const {
   return schema == info_.id.schema;
 }
 
-std::vector<std::string> NamesOf(const Node& n) {
-  if (n.has_list()) return Strs(n.list().items());
-  if (n.has_string()) return {Str(n)};
-  if (n.has_object_with_args()) return Strs(n.object_with_args().objname());
-  if (n.has_type_name()) return Strs(n.type_name().names());
-  if (n.has_range_var()) {
-    std::vector<std::string> out;
-    if (!n.range_var().schemaname().empty()) out.push_back(n.range_var().schemaname());
-    out.push_back(n.range_var().relname());
-    return out;
+// What ALTER ... OWNER, ALTER TABLE, ALTER SEQUENCE and ALTER FUNCTION are
+// about (nullopt for other statements).
+std::optional<std::vector<std::string>> AlteredObject(const Node& stmt) {
+  if (stmt.has_alter_owner_stmt()) {
+    const auto& a = stmt.alter_owner_stmt();
+    return a.has_relation() ? RangeVarNames(a.relation()) : NamesOf(a.object());
   }
-  return {};
+  if (stmt.has_alter_table_stmt()) return RangeVarNames(stmt.alter_table_stmt().relation());
+  if (stmt.has_alter_seq_stmt()) return RangeVarNames(stmt.alter_seq_stmt().sequence());
+  if (stmt.has_alter_function_stmt()) return Strs(stmt.alter_function_stmt().func().objname());
+  return std::nullopt;
 }
 
 absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
@@ -1167,26 +1114,18 @@ absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
     }
     return absl::OkStatus();
   }
-  if (stmt.has_alter_owner_stmt()) {
-    const auto& a = stmt.alter_owner_stmt();
-    auto names = a.has_relation() ? NamesOf([&] { Node n; *n.mutable_range_var() = a.relation(); return n; }())
-                                  : NamesOf(a.object());
-    return IsSelfName(names) ? absl::OkStatus() : not_ours(names);
-  }
-  if (stmt.has_alter_table_stmt()) {
-    const auto& a = stmt.alter_table_stmt();
-    Node rel;
-    *rel.mutable_range_var() = a.relation();
-    auto names = NamesOf(rel);
-    if (!IsSelfName(names)) return not_ours(names);
+  if (auto names = AlteredObject(stmt)) {
+    if (!IsSelfName(*names)) return not_ours(*names);
+    if (stmt.has_alter_seq_stmt()) Sequence(stmt.alter_seq_stmt().options());
+    if (!stmt.has_alter_table_stmt()) return absl::OkStatus();
+    // Constraints, columns and defaults added by ALTER TABLE.
     Scope self;
     Item me;
-    me.alias = a.relation().relname();
-    std::vector<std::string> cols;
-    for (const auto& c : info_.columns) cols.push_back(c.name);
-    me.columns = cols;
+    me.alias = stmt.alter_table_stmt().relation().relname();
+    me.columns = std::vector<std::string>{};
+    for (const auto& c : info_.columns) me.columns->push_back(c.name);
     self.items.push_back(me);
-    for (const auto& cmd : a.cmds()) {
+    for (const auto& cmd : stmt.alter_table_stmt().cmds()) {
       const auto& c = cmd.alter_table_cmd();
       if (c.def().has_constraint()) {
         Constraint(c.def().constraint(), "", nullptr, &self);
@@ -1198,20 +1137,6 @@ absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
       }
     }
     return absl::OkStatus();
-  }
-  if (stmt.has_alter_seq_stmt()) {
-    Node rel;
-    *rel.mutable_range_var() = stmt.alter_seq_stmt().sequence();
-    auto names = NamesOf(rel);
-    if (!IsSelfName(names)) return not_ours(names);
-    Sequence(stmt.alter_seq_stmt().options());
-    return absl::OkStatus();
-  }
-  if (stmt.has_alter_function_stmt()) {
-    Node f;
-    *f.mutable_object_with_args() = stmt.alter_function_stmt().func();
-    auto names = NamesOf(f);
-    return IsSelfName(names) ? absl::OkStatus() : not_ours(names);
   }
   return absl::InvalidArgumentError(fmt::format(
       "{}: this statement is not part of an object's definition; besides its CREATE statement a "
@@ -1435,27 +1360,8 @@ std::optional<std::string> AboutObject(const Node& stmt, const std::string& defa
       names.pop_back();
   } else if (stmt.has_grant_stmt() && stmt.grant_stmt().objects_size() == 1) {
     names = NamesOf(stmt.grant_stmt().objects(0));
-  } else if (stmt.has_alter_owner_stmt()) {
-    const auto& a = stmt.alter_owner_stmt();
-    if (a.has_relation()) {
-      Node n;
-      *n.mutable_range_var() = a.relation();
-      names = NamesOf(n);
-    } else {
-      names = NamesOf(a.object());
-    }
-  } else if (stmt.has_alter_table_stmt()) {
-    Node n;
-    *n.mutable_range_var() = stmt.alter_table_stmt().relation();
-    names = NamesOf(n);
-  } else if (stmt.has_alter_seq_stmt()) {
-    Node n;
-    *n.mutable_range_var() = stmt.alter_seq_stmt().sequence();
-    names = NamesOf(n);
-  } else if (stmt.has_alter_function_stmt()) {
-    Node n;
-    *n.mutable_object_with_args() = stmt.alter_function_stmt().func();
-    names = NamesOf(n);
+  } else if (auto altered = AlteredObject(stmt)) {
+    names = std::move(*altered);
   }
   if (names.empty()) return std::nullopt;
   if (names.size() == 1) return Q(default_schema) + "." + Q(names[0]);

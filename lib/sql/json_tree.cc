@@ -55,7 +55,8 @@ const FieldDescriptor* ArrayBoundsField() {
 
 class Reader {
  public:
-  explicit Reader(std::string_view json) : p_(json.data()), end_(json.data() + json.size()) {}
+  explicit Reader(std::string_view json)
+      : begin_(json.data()), p_(json.data()), end_(json.data() + json.size()) {}
 
   bool Message(google::protobuf::Message* m) {
     Blank();
@@ -107,37 +108,10 @@ class Reader {
   }
 
   bool String(std::string* out) {
-    if (!Eat('"')) return false;
-    const char* start = p_;
-    while (p_ < end_ && *p_ != '"' && *p_ != '\\') ++p_;
-    out->assign(start, p_ - start);
-    while (p_ < end_ && *p_ != '"') {
-      if (*p_ != '\\') {
-        out->push_back(*p_++);
-        continue;
-      }
-      if (++p_ >= end_) return false;
-      const char c = *p_++;
-      switch (c) {
-        case 'n': out->push_back('\n'); break;
-        case 't': out->push_back('\t'); break;
-        case 'r': out->push_back('\r'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'u': {
-          unsigned code = 0;
-          for (int k = 0; k < 4; ++k) {
-            if (p_ >= end_) return false;
-            const char h = *p_++;
-            code = code * 16 + (h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-          }
-          AppendUtf8(code, out);
-          break;
-        }
-        default: out->push_back(c);
-      }
-    }
-    return Eat('"');
+    size_t pos = static_cast<size_t>(p_ - begin_);
+    if (!ReadJsonString(std::string_view(begin_, end_ - begin_), &pos, out)) return false;
+    p_ = begin_ + pos;
+    return true;
   }
 
   bool Number(int64_t* v) {
@@ -249,11 +223,49 @@ class Reader {
     }
   }
 
+  const char* begin_;
   const char* p_;
   const char* end_;
 };
 
 }  // namespace
+
+bool ReadJsonString(std::string_view json, size_t* pos, std::string* out) {
+  size_t i = *pos;
+  if (i >= json.size() || json[i] != '"') return false;
+  const size_t start = ++i;
+  while (i < json.size() && json[i] != '"' && json[i] != '\\') ++i;
+  out->assign(json.substr(start, i - start));
+  while (i < json.size() && json[i] != '"') {
+    if (json[i] != '\\') {
+      out->push_back(json[i++]);
+      continue;
+    }
+    if (++i >= json.size()) return false;
+    const char c = json[i++];
+    switch (c) {
+      case 'n': out->push_back('\n'); break;
+      case 't': out->push_back('\t'); break;
+      case 'r': out->push_back('\r'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'u': {
+        unsigned code = 0;
+        for (int k = 0; k < 4; ++k) {
+          if (i >= json.size()) return false;
+          const char h = json[i++];
+          code = code * 16 + (h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+        }
+        AppendUtf8(code, out);
+        break;
+      }
+      default: out->push_back(c);
+    }
+  }
+  if (i >= json.size()) return false;
+  *pos = i + 1;
+  return true;
+}
 
 bool DecodeJsonParseTree(std::string_view json, pg_query::ParseResult* out) {
   Reader reader(json);

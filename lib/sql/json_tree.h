@@ -8,6 +8,7 @@
 // messages (tests compare both forms of every test schema statement).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "pg_query/pg_query.pb.h"
@@ -17,5 +18,9 @@ namespace strata::sql {
 // Reads libpg_query's JSON (pg_query_parse) into `out`. False when the
 // text is not the JSON it writes (callers fall back to the protobuf form).
 bool DecodeJsonParseTree(std::string_view json, pg_query::ParseResult* out);
+
+// Reads the JSON string starting at json[*pos] (a '"'), unescaped, into
+// *out and moves *pos past it. False when it is not a complete string.
+bool ReadJsonString(std::string_view json, size_t* pos, std::string* out);
 
 }  // namespace strata::sql

@@ -198,6 +198,39 @@ LineColumn ParsedSql::StatementStart(int i) const {
   return LineColumnAtByte(*source_, StatementOffset(i) + static_cast<int>(skip));
 }
 
+namespace {
+void AppendStrings(const google::protobuf::RepeatedPtrField<pg_query::Node>& list, std::vector<std::string>* out) {
+  for (const auto& n : list)
+    if (n.has_string()) out->push_back(n.string().sval());
+}
+}  // namespace
+
+std::vector<std::string> NamesOf(const pg_query::Node& n) {
+  std::vector<std::string> out;
+  if (n.has_list()) AppendStrings(n.list().items(), &out);
+  if (n.has_string()) out.push_back(n.string().sval());
+  if (n.has_object_with_args()) AppendStrings(n.object_with_args().objname(), &out);
+  if (n.has_type_name()) AppendStrings(n.type_name().names(), &out);
+  if (n.has_range_var()) out = RangeVarNames(n.range_var());
+  return out;
+}
+
+std::vector<std::string> RangeVarNames(const pg_query::RangeVar& rv) {
+  std::vector<std::string> out;
+  if (!rv.schemaname().empty()) out.push_back(rv.schemaname());
+  out.push_back(rv.relname());
+  return out;
+}
+
+int CharPosToByte(std::string_view text, int char_pos) {
+  int chars = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // continuation byte
+    if (++chars == char_pos) return static_cast<int>(i);
+  }
+  return static_cast<int>(text.size());
+}
+
 bool IsDefinitionStatement(const pg_query::Node& stmt) {
   switch (stmt.node_case()) {
     case pg_query::Node::kCreateStmt:

@@ -69,6 +69,15 @@ class ParsedSql {
   std::vector<Statement> statements_;
 };
 
+// The names a node spells (a List of Strings, a String, ObjectWithArgs'
+// name, a TypeName, a RangeVar), as the parser folded them.
+std::vector<std::string> NamesOf(const pg_query::Node& n);
+std::vector<std::string> RangeVarNames(const pg_query::RangeVar& rv);
+
+// Byte offset of the `char_pos`-th character (1-based) of `text`; the end
+// of the text when it has fewer characters.
+int CharPosToByte(std::string_view text, int char_pos);
+
 // Whether a statement creates an object (CREATE TABLE, VIEW, FUNCTION, ...).
 bool IsDefinitionStatement(const pg_query::Node& stmt);
 

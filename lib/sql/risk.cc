@@ -197,28 +197,6 @@ void CompareDefinitions(ProposedChange* change, const ObjectInfo& before, const 
   }
 }
 
-std::vector<std::string> RangeVarNames(const pg_query::RangeVar& rv) {
-  std::vector<std::string> out;
-  if (!rv.schemaname().empty()) out.push_back(rv.schemaname());
-  out.push_back(rv.relname());
-  return out;
-}
-
-std::vector<std::string> NodeNames(const Node& n) {
-  std::vector<std::string> out;
-  if (n.has_list())
-    for (const auto& i : n.list().items())
-      if (i.has_string()) out.push_back(i.string().sval());
-  if (n.has_string()) out.push_back(n.string().sval());
-  if (n.has_object_with_args())
-    for (const auto& i : n.object_with_args().objname())
-      if (i.has_string()) out.push_back(i.string().sval());
-  if (n.has_type_name())
-    for (const auto& i : n.type_name().names())
-      if (i.has_string()) out.push_back(i.string().sval());
-  return out;
-}
-
 class MigrationReader {
  public:
   MigrationReader(ProposedChange* change, const ObjectInfo* before, const AnalyzeOptions& options,
@@ -357,21 +335,17 @@ absl::Status MigrationReader::Statement(const Node& stmt, int i) {
   if (stmt.has_drop_stmt()) {
     const auto& d = stmt.drop_stmt();
     for (const auto& o : d.objects()) {
-      auto names = NodeNames(o);
+      auto names = NamesOf(o);
       if (!IsObject(names)) return NotAbout(i, names);
     }
+    ProposedChange dropped = DropChange(change_->object);
     change_->drops_object = true;
-    const std::string& kind = change_->object.kind;
-    if (kind == "table")
-      AddFinding(change_, "drop-table", Severity::kHigh,
-                 fmt::format("drops table {} and all its data", change_->object.QualifiedName()));
-    else
-      AddFinding(change_, "drop-object", Severity::kMedium, fmt::format("drops {}", change_->object.ToString()));
+    change_->findings.insert(change_->findings.end(), dropped.findings.begin(), dropped.findings.end());
     return absl::OkStatus();
   }
   if (stmt.has_rename_stmt()) {
     const auto& r = stmt.rename_stmt();
-    std::vector<std::string> names = r.has_relation() ? RangeVarNames(r.relation()) : NodeNames(r.object());
+    std::vector<std::string> names = r.has_relation() ? RangeVarNames(r.relation()) : NamesOf(r.object());
     if (!IsObject(names)) return NotAbout(i, names);
     if (r.rename_type() == pg_query::OBJECT_COLUMN || r.rename_type() == pg_query::OBJECT_ATTRIBUTE) {
       change_->renamed_columns.push_back({r.subname(), r.newname()});
@@ -401,6 +375,18 @@ absl::Status MigrationReader::Statement(const Node& stmt, int i) {
 }
 
 }  // namespace
+
+ProposedChange DropChange(const model::ObjectId& object) {
+  ProposedChange change;
+  change.object = object;
+  change.drops_object = true;
+  if (object.kind == "table")
+    AddFinding(&change, "drop-table", Severity::kHigh,
+               fmt::format("drops table {} and all its data", object.QualifiedName()));
+  else
+    AddFinding(&change, "drop-object", Severity::kMedium, fmt::format("drops {}", object.ToString()));
+  return change;
+}
 
 absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, const ObjectInfo* before,
                                               std::string_view proposed, const AnalyzeOptions& options) {

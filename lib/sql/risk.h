@@ -75,6 +75,9 @@ struct ProposedChange {
 absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, const ObjectInfo* before,
                                               std::string_view proposed, const AnalyzeOptions& options = {});
 
+// Dropping `object` (what `DROP ...` about it describes), with its finding.
+ProposedChange DropChange(const model::ObjectId& object);
+
 // How one dependent uses the changed object (an edge of the graph).
 struct DependentUse {
   std::string object;  // dependent's id

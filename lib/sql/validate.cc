@@ -12,13 +12,8 @@ extern "C" {
 namespace strata::sql {
 
 LineColumn LineColumnAt(std::string_view text, int offset) {
-  // pg_query reports cursor positions in characters (1-based); find the byte.
-  int chars = 0;
-  size_t byte = 0;
-  for (; byte < text.size() && chars < offset - 1; ++byte)
-    if ((static_cast<unsigned char>(text[byte]) & 0xC0) != 0x80) ++chars;
-  while (byte < text.size() && (static_cast<unsigned char>(text[byte]) & 0xC0) == 0x80) ++byte;
-  return LineColumnAtByte(text, static_cast<int>(byte));
+  // pg_query reports cursor positions in characters (1-based).
+  return LineColumnAtByte(text, offset > 0 ? CharPosToByte(text, offset) : 0);
 }
 
 absl::Status ValidateSql(std::string_view sql) {

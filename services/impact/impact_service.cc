@@ -203,12 +203,7 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
     sql::ProposedChange change;
     if (req.proposed_definition().empty()) {
       if (!before) return absl::FailedPreconditionError(fmt::format("{} has no version to drop", *id));
-      change.object = *object_id;
-      change.drops_object = true;
-      change.findings.push_back({KindOf(*id) == "table" ? "drop-table" : "drop-object",
-                                 KindOf(*id) == "table" ? sql::Severity::kHigh : sql::Severity::kMedium, *id,
-                                 KindOf(*id) == "table" ? fmt::format("drops table {} and all its data", object_id->QualifiedName())
-                                                        : fmt::format("drops {}", *id)});
+      change = sql::DropChange(*object_id);
     } else {
       auto described = sql::DescribeChange(*object_id, before ? &*before : nullptr, req.proposed_definition(), analyze);
       if (!described.ok()) return described.status();
