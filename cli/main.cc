@@ -17,6 +17,7 @@
 #include "fmt/format.h"
 #include "history_commands.h"
 #include "impact_commands.h"
+#include "schema_commands.h"
 
 using namespace strata::cli;
 
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
   AddHistoryCommands(app, &history);
   ImpactCommands impact;
   AddImpactCommands(app, &impact);
+  SchemaCommands schema_cmds;
+  AddSchemaCommands(app, &schema_cmds);
 
   try {
     app.parse(argc, argv);
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  if (auto code = RunSchemaCommand(schema_cmds)) return *code;
   Client client(g);
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
   if (auto code = RunImpactCommand(impact, client, g)) return *code;

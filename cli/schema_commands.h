@@ -1,0 +1,27 @@
+// The strata CLI's schema commands: `schema diff` and `schema apply`. They
+// talk to PostgreSQL directly and need no Strata service.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace strata::cli {
+
+struct SchemaCommands {
+  CLI::App* diff = nullptr;
+  CLI::App* apply = nullptr;
+
+  std::string from, to, shadow_url, script, url;
+  bool reverse = false;
+  bool allow_data_loss = false;
+  bool quiet = false;
+};
+
+void AddSchemaCommands(CLI::App& app, SchemaCommands* cmds);
+
+// Runs the schema command the user gave; nullopt when it was another one.
+std::optional<int> RunSchemaCommand(const SchemaCommands& cmds);
+
+}  // namespace strata::cli

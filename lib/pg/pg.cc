@@ -1,0 +1,132 @@
+#include "pg/pg.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata::pg {
+namespace {
+
+// SQLSTATE classes that mean "the statement is wrong" rather than "the
+// database is not in a state to accept it".
+bool IsStatementError(const std::string& sqlstate) {
+  return sqlstate.rfind("42", 0) == 0 || sqlstate.rfind("22", 0) == 0;
+}
+
+std::string Field(pg_result* res, int code) {
+  const char* v = PQresultErrorField(res, code);
+  return v ? v : "";
+}
+
+}  // namespace
+
+const std::string& Rows::text(int row, int col) const {
+  static const std::string kEmpty;
+  const auto& v = rows_[row][col];
+  return v ? *v : kEmpty;
+}
+
+long long Rows::number(int row, int col) const { return std::atoll(text(row, col).c_str()); }
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Connect(const std::string& conninfo) {
+  pg_conn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(conn);
+    PQfinish(conn);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to PostgreSQL at ", RedactUrl(conninfo.empty() ? "(libpq defaults)" : conninfo),
+                     ": ", why));
+  }
+  PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+  // Notices (e.g. "extension already exists, skipping") are not errors.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Session>(new Session(conn));
+}
+
+Session::~Session() { PQfinish(conn_); }
+
+std::string Session::database() const { return PQdb(conn_); }
+
+absl::Status Session::StatusOf(pg_result* res, ErrorInfo* info) const {
+  ExecStatusType st = PQresultStatus(res);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return absl::OkStatus();
+  if (res == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    return absl::UnavailableError(absl::StrCat("PostgreSQL connection lost: ", PQerrorMessage(conn_)));
+  }
+  ErrorInfo e;
+  e.sqlstate = Field(res, PG_DIAG_SQLSTATE);
+  e.message = Field(res, PG_DIAG_MESSAGE_PRIMARY);
+  if (auto d = Field(res, PG_DIAG_MESSAGE_DETAIL); !d.empty()) absl::StrAppend(&e.message, "\nDETAIL: ", d);
+  if (auto h = Field(res, PG_DIAG_MESSAGE_HINT); !h.empty()) absl::StrAppend(&e.message, "\nHINT: ", h);
+  if (auto p = Field(res, PG_DIAG_STATEMENT_POSITION); !p.empty()) e.position = std::atoi(p.c_str());
+  std::string msg = e.message;
+  bool statement_error = IsStatementError(e.sqlstate);
+  if (info) *info = std::move(e);
+  return statement_error ? absl::InvalidArgumentError(msg) : absl::FailedPreconditionError(msg);
+}
+
+absl::Status Session::Exec(std::string_view sql) { return Exec(sql, nullptr); }
+
+absl::Status Session::Exec(std::string_view sql, ErrorInfo* info) {
+  std::string text(sql);
+  pg_result* res = PQexec(conn_, text.c_str());
+  absl::Status s = StatusOf(res, info);
+  PQclear(res);
+  return s;
+}
+
+absl::StatusOr<Rows> Session::Query(std::string_view sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  std::string text(sql);
+  pg_result* res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                                values.empty() ? nullptr : values.data(), nullptr, nullptr, 0);
+  if (absl::Status s = StatusOf(res, nullptr); !s.ok()) {
+    PQclear(res);
+    return s;
+  }
+  Rows rows;
+  int n = PQntuples(res), m = PQnfields(res);
+  rows.rows_.resize(n);
+  for (int i = 0; i < n; ++i) {
+    rows.rows_[i].reserve(m);
+    for (int j = 0; j < m; ++j) {
+      if (PQgetisnull(res, i, j)) rows.rows_[i].emplace_back(std::nullopt);
+      else rows.rows_[i].emplace_back(std::string(PQgetvalue(res, i, j), PQgetlength(res, i, j)));
+    }
+  }
+  PQclear(res);
+  return rows;
+}
+
+std::string RedactUrl(std::string_view url) {
+  static const std::regex kUrlPassword(R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)");
+  static const std::regex kKeyPassword(R"((password\s*=\s*)('[^']*'|\S+))");
+  std::string s = std::regex_replace(std::string(url), kUrlPassword, "$1:***@");
+  return std::regex_replace(s, kKeyPassword, "$1***");
+}
+
+std::string WithDatabase(const std::string& conninfo, const std::string& dbname) {
+  // libpq: a later dbname keyword overrides; for URLs, a `dbname` query
+  // parameter overrides the path.
+  if (conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0) {
+    return absl::StrCat(conninfo, conninfo.find('?') == std::string::npos ? "?" : "&", "dbname=", dbname);
+  }
+  return absl::StrCat(conninfo, conninfo.empty() ? "" : " ", "dbname=", QuoteLiteral(dbname));
+}
+
+std::string QuoteLiteral(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+}  // namespace strata::pg

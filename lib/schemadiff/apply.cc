@@ -1,0 +1,63 @@
+#include "schemadiff/apply.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "sql/parse.h"
+
+namespace strata::schemadiff {
+namespace {
+
+std::string FirstLine(std::string_view text) {
+  size_t start = text.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return "";
+  text.remove_prefix(start);
+  // Skip leading comment lines (a DATA LOSS note, say).
+  while (text.rfind("--", 0) == 0) {
+    size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return "";
+    text.remove_prefix(nl + 1);
+    text.remove_prefix(std::min(text.size(), text.find_first_not_of(" \t\r\n")));
+  }
+  std::string line(text.substr(0, text.find('\n')));
+  if (line.size() > 100) line = line.substr(0, 97) + "...";
+  return line;
+}
+
+}  // namespace
+
+absl::StatusOr<ApplyResult> ApplyScript(pg::Session& session, const std::string& script,
+                                        const std::string& script_name) {
+  auto parsed = sql::ParsedSql::Parse(script);
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(script_name, ": ", parsed.status().message()));
+  for (int i = 0; i < parsed->size(); ++i) {
+    if (parsed->statement(i).has_transaction_stmt()) {
+      auto at = parsed->StatementStart(i);
+      return absl::InvalidArgumentError(absl::StrCat(
+          script_name, ":", at.line, ":", at.column, ": transaction control (", FirstLine(parsed->StatementText(i)),
+          ") is not allowed: the script already runs in one transaction"));
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
+  for (int i = 0; i < parsed->size(); ++i) {
+    pg::ErrorInfo info;
+    std::string_view text = parsed->StatementText(i);
+    absl::Status s = session.Exec(text, &info);
+    if (s.ok()) continue;
+    (void)session.Exec("ROLLBACK");
+    // Where PostgreSQL points, or else where the statement begins.
+    auto at = info.position > 0
+                  ? sql::LineColumnAtByte(script, parsed->StatementOffset(i) + sql::CharPosToByte(text, info.position))
+                  : parsed->StatementStart(i);
+    std::string msg = absl::StrCat(script_name, ":", at.line, ":", at.column, ": statement ", i + 1, " of ",
+                                   parsed->size(), " failed: ", FirstLine(text), "\n", s.message(),
+                                   "\nnothing was applied (the transaction was rolled back)");
+    return absl::Status(s.code(), msg);
+  }
+  if (absl::Status s = session.Exec("COMMIT"); !s.ok()) return s;
+  return ApplyResult{parsed->size(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+}
+
+}  // namespace strata::schemadiff

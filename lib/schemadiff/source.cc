@@ -1,0 +1,170 @@
+#include "schemadiff/source.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "sql/parse.h"
+
+namespace strata::schemadiff {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SqlFile {
+  std::string path;
+  std::string text;
+};
+
+absl::StatusOr<std::vector<SqlFile>> ReadSqlFiles(const std::string& spec) {
+  std::error_code ec;
+  std::vector<std::string> paths;
+  if (fs::is_directory(spec, ec)) {
+    for (const auto& entry : fs::recursive_directory_iterator(spec, ec)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".sql") paths.push_back(entry.path().string());
+    }
+    if (paths.empty()) return absl::NotFoundError(absl::StrCat(spec, ": no .sql files in this folder"));
+    std::sort(paths.begin(), paths.end());
+  } else if (fs::is_regular_file(spec, ec)) {
+    paths.push_back(spec);
+  } else {
+    return absl::NotFoundError(absl::StrCat(spec, ": no such file or folder (nor a postgres:// URL)"));
+  }
+  std::vector<SqlFile> files;
+  for (const auto& p : paths) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(p, ": cannot read"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    files.push_back({p, ss.str()});
+  }
+  return files;
+}
+
+std::string ShadowName() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  return absl::StrCat("strata_shadow_", getpid(), "_", counter++, "_", rd() % 100000);
+}
+
+// A database on the shadow server that exists while this object does.
+class ShadowDatabase {
+ public:
+  static absl::StatusOr<std::unique_ptr<ShadowDatabase>> Create(const ShadowOptions& options) {
+    std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;
+    auto admin = pg::Session::Connect(admin_url);
+    if (!admin.ok()) {
+      return absl::UnavailableError(absl::StrCat("shadow server: ", admin.status().message(),
+                                                 " (choose another with --shadow-url)"));
+    }
+    std::string name = ShadowName();
+    if (absl::Status s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0")); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create a shadow database on ", pg::RedactUrl(admin_url), ": ", s.message()));
+    }
+    return std::unique_ptr<ShadowDatabase>(new ShadowDatabase(std::move(*admin), admin_url, name));
+  }
+  ~ShadowDatabase() { (void)admin_->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)")); }
+  std::string url() const { return pg::WithDatabase(admin_url_, name_); }
+
+ private:
+  ShadowDatabase(std::unique_ptr<pg::Session> admin, std::string admin_url, std::string name)
+      : admin_(std::move(admin)), admin_url_(std::move(admin_url)), name_(std::move(name)) {}
+  std::unique_ptr<pg::Session> admin_;
+  std::string admin_url_, name_;
+};
+
+absl::Status LoadError(const SqlFile& file, const absl::Status& s, const std::string& where) {
+  if (s.code() == absl::StatusCode::kUnavailable) return s;
+  std::string msg = absl::StrCat(where, ": ", s.message());
+  if (s.code() != absl::StatusCode::kInvalidArgument) {
+    absl::StrAppend(&msg, "\n(while loading it into a shadow database: install what it needs on the shadow server, "
+                          "or choose another server with --shadow-url)");
+    return absl::FailedPreconditionError(msg);
+  }
+  return absl::InvalidArgumentError(msg);
+}
+
+// Runs a file statement by statement in one transaction, so that an error
+// names its statement even when PostgreSQL gives no position. A file our
+// parser (PostgreSQL 15's grammar) does not read goes to the server whole:
+// the server may be newer, and its error positions are exact for syntax.
+absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
+  auto parsed = sql::ParsedSql::Parse(f.text);
+  if (!parsed.ok()) {
+    pg::ErrorInfo info;
+    absl::Status s = session.Exec(f.text, &info);
+    if (s.ok()) return s;
+    sql::LineColumn at{0, 0};
+    if (info.position > 0) at = sql::LineColumnAtByte(f.text, sql::CharPosToByte(f.text, info.position));
+    return LoadError(f, s, at.line ? absl::StrCat(f.path, ":", at.line, ":", at.column) : f.path);
+  }
+  if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
+  for (int i = 0; i < parsed->size(); ++i) {
+    if (parsed->statement(i).has_transaction_stmt()) continue;  // the file's own BEGIN/COMMIT
+    pg::ErrorInfo info;
+    std::string_view text = parsed->StatementText(i);
+    absl::Status s = session.Exec(text, &info);
+    if (s.ok()) continue;
+    auto at = info.position > 0
+                  ? sql::LineColumnAtByte(f.text, parsed->StatementOffset(i) + sql::CharPosToByte(text, info.position))
+                  : parsed->StatementStart(i);
+    return LoadError(f, s, absl::StrCat(f.path, ":", at.line, ":", at.column));
+  }
+  return session.Exec("COMMIT");
+}
+
+absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const ShadowOptions& options) {
+  auto shadow = ShadowDatabase::Create(options);
+
+  if (!shadow.ok()) return shadow.status();
+  absl::StatusOr<Catalog> catalog;
+  {
+    auto session = pg::Session::Connect((*shadow)->url());
+    if (!session.ok()) return session.status();
+    // Bodies are checked when they run, as pg_dump's scripts do: a function
+    // may use a table a later file creates.
+    if (absl::Status s = (*session)->Exec("SET check_function_bodies = false"); !s.ok()) return s;
+    for (const SqlFile& f : files) {
+      if (absl::Status s = LoadFile(**session, f); !s.ok()) return s;
+    }
+    catalog = ReadCatalog(**session);
+  }
+  return catalog;
+}
+
+}  // namespace
+
+bool IsDatabaseUrl(const std::string& spec) {
+  return spec.rfind("postgres://", 0) == 0 || spec.rfind("postgresql://", 0) == 0;
+}
+
+absl::StatusOr<Catalog> LoadCatalog(const std::string& spec, const ShadowOptions& shadow) {
+  if (IsDatabaseUrl(spec)) {
+    auto session = pg::Session::Connect(spec);
+    if (!session.ok()) return session.status();
+    return ReadCatalog(**session);
+  }
+  auto files = ReadSqlFiles(spec);
+  if (!files.ok()) return files.status();
+  return LoadSqlFiles(*files, shadow);
+}
+
+absl::StatusOr<std::pair<Catalog, Catalog>> LoadCatalogs(const std::string& from, const std::string& to,
+                                                         const ShadowOptions& shadow) {
+  auto later = std::async(std::launch::async, [&] { return LoadCatalog(to, shadow); });
+  auto a = LoadCatalog(from, shadow);
+  auto b = later.get();
+  if (!a.ok()) return a.status();
+  if (!b.ok()) return b.status();
+  return std::make_pair(std::move(*a), std::move(*b));
+}
+
+}  // namespace strata::schemadiff

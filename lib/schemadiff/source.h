@@ -1,0 +1,37 @@
+// Where a schema comes from, and its catalog model.
+//
+// A source is a postgres:// (or postgresql://) URL, read directly; or a .sql
+// file or a folder of .sql files (all of them below it, in path order), loaded
+// into a shadow database that is created for the purpose on the shadow server
+// and dropped afterwards, whatever happens, so both sides of a diff are
+// canonicalized by PostgreSQL itself.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "schemadiff/catalog.h"
+
+namespace strata::schemadiff {
+
+struct ShadowOptions {
+  // Connection string of a database on the shadow server (the engine creates
+  // and drops its own databases there; the role needs CREATEDB, and whatever
+  // the SQL needs, e.g. the right to create its extensions).
+  // "" = libpq's defaults (PGHOST, PGUSER, ... or the local socket), database postgres.
+  std::string server;
+};
+
+bool IsDatabaseUrl(const std::string& spec);
+
+// The catalog model of a source. Errors: NOT_FOUND (no such file/folder),
+// INVALID_ARGUMENT (SQL that PostgreSQL refuses: "file:line:column: message"),
+// FAILED_PRECONDITION (e.g. an extension the shadow server does not have),
+// UNAVAILABLE (a server that cannot be reached).
+absl::StatusOr<Catalog> LoadCatalog(const std::string& spec, const ShadowOptions& shadow);
+
+// Both sources at once (two shadow databases load in parallel).
+absl::StatusOr<std::pair<Catalog, Catalog>> LoadCatalogs(const std::string& from, const std::string& to,
+                                                         const ShadowOptions& shadow);
+
+}  // namespace strata::schemadiff

@@ -1,0 +1,112 @@
+// `strata schema diff` and `strata schema apply` as a user runs them: a real
+// process, no Strata service, against the test PostgreSQL server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "support/postgres.h"
+#include "support/process.h"
+#include "support/stack.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ScratchDatabase;
+using testing::TempDir;
+using testing::TestServerUrl;
+
+struct CliRun {
+  int exit_code;
+  std::string out, err;
+};
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SchemaCli : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = dir_.path() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  CliRun Strata(const std::string& args) {
+    std::string out = dir_.path() + "/out", err = dir_.path() + "/err";
+    std::string cmd = testing::BinaryPath("strata") + " " + args + " --shadow-url '" + TestServerUrl() + "' > " +
+                      out + " 2> " + err;
+    if (args.rfind("schema apply", 0) == 0) {
+      cmd = testing::BinaryPath("strata") + " " + args + " > " + out + " 2> " + err;
+    }
+    int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Read(out), Read(err)};
+  }
+  TempDir dir_{"strata-schema-cli"};
+};
+
+TEST_F(SchemaCli, DiffPrintsTheScriptOnStdoutAndTheSummaryOnStderr) {
+  std::string a = Write("a.sql", "CREATE TABLE t (id int);\n");
+  std::string b = Write("b.sql", "CREATE TABLE t (id int, name text NOT NULL DEFAULT '');\n");
+  CliRun r = Strata("schema diff " + a + " " + b);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ALTER TABLE public.t ADD COLUMN name text DEFAULT ''::text NOT NULL;"));
+  EXPECT_THAT(r.err, HasSubstr("1 statement(s): 0 created, 1 altered"));
+  CliRun back = Strata("schema diff " + a + " " + b + " --reverse --allow-data-loss");
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_THAT(back.out, HasSubstr("-- rollback: "));
+  EXPECT_THAT(back.out, HasSubstr("ALTER TABLE public.t DROP COLUMN name;"));
+  // Without --allow-data-loss the rollback (it drops a column) is refused.
+  CliRun refused = Strata("schema diff " + a + " " + b + " --reverse");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("drops column public.t.name"));
+  EXPECT_EQ(refused.out, "");
+}
+
+TEST_F(SchemaCli, EmptyDiffSucceeds) {
+  std::string a = Write("a.sql", "CREATE TABLE t (id int);\n");
+  CliRun r = Strata("schema diff " + a + " " + a);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("-- No changes."));
+  EXPECT_THAT(r.err, HasSubstr("no differences"));
+}
+
+TEST_F(SchemaCli, DiffAgainstALiveDatabaseAndApplyClosesTheGap) {
+  ScratchDatabase db("sdcli");
+  std::string want = Write("want.sql", "CREATE TABLE t (id bigint PRIMARY KEY); CREATE VIEW v AS SELECT id FROM t;\n");
+  CliRun diff = Strata("schema diff '" + db.url() + "' " + want);
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  std::string script = Write("up.sql", diff.out);
+  CliRun apply = Strata("schema apply " + script + " --url '" + db.url() + "'");
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_THAT(apply.err, HasSubstr("in one transaction"));
+  CliRun again = Strata("schema diff '" + db.url() + "' " + want);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("-- No changes."));
+}
+
+TEST_F(SchemaCli, BadInputIsAClearErrorWithItsExitCode) {
+  std::string bad = Write("bad.sql", "CREATE TABLE t (\n  id integr\n);\n");
+  std::string ok = Write("ok.sql", "CREATE TABLE t (id int);\n");
+  CliRun r = Strata("schema diff " + ok + " " + bad);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(bad + ":2:6: type \"integr\" does not exist"));
+  CliRun down = Strata("schema diff postgres://strata:pw@127.0.0.1:1/x?connect_timeout=2 " + ok);
+  EXPECT_EQ(down.exit_code, 6) << down.err;
+  EXPECT_THAT(down.err, HasSubstr("cannot connect to PostgreSQL at postgres://strata:***@127.0.0.1:1/x"));
+  ScratchDatabase db("sdcli");
+  std::string failing = Write("f.sql", "CREATE TABLE x (id int);\nSELECT 1/0;\n");
+  CliRun apply = Strata("schema apply " + failing + " --url '" + db.url() + "'");
+  EXPECT_EQ(apply.exit_code, 1);
+  EXPECT_THAT(apply.err, HasSubstr("f.sql:2:"));
+  EXPECT_THAT(apply.err, HasSubstr("division by zero"));
+}
+
+}  // namespace
+}  // namespace strata
