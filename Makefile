@@ -16,7 +16,7 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: build pg
 	ctest --test-dir $(BUILD) --output-on-failure -j 2 --timeout 600
 
 pg: deps

@@ -24,6 +24,10 @@ if [ "$(id -u)" -eq 0 ]; then psql_admin() { runuser -u postgres -- psql -p "$PG
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname='strata'")" != "1" ]; then
   psql_admin -c "CREATE ROLE strata LOGIN CREATEDB CREATEROLE PASSWORD 'strata'"
 fi
+# This is a local development cluster: role strata is also the shadow server
+# role of `strata schema diff`, which loads whole dumps (extensions, comments
+# on them, C-language functions), and that takes a superuser.
+psql_admin -c "ALTER ROLE strata SUPERUSER" >/dev/null
 for env in dev qa uat prod; do
   db="strata_$env"
   if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='$db'")" != "1" ]; then

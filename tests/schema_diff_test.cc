@@ -329,6 +329,31 @@ TEST(SchemaDiff, UnreachableServersAreUnavailable) {
   EXPECT_THAT(shadow.status().message(), HasSubstr("--shadow-url"));
 }
 
+TEST(SchemaDiff, PgDumpOfADatabaseDiffsEmptyAgainstTheDatabase) {
+  // pg_dump's own output (with its \restrict lines from 15.14 on) is a source.
+  ScratchDatabase db("sddump");
+  auto session = pg::Session::Connect(db.url());
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE((*session)->Exec(kPairs[4].a).ok());  // enum, table with defaults and arrays, view, function
+  ASSERT_TRUE((*session)->Exec("CREATE TABLE items (id serial PRIMARY KEY, inv int REFERENCES inv(id)); "
+                               "COMMENT ON TABLE items IS 'line items'; CREATE INDEX items_inv ON items (inv);").ok());
+  TempDir dir("strata-schemadiff");
+  std::string dump = dir.path() + "/dump.sql";
+  std::string cmd = "pg_dump --schema-only --no-owner --no-privileges -f " + dump + " '" + db.url() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto c = LoadCatalogs(dump, db.url(), Shadow());
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto plan = Diff(c->first, c->second);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(plan->empty()) << RenderScript(*plan, "dump vs database");
+  EXPECT_NE(c->first.Find("table public.items"), nullptr);
+  // The psql lines themselves.
+  auto restricted = LoadCatalog(
+      Write(dir, "r.sql", "\\restrict AbC123\nCREATE TABLE r (id int);\n\\unrestrict AbC123\n"), Shadow());
+  ASSERT_TRUE(restricted.ok()) << restricted.status();
+  EXPECT_NE(restricted->Find("table public.r"), nullptr);
+}
+
 TEST(SchemaDiff, MissingFileIsNotFound) {
   EXPECT_EQ(LoadCatalog("/nonexistent/schema.sql", Shadow()).status().code(), absl::StatusCode::kNotFound);
 }

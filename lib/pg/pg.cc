@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
 
@@ -77,6 +78,47 @@ absl::Status Session::Exec(std::string_view sql, ErrorInfo* info) {
   absl::Status s = StatusOf(res, info);
   PQclear(res);
   return s;
+}
+
+absl::Status Session::ExecEach(const std::vector<std::string_view>& statements, int* failed, ErrorInfo* info) {
+  // Batches keep what the server sends back small, so neither side can block
+  // on a full socket buffer while the other is still writing.
+  constexpr size_t kBatch = 256;
+  if (!PQenterPipelineMode(conn_)) return Exec("SELECT 1");  // reports the connection's state
+  absl::Status result = absl::OkStatus();
+  std::string text;
+  for (size_t begin = 0; begin < statements.size() && result.ok(); begin += kBatch) {
+    size_t end = std::min(statements.size(), begin + kBatch);
+    for (size_t i = begin; i < end; ++i) {
+      text.assign(statements[i]);
+      if (!PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) {
+        result = absl::UnavailableError(absl::StrCat("PostgreSQL connection lost: ", PQerrorMessage(conn_)));
+        end = i;
+        break;
+      }
+    }
+    PQpipelineSync(conn_);
+    for (size_t i = begin; i < end; ++i) {
+      pg_result* res = PQgetResult(conn_);
+      if (res && PQresultStatus(res) != PGRES_PIPELINE_ABORTED && result.ok()) {
+        absl::Status s = StatusOf(res, info);
+        if (!s.ok()) {
+          result = s;
+          if (failed) *failed = static_cast<int>(i);
+        }
+      }
+      PQclear(res);
+      while (pg_result* more = PQgetResult(conn_)) PQclear(more);  // the NULL that ends each query's results
+    }
+    // The sync's own result.
+    while (pg_result* res = PQgetResult(conn_)) {
+      bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      PQclear(res);
+      if (sync) break;
+    }
+  }
+  PQexitPipelineMode(conn_);
+  return result;
 }
 
 absl::StatusOr<Rows> Session::Query(std::string_view sql, const std::vector<std::string>& params) {

@@ -38,22 +38,23 @@ absl::StatusOr<ApplyResult> ApplyScript(pg::Session& session, const std::string&
           ") is not allowed: the script already runs in one transaction"));
     }
   }
+  std::vector<std::string_view> statements;
+  for (int i = 0; i < parsed->size(); ++i) statements.push_back(parsed->StatementText(i));
   auto start = std::chrono::steady_clock::now();
   if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
-  for (int i = 0; i < parsed->size(); ++i) {
-    pg::ErrorInfo info;
-    std::string_view text = parsed->StatementText(i);
-    absl::Status s = session.Exec(text, &info);
-    if (s.ok()) continue;
+  int failed = -1;
+  pg::ErrorInfo info;
+  if (absl::Status s = session.ExecEach(statements, &failed, &info); !s.ok()) {
     (void)session.Exec("ROLLBACK");
+    if (failed < 0) return s;
+    std::string_view text = statements[failed];
     // Where PostgreSQL points, or else where the statement begins.
-    auto at = info.position > 0
-                  ? sql::LineColumnAtByte(script, parsed->StatementOffset(i) + sql::CharPosToByte(text, info.position))
-                  : parsed->StatementStart(i);
-    std::string msg = absl::StrCat(script_name, ":", at.line, ":", at.column, ": statement ", i + 1, " of ",
-                                   parsed->size(), " failed: ", FirstLine(text), "\n", s.message(),
-                                   "\nnothing was applied (the transaction was rolled back)");
-    return absl::Status(s.code(), msg);
+    auto at = info.position > 0 ? sql::LineColumnAtByte(script, parsed->StatementOffset(failed) +
+                                                                    sql::CharPosToByte(text, info.position))
+                                : parsed->StatementStart(failed);
+    return absl::Status(s.code(), absl::StrCat(script_name, ":", at.line, ":", at.column, ": statement ", failed + 1,
+                                               " of ", parsed->size(), " failed: ", FirstLine(text), "\n",
+                                               s.message(), "\nnothing was applied (the transaction was rolled back)"));
   }
   if (absl::Status s = session.Exec("COMMIT"); !s.ok()) return s;
   return ApplyResult{parsed->size(),

@@ -23,6 +23,22 @@ struct SqlFile {
   std::string text;
 };
 
+// pg_dump (15.14 and later) brackets its scripts with the psql commands
+// \restrict and \unrestrict. They are psql's, not SQL: blank them out (lines
+// keep their numbers for error messages).
+void BlankPsqlRestrictLines(std::string& text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    if (line.rfind("\\restrict ", 0) == 0 || line.rfind("\\unrestrict ", 0) == 0) {
+      std::fill(text.begin() + pos, text.begin() + end, ' ');
+    }
+    pos = end + 1;
+  }
+}
+
 absl::StatusOr<std::vector<SqlFile>> ReadSqlFiles(const std::string& spec) {
   std::error_code ec;
   std::vector<std::string> paths;
@@ -44,6 +60,7 @@ absl::StatusOr<std::vector<SqlFile>> ReadSqlFiles(const std::string& spec) {
     std::stringstream ss;
     ss << in.rdbuf();
     files.push_back({p, ss.str()});
+    BlankPsqlRestrictLines(files.back().text);
   }
   return files;
 }
@@ -106,19 +123,24 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
     if (info.position > 0) at = sql::LineColumnAtByte(f.text, sql::CharPosToByte(f.text, info.position));
     return LoadError(f, s, at.line ? absl::StrCat(f.path, ":", at.line, ":", at.column) : f.path);
   }
-  if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
+  std::vector<std::string_view> statements;
+  std::vector<int> index;  // statement number in `parsed`
   for (int i = 0; i < parsed->size(); ++i) {
     if (parsed->statement(i).has_transaction_stmt()) continue;  // the file's own BEGIN/COMMIT
-    pg::ErrorInfo info;
-    std::string_view text = parsed->StatementText(i);
-    absl::Status s = session.Exec(text, &info);
-    if (s.ok()) continue;
-    auto at = info.position > 0
-                  ? sql::LineColumnAtByte(f.text, parsed->StatementOffset(i) + sql::CharPosToByte(text, info.position))
-                  : parsed->StatementStart(i);
-    return LoadError(f, s, absl::StrCat(f.path, ":", at.line, ":", at.column));
+    statements.push_back(parsed->StatementText(i));
+    index.push_back(i);
   }
-  return session.Exec("COMMIT");
+  if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
+  int failed = -1;
+  pg::ErrorInfo info;
+  absl::Status s = session.ExecEach(statements, &failed, &info);
+  if (s.ok()) return session.Exec("COMMIT");
+  if (failed < 0) return s;
+  int i = index[failed];
+  auto at = info.position > 0 ? sql::LineColumnAtByte(f.text, parsed->StatementOffset(i) +
+                                                                 sql::CharPosToByte(statements[failed], info.position))
+                              : parsed->StatementStart(i);
+  return LoadError(f, s, absl::StrCat(f.path, ":", at.line, ":", at.column));
 }
 
 absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const ShadowOptions& options) {
