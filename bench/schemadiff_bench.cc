@@ -208,7 +208,17 @@ int main(int argc, char** argv) {
     {
       auto target = strata::schemadiff::LoadCatalog(b_path, options);
       auto v = strata::pg::Session::Connect(strata::pg::WithDatabase(admin, db));
-      if (!target.ok() || !v.ok() || !(*v)->Exec(a.Render()).ok()) {
+      // Statement by statement: one transaction could not hold the locks of every table.
+      std::string first = a.Render();
+      std::vector<std::string_view> statements;
+      for (size_t at = 0, end; at < first.size(); at = end + 2) {
+        end = first.find(";\n", at);
+        if (end == std::string::npos) break;
+        statements.push_back(std::string_view(first).substr(at, end - at));
+      }
+      int failed = -1;
+      strata::pg::ErrorInfo info;
+      if (!target.ok() || !v.ok() || !(*v)->ExecEach(statements, &failed, &info).ok()) {
         fmt::print(stderr, "verify: cannot load the first schema\n");
         rc = 1;
       } else {

@@ -56,5 +56,12 @@ Try it:
   strata audit                       # who did what, when, from where (--verify, --export FILE)
   strata baseline create first-cut   # freeze the current versions
 
+  # Deployment scripts from two states (no service needed; shadow databases on the local server):
+  export STRATA_SHADOW_URL=postgres://strata:strata@127.0.0.1:5432/postgres
+  (echo 'CREATE SCHEMA sales;'; cat orders.sql) > schema.sql
+  strata schema diff postgres://strata:strata@127.0.0.1:5432/strata_dev schema.sql > up.sql    # dev -> schema.sql
+  strata schema diff postgres://strata:strata@127.0.0.1:5432/strata_dev schema.sql --reverse --allow-data-loss > down.sql
+  strata schema apply up.sql --url postgres://strata:strata@127.0.0.1:5432/strata_dev       # one transaction
+
 Stop with: make down
 MSG

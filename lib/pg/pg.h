@@ -59,7 +59,8 @@ class Session {
   // Runs statements one after another (each one statement, no parameters),
   // pipelined: a round trip per batch of statements instead of per
   // statement. Stops at the first failure: `failed` gets its index and `info`
-  // its error. Wrap in BEGIN/COMMIT to make them one transaction.
+  // its error. Each batch is one (implicit) transaction; wrap the call in
+  // BEGIN/COMMIT to make all of them one.
   absl::Status ExecEach(const std::vector<std::string_view>& statements, int* failed, ErrorInfo* info);
   // Runs a query with text parameters $1, $2, ...
   absl::StatusOr<Rows> Query(std::string_view sql, const std::vector<std::string>& params = {});

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+
 struct SqlFile {
   std::string path;
   std::string text;
@@ -109,7 +110,7 @@ absl::Status LoadError(const SqlFile& file, const absl::Status& s, const std::st
   return absl::InvalidArgumentError(msg);
 }
 
-// Runs a file statement by statement in one transaction, so that an error
+// Runs a file statement by statement (pipelined), so that an error
 // names its statement even when PostgreSQL gives no position. A file our
 // parser (PostgreSQL 15's grammar) does not read goes to the server whole:
 // the server may be newer, and its error positions are exact for syntax.
@@ -130,12 +131,12 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
     statements.push_back(parsed->StatementText(i));
     index.push_back(i);
   }
-  if (absl::Status s = session.Exec("BEGIN"); !s.ok()) return s;
+  // Not one transaction: a large schema would need more locks than a server
+  // grants one (max_locks_per_transaction); the shadow is thrown away anyway.
   int failed = -1;
   pg::ErrorInfo info;
   absl::Status s = session.ExecEach(statements, &failed, &info);
-  if (s.ok()) return session.Exec("COMMIT");
-  if (failed < 0) return s;
+  if (s.ok() || failed < 0) return s;
   int i = index[failed];
   auto at = info.position > 0 ? sql::LineColumnAtByte(f.text, parsed->StatementOffset(i) +
                                                                  sql::CharPosToByte(statements[failed], info.position))
@@ -143,22 +144,30 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
   return LoadError(f, s, absl::StrCat(f.path, ":", at.line, ":", at.column));
 }
 
-absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const ShadowOptions& options) {
+// Loads `files` into a new shadow database and reads its catalog. The shadow
+// is dropped on return, or handed to `keep` (to drop later, together with
+// another one: each DROP DATABASE forces a checkpoint, which would otherwise
+// write out the other shadow's pages).
+absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const ShadowOptions& options,
+                                     std::unique_ptr<ShadowDatabase>* keep = nullptr) {
   auto shadow = ShadowDatabase::Create(options);
-
   if (!shadow.ok()) return shadow.status();
   absl::StatusOr<Catalog> catalog;
   {
     auto session = pg::Session::Connect((*shadow)->url());
     if (!session.ok()) return session.status();
     // Bodies are checked when they run, as pg_dump's scripts do: a function
-    // may use a table a later file creates.
-    if (absl::Status s = (*session)->Exec("SET check_function_bodies = false"); !s.ok()) return s;
+    // may use a table a later file creates. A shadow database is thrown
+    // away: its commit need not wait for the disk.
+    if (absl::Status s = (*session)->Exec("SET check_function_bodies = false; SET synchronous_commit = off"); !s.ok()) {
+      return s;
+    }
     for (const SqlFile& f : files) {
       if (absl::Status s = LoadFile(**session, f); !s.ok()) return s;
     }
     catalog = ReadCatalog(**session);
   }
+  if (keep) *keep = std::move(*shadow);
   return catalog;
 }
 
@@ -167,6 +176,22 @@ absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const Sh
 bool IsDatabaseUrl(const std::string& spec) {
   return spec.rfind("postgres://", 0) == 0 || spec.rfind("postgresql://", 0) == 0;
 }
+
+namespace {
+
+absl::StatusOr<Catalog> LoadKeepingShadow(const std::string& spec, const ShadowOptions& shadow,
+                                          std::unique_ptr<ShadowDatabase>* keep) {
+  if (IsDatabaseUrl(spec)) {
+    auto session = pg::Session::Connect(spec);
+    if (!session.ok()) return session.status();
+    return ReadCatalog(**session);
+  }
+  auto files = ReadSqlFiles(spec);
+  if (!files.ok()) return files.status();
+  return LoadSqlFiles(*files, shadow, keep);
+}
+
+}  // namespace
 
 absl::StatusOr<Catalog> LoadCatalog(const std::string& spec, const ShadowOptions& shadow) {
   if (IsDatabaseUrl(spec)) {
@@ -181,9 +206,14 @@ absl::StatusOr<Catalog> LoadCatalog(const std::string& spec, const ShadowOptions
 
 absl::StatusOr<std::pair<Catalog, Catalog>> LoadCatalogs(const std::string& from, const std::string& to,
                                                          const ShadowOptions& shadow) {
-  auto later = std::async(std::launch::async, [&] { return LoadCatalog(to, shadow); });
-  auto a = LoadCatalog(from, shadow);
+  std::unique_ptr<ShadowDatabase> shadow_a, shadow_b;
+  auto later = std::async(std::launch::async, [&] { return LoadKeepingShadow(to, shadow, &shadow_b); });
+  auto a = LoadKeepingShadow(from, shadow, &shadow_a);
   auto b = later.get();
+  // Both shadows go at once (see LoadSqlFiles).
+  auto drop_b = std::async(std::launch::async, [&] { shadow_b.reset(); });
+  shadow_a.reset();
+  drop_b.get();
   if (!a.ok()) return a.status();
   if (!b.ok()) return b.status();
   return std::make_pair(std::move(*a), std::move(*b));
