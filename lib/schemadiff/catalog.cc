@@ -29,8 +29,6 @@ using ObjRef = std::pair<uint32_t, uint32_t>;  // (classid, objid)
 
 uint32_t Oid(const Rows& r, int i, int c) { return static_cast<uint32_t>(r.number(i, c)); }
 
-std::string SqlList(const std::string& text) { return text.empty() ? "" : text; }
-
 // What the reader knows while it builds the model: which key each catalog
 // row (classid, objid) stands for, and the column names of relations.
 struct Reader {
@@ -202,15 +200,6 @@ absl::Status Reader::ReadTypes() {
     if (it != keys.end()) keys[{kPgConstraint, Oid(checks, i, 3)}] = it->second;
   }
   return absl::OkStatus();
-}
-
-std::string RelationKind(char relkind) {
-  switch (relkind) {
-    case 'v': return "view";
-    case 'm': return "materialized view";
-    case 'S': return "sequence";
-    default: return "table";
-  }
 }
 
 absl::Status Reader::ReadRelations() {

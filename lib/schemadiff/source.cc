@@ -194,14 +194,7 @@ absl::StatusOr<Catalog> LoadKeepingShadow(const std::string& spec, const ShadowO
 }  // namespace
 
 absl::StatusOr<Catalog> LoadCatalog(const std::string& spec, const ShadowOptions& shadow) {
-  if (IsDatabaseUrl(spec)) {
-    auto session = pg::Session::Connect(spec);
-    if (!session.ok()) return session.status();
-    return ReadCatalog(**session);
-  }
-  auto files = ReadSqlFiles(spec);
-  if (!files.ok()) return files.status();
-  return LoadSqlFiles(*files, shadow);
+  return LoadKeepingShadow(spec, shadow, nullptr);
 }
 
 absl::StatusOr<std::pair<Catalog, Catalog>> LoadCatalogs(const std::string& from, const std::string& to,
