@@ -761,9 +761,11 @@ absl::Status Reader::ReadDependencies() {
       on = k->second;
       if (refclassid == kPgClass && refsubid > 0) on_column = column_names[{refobjid, refsubid}];
     }
-    if (on == from) continue;
+    // Edges within one object are dropped (a view's rule, a composite type's
+    // attributes), except a generated column's use of another column: the
+    // differ must rebuild it when that column changes type.
+    if (on == from && !(via_default && !on_column.empty())) continue;
     Object& o = catalog.objects.at(from);
-    // A composite type's attributes, a view's rule: the object itself.
     o.deps.push_back({.on = on, .on_column = on_column, .from_column = from_column, .via_default = via_default,
                       .automatic = automatic});
   }

@@ -461,9 +461,6 @@ std::vector<std::string> Differ::AlterTable(const Object& x, const Object& y) {
     alter("ADD COLUMN " + ColumnDefinition(*c));
   }
   for (const Column* c : ch.added) alter("ADD COLUMN " + ColumnDefinition(*c));
-  for (const auto& name : regenerated) {
-    if (const Column* c = FindColumn(y, name)) alter("ADD COLUMN " + ColumnDefinition(*c));
-  }
   for (const Column* c : ch.retyped) {
     if (regenerated.count(c->name)) continue;
     const Column* old = FindColumn(x, c->name);
@@ -483,6 +480,10 @@ std::vector<std::string> Differ::AlterTable(const Object& x, const Object& y) {
     }
     out.push_back(sql);
     if (!loss.empty()) pending_loss_[sql] = loss;
+  }
+  // Generated columns dropped first come back once the columns they use have their new types.
+  for (const auto& name : regenerated) {
+    if (const Column* c = FindColumn(y, name)) alter("ADD COLUMN " + ColumnDefinition(*c));
   }
   for (const Column& cb : y.columns) {
     const Column* ca = FindColumn(x, cb.name);

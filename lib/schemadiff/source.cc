@@ -110,10 +110,25 @@ absl::Status LoadError(const SqlFile& file, const absl::Status& s, const std::st
   return absl::InvalidArgumentError(msg);
 }
 
+// Ownership and privileges are not part of the model, and the roles they
+// name may not exist on the shadow server: such statements are not run.
+bool IsOwnershipOrPrivilege(const pg_query::Node& stmt) {
+  if (stmt.has_grant_stmt() || stmt.has_grant_role_stmt() || stmt.has_alter_default_privileges_stmt() ||
+      stmt.has_alter_owner_stmt()) {
+    return true;
+  }
+  if (!stmt.has_alter_table_stmt() || stmt.alter_table_stmt().cmds().empty()) return false;
+  for (const auto& cmd : stmt.alter_table_stmt().cmds()) {
+    if (!cmd.has_alter_table_cmd() || cmd.alter_table_cmd().subtype() != pg_query::AT_ChangeOwner) return false;
+  }
+  return true;
+}
+
 // Runs a file statement by statement (pipelined), so that an error
 // names its statement even when PostgreSQL gives no position. A file our
 // parser (PostgreSQL 15's grammar) does not read goes to the server whole:
 // the server may be newer, and its error positions are exact for syntax.
+// The file's own BEGIN/COMMIT are left out: batches are transactions.
 absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
   auto parsed = sql::ParsedSql::Parse(f.text);
   if (!parsed.ok()) {
@@ -127,7 +142,8 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
   std::vector<std::string_view> statements;
   std::vector<int> index;  // statement number in `parsed`
   for (int i = 0; i < parsed->size(); ++i) {
-    if (parsed->statement(i).has_transaction_stmt()) continue;  // the file's own BEGIN/COMMIT
+    const pg_query::Node& stmt = parsed->statement(i);
+    if (stmt.has_transaction_stmt() || IsOwnershipOrPrivilege(stmt)) continue;  // BEGIN/COMMIT: see above
     statements.push_back(parsed->StatementText(i));
     index.push_back(i);
   }
