@@ -28,7 +28,7 @@ up: build pg
 down:
 	@if [ -f .strata/server.pid ]; then kill $$(cat .strata/server.pid) 2>/dev/null || true; rm -f .strata/server.pid; echo "strata-server stopped"; fi
 
-bench: build
+bench: build pg
 	bash bench/run.sh
 
 clean:

@@ -68,3 +68,9 @@ PORT=$(wait_port "$WORK/rss.out")
 "$BIN/strata" --endpoint "127.0.0.1:$PORT" --token bench-token locks > /dev/null
 "$BIN/strata-bench-lock" --endpoint "127.0.0.1:$PORT" --token bench-token --clients 8 --seconds 3 --label "with-100k-objects"
 awk -v pid="${PIDS[-1]}" '/VmRSS|VmHWM/ {printf "strata-server (100k objects) %s %d MB\n", $1, $2/1024}' "/proc/${PIDS[-1]}/status"
+
+echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
+if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
+"$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \
+  --shadow-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}" "${PEER[@]}"
+echo "   (corpus figures: python3 ../shared/tools/schema-eval/eval.py CORPUS 'build/bin/strata schema diff {from} {to} --allow-data-loss -q' --pairs 100 [--reverse])"
