@@ -160,6 +160,9 @@ bool EnumOnlyGainsValues(const Object& a, const Object& b) {
   return j == a.labels.size();
 }
 
+// The node that drops columns of a table: "columns of <table key>".
+constexpr const char* kColumnsOf = "columns of ";
+
 class Differ {
  public:
   // `swap` names enums to re-create (and convert their columns) even when
@@ -367,7 +370,7 @@ void Differ::AssignImplicitDrops() {
     if (x.kind == Kind::kSequence && !x.owned_by_table.empty()) {
       if (droppers.count(x.owned_by_table)) return x.owned_by_table;
       auto cols = dropped_columns_.find(x.owned_by_table);
-      if (cols != dropped_columns_.end() && cols->second.count(x.owned_by_column)) return "columns of " + x.owned_by_table;
+      if (cols != dropped_columns_.end() && cols->second.count(x.owned_by_column)) return kColumnsOf + x.owned_by_table;
     }
     return "";
   };
@@ -626,8 +629,6 @@ std::vector<std::string> TopoSort(const std::set<std::string>& nodes,
   }
   return out;
 }
-
-constexpr const char* kColumnsOf = "columns of ";
 
 // Drops `set` and the `columns` of tables, dependents first.
 void Differ::EmitDrops(const std::set<std::string>& set,
