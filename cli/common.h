@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,19 @@ using strata::v1::HistoryService;
 using strata::v1::ImpactService;
 using strata::v1::LockService;
 
+
+// The contents of a file, or of stdin for "-"; nullopt when it cannot be read.
+inline std::optional<std::string> ReadFile(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 struct Globals {
   std::string endpoint;

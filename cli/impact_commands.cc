@@ -54,18 +54,6 @@ std::string StepText(const v1::OrderStep& step) {
                      step.constraint().empty() ? "(unnamed)" : step.constraint(), step.references());
 }
 
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 int PrintChangeImpact(const v1::ChangeImpact& r) {
   std::cout << fmt::format("impact of the proposed change to {}{}\n", r.object(),
                            r.current_version() ? fmt::format(" (now at version {})", r.current_version())

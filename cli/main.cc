@@ -109,24 +109,14 @@ int main(int argc, char** argv) {
                                                     : std::string("new: name reserved"));
     }
   } else if (*ci) {
-    std::string text;
-    if (file == "-") {
-      std::stringstream ss;
-      ss << std::cin.rdbuf();
-      text = ss.str();
-    } else {
-      std::ifstream in(file);
-      if (!in) {
-        std::cerr << "error: cannot read " << file << std::endl;
-        return 1;
-      }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      text = ss.str();
+    std::optional<std::string> text = ReadFile(file);
+    if (!text) {
+      std::cerr << "error: cannot read " << file << std::endl;
+      return 1;
     }
     strata::v1::CheckInRequest req;
     req.set_object(object);
-    req.set_definition(text);
+    req.set_definition(*text);
     req.set_message(message);
     req.set_keep_checked_out(keep);
     strata::v1::CheckInResponse resp;

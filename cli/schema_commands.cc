@@ -1,9 +1,8 @@
 #include "schema_commands.h"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
+#include "common.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "schemadiff/apply.h"
@@ -42,21 +41,11 @@ int RunDiff(const SchemaCommands& c) {
 }
 
 int RunApply(const SchemaCommands& c) {
-  std::string script;
-  if (c.script == "-") {
-    std::stringstream ss;
-    ss << std::cin.rdbuf();
-    script = ss.str();
-  } else {
-    std::ifstream in(c.script, std::ios::binary);
-    if (!in) return Fail(absl::NotFoundError(c.script + ": cannot read"));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    script = ss.str();
-  }
+  std::optional<std::string> script = ReadFile(c.script);
+  if (!script) return Fail(absl::NotFoundError(c.script + ": cannot read"));
   auto session = pg::Session::Connect(c.url);
   if (!session.ok()) return Fail(session.status());
-  auto result = schemadiff::ApplyScript(**session, script, c.script == "-" ? "<stdin>" : c.script);
+  auto result = schemadiff::ApplyScript(**session, *script, c.script == "-" ? "<stdin>" : c.script);
   if (!result.ok()) return Fail(result.status());
   if (!c.quiet) {
     std::cerr << fmt::format("applied {} statement(s) in one transaction in {:.3f} s\n", result->statements,

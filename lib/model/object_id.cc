@@ -41,38 +41,6 @@ std::string QuoteIfNeededImpl(std::string_view ident) {
 
 std::string QuoteIfNeeded(std::string_view ident) { return QuoteIfNeededImpl(ident); }
 
-// Splits "a.b" at dots outside double quotes, folding unquoted parts to lower
-// case and unquoting quoted ones.
-absl::StatusOr<std::vector<std::string>> SplitIdentifiers(std::string_view text) {
-  std::vector<std::string> parts(1);
-  bool quoted = false, was_quoted = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        parts.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        parts.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = was_quoted = true;
-    } else if (c == '.') {
-      parts.emplace_back();
-    } else if (std::isspace(static_cast<unsigned char>(c))) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected space in name '", S(text), "'"));
-    } else {
-      parts.back() += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-  }
-  if (quoted) return absl::InvalidArgumentError(absl::StrCat("unterminated quote in '", S(text), "'"));
-  for (const auto& p : parts)
-    if (p.empty()) return absl::InvalidArgumentError(absl::StrCat("empty name part in '", S(text), "'"));
-  (void)was_quoted;
-  return parts;
-}
 
 // Canonical spelling of common PostgreSQL type aliases in signatures.
 std::string CanonicalType(std::string t) {
@@ -153,6 +121,37 @@ absl::StatusOr<ObjectId> ParseNamePart(std::string kind, std::string_view text,
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> SplitIdentifiers(std::string_view text) {
+  std::vector<std::string> parts(1);
+  bool quoted = false, was_quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        parts.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        parts.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = was_quoted = true;
+    } else if (c == '.') {
+      parts.emplace_back();
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected space in name '", S(text), "'"));
+    } else {
+      parts.back() += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  if (quoted) return absl::InvalidArgumentError(absl::StrCat("unterminated quote in '", S(text), "'"));
+  for (const auto& p : parts)
+    if (p.empty()) return absl::InvalidArgumentError(absl::StrCat("empty name part in '", S(text), "'"));
+  (void)was_quoted;
+  return parts;
+}
 
 std::string QuoteIdentifier(std::string_view ident) { return QuoteIfNeededImpl(ident); }
 std::string CanonicalTypeName(std::string type) { return CanonicalType(std::move(type)); }

@@ -41,6 +41,10 @@ absl::StatusOr<ObjectId> ParseObjectId(std::string_view text);
 absl::StatusOr<ObjectId> ParseObjectRef(std::string_view text,
                                         std::string_view default_schema = "public");
 
+// Splits "a.b" at dots outside double quotes, folding unquoted parts to lower
+// case and unquoting quoted ones ("Sales"."Order" -> Sales, Order).
+absl::StatusOr<std::vector<std::string>> SplitIdentifiers(std::string_view text);
+
 // An identifier as the canonical form spells it: quoted only when PostgreSQL
 // would need the quotes (upper case, spaces, ...).
 std::string QuoteIdentifier(std::string_view ident);

@@ -48,10 +48,7 @@ absl::StatusOr<ApplyResult> ApplyScript(pg::Session& session, const std::string&
     (void)session.Exec("ROLLBACK");
     if (failed < 0) return s;
     std::string_view text = statements[failed];
-    // Where PostgreSQL points, or else where the statement begins.
-    auto at = info.position > 0 ? sql::LineColumnAtByte(script, parsed->StatementOffset(failed) +
-                                                                    sql::CharPosToByte(text, info.position))
-                                : parsed->StatementStart(failed);
+    auto at = parsed->ErrorLocation(failed, info.position);
     return absl::Status(s.code(), absl::StrCat(script_name, ":", at.line, ":", at.column, ": statement ", failed + 1,
                                                " of ", parsed->size(), " failed: ", FirstLine(text), "\n",
                                                s.message(), "\nnothing was applied (the transaction was rolled back)"));

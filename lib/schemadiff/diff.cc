@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "model/object_id.h"
 
 namespace strata::schemadiff {
 namespace {
@@ -396,38 +397,10 @@ void Differ::AssignImplicitDrops() {
   }
 }
 
-// "public.mood" -> {"public", "mood"} (quoted parts stay quoted).
-std::pair<std::string, std::string> SplitQualified(const std::string& name) {
-  bool quoted = false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (name[i] == '"') quoted = !quoted;
-    if (name[i] == '.' && !quoted) return {name.substr(0, i), name.substr(i + 1)};
-  }
-  return {"", name};
-}
-
-std::string Unquote(const std::string& ident) {
-  if (ident.size() < 2 || ident.front() != '"') return ident;
-  std::string out;
-  for (size_t i = 1; i + 1 < ident.size(); ++i) {
-    out += ident[i];
-    if (ident[i] == '"') ++i;
-  }
-  return out;
-}
-
-std::string QuoteIdent(const std::string& raw) {
-  bool plain = !raw.empty() && (std::islower(static_cast<unsigned char>(raw[0])) || raw[0] == '_');
-  for (char c : raw) plain = plain && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
-  if (plain) return raw;
-  std::string out = "\"";
-  for (char c : raw) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::vector<std::string> Differ::SwapEnum(const Object& x, const Object& y) {
-  auto [schema, name] = SplitQualified(y.name);
-  std::string old_name = QuoteIdent(Unquote(name) + "__strata_old");
+  // Names in the model come from quote_ident: they always split.
+  std::vector<std::string> parts = *model::SplitIdentifiers(y.name);
+  std::string old_name = model::QuoteIdentifier(parts.back() + "__strata_old");
   std::vector<std::string> out = {absl::StrCat("ALTER TYPE ", y.name, " RENAME TO ", old_name), y.create.at(0)};
   auto [begin, end] = dependents_.equal_range(x.key);
   for (auto it = begin; it != end; ++it) {
@@ -440,7 +413,7 @@ std::vector<std::string> Differ::SwapEnum(const Object& x, const Object& y) {
     out.push_back(absl::StrCat("ALTER TABLE ", tb->name, " ALTER COLUMN ", column->name, " TYPE ", column->type,
                                " USING ", column->name, array ? "::text[]::" : "::text::", column->type));
   }
-  out.push_back(absl::StrCat("DROP TYPE ", schema, ".", old_name));
+  out.push_back(absl::StrCat("DROP TYPE ", model::QuoteIdentifier(parts.front()), ".", old_name));
   return out;
 }
 

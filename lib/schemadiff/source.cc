@@ -99,7 +99,7 @@ class ShadowDatabase {
   std::string admin_url_, name_;
 };
 
-absl::Status LoadError(const SqlFile& file, const absl::Status& s, const std::string& where) {
+absl::Status LoadError(const absl::Status& s, const std::string& where) {
   if (s.code() == absl::StatusCode::kUnavailable) return s;
   std::string msg = absl::StrCat(where, ": ", s.message());
   if (s.code() != absl::StatusCode::kInvalidArgument) {
@@ -137,7 +137,7 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
     if (s.ok()) return s;
     sql::LineColumn at{0, 0};
     if (info.position > 0) at = sql::LineColumnAtByte(f.text, sql::CharPosToByte(f.text, info.position));
-    return LoadError(f, s, at.line ? absl::StrCat(f.path, ":", at.line, ":", at.column) : f.path);
+    return LoadError(s, at.line ? absl::StrCat(f.path, ":", at.line, ":", at.column) : f.path);
   }
   std::vector<std::string_view> statements;
   std::vector<int> index;  // statement number in `parsed`
@@ -153,11 +153,8 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
   pg::ErrorInfo info;
   absl::Status s = session.ExecEach(statements, &failed, &info);
   if (s.ok() || failed < 0) return s;
-  int i = index[failed];
-  auto at = info.position > 0 ? sql::LineColumnAtByte(f.text, parsed->StatementOffset(i) +
-                                                                 sql::CharPosToByte(statements[failed], info.position))
-                              : parsed->StatementStart(i);
-  return LoadError(f, s, absl::StrCat(f.path, ":", at.line, ":", at.column));
+  auto at = parsed->ErrorLocation(index[failed], info.position);
+  return LoadError(s, absl::StrCat(f.path, ":", at.line, ":", at.column));
 }
 
 // Loads `files` into a new shadow database and reads its catalog. The shadow

@@ -177,6 +177,11 @@ std::string_view ParsedSql::StatementText(int i) const {
                                            s.length < 0 ? std::string::npos : static_cast<size_t>(s.length));
 }
 
+LineColumn ParsedSql::ErrorLocation(int i, int char_pos) const {
+  if (char_pos <= 0) return StatementStart(i);
+  return LineColumnAtByte(*source_, StatementOffset(i) + CharPosToByte(StatementText(i), char_pos));
+}
+
 LineColumn ParsedSql::StatementStart(int i) const {
   // The statement's location points at its start including leading comments
   // and blanks that follow the previous ';'; report the first real character.

@@ -50,6 +50,10 @@ class ParsedSql {
   // Line and column where statement i begins (skipping leading blanks and comments
   // is the parser's doing: it reports where the statement's first token is).
   LineColumn StatementStart(int i) const;
+  // Line and column in the source of the 1-based character position
+  // `char_pos` in statement i (PostgreSQL's error position when that
+  // statement ran alone); where the statement begins when char_pos <= 0.
+  LineColumn ErrorLocation(int i, int char_pos) const;
   const std::string& source() const { return *source_; }
 
  private:
