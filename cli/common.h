@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "strata/v1/deploy.grpc.pb.h"
 #include "strata/v1/history.grpc.pb.h"
 #include "strata/v1/impact.grpc.pb.h"
 #include "strata/v1/lock.grpc.pb.h"
 
 namespace strata::cli {
 
+using strata::v1::DeployService;
 using strata::v1::HistoryService;
 using strata::v1::ImpactService;
 using strata::v1::LockService;
@@ -42,6 +44,7 @@ struct Globals {
   std::string endpoint;
   std::string history_endpoint;  // empty: same as endpoint
   std::string impact_endpoint;   // empty: same as endpoint
+  std::string deploy_endpoint;   // empty: same as endpoint
   std::string token;
   bool json = false;
   int timeout_s = 30;
@@ -128,22 +131,30 @@ class Client {
         g.impact_endpoint.empty() || g.impact_endpoint == g.endpoint
             ? channel
             : grpc::CreateChannel(g.impact_endpoint, grpc::InsecureChannelCredentials()));
+    deploy_ = DeployService::NewStub(
+        g.deploy_endpoint.empty() || g.deploy_endpoint == g.endpoint
+            ? channel
+            : grpc::CreateChannel(g.deploy_endpoint, grpc::InsecureChannelCredentials()));
   }
-  std::unique_ptr<grpc::ClientContext> Context() const {
+  // A call context with the token; `min_timeout_s` for calls that do real
+  // work on databases (plans, deployments), which may take minutes.
+  std::unique_ptr<grpc::ClientContext> Context(int min_timeout_s = 0) const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g_.timeout_s));
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(std::max(g_.timeout_s, min_timeout_s)));
     return ctx;
   }
   LockService::Stub& stub() { return *stub_; }
   HistoryService::Stub& history() { return *history_; }
   ImpactService::Stub& impact() { return *impact_; }
+  DeployService::Stub& deploy() { return *deploy_; }
 
  private:
   const Globals& g_;
   std::unique_ptr<LockService::Stub> stub_;
   std::unique_ptr<HistoryService::Stub> history_;
   std::unique_ptr<ImpactService::Stub> impact_;
+  std::unique_ptr<DeployService::Stub> deploy_;
 };
 
 }  // namespace strata::cli

@@ -17,6 +17,7 @@
 #include "fmt/format.h"
 #include "history_commands.h"
 #include "impact_commands.h"
+#include "deploy_commands.h"
 #include "schema_commands.h"
 
 using namespace strata::cli;
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   if (const char* t = std::getenv("STRATA_TOKEN")) g.token = t;
   if (const char* h = std::getenv("STRATA_HISTORY_ENDPOINT")) g.history_endpoint = h;
   if (const char* i = std::getenv("STRATA_IMPACT_ENDPOINT")) g.impact_endpoint = i;
+  if (const char* d = std::getenv("STRATA_DEPLOY_ENDPOINT")) g.deploy_endpoint = d;
   if (g.endpoint.empty()) g.endpoint = "127.0.0.1:7300";
 
   CLI::App app{"strata: database change management (check-out/check-in, history, deploy)"};
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
                  "default: --endpoint)");
   app.add_option("--impact-endpoint", g.impact_endpoint,
                  "impact service host:port when it runs apart (env STRATA_IMPACT_ENDPOINT; default: --endpoint)");
+  app.add_option("--deploy-endpoint", g.deploy_endpoint,
+                 "deploy service host:port when it runs apart (env STRATA_DEPLOY_ENDPOINT; default: --endpoint)");
   app.add_option("--token", g.token, "bearer token (env STRATA_TOKEN)");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
@@ -80,6 +84,8 @@ int main(int argc, char** argv) {
   AddImpactCommands(app, &impact);
   SchemaCommands schema_cmds;
   AddSchemaCommands(app, &schema_cmds);
+  DeployCommands deploy_cmds;
+  AddDeployCommands(app, &deploy_cmds);
 
   try {
     app.parse(argc, argv);
@@ -91,6 +97,7 @@ int main(int argc, char** argv) {
   Client client(g);
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
   if (auto code = RunImpactCommand(impact, client, g)) return *code;
+  if (auto code = RunDeployCommand(deploy_cmds, client, g)) return *code;
   if (*sh && object.find('@') != std::string::npos) return ShowVersion(client, g, object, definition);
   grpc::Status s;
   if (*co) {

@@ -3,6 +3,7 @@
 // with --kafka it is one more instance on a shared Kafka log.
 
 #include "CLI/CLI.hpp"
+#include "deploy/deploy_service.h"
 #include "history/history_service.h"
 #include "hosting/hosting.h"
 #include "impact/impact_service.h"
@@ -32,6 +33,13 @@ int main(int argc, char** argv) {
       {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .search_path = flags.search_path},
       log, basics->tokens);
   if (!impact.ok()) return hosting::Fail("strata-server: impact service", impact.status());
+  auto deploy = deploy::DeployModule::Open({.data_dir = flags.data_dir,
+                                           .site = flags.site,
+                                           .rebuild = flags.rebuild,
+                                           .secrets_file = flags.secrets_file,
+                                           .shadow_url = flags.shadow_url},
+                                          log, basics->tokens);
+  if (!deploy.ok()) return hosting::Fail("strata-server: deploy service", deploy.status());
   spdlog::info("strata-server: catching up with {}", log->Describe());
   if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: lock service catching up with the log", s);
@@ -40,11 +48,16 @@ int main(int argc, char** argv) {
   if (absl::Status s = (*impact)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: impact service catching up with the log", s);
 
-  auto server = hosting::GrpcServer::Start(flags.listen, {(*lock)->service(), (*history)->service(), (*impact)->service()});
+  if (absl::Status s = (*deploy)->Start(absl::Minutes(30)); !s.ok())
+    return hosting::Fail("strata-server: deploy service catching up with the log", s);
+
+  auto server = hosting::GrpcServer::Start(
+      flags.listen, {(*lock)->service(), (*history)->service(), (*impact)->service(), (*deploy)->service()});
   if (!server.ok()) return hosting::Fail("strata-server", server.status());
   (*server)->SetServing("strata.v1.LockService", true);
   (*server)->SetServing("strata.v1.HistoryService", true);
   (*server)->SetServing("strata.v1.ImpactService", true);
+  (*server)->SetServing("strata.v1.DeployService", true);
   hosting::AnnounceListening("strata-server", flags, **server, *log);
 
   int sig = hosting::WaitForTerminationSignal();
@@ -53,5 +66,6 @@ int main(int argc, char** argv) {
   (*lock)->Stop();
   (*history)->Stop();
   (*impact)->Stop();
+  (*deploy)->Stop();
   return 0;
 }

@@ -52,6 +52,52 @@ Decision DecideBaselineRule(const v1::Event& e) {
   return Accept();  // seq 1 (checked by the caller): the first of that name wins
 }
 
+bool IsEnvironmentAggregate(const std::string& aggregate) { return aggregate.rfind("env:", 0) == 0; }
+bool IsReleaseAggregate(const std::string& aggregate) { return aggregate.rfind("release:", 0) == 0; }
+
+// seq 1 registers the environment; afterwards imports and deployments, one
+// deployment at a time.
+Decision DecideEnvironmentRule(const v1::Event& e, const AggregateFacts& f) {
+  if (e.payload_case() == v1::Event::kEnvironmentRegistered) {
+    if ("env:" + e.environment_registered().name() != e.aggregate())
+      return {Verdict::kMalformed, "environment name does not match its aggregate"};
+    if (f.last_seq != 0) return Violated("the environment is already registered");
+    return Accept();
+  }
+  if (f.last_seq == 0) return Violated("the environment is not registered");
+  switch (e.payload_case()) {
+    case v1::Event::kEnvironmentImported:
+    case v1::Event::kDeploymentStarted:
+      if (!f.running_deployment.empty())
+        return Violated(fmt::format("deployment {} is running", f.running_deployment));
+      if (e.has_deployment_started() && e.deployment_started().deployment_id().empty())
+        return {Verdict::kMalformed, "deployment without an id"};
+      return Accept();
+    case v1::Event::kDeploymentFinished:
+      if (f.running_deployment.empty()) return Violated("no deployment is running");
+      if (f.running_deployment != e.deployment_finished().deployment_id())
+        return Violated(fmt::format("deployment {} is running, not {}", f.running_deployment,
+                                    e.deployment_finished().deployment_id()));
+      return Accept();
+    default:
+      return {Verdict::kMalformed, "payload is not an environment event"};
+  }
+}
+
+// seq 1 creates the release (immutable afterwards); then approvals.
+Decision DecideReleaseRule(const v1::Event& e, const AggregateFacts& f) {
+  if (e.payload_case() == v1::Event::kReleaseCreated) {
+    if ("release:" + e.release_created().name() != e.aggregate())
+      return {Verdict::kMalformed, "release name does not match its aggregate"};
+    if (f.last_seq != 0) return Violated("the release already exists");
+    return Accept();
+  }
+  if (e.payload_case() != v1::Event::kReleaseApproved)
+    return {Verdict::kMalformed, "payload is not a release event"};
+  if (f.last_seq == 0) return Violated("no such release");
+  return Accept();
+}
+
 }  // namespace
 
 Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
@@ -68,6 +114,8 @@ Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
             fmt::format("seq {} but the aggregate is at seq {}", event.seq(), facts.last_seq)};
   if (IsObjectAggregate(event.aggregate())) return DecideObjectRule(event, facts);
   if (IsBaselineAggregate(event.aggregate())) return DecideBaselineRule(event);
+  if (IsEnvironmentAggregate(event.aggregate())) return DecideEnvironmentRule(event, facts);
+  if (IsReleaseAggregate(event.aggregate())) return DecideReleaseRule(event, facts);
   return {Verdict::kMalformed, fmt::format("unknown aggregate type: {}", event.aggregate())};
 }
 
@@ -84,6 +132,12 @@ void Advance(const v1::Event& e, AggregateFacts* f) {
     case v1::Event::kCheckOutUndone:
     case v1::Event::kLockForceReleased:
       f->holder.clear();
+      break;
+    case v1::Event::kDeploymentStarted:
+      f->running_deployment = e.deployment_started().deployment_id();
+      break;
+    case v1::Event::kDeploymentFinished:
+      f->running_deployment.clear();
       break;
     default:
       break;

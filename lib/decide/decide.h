@@ -24,6 +24,8 @@ struct AggregateFacts {
   std::string holder;
   // ... and the latest checked-in version (0: none yet).
   uint64_t latest_version = 0;
+  // Environment aggregates: the deployment running there (empty: none).
+  std::string running_deployment;
 };
 
 enum class Verdict {

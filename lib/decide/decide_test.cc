@@ -140,5 +140,73 @@ TEST(DecideTest, TheFirstBaselineOfANameWinsAndItsNameMustMatch) {
   EXPECT_EQ(Decide(wrong, fresh).verdict, Verdict::kMalformed);
 }
 
+
+v1::Event EnvEvent(uint64_t seq) {
+  v1::Event e;
+  e.set_aggregate("env:qa");
+  e.set_seq(seq);
+  e.mutable_actor()->set_user("dana");
+  return e;
+}
+v1::Event Register(uint64_t seq) {
+  auto e = EnvEvent(seq);
+  e.mutable_environment_registered()->set_name("qa");
+  return e;
+}
+v1::Event Started(uint64_t seq, const std::string& id) {
+  auto e = EnvEvent(seq);
+  e.mutable_deployment_started()->set_deployment_id(id);
+  return e;
+}
+v1::Event Finished(uint64_t seq, const std::string& id) {
+  auto e = EnvEvent(seq);
+  e.mutable_deployment_finished()->set_deployment_id(id);
+  return e;
+}
+
+TEST(DecideTest, AnEnvironmentIsRegisteredOnceAndItsNameMustMatch) {
+  AggregateFacts f;
+  auto wrong = Register(1);
+  wrong.mutable_environment_registered()->set_name("prod");
+  EXPECT_EQ(Decide(wrong, f).verdict, Verdict::kMalformed);
+  EXPECT_EQ(Replay({Started(1, "d1"), Register(1), Register(2)}, &f),
+            (std::vector<Verdict>{Verdict::kRuleViolated, Verdict::kAccepted, Verdict::kRuleViolated}));
+}
+
+TEST(DecideTest, OneDeploymentAtATimePerEnvironment) {
+  AggregateFacts f;
+  EXPECT_EQ(Replay({Register(1), Started(2, "d1"), Started(3, "d2"), Finished(3, "d2"), Finished(3, "d1"),
+                    Started(4, "d2")},
+                   &f),
+            (std::vector<Verdict>{Verdict::kAccepted, Verdict::kAccepted, Verdict::kRuleViolated,
+                                  Verdict::kRuleViolated, Verdict::kAccepted, Verdict::kAccepted}));
+  EXPECT_EQ(f.running_deployment, "d2");
+  auto import = EnvEvent(5);
+  import.mutable_environment_imported();
+  EXPECT_EQ(Decide(import, f).verdict, Verdict::kRuleViolated);  // not while d2 runs
+  // Two deployers racing for the same seq: the second is stale.
+  AggregateFacts g;
+  EXPECT_EQ(Replay({Register(1), Started(2, "a"), Started(2, "b")}, &g),
+            (std::vector<Verdict>{Verdict::kAccepted, Verdict::kAccepted, Verdict::kStaleSeq}));
+}
+
+TEST(DecideTest, ReleasesAreCreatedOnceThenApproved) {
+  AggregateFacts f;
+  v1::Event create;
+  create.set_aggregate("release:r1");
+  create.set_seq(1);
+  create.mutable_release_created()->set_name("r1");
+  v1::Event approve;
+  approve.set_aggregate("release:r1");
+  approve.set_seq(1);
+  approve.mutable_release_approved()->set_environment("prod");
+  EXPECT_EQ(Decide(approve, f).verdict, Verdict::kRuleViolated);  // no such release yet
+  v1::Event again = create;
+  again.set_seq(2);
+  approve.set_seq(2);
+  EXPECT_EQ(Replay({create, again, approve}, &f),
+            (std::vector<Verdict>{Verdict::kAccepted, Verdict::kRuleViolated, Verdict::kAccepted}));
+}
+
 }  // namespace
 }  // namespace strata::decide

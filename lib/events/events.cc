@@ -23,6 +23,12 @@ const char* EventTypeName(const v1::Event& e) {
     case v1::Event::kLockForceReleased: return "lock_force_released";
     case v1::Event::kCommandRefused: return "command_refused";
     case v1::Event::kBaselineCreated: return "baseline_created";
+    case v1::Event::kEnvironmentRegistered: return "environment_registered";
+    case v1::Event::kEnvironmentImported: return "environment_imported";
+    case v1::Event::kReleaseCreated: return "release_created";
+    case v1::Event::kReleaseApproved: return "release_approved";
+    case v1::Event::kDeploymentStarted: return "deployment_started";
+    case v1::Event::kDeploymentFinished: return "deployment_finished";
     default: return "unknown";
   }
 }

@@ -50,6 +50,11 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
       ->capture_default_str();
   app.add_option("--kafka-property", f->kafka_properties,
                  "librdkafka property k=v (TLS, SASL, ...), repeatable");
+  app.add_option("--secrets-file", f->secrets_file,
+                 "YAML file with environment passwords (deploy service; never logged or written to the log)");
+  app.add_option("--shadow-url", f->shadow_url,
+                 "PostgreSQL server where the deploy service creates its shadow databases (default: the secrets "
+                 "file's shadow_url, STRATA_SHADOW_URL, or libpq's defaults)");
 }
 
 absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& f) {

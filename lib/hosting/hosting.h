@@ -39,6 +39,9 @@ struct ServerFlags {
   std::vector<std::string> kafka_properties;  // k=v, passed to librdkafka
   // How unqualified names in SQL definitions resolve (PostgreSQL's search_path).
   std::vector<std::string> search_path = {"public"};
+  // Deploy service: environment credentials and the shadow database server.
+  std::string secrets_file;
+  std::string shadow_url;
 };
 void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
 // The log configuration the flags describe; the embedded log lives in

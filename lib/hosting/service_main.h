@@ -39,6 +39,10 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   options.site = flags.site;
   options.rebuild = flags.rebuild;
   if constexpr (requires { options.search_path; }) options.search_path = flags.search_path;
+  if constexpr (requires { options.secrets_file; }) {
+    options.secrets_file = flags.secrets_file;
+    options.shadow_url = flags.shadow_url;
+  }
   auto module = Module::Open(std::move(options), log, basics->tokens);
   if (!module.ok()) return Fail(spec.name, module.status());
   spdlog::info("{}: catching up with {}", spec.name, log->Describe());

@@ -72,33 +72,6 @@ std::string ShadowName() {
   return absl::StrCat("strata_shadow_", getpid(), "_", counter++, "_", rd() % 100000);
 }
 
-// A database on the shadow server that exists while this object does.
-class ShadowDatabase {
- public:
-  static absl::StatusOr<std::unique_ptr<ShadowDatabase>> Create(const ShadowOptions& options) {
-    std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;
-    auto admin = pg::Session::Connect(admin_url);
-    if (!admin.ok()) {
-      return absl::UnavailableError(absl::StrCat("shadow server: ", admin.status().message(),
-                                                 " (choose another with --shadow-url)"));
-    }
-    std::string name = ShadowName();
-    if (absl::Status s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0")); !s.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create a shadow database on ", pg::RedactUrl(admin_url), ": ", s.message()));
-    }
-    return std::unique_ptr<ShadowDatabase>(new ShadowDatabase(std::move(*admin), admin_url, name));
-  }
-  ~ShadowDatabase() { (void)admin_->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)")); }
-  std::string url() const { return pg::WithDatabase(admin_url_, name_); }
-
- private:
-  ShadowDatabase(std::unique_ptr<pg::Session> admin, std::string admin_url, std::string name)
-      : admin_(std::move(admin)), admin_url_(std::move(admin_url)), name_(std::move(name)) {}
-  std::unique_ptr<pg::Session> admin_;
-  std::string admin_url_, name_;
-};
-
 absl::Status LoadError(const absl::Status& s, const std::string& where) {
   if (s.code() == absl::StatusCode::kUnavailable) return s;
   std::string msg = absl::StrCat(where, ": ", s.message());
@@ -185,6 +158,29 @@ absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const Sh
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<ShadowDatabase>> ShadowDatabase::Create(const ShadowOptions& options) {
+  std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;
+  auto admin = pg::Session::Connect(admin_url);
+  if (!admin.ok()) {
+    return absl::UnavailableError(absl::StrCat("shadow server: ", admin.status().message(),
+                                               " (choose another with --shadow-url)"));
+  }
+  std::string name = ShadowName();
+  if (absl::Status s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0")); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create a shadow database on ", pg::RedactUrl(admin_url), ": ", s.message()));
+  }
+  return std::unique_ptr<ShadowDatabase>(new ShadowDatabase(std::move(*admin), admin_url, name));
+}
+
+ShadowDatabase::~ShadowDatabase() {
+  (void)admin_->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)"));
+}
+
+std::string ShadowDatabase::url() const { return pg::WithDatabase(admin_url_, name_); }
+
+bool IsOwnershipOrPrivilegeStatement(const pg_query::Node& stmt) { return IsOwnershipOrPrivilege(stmt); }
 
 bool IsDatabaseUrl(const std::string& spec) {
   return spec.rfind("postgres://", 0) == 0 || spec.rfind("postgresql://", 0) == 0;

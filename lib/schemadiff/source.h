@@ -7,10 +7,15 @@
 // canonicalized by PostgreSQL itself.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "schemadiff/catalog.h"
+
+namespace pg_query {
+class Node;
+}
 
 namespace strata::schemadiff {
 
@@ -23,6 +28,31 @@ struct ShadowOptions {
 };
 
 bool IsDatabaseUrl(const std::string& spec);
+
+// A database on the shadow server (from template0) that exists while this
+// object does: the destructor drops it, with any sessions still on it.
+class ShadowDatabase {
+ public:
+  // UNAVAILABLE when the server cannot be reached, FAILED_PRECONDITION when
+  // it refuses CREATE DATABASE.
+  static absl::StatusOr<std::unique_ptr<ShadowDatabase>> Create(const ShadowOptions& options);
+  ~ShadowDatabase();
+  ShadowDatabase(const ShadowDatabase&) = delete;
+  ShadowDatabase& operator=(const ShadowDatabase&) = delete;
+  // Connection string of the shadow database.
+  std::string url() const;
+
+ private:
+  ShadowDatabase(std::unique_ptr<pg::Session> admin, std::string admin_url, std::string name)
+      : admin_(std::move(admin)), admin_url_(std::move(admin_url)), name_(std::move(name)) {}
+  std::unique_ptr<pg::Session> admin_;
+  std::string admin_url_, name_;
+};
+
+// Ownership and privilege statements (GRANT, REVOKE, ALTER ... OWNER TO):
+// environment-specific, not part of the model, and naming roles a shadow
+// server may not have, so shadows do not run them.
+bool IsOwnershipOrPrivilegeStatement(const pg_query::Node& stmt);
 
 // The catalog model of a source. Errors: NOT_FOUND (no such file/folder),
 // INVALID_ARGUMENT (SQL that PostgreSQL refuses: "file:line:column: message"),

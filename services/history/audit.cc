@@ -42,6 +42,14 @@ std::string ActionOf(const v1::Event& e) {
     case v1::Event::kLockForceReleased: return "force_release";
     case v1::Event::kCommandRefused: return e.command_refused().command();
     case v1::Event::kBaselineCreated: return "baseline_create";
+    case v1::Event::kEnvironmentRegistered: return "env_register";
+    case v1::Event::kEnvironmentImported: return "env_import";
+    case v1::Event::kReleaseCreated: return "release_create";
+    case v1::Event::kReleaseApproved: return "release_approve";
+    case v1::Event::kDeploymentStarted:
+      return e.deployment_started().kind() == v1::ROLLBACK ? "rollback_start" : "deploy_start";
+    case v1::Event::kDeploymentFinished:
+      return e.deployment_finished().succeeded() ? "deploy_succeeded" : "deploy_failed";
     default: return "unknown";
   }
 }
@@ -60,6 +68,31 @@ std::string DetailOf(const v1::Event& e) {
     case v1::Event::kBaselineCreated:
       return fmt::format("{} objects: {}", e.baseline_created().entries_size(),
                          e.baseline_created().description());
+    case v1::Event::kEnvironmentRegistered:
+      return fmt::format("order {}{}: {}", e.environment_registered().order(),
+                         e.environment_registered().protected_() ? ", protected" : "",
+                         e.environment_registered().url());
+    case v1::Event::kEnvironmentImported:
+      return fmt::format("{} objects", e.environment_imported().entries_size());
+    case v1::Event::kReleaseCreated:
+      return fmt::format("{} objects, {} changed, {} data scripts: {}", e.release_created().entries_size(),
+                         e.release_created().changed_size(), e.release_created().data_scripts_size(),
+                         e.release_created().description());
+    case v1::Event::kReleaseApproved:
+      return fmt::format("for {}: {}", e.release_approved().environment(), e.release_approved().comment());
+    case v1::Event::kDeploymentStarted: {
+      const auto& d = e.deployment_started();
+      std::string s = fmt::format("{} {} script sha256 {}", d.deployment_id(),
+                                  d.kind() == v1::ROLLBACK ? "rollback of " + d.rolls_back() : "release " + d.release(),
+                                  d.script_sha256());
+      if (!d.drift_override().empty()) s += fmt::format("; drift overridden: {}", d.drift_override());
+      return s;
+    }
+    case v1::Event::kDeploymentFinished: {
+      const auto& d = e.deployment_finished();
+      return fmt::format("{} {} in {} ms{}{}", d.deployment_id(), d.succeeded() ? "succeeded" : "failed",
+                         d.duration_ms(), d.error().empty() ? "" : ": ", d.error());
+    }
     default: return "";
   }
 }

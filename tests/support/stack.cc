@@ -44,12 +44,14 @@ bool Devbroker::Control(const std::string& command) {
   return false;
 }
 
-Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker, bool with_history, bool with_impact)
+Stack::Stack(const std::string& backend, std::shared_ptr<Devbroker> broker, bool with_history, bool with_impact,
+             bool with_deploy)
     : backend_(backend),
       broker_(std::move(broker)),
       dir_("strata-it"),
       with_history_(with_history),
-      with_impact_(with_impact) {
+      with_impact_(with_impact),
+      with_deploy_(with_deploy) {
   if (backend_ == "kafka" && !broker_) broker_ = std::make_shared<Devbroker>();
   data_dir_ = dir_.path() + "/data";
   tokens_path_ = dir_.path() + "/tokens.yaml";
@@ -100,10 +102,14 @@ void Stack::Start(const std::string& site, const std::vector<std::string>& extra
       impact_proc_ = StartService(
           {BinaryPath("strata-impact"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
           data_dir_, tokens_path_, site, extra, stderr_path_ + ".impact", &impact_port_);
+    if (with_deploy_)
+      deploy_proc_ = StartService(
+          {BinaryPath("strata-deploy"), "--kafka", broker_->bootstrap(), "--partitions", "4"},
+          data_dir_, tokens_path_, site, extra, stderr_path_ + ".deploy", &deploy_port_);
   } else {
     proc_ = StartService({BinaryPath("strata-server"), "--partitions", "4"}, data_dir_, tokens_path_,
                          site, extra, stderr_path_, &port_);
-    history_port_ = impact_port_ = port_;
+    history_port_ = impact_port_ = deploy_port_ = port_;
   }
 }
 
@@ -112,6 +118,8 @@ void Stack::Stop(int sig) {
   history_proc_.reset();
   if (impact_proc_) impact_proc_->Signal(sig);
   impact_proc_.reset();
+  if (deploy_proc_) deploy_proc_->Signal(sig);
+  deploy_proc_.reset();
   if (proc_) proc_->Signal(sig);
   proc_.reset();
 }
@@ -125,6 +133,7 @@ void Stack::WipeProjection() {
     std::filesystem::remove_all(data_dir_ + "/lock");
     std::filesystem::remove_all(data_dir_ + "/history");
     std::filesystem::remove_all(data_dir_ + "/impact");
+    std::filesystem::remove_all(data_dir_ + "/deploy");
   }
 }
 
@@ -155,6 +164,12 @@ std::unique_ptr<v1::HistoryService::Stub> Stack::HistoryStub() const {
 std::unique_ptr<v1::ImpactService::Stub> Stack::ImpactStub() const {
   return v1::ImpactService::NewStub(grpc::CreateChannel(impact_endpoint(), grpc::InsecureChannelCredentials()));
 }
+
+std::unique_ptr<v1::DeployService::Stub> Stack::DeployStub() const {
+  return v1::DeployService::NewStub(grpc::CreateChannel(deploy_endpoint(), grpc::InsecureChannelCredentials()));
+}
+
+std::string Stack::deploy_endpoint() const { return "127.0.0.1:" + std::to_string(deploy_port_); }
 
 std::string Stack::impact_endpoint() const { return "127.0.0.1:" + std::to_string(impact_port_); }
 

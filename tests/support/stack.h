@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "strata/v1/deploy.grpc.pb.h"
 #include "strata/v1/history.grpc.pb.h"
 #include "strata/v1/impact.grpc.pb.h"
 #include "strata/v1/lock.grpc.pb.h"
@@ -24,6 +25,7 @@ inline constexpr char kTokenFile[] = R"(tokens:
   - {token: bob-token, user: bob, site: london, roles: [developer]}
   - {token: dana-token, user: dana, site: hq, roles: [dba]}
   - {token: vera-token, user: vera, site: hq, roles: [viewer]}
+  - {token: rita-token, user: rita, site: hq, roles: [release-manager]}
 )";
 
 // Token of racer N (user "racer<N>", site "site<N % 2>"), also in the token
@@ -53,10 +55,11 @@ class Stack {
  public:
   // backend: "embedded" or "kafka". With kafka, `broker` may be shared by
   // several stacks (several instances on one log); null starts a new one,
-  // and `with_history` / `with_impact` start strata-history / strata-impact
-  // beside strata-lock (strata-server always hosts them all).
+  // and `with_history` / `with_impact` / `with_deploy` start strata-history /
+  // strata-impact / strata-deploy beside strata-lock (strata-server always
+  // hosts them all).
   explicit Stack(const std::string& backend, std::shared_ptr<Devbroker> broker = nullptr,
-                 bool with_history = false, bool with_impact = false);
+                 bool with_history = false, bool with_impact = false, bool with_deploy = false);
   ~Stack();
 
   // Starts the service process (again) on the same data directory.
@@ -75,10 +78,12 @@ class Stack {
   std::unique_ptr<v1::LockService::Stub> Stub() const;
   std::unique_ptr<v1::HistoryService::Stub> HistoryStub() const;
   std::unique_ptr<v1::ImpactService::Stub> ImpactStub() const;
+  std::unique_ptr<v1::DeployService::Stub> DeployStub() const;
   // host:port of the lock, history and impact services.
   std::string endpoint() const;
   std::string history_endpoint() const;
   std::string impact_endpoint() const;
+  std::string deploy_endpoint() const;
   const std::string& backend() const { return backend_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& stderr_path() const { return stderr_path_; }
@@ -90,9 +95,9 @@ class Stack {
   std::shared_ptr<Devbroker> broker_;
   TempDir dir_;
   std::string data_dir_, tokens_path_, stderr_path_;
-  std::unique_ptr<Process> proc_, history_proc_, impact_proc_;
-  bool with_history_ = false, with_impact_ = false;
-  int port_ = 0, history_port_ = 0, impact_port_ = 0;
+  std::unique_ptr<Process> proc_, history_proc_, impact_proc_, deploy_proc_;
+  bool with_history_ = false, with_impact_ = false, with_deploy_ = false;
+  int port_ = 0, history_port_ = 0, impact_port_ = 0, deploy_port_ = 0;
 };
 
 // Runs the strata CLI against `endpoint` with `token`; returns its exit code

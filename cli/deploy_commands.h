@@ -1,0 +1,33 @@
+// The strata CLI's deployment commands: env, import, release, plan, approve,
+// deploy, drift, rollback, pipeline, deployments.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "common.h"
+
+namespace strata::cli {
+
+struct DeployCommands {
+  CLI::App *env_list = nullptr, *env_add = nullptr, *env_show = nullptr;
+  CLI::App* import = nullptr;
+  CLI::App *release_create = nullptr, *release_show = nullptr, *release_list = nullptr;
+  CLI::App *plan = nullptr, *approve = nullptr, *deploy = nullptr, *drift = nullptr, *rollback = nullptr;
+  CLI::App *pipeline = nullptr, *deployments = nullptr;
+
+  std::string name, url, description, env, release, message, since, override_drift;
+  int order = 0;
+  bool is_protected = false, allow_data_loss = false, script_only = false, rollback_script = false;
+  std::vector<std::string> deployers, objects, data;
+  uint32_t limit = 0;
+};
+
+void AddDeployCommands(CLI::App& app, DeployCommands* cmds);
+
+// Runs the deployment command the user gave; nullopt when it was another one.
+std::optional<int> RunDeployCommand(const DeployCommands& cmds, Client& client, const Globals& g);
+
+}  // namespace strata::cli

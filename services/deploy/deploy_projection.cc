@@ -1,0 +1,362 @@
+#include "deploy/deploy_projection.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "fmt/format.h"
+#include "rocksdb/db.h"
+
+namespace strata::deploy {
+
+void DecisionBoard::Expect(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  expected_[id] = std::nullopt;
+}
+void DecisionBoard::Forget(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  expected_.erase(id);
+}
+void DecisionBoard::Publish(const std::string& id, const decide::Decision& d) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto it = expected_.find(id); it != expected_.end()) it->second = d;
+}
+std::optional<decide::Decision> DecisionBoard::Take(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = expected_.find(id);
+  if (it == expected_.end()) return std::nullopt;
+  auto d = it->second;
+  expected_.erase(it);
+  return d;
+}
+
+namespace keys {
+std::string Object(const std::string& id) { return "o/" + id; }
+std::string Version(const std::string& id, uint64_t version) {
+  return fmt::format("v/{}{}{:020d}", id, '\0', version);
+}
+std::string Baseline(const std::string& name) { return "b/" + name; }
+std::string Environment(const std::string& name) { return "e/" + name; }
+std::string Release(const std::string& name) { return "r/" + name; }
+std::string Deployment(const std::string& id) { return "D/" + id; }
+std::string EnvironmentDeploymentsPrefix(const std::string& env) { return "d/" + env + std::string(1, '\0'); }
+std::string Succeeded(const std::string& env, const std::string& release) {
+  return "s/" + env + std::string(1, '\0') + release;
+}
+}  // namespace keys
+
+namespace {
+
+template <typename Message>
+absl::StatusOr<std::optional<Message>> GetMessage(projection::StateTxn& txn, const std::string& key) {
+  auto raw = txn.Get(key);
+  if (!raw.ok()) return raw.status();
+  if (!*raw) return std::optional<Message>();
+  Message m;
+  if (!m.ParseFromString(**raw)) return absl::DataLossError("corrupt deploy state at " + key);
+  return std::optional<Message>(std::move(m));
+}
+
+template <typename Message>
+absl::StatusOr<std::optional<Message>> ReadMessage(rocksdb::DB* db, const std::string& key) {
+  std::string raw;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &raw);
+  if (s.IsNotFound()) return std::optional<Message>();
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  Message m;
+  if (!m.ParseFromString(raw)) return absl::DataLossError("corrupt deploy state at " + key);
+  return std::optional<Message>(std::move(m));
+}
+
+template <typename Message>
+absl::StatusOr<std::vector<Message>> ReadAll(rocksdb::DB* db, const std::string& prefix) {
+  std::vector<Message> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Message m;
+    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+bool IsObject(const std::string& aggregate) { return aggregate.rfind("object:", 0) == 0; }
+
+}  // namespace
+
+void DeployProjection::Publish(const v1::Event& e, const decide::Decision& d) {
+  if (board_) board_->Publish(e.event_id(), d);
+}
+
+absl::Status DeployProjection::Apply(const v1::Event& e, const eventlog::Position&, projection::StateTxn& txn) {
+  if (e.seq() == 0) return absl::OkStatus();  // informational
+  if (IsObject(e.aggregate())) return ApplyObject(e, txn);
+  if (e.aggregate().rfind("env:", 0) == 0) return ApplyEnvironment(e, txn);
+  if (e.aggregate().rfind("release:", 0) == 0) return ApplyRelease(e, txn);
+  if (e.aggregate().rfind("baseline:", 0) == 0) return ApplyBaseline(e, txn);
+  return absl::OkStatus();
+}
+
+absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::StateTxn& txn) {
+  const std::string id = e.aggregate().substr(7);
+  auto o = GetMessage<internal::DeployObject>(txn, keys::Object(id));
+  if (!o.ok()) return o.status();
+  internal::DeployObject obj = o->value_or(internal::DeployObject());
+  decide::AggregateFacts facts{.last_seq = obj.last_seq(), .holder = obj.holder(),
+                               .latest_version = obj.latest_version()};
+  const decide::Decision d = decide::Decide(e, facts);
+  Publish(e, d);
+  if (!d.accepted()) return absl::OkStatus();
+  decide::Advance(e, &facts);
+  obj.set_last_seq(facts.last_seq);
+  obj.set_holder(facts.holder);
+  obj.set_latest_version(facts.latest_version);
+  if (e.has_checked_in()) {
+    obj.set_latest_sha256(e.checked_in().definition_sha256());
+    txn.PutBlind(keys::Version(id, e.checked_in().version()), e.checked_in().definition());
+  }
+  txn.Put(keys::Object(id), obj.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status DeployProjection::ApplyBaseline(const v1::Event& e, projection::StateTxn& txn) {
+  if (!e.has_baseline_created()) return absl::OkStatus();
+  auto existing = txn.Get(keys::Baseline(e.baseline_created().name()));
+  if (!existing.ok()) return existing.status();
+  decide::AggregateFacts facts{.last_seq = *existing ? 1u : 0u};
+  if (!decide::Decide(e, facts).accepted()) return absl::OkStatus();
+  txn.Put(keys::Baseline(e.baseline_created().name()), e.baseline_created().SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status DeployProjection::ApplyRelease(const v1::Event& e, projection::StateTxn& txn) {
+  const std::string name = e.aggregate().substr(8);
+  auto r = GetMessage<internal::ReleaseState>(txn, keys::Release(name));
+  if (!r.ok()) return r.status();
+  internal::ReleaseState state = r->value_or(internal::ReleaseState());
+  decide::AggregateFacts facts{.last_seq = state.last_seq()};
+  const decide::Decision d = decide::Decide(e, facts);
+  Publish(e, d);
+  if (!d.accepted()) return absl::OkStatus();
+  state.set_last_seq(e.seq());
+  v1::Release* rel = state.mutable_release();
+  if (e.has_release_created()) {
+    const auto& c = e.release_created();
+    rel->set_name(c.name());
+    rel->set_description(c.description());
+    rel->set_user(e.actor().user());
+    rel->set_site(e.actor().site());
+    *rel->mutable_time() = e.time();
+    *rel->mutable_entries() = c.entries();
+    *rel->mutable_changed() = c.changed();
+    rel->set_base(c.base());
+    *rel->mutable_data_scripts() = c.data_scripts();
+    rel->set_object_count(c.entries_size());
+  } else if (e.has_release_approved()) {
+    v1::Approval* a = rel->add_approvals();
+    a->set_environment(e.release_approved().environment());
+    a->set_comment(e.release_approved().comment());
+    a->set_user(e.actor().user());
+    *a->mutable_time() = e.time();
+  }
+  txn.Put(keys::Release(name), state.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::StateTxn& txn) {
+  const std::string name = e.aggregate().substr(4);
+  auto s = GetMessage<internal::EnvironmentState>(txn, keys::Environment(name));
+  if (!s.ok()) return s.status();
+  internal::EnvironmentState state = s->value_or(internal::EnvironmentState());
+  v1::Environment* env = state.mutable_environment();
+  decide::AggregateFacts facts{.last_seq = state.last_seq(), .running_deployment = env->running_deployment()};
+  const decide::Decision d = decide::Decide(e, facts);
+  Publish(e, d);
+  if (!d.accepted()) return absl::OkStatus();
+  state.set_last_seq(e.seq());
+
+  switch (e.payload_case()) {
+    case v1::Event::kEnvironmentRegistered: {
+      const auto& r = e.environment_registered();
+      env->set_name(r.name());
+      env->set_url(r.url());
+      env->set_order(r.order());
+      env->set_protected_(r.protected_());
+      *env->mutable_deployers() = r.deployers();
+      env->set_description(r.description());
+      env->set_registered_by(e.actor().user());
+      *env->mutable_registered_at() = e.time();
+      break;
+    }
+    case v1::Event::kEnvironmentImported:
+      *env->mutable_state() = e.environment_imported().entries();
+      env->set_object_count(env->state_size());
+      break;
+    case v1::Event::kDeploymentStarted: {
+      const auto& st = e.deployment_started();
+      internal::DeploymentRecord rec;
+      v1::Deployment* dep = rec.mutable_deployment();
+      dep->set_id(st.deployment_id());
+      dep->set_environment(name);
+      dep->set_release(st.release());
+      dep->set_kind(st.kind());
+      dep->set_rolls_back(st.rolls_back());
+      dep->set_user(e.actor().user());
+      dep->set_site(e.actor().site());
+      *dep->mutable_started() = e.time();
+      dep->set_status("running");
+      dep->set_script_sha256(st.script_sha256());
+      dep->set_drift_override(st.drift_override());
+      dep->set_script(st.script());
+      dep->set_rollback_script(st.rollback_script());
+      *rec.mutable_before() = env->state();
+      rec.set_release_before(env->current_release());
+      if (st.kind() == v1::ROLLBACK) {
+        auto undone = GetMessage<internal::DeploymentRecord>(txn, keys::Deployment(st.rolls_back()));
+        if (!undone.ok()) return undone.status();
+        if (*undone) {
+          *rec.mutable_after() = (*undone)->before();
+          dep->set_release((*undone)->release_before());
+        }
+      } else {
+        auto rel = GetMessage<internal::ReleaseState>(txn, keys::Release(st.release()));
+        if (!rel.ok()) return rel.status();
+        if (*rel) *rec.mutable_after() = (*rel)->release().entries();
+      }
+      txn.Put(keys::Deployment(st.deployment_id()), rec.SerializeAsString());
+      txn.Put(fmt::format("{}{:020d}", keys::EnvironmentDeploymentsPrefix(name), e.seq()), st.deployment_id());
+      env->set_running_deployment(st.deployment_id());
+      *env->mutable_last_deployment() = *dep;
+      env->mutable_last_deployment()->clear_script();
+      env->mutable_last_deployment()->clear_rollback_script();
+      break;
+    }
+    case v1::Event::kDeploymentFinished: {
+      const auto& f = e.deployment_finished();
+      auto r = GetMessage<internal::DeploymentRecord>(txn, keys::Deployment(f.deployment_id()));
+      if (!r.ok()) return r.status();
+      env->clear_running_deployment();
+      if (!*r) break;
+      internal::DeploymentRecord rec = std::move(**r);
+      v1::Deployment* dep = rec.mutable_deployment();
+      dep->set_status(f.succeeded() ? "succeeded" : "failed");
+      dep->set_duration_ms(f.duration_ms());
+      dep->set_error(f.error());
+      if (f.succeeded()) {
+        *env->mutable_state() = rec.after();
+        env->set_object_count(env->state_size());
+        env->set_current_release(dep->release());
+        if (dep->kind() == v1::DEPLOY) {
+          txn.Put(keys::Succeeded(name, dep->release()), "");
+        } else {
+          auto undone = GetMessage<internal::DeploymentRecord>(txn, keys::Deployment(dep->rolls_back()));
+          if (!undone.ok()) return undone.status();
+          if (*undone) {
+            (*undone)->mutable_deployment()->set_status("rolled back");
+            txn.Put(keys::Deployment(dep->rolls_back()), (*undone)->SerializeAsString());
+          }
+        }
+      }
+      txn.Put(keys::Deployment(f.deployment_id()), rec.SerializeAsString());
+      *env->mutable_last_deployment() = *dep;
+      env->mutable_last_deployment()->clear_script();
+      env->mutable_last_deployment()->clear_rollback_script();
+      break;
+    }
+    default:
+      break;
+  }
+  txn.Put(keys::Environment(name), state.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<internal::DeployObject>> DeployProjection::ReadObject(rocksdb::DB* db,
+                                                                                 const std::string& id) {
+  return ReadMessage<internal::DeployObject>(db, keys::Object(id));
+}
+
+absl::StatusOr<std::string> DeployProjection::ReadDefinition(rocksdb::DB* db, const std::string& id,
+                                                             uint64_t version) {
+  std::string sql;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), keys::Version(id, version), &sql);
+  if (s.IsNotFound()) return absl::NotFoundError(fmt::format("{} has no version {}", id, version));
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  return sql;
+}
+
+absl::StatusOr<std::optional<internal::EnvironmentState>> DeployProjection::ReadEnvironment(
+    rocksdb::DB* db, const std::string& name) {
+  return ReadMessage<internal::EnvironmentState>(db, keys::Environment(name));
+}
+
+absl::StatusOr<std::vector<internal::EnvironmentState>> DeployProjection::ReadEnvironments(rocksdb::DB* db) {
+  auto all = ReadAll<internal::EnvironmentState>(db, "e/");
+  if (!all.ok()) return all.status();
+  std::stable_sort(all->begin(), all->end(), [](const auto& a, const auto& b) {
+    return a.environment().order() < b.environment().order();
+  });
+  return all;
+}
+
+absl::StatusOr<std::optional<internal::ReleaseState>> DeployProjection::ReadRelease(rocksdb::DB* db,
+                                                                                  const std::string& name) {
+  return ReadMessage<internal::ReleaseState>(db, keys::Release(name));
+}
+
+absl::StatusOr<std::vector<internal::ReleaseState>> DeployProjection::ReadReleases(rocksdb::DB* db) {
+  auto all = ReadAll<internal::ReleaseState>(db, "r/");
+  if (!all.ok()) return all.status();
+  std::stable_sort(all->begin(), all->end(), [](const auto& a, const auto& b) {
+    const auto& ta = a.release().time();
+    const auto& tb = b.release().time();
+    return std::make_pair(ta.seconds(), ta.nanos()) > std::make_pair(tb.seconds(), tb.nanos());
+  });
+  return all;
+}
+
+absl::StatusOr<std::optional<internal::DeploymentRecord>> DeployProjection::ReadDeployment(rocksdb::DB* db,
+                                                                                         const std::string& id) {
+  return ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(id));
+}
+
+absl::StatusOr<std::vector<internal::DeploymentRecord>> DeployProjection::ReadDeployments(rocksdb::DB* db,
+                                                                                        const std::string& env,
+                                                                                        size_t limit) {
+  const std::string prefix = keys::EnvironmentDeploymentsPrefix(env);
+  std::vector<internal::DeploymentRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  it->SeekForPrev(prefix + std::string(21, '\xff'));
+  for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    auto rec = ReadDeployment(db, it->value().ToString());
+    if (!rec.ok()) return rec.status();
+    if (*rec) out.push_back(std::move(**rec));
+    if (limit && out.size() >= limit) break;
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<v1::BaselineCreated>> DeployProjection::ReadBaseline(rocksdb::DB* db,
+                                                                                const std::string& name) {
+  return ReadMessage<v1::BaselineCreated>(db, keys::Baseline(name));
+}
+
+bool DeployProjection::SucceededOn(rocksdb::DB* db, const std::string& env, const std::string& release) {
+  std::string ignored;
+  return db->Get(rocksdb::ReadOptions(), keys::Succeeded(env, release), &ignored).ok();
+}
+
+absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> DeployProjection::ReadHeads(
+    rocksdb::DB* db) {
+  std::map<std::string, std::pair<uint64_t, std::string>> heads;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
+    internal::DeployObject o;
+    if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
+    if (o.latest_version() == 0) continue;
+    heads[it->key().ToString().substr(2)] = {o.latest_version(), o.latest_sha256()};
+  }
+  return heads;
+}
+
+}  // namespace strata::deploy

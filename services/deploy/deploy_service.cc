@@ -1,0 +1,1049 @@
+#include "deploy/deploy_service.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "events/events.h"
+#include "fmt/format.h"
+#include "hosting/hosting.h"
+#include "model/object_id.h"
+#include "pg/pg.h"
+#include "schemadiff/apply.h"
+#include "schemadiff/catalog.h"
+#include "schemadiff/definitions.h"
+#include "schemadiff/diff.h"
+#include "spdlog/spdlog.h"
+#include "sql/analyze.h"
+#include "sql/risk.h"
+#include "sql/validate.h"
+
+namespace strata::deploy {
+namespace {
+
+using hosting::ToGrpcStatus;
+using Entries = google::protobuf::RepeatedPtrField<v1::BaselineEntry>;
+
+constexpr int kMaxAttempts = 8;
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 100) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(ts.seconds()), absl::UTCTimeZone());
+}
+
+std::map<std::string, const v1::BaselineEntry*> ByObject(const Entries& entries) {
+  std::map<std::string, const v1::BaselineEntry*> m;
+  for (const auto& e : entries) m[e.object()] = &e;
+  return m;
+}
+
+// What a deployment would do, computed before anything runs.
+struct Prepared {
+  internal::EnvironmentState env;
+  std::string release;  // "" for a rollback
+  std::vector<std::string> changed;
+  schemadiff::Plan forward, backward;
+  std::string script, rollback_script;
+  int statements = 0;
+  std::vector<std::string> drift;
+  std::vector<v1::Finding> findings;
+  double seconds = 0;
+};
+
+}  // namespace
+
+class DeployServiceImpl final : public v1::DeployService::Service {
+ public:
+  DeployServiceImpl(const DeployModuleOptions& options, eventlog::EventLog* log,
+                    projection::ProjectionRunner* runner, DecisionBoard* board,
+                    std::shared_ptr<auth::TokenStore> tokens, std::shared_ptr<const Secrets> secrets)
+      : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)),
+        secrets_(std::move(secrets)) {
+    shadow_.server = options_.shadow_url;
+    if (shadow_.server.empty()) shadow_.server = secrets_->shadow_url();
+    if (const char* s = std::getenv("STRATA_SHADOW_URL"); shadow_.server.empty() && s) shadow_.server = s;
+  }
+
+  grpc::Status AddEnvironment(grpc::ServerContext* ctx, const v1::AddEnvironmentRequest* req,
+                              v1::Environment* resp) override {
+    return Handle(ctx, "env_add", "env:" + req->name(), [&](const auth::Principal& who) {
+      return DoAddEnvironment(who, *req, resp);
+    });
+  }
+  grpc::Status ListEnvironments(grpc::ServerContext* ctx, const v1::ListEnvironmentsRequest*,
+                                v1::ListEnvironmentsResponse* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      auto envs = DeployProjection::ReadEnvironments(db());
+      if (!envs.ok()) return envs.status();
+      for (auto& e : *envs) {
+        v1::Environment* out = resp->add_environments();
+        *out = std::move(*e.mutable_environment());
+        out->clear_state();
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status GetEnvironment(grpc::ServerContext* ctx, const v1::GetEnvironmentRequest* req,
+                              v1::Environment* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      auto env = Environment(req->name());
+      if (!env.ok()) return env.status();
+      *resp = env->environment();
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status Import(grpc::ServerContext* ctx, const v1::ImportRequest* req, v1::ImportResponse* resp) override {
+    return Handle(ctx, "import", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoImport(who, *req, resp);
+    });
+  }
+  grpc::Status CreateRelease(grpc::ServerContext* ctx, const v1::CreateReleaseRequest* req,
+                             v1::Release* resp) override {
+    return Handle(ctx, "release_create", "release:" + req->name(), [&](const auth::Principal& who) {
+      return DoCreateRelease(who, *req, resp);
+    });
+  }
+  grpc::Status GetRelease(grpc::ServerContext* ctx, const v1::GetReleaseRequest* req, v1::Release* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      auto r = Release(req->name());
+      if (!r.ok()) return r.status();
+      *resp = r->release();
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status ListReleases(grpc::ServerContext* ctx, const v1::ListReleasesRequest*,
+                            v1::ListReleasesResponse* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      auto all = DeployProjection::ReadReleases(db());
+      if (!all.ok()) return all.status();
+      for (auto& r : *all) {
+        v1::Release* out = resp->add_releases();
+        *out = std::move(*r.mutable_release());
+        out->clear_entries();
+        for (auto& d : *out->mutable_data_scripts()) {
+          d.clear_sql();
+          d.clear_rollback_sql();
+        }
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status Approve(grpc::ServerContext* ctx, const v1::ApproveRequest* req, v1::Release* resp) override {
+    return Handle(ctx, "approve", "release:" + req->release(), [&](const auth::Principal& who) {
+      return DoApprove(who, *req, resp);
+    });
+  }
+  grpc::Status Plan(grpc::ServerContext* ctx, const v1::PlanRequest* req, v1::DeploymentPlan* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) { return DoPlan(who, *req, resp); });
+  }
+  grpc::Status Deploy(grpc::ServerContext* ctx, const v1::DeployRequest* req, v1::Deployment* resp) override {
+    return Handle(ctx, "deploy", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoDeploy(who, *req, resp);
+    });
+  }
+  grpc::Status Rollback(grpc::ServerContext* ctx, const v1::RollbackRequest* req, v1::Deployment* resp) override {
+    return Handle(ctx, "rollback", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoRollback(who, *req, resp);
+    });
+  }
+  grpc::Status CheckDrift(grpc::ServerContext* ctx, const v1::CheckDriftRequest* req,
+                          v1::DriftReport* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      auto env = FreshEnvironment(req->environment());
+      if (!env.ok()) return env.status();
+      auto expected = LoadState(env->environment().state());
+      if (!expected.ok()) return expected.status();
+      auto live = ReadLive(env->environment());
+      if (!live.ok()) return live.status();
+      resp->set_environment(req->environment());
+      for (auto& line : schemadiff::DescribeDrift(*expected, *live)) resp->add_differences(std::move(line));
+      resp->set_drifted(resp->differences_size() > 0);
+      resp->set_objects_checked(static_cast<uint32_t>(env->environment().state_size()));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status Pipeline(grpc::ServerContext* ctx, const v1::PipelineRequest*, v1::PipelineResponse* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) { return DoPipeline(resp); });
+  }
+  grpc::Status ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
+                               v1::ListDeploymentsResponse* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+      if (auto env = Environment(req->environment()); !env.ok()) return env.status();
+      auto list = DeployProjection::ReadDeployments(db(), req->environment(), req->limit() ? req->limit() : 50);
+      if (!list.ok()) return list.status();
+      for (auto& rec : *list) {
+        v1::Deployment* d = resp->add_deployments();
+        *d = std::move(*rec.mutable_deployment());
+        d->clear_script();
+        d->clear_rollback_script();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  rocksdb::DB* db() const { return runner_->db(); }
+
+  // Authenticates, runs the handler, logs commands, records refusals of
+  // commands (FAILED_PRECONDITION, PERMISSION_DENIED) in the audit trail.
+  template <typename Fn>
+  grpc::Status Handle(grpc::ServerContext* ctx, const char* command, const std::string& aggregate, Fn&& fn) {
+    auto who = hosting::AuthenticateCall(*ctx, *tokens_);
+    if (!who.ok()) return ToGrpcStatus(who.status());
+    absl::Status status = fn(*who);
+    if (*command) {
+      spdlog::info("{} {} by {}@{}: {}", command, aggregate, who->user, who->site,
+                   status.ok() ? std::string("ok") : status.ToString());
+      if (status.code() == absl::StatusCode::kFailedPrecondition ||
+          status.code() == absl::StatusCode::kPermissionDenied)
+        RecordRefusal(*who, command, aggregate, status);
+    }
+    return ToGrpcStatus(status);
+  }
+
+  void RecordRefusal(const auth::Principal& who, const char* command, const std::string& aggregate,
+                     const absl::Status& status) {
+    v1::Event e = NewEvent(who, aggregate, 0);
+    auto* r = e.mutable_command_refused();
+    r->set_command(command);
+    r->set_reason(std::string(status.message()));
+    r->set_code(status.code() == absl::StatusCode::kPermissionDenied ? "PERMISSION_DENIED" : "FAILED_PRECONDITION");
+    if (auto pos = events::Append(*log_, e); !pos.ok())
+      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user, pos.status().ToString());
+  }
+
+  static absl::Status NeedRole(const auth::Principal& who, std::initializer_list<std::string_view> roles,
+                               const std::string& what) {
+    if (who.HasAnyRole(roles)) return absl::OkStatus();
+    std::vector<std::string> names(roles.begin(), roles.end());
+    return absl::PermissionDeniedError(fmt::format("{} needs role {}; {} has {}", what, fmt::join(names, " or "),
+                                                   who.user, fmt::join(who.roles, ", ")));
+  }
+
+  static absl::Status InScope(const auth::Principal& who, const std::string& env) {
+    if (who.environments.empty() ||
+        std::find(who.environments.begin(), who.environments.end(), env) != who.environments.end())
+      return absl::OkStatus();
+    return absl::PermissionDeniedError(fmt::format("{} may not work on environment {} (allowed: {})", who.user, env,
+                                                   fmt::join(who.environments, ", ")));
+  }
+
+  // The environment's deployers rule (see EnvironmentRegistered.deployers).
+  static absl::Status MayDeploy(const auth::Principal& who, const v1::Environment& env) {
+    if (absl::Status s = InScope(who, env.name()); !s.ok()) return s;
+    std::vector<std::string> rule(env.deployers().begin(), env.deployers().end());
+    if (rule.empty()) {
+      rule = env.protected_() ? std::vector<std::string>{"role:release-manager", "role:dba", "role:admin"}
+                              : std::vector<std::string>{"role:developer", "role:dba", "role:release-manager",
+                                                         "role:admin"};
+    }
+    for (const auto& r : rule) {
+      if (r == who.user) return absl::OkStatus();
+      if (r.rfind("role:", 0) == 0 && who.HasRole(r.substr(5))) return absl::OkStatus();
+    }
+    return absl::PermissionDeniedError(fmt::format("deploying to {} is for {}; {} ({}) is not one of them",
+                                                   env.name(), fmt::join(rule, ", "), who.user,
+                                                   fmt::join(who.roles, ", ")));
+  }
+
+  v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq) {
+    v1::Event e;
+    e.set_event_id(events::NewEventId());
+    e.set_aggregate(aggregate);
+    e.set_seq(seq);
+    events::SetNow(e.mutable_time());
+    e.mutable_actor()->set_user(who.user);
+    e.mutable_actor()->set_site(who.site);
+    e.set_origin_site(options_.site);
+    return e;
+  }
+
+  // Appends events and waits until the projection decided each; returns the decisions.
+  absl::StatusOr<std::vector<decide::Decision>> SubmitAll(const std::vector<v1::Event>& events) {
+    std::vector<eventlog::Position> positions;
+    for (const auto& e : events) board_->Expect(e.event_id());
+    auto forget = [&] {
+      for (const auto& e : events) board_->Forget(e.event_id());
+    };
+    for (const auto& e : events) {
+      auto pos = events::Append(*log_, e);
+      if (!pos.ok()) {
+        forget();
+        return absl::UnavailableError(
+            fmt::format("could not write to the event log: {}", std::string(pos.status().message())));
+      }
+      positions.push_back(*pos);
+    }
+    for (const auto& p : positions) {
+      if (absl::Status s = runner_->WaitForApplied(p, options_.apply_timeout); !s.ok()) {
+        forget();
+        return absl::DeadlineExceededError(fmt::format(
+            "written to the log but not seen in time ({}); check the state before retrying", std::string(s.message())));
+      }
+    }
+    std::vector<decide::Decision> out;
+    for (const auto& e : events) {
+      auto d = board_->Take(e.event_id());
+      if (!d) return absl::InternalError("the decision of an applied event is missing");
+      out.push_back(*d);
+    }
+    return out;
+  }
+
+  absl::StatusOr<decide::Decision> Submit(const v1::Event& e) {
+    auto all = SubmitAll({e});
+    if (!all.ok()) return all.status();
+    return all->front();
+  }
+
+  absl::Status CatchUpWith(const std::string& aggregate) {
+    return runner_->CatchUpPartition(log_->PartitionFor(aggregate), options_.apply_timeout);
+  }
+
+  absl::StatusOr<internal::EnvironmentState> Environment(const std::string& name) {
+    auto env = DeployProjection::ReadEnvironment(db(), name);
+    if (!env.ok()) return env.status();
+    if (!*env) {
+      auto all = DeployProjection::ReadEnvironments(db());
+      std::vector<std::string> names;
+      if (all.ok())
+        for (const auto& e : *all) names.push_back(e.environment().name());
+      return absl::NotFoundError(fmt::format("no environment {}{}", name,
+                                             names.empty() ? std::string("; add one with `strata env add`")
+                                                           : fmt::format(" (known: {})", fmt::join(names, ", "))));
+    }
+    return std::move(**env);
+  }
+  absl::StatusOr<internal::EnvironmentState> FreshEnvironment(const std::string& name) {
+    if (absl::Status s = CatchUpWith("env:" + name); !s.ok()) return s;
+    return Environment(name);
+  }
+  absl::StatusOr<internal::ReleaseState> Release(const std::string& name) {
+    if (absl::Status s = CatchUpWith("release:" + name); !s.ok()) return s;
+    auto r = DeployProjection::ReadRelease(db(), name);
+    if (!r.ok()) return r.status();
+    if (!*r) return absl::NotFoundError(fmt::format("no release {}; see `strata release list`", name));
+    return std::move(**r);
+  }
+
+  // ---- environments ------------------------------------------------------
+
+  absl::Status DoAddEnvironment(const auth::Principal& who, const v1::AddEnvironmentRequest& req,
+                                v1::Environment* resp) {
+    if (absl::Status s = NeedRole(who, {"dba", "admin"}, "adding an environment"); !s.ok()) return s;
+    if (!ValidName(req.name()))
+      return absl::InvalidArgumentError(
+          fmt::format("environment name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req.name()));
+    if (req.url().empty()) return absl::InvalidArgumentError("an environment needs a PostgreSQL URL (--url)");
+    if (UrlHasPassword(req.url()))
+      return absl::InvalidArgumentError(fmt::format(
+          "the URL carries a password, which would be written to the event log; give the URL without it and put "
+          "the password in the server's secrets file (environments: {{{}: {{password: ...}}}}) or in "
+          "STRATA_ENV_{}_PASSWORD on the server",
+          req.name(), absl::AsciiStrToUpper(req.name())));
+    for (const auto& d : req.deployers())
+      if (d.rfind("role:", 0) == 0 &&
+          std::find(auth::KnownRoles().begin(), auth::KnownRoles().end(), d.substr(5)) == auth::KnownRoles().end())
+        return absl::InvalidArgumentError(fmt::format("unknown role in deployers: {} (known: {})", d,
+                                                      fmt::join(auth::KnownRoles(), ", ")));
+    if (absl::Status s = CatchUpWith("env:" + req.name()); !s.ok()) return s;
+    if (auto existing = DeployProjection::ReadEnvironment(db(), req.name()); existing.ok() && *existing)
+      return absl::AlreadyExistsError(fmt::format("environment {} exists already ({})", req.name(),
+                                                  (*existing)->environment().url()));
+    int order = req.order();
+    if (order == 0) {
+      auto all = DeployProjection::ReadEnvironments(db());
+      if (!all.ok()) return all.status();
+      order = all->empty() ? 1 : all->back().environment().order() + 1;
+    }
+    v1::Event e = NewEvent(who, "env:" + req.name(), 1);
+    auto* r = e.mutable_environment_registered();
+    r->set_name(req.name());
+    r->set_url(req.url());
+    r->set_order(order);
+    r->set_protected_(req.protected_());
+    *r->mutable_deployers() = req.deployers();
+    r->set_description(req.description());
+    auto d = Submit(e);
+    if (!d.ok()) return d.status();
+    if (!d->accepted())
+      return absl::AlreadyExistsError(fmt::format("environment {} was registered elsewhere first", req.name()));
+    auto env = Environment(req.name());
+    if (!env.ok()) return env.status();
+    *resp = env->environment();
+    return absl::OkStatus();
+  }
+
+  // ---- connections and catalogs ------------------------------------------
+
+  absl::StatusOr<std::unique_ptr<pg::Session>> Connect(const v1::Environment& env) {
+    auto session = pg::Session::Connect(secrets_->ConnectionUrl(env.name(), env.url()));
+    if (!session.ok())
+      return absl::UnavailableError(fmt::format("environment {} ({}): {}", env.name(), pg::RedactUrl(env.url()),
+                                                std::string(session.status().message())));
+    return session;
+  }
+
+  absl::StatusOr<schemadiff::Catalog> ReadLive(const v1::Environment& env) {
+    auto session = Connect(env);
+    if (!session.ok()) return session.status();
+    return schemadiff::ReadCatalog(**session);
+  }
+
+  absl::StatusOr<std::vector<schemadiff::LabelledSql>> DefinitionsOf(const Entries& entries) {
+    std::vector<schemadiff::LabelledSql> out;
+    out.reserve(entries.size());
+    for (const auto& e : entries) {
+      auto sql = DeployProjection::ReadDefinition(db(), e.object(), e.version());
+      if (!sql.ok()) return sql.status();
+      out.push_back({fmt::format("{} v{}", e.object(), e.version()), std::move(*sql)});
+    }
+    return out;
+  }
+
+  absl::StatusOr<schemadiff::Catalog> LoadState(const Entries& entries) {
+    auto defs = DefinitionsOf(entries);
+    if (!defs.ok()) return defs.status();
+    return schemadiff::LoadDefinitions(*defs, shadow_);
+  }
+
+  // ---- import --------------------------------------------------------------
+
+  absl::Status DoImport(const auth::Principal& who, const v1::ImportRequest& req, v1::ImportResponse* resp) {
+    if (absl::Status s = NeedRole(who, {"dba", "admin"}, "importing an environment"); !s.ok()) return s;
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    if (!env->environment().running_deployment().empty())
+      return absl::FailedPreconditionError(fmt::format("deployment {} is running on {}; import when it is done",
+                                                       env->environment().running_deployment(), req.environment()));
+    auto live = ReadLive(env->environment());
+    if (!live.ok()) return live.status();
+    schemadiff::CatalogDefinitions defs = schemadiff::DefinitionsOf(*live);
+    for (auto& s : defs.skipped) resp->add_skipped(std::move(s));
+    resp->set_objects(static_cast<uint32_t>(defs.objects.size()));
+
+    // Each object: new (version 1), or already known at a version with the
+    // same definition; anything else would misstate the environment.
+    std::vector<const schemadiff::ObjectDefinition*> fresh;
+    std::vector<v1::BaselineEntry> entries;
+    std::vector<std::string> conflicts;
+    for (const auto& d : defs.objects) {
+      auto obj = DeployProjection::ReadObject(db(), d.object);
+      if (!obj.ok()) return obj.status();
+      const std::string sha = auth::Sha256Hex(d.sql);
+      if (!*obj || ((*obj)->latest_version() == 0 && (*obj)->holder().empty())) {
+        fresh.push_back(&d);
+        continue;
+      }
+      if ((*obj)->latest_version() == 0) {
+        conflicts.push_back(fmt::format("{}: reserved by {} (not checked in yet)", d.object, (*obj)->holder()));
+        continue;
+      }
+      uint64_t match = 0;
+      for (uint64_t v = (*obj)->latest_version(); v >= 1 && !match; --v) {
+        auto sql = DeployProjection::ReadDefinition(db(), d.object, v);
+        if (sql.ok() && *sql == d.sql) match = v;
+      }
+      if (!match) {
+        conflicts.push_back(fmt::format("{}: differs from every version in Strata (latest v{})", d.object,
+                                        (*obj)->latest_version()));
+        continue;
+      }
+      v1::BaselineEntry entry;
+      entry.set_object(d.object);
+      entry.set_version(match);
+      entry.set_definition_sha256(sha);
+      entries.push_back(std::move(entry));
+      resp->add_matched(fmt::format("{} v{}", d.object, match));
+    }
+    if (!conflicts.empty())
+      return absl::FailedPreconditionError(fmt::format(
+          "{} holds objects that do not match Strata's versions; nothing was imported:\n  {}\nDeploy a release "
+          "there, or check the objects in as new versions first",
+          req.environment(), fmt::join(conflicts, "\n  ")));
+
+    // New objects: a check-out and a check-in by the importer each, decided
+    // by the log like any other (someone may take a name meanwhile).
+    const std::string message =
+        req.message().empty() ? fmt::format("imported from {}", req.environment()) : req.message();
+    std::vector<v1::Event> checkouts;
+    for (const auto* d : fresh) {
+      auto obj = DeployProjection::ReadObject(db(), d->object);
+      if (!obj.ok()) return obj.status();
+      v1::Event e = NewEvent(who, "object:" + d->object, (*obj ? (*obj)->last_seq() : 0) + 1);
+      e.mutable_checked_out()->set_reason(message);
+      checkouts.push_back(std::move(e));
+    }
+    auto taken = SubmitAll(checkouts);
+    if (!taken.ok()) return taken.status();
+    std::vector<v1::Event> checkins;
+    std::vector<const schemadiff::ObjectDefinition*> created;
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      if (!(*taken)[i].accepted()) {
+        resp->add_skipped(fmt::format("{}: taken by someone else meanwhile ({})", fresh[i]->object,
+                                      (*taken)[i].reason));
+        continue;
+      }
+      v1::Event e = NewEvent(who, "object:" + fresh[i]->object, checkouts[i].seq() + 1);
+      auto* ci = e.mutable_checked_in();
+      ci->set_version(1);
+      ci->set_definition(fresh[i]->sql);
+      ci->set_message(message);
+      ci->set_definition_sha256(auth::Sha256Hex(fresh[i]->sql));
+      checkins.push_back(std::move(e));
+      created.push_back(fresh[i]);
+    }
+    auto stored = SubmitAll(checkins);
+    if (!stored.ok()) return stored.status();
+    for (size_t i = 0; i < created.size(); ++i) {
+      if (!(*stored)[i].accepted()) {
+        resp->add_skipped(fmt::format("{}: {}", created[i]->object, (*stored)[i].reason));
+        continue;
+      }
+      v1::BaselineEntry entry;
+      entry.set_object(created[i]->object);
+      entry.set_version(1);
+      entry.set_definition_sha256(checkins[i].checked_in().definition_sha256());
+      entries.push_back(std::move(entry));
+      resp->add_created(created[i]->object);
+    }
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.object() < b.object(); });
+
+    v1::Event imported = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
+    for (auto& e : entries) *imported.mutable_environment_imported()->add_entries() = std::move(e);
+    for (const auto& s : resp->skipped()) imported.mutable_environment_imported()->add_skipped(s);
+    auto d = Submit(imported);
+    if (!d.ok()) return d.status();
+    if (!d->accepted())
+      return absl::AbortedError(fmt::format(
+          "the objects were recorded, but {} changed meanwhile ({}); run the import again", req.environment(),
+          d->reason));
+    return absl::OkStatus();
+  }
+
+  // ---- releases ------------------------------------------------------------
+
+  // The state a change set is relative to, and its name.
+  absl::StatusOr<std::pair<std::map<std::string, v1::BaselineEntry>, std::string>> BaseState(const std::string& since) {
+    std::map<std::string, v1::BaselineEntry> base;
+    std::string name = since;
+    if (name.empty()) {
+      auto all = DeployProjection::ReadReleases(db());
+      if (!all.ok()) return all.status();
+      if (all->empty()) return std::make_pair(base, std::string());
+      name = "release:" + all->front().release().name();
+    }
+    if (name.rfind("baseline:", 0) == 0) {
+      auto b = DeployProjection::ReadBaseline(db(), name.substr(9));
+      if (!b.ok()) return b.status();
+      if (!*b) return absl::NotFoundError(fmt::format("no baseline {}", name.substr(9)));
+      for (const auto& e : (*b)->entries()) base[e.object()] = e;
+      return std::make_pair(base, name);
+    }
+    if (name.rfind("release:", 0) != 0) name = "release:" + name;
+    auto r = DeployProjection::ReadRelease(db(), name.substr(8));
+    if (!r.ok()) return r.status();
+    if (!*r) return absl::NotFoundError(fmt::format("no release {} (to start from a baseline, say baseline:NAME)",
+                                                    name.substr(8)));
+    for (const auto& e : (*r)->release().entries()) base[e.object()] = e;
+    return std::make_pair(base, name);
+  }
+
+  absl::Status DoCreateRelease(const auth::Principal& who, const v1::CreateReleaseRequest& req, v1::Release* resp) {
+    if (absl::Status s = NeedRole(who, {"release-manager", "dba", "admin"}, "creating a release"); !s.ok()) return s;
+    if (!ValidName(req.name()))
+      return absl::InvalidArgumentError(
+          fmt::format("release name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req.name()));
+    if (!req.objects().empty() && !req.since().empty())
+      return absl::InvalidArgumentError("name objects or --since, not both");
+    if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
+    if (auto r = DeployProjection::ReadRelease(db(), req.name()); r.ok() && *r)
+      return absl::AlreadyExistsError(fmt::format("release {} exists already; releases are immutable", req.name()));
+    std::set<std::string> script_names;
+    for (const auto& ds : req.data_scripts()) {
+      if (ds.name().empty() || !script_names.insert(ds.name()).second)
+        return absl::InvalidArgumentError(fmt::format("data script names must be unique and non-empty ('{}')", ds.name()));
+      for (const std::string* text : {&ds.sql(), &ds.rollback_sql()}) {
+        if (text->empty()) continue;
+        if (absl::Status s = sql::ValidateSql(*text); !s.ok())
+          return absl::InvalidArgumentError(fmt::format("data script {}: {}", ds.name(), std::string(s.message())));
+      }
+      if (ds.sql().empty()) return absl::InvalidArgumentError(fmt::format("data script {} is empty", ds.name()));
+    }
+    auto heads = DeployProjection::ReadHeads(db());
+    if (!heads.ok()) return heads.status();
+    auto base = BaseState(req.since());
+    if (!base.ok()) return base.status();
+    std::map<std::string, v1::BaselineEntry> state = base->first;
+    std::vector<std::string> changed;
+    auto take_latest = [&](const std::string& id) {
+      const auto& [version, sha] = heads->at(id);
+      auto it = state.find(id);
+      if (it != state.end() && it->second.version() == version) return;
+      v1::BaselineEntry e;
+      e.set_object(id);
+      e.set_version(version);
+      e.set_definition_sha256(sha);
+      state[id] = e;
+      changed.push_back(id);
+    };
+    if (!req.objects().empty()) {
+      for (const auto& text : req.objects()) {
+        auto id = model::ParseObjectId(text);
+        if (!id.ok()) return absl::InvalidArgumentError(fmt::format("{} (give full ids, e.g. table:sales.orders)",
+                                                                    std::string(id.status().message())));
+        if (!heads->count(id->ToString()))
+          return absl::NotFoundError(fmt::format("{} has no checked-in version", id->ToString()));
+        take_latest(id->ToString());
+      }
+    } else {
+      for (const auto& [id, head] : *heads) take_latest(id);
+    }
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    if (changed.empty() && req.data_scripts().empty())
+      return absl::FailedPreconditionError(fmt::format(
+          "nothing changed since {}: no object has a newer version and no data script was given",
+          base->second.empty() ? "the beginning" : base->second));
+
+    v1::Event e = NewEvent(who, "release:" + req.name(), 1);
+    auto* rc = e.mutable_release_created();
+    rc->set_name(req.name());
+    rc->set_description(req.description());
+    for (auto& [id, entry] : state) *rc->add_entries() = entry;
+    for (const auto& c : changed) rc->add_changed(c);
+    rc->set_base(base->second);
+    for (const auto& ds : req.data_scripts()) {
+      auto* out = rc->add_data_scripts();
+      *out = ds;
+      out->set_sha256(auth::Sha256Hex(ds.sql()));
+    }
+    auto d = Submit(e);
+    if (!d.ok()) return d.status();
+    if (!d->accepted())
+      return absl::AlreadyExistsError(fmt::format("release {} was created elsewhere first", req.name()));
+    auto r = Release(req.name());
+    if (!r.ok()) return r.status();
+    *resp = r->release();
+    return absl::OkStatus();
+  }
+
+  absl::Status DoApprove(const auth::Principal& who, const v1::ApproveRequest& req, v1::Release* resp) {
+    if (absl::Status s = NeedRole(who, {"release-manager", "admin"}, "approving a release"); !s.ok()) return s;
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    auto env = Environment(req.environment());
+    if (!env.ok()) return env.status();
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      auto rel = Release(req.release());
+      if (!rel.ok()) return rel.status();
+      v1::Event e = NewEvent(who, "release:" + req.release(), rel->last_seq() + 1);
+      e.mutable_release_approved()->set_environment(req.environment());
+      e.mutable_release_approved()->set_comment(req.comment());
+      auto d = Submit(e);
+      if (!d.ok()) return d.status();
+      if (d->accepted()) {
+        auto after = Release(req.release());
+        if (!after.ok()) return after.status();
+        *resp = after->release();
+        return absl::OkStatus();
+      }
+    }
+    return absl::AbortedError("too much contention on the release, try again");
+  }
+
+  // ---- gates, plans, deployments -----------------------------------------
+
+  // Why deploying `release` to `env` is not allowed now ("" : allowed).
+  absl::StatusOr<std::vector<std::string>> Gates(const internal::EnvironmentState& env,
+                                                 const internal::ReleaseState& rel) {
+    std::vector<std::string> blockers;
+    const v1::Environment& e = env.environment();
+    auto all = DeployProjection::ReadEnvironments(db());
+    if (!all.ok()) return all.status();
+    const v1::Environment* previous = nullptr;
+    for (const auto& other : *all)
+      if (other.environment().order() < e.order()) previous = &other.environment();
+    if (previous && !DeployProjection::SucceededOn(db(), previous->name(), rel.release().name()))
+      blockers.push_back(fmt::format(
+          "release {} has not been deployed successfully to {}, the environment before {} in the pipeline; "
+          "deploy it there first",
+          rel.release().name(), previous->name(), e.name()));
+    if (e.protected_()) {
+      bool approved = false;
+      for (const auto& a : rel.release().approvals()) approved |= a.environment() == e.name();
+      if (!approved)
+        blockers.push_back(fmt::format("{} is protected: release {} needs the approval of a release-manager "
+                                       "(strata approve {} --env {})",
+                                       e.name(), rel.release().name(), rel.release().name(), e.name()));
+    }
+    if (!e.running_deployment().empty()) blockers.push_back(RunningMessage(e));
+    return blockers;
+  }
+
+  std::string RunningMessage(const v1::Environment& e) {
+    const v1::Deployment& d = e.last_deployment();
+    return fmt::format("deployment {} ({} {}) by {} is running on {} since {}; one deployment at a time",
+                       e.running_deployment(), d.kind() == v1::ROLLBACK ? "rollback to" : "release", d.release(),
+                       d.user(), e.name(), FormatTime(d.started()));
+  }
+
+  // Loads the current and the target state into shadows (in parallel with
+  // reading the live catalog), diffs them both ways, checks drift.
+  absl::StatusOr<Prepared> Prepare(const internal::EnvironmentState& env, const Entries& target,
+                                   const std::string& title, const v1::Release* release) {
+    const absl::Time start = absl::Now();
+    Prepared p;
+    p.env = env;
+    auto current_defs = DefinitionsOf(env.environment().state());
+    if (!current_defs.ok()) return current_defs.status();
+    auto target_defs = DefinitionsOf(target);
+    if (!target_defs.ok()) return target_defs.status();
+    auto live_future = std::async(std::launch::async, [&] { return ReadLive(env.environment()); });
+    auto shadows = schemadiff::LoadDefinitionSets(*current_defs, *target_defs, shadow_);
+    auto live = live_future.get();
+    if (!shadows.ok()) return shadows.status();
+    if (!live.ok()) return live.status();
+    const auto& [current, wanted] = *shadows;
+    p.drift = schemadiff::DescribeDrift(current, *live);
+    auto forward = schemadiff::Diff(current, wanted, {.allow_data_loss = true});
+    if (!forward.ok()) return forward.status();
+    auto backward = schemadiff::Diff(wanted, current, {.allow_data_loss = true});
+    if (!backward.ok()) return backward.status();
+    p.forward = std::move(*forward);
+    p.backward = std::move(*backward);
+
+    auto before = ByObject(env.environment().state());
+    auto after = ByObject(target);
+    for (const auto& [id, e] : after) {
+      auto it = before.find(id);
+      if (it == before.end() || it->second->version() != e->version()) p.changed.push_back(id);
+    }
+    for (const auto& [id, e] : before)
+      if (!after.count(id)) p.changed.push_back(id);
+    std::sort(p.changed.begin(), p.changed.end());
+    Findings(p, before, after);
+
+    // The script: schema steps, then the release's data scripts, one
+    // transaction; the rollback: data undo scripts in reverse, then the schema.
+    p.script = schemadiff::RenderScript(p.forward, title);
+    p.statements = static_cast<int>(p.forward.steps.size());
+    std::string undo_data;
+    if (release) {
+      int n = 0;
+      for (const auto& ds : release->data_scripts()) {
+        p.script += fmt::format("\n-- data script {}/{}: {} (sha256 {})\n{}\n", ++n, release->data_scripts_size(),
+                                ds.name(), ds.sha256(), ds.sql());
+        if (!ds.rollback_sql().empty())
+          undo_data = fmt::format("\n-- undo data script {}\n{}\n", ds.name(), ds.rollback_sql()) + undo_data;
+      }
+    }
+    p.rollback_script = fmt::format("-- Undoes: {}\n", title) + undo_data +
+                        schemadiff::RenderScript(p.backward, "rollback of " + title);
+    p.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    return p;
+  }
+
+  // Risk findings of each changed object (strata_sql's rules), from the
+  // definitions of the version deployed now and the target version.
+  void Findings(Prepared& p, const std::map<std::string, const v1::BaselineEntry*>& before,
+                const std::map<std::string, const v1::BaselineEntry*>& after) {
+    for (const auto& id_text : p.changed) {
+      auto id = model::ParseObjectId(id_text);
+      auto to = after.find(id_text);
+      if (!id.ok() || to == after.end()) continue;
+      auto proposed = DeployProjection::ReadDefinition(db(), id_text, to->second->version());
+      if (!proposed.ok()) continue;
+      std::optional<sql::ObjectInfo> old;
+      if (auto from = before.find(id_text); from != before.end()) {
+        auto def = DeployProjection::ReadDefinition(db(), id_text, from->second->version());
+        if (def.ok())
+          if (auto info = sql::AnalyzeDefinition(*def); info.ok()) old = std::move(*info);
+      }
+      auto change = sql::DescribeChange(*id, old ? &*old : nullptr, *proposed);
+      if (!change.ok()) continue;
+      for (const auto& f : change->findings) {
+        v1::Finding* out = nullptr;
+        out = &p.findings.emplace_back();
+        out->set_code(f.code);
+        out->set_severity(sql::SeverityName(f.severity));
+        out->set_object(f.object);
+        out->set_reason(f.reason);
+      }
+    }
+  }
+
+  absl::Status DoPlan(const auth::Principal& who, const v1::PlanRequest& req, v1::DeploymentPlan* resp) {
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    auto rel = Release(req.release());
+    if (!rel.ok()) return rel.status();
+    auto blockers = Gates(*env, *rel);
+    if (!blockers.ok()) return blockers.status();
+    auto p = Prepare(*env, rel->release().entries(), Title(rel->release().name(), env->environment()),
+                     &rel->release());
+    if (!p.ok()) return p.status();
+    FillPlan(*p, rel->release().name(), resp);
+    for (auto& b : *blockers) resp->add_blockers(std::move(b));
+    if (!p->drift.empty())
+      resp->add_blockers(fmt::format("{} has drifted from what Strata deployed there ({} objects); a dba can "
+                                     "deploy anyway with --override-drift REASON",
+                                     req.environment(), p->drift.size()));
+    return absl::OkStatus();
+  }
+
+  static std::string Title(const std::string& release, const v1::Environment& env) {
+    return fmt::format("release {} to {} (from {})", release, env.name(),
+                       env.current_release().empty() ? std::string("its imported state") : env.current_release());
+  }
+
+  static void FillPlan(const Prepared& p, const std::string& release, v1::DeploymentPlan* resp) {
+    resp->set_release(release);
+    resp->set_environment(p.env.environment().name());
+    resp->set_from_release(p.env.environment().current_release());
+    resp->set_script(p.script);
+    resp->set_script_sha256(auth::Sha256Hex(p.script));
+    resp->set_rollback_script(p.rollback_script);
+    resp->set_summary(schemadiff::Summary(p.forward));
+    for (const auto& c : p.changed) resp->add_changed_objects(c);
+    for (const auto& f : p.findings) *resp->add_findings() = f;
+    for (const auto& d : p.forward.data_loss) resp->add_data_loss(d);
+    for (const auto& d : p.drift) resp->add_drift(d);
+    resp->set_statements(static_cast<uint32_t>(p.statements));
+    resp->set_plan_seconds(p.seconds);
+  }
+
+  absl::Status DriftRefusal(const std::string& env, const std::vector<std::string>& drift) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} has drifted from what Strata deployed there; nothing was run:\n  {}\nUndo the out-of-band change, or "
+        "a dba can deploy anyway with --override-drift REASON (recorded)",
+        env, fmt::join(drift, "\n  ")));
+  }
+
+  absl::Status CheckOverride(const auth::Principal& who, const std::string& reason) {
+    if (reason.empty()) return absl::OkStatus();
+    return NeedRole(who, {"dba", "admin"}, "overriding a drift check");
+  }
+
+  absl::Status DoDeploy(const auth::Principal& who, const v1::DeployRequest& req, v1::Deployment* resp) {
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    if (absl::Status s = MayDeploy(who, env->environment()); !s.ok()) return s;
+    if (absl::Status s = CheckOverride(who, req.override_drift_reason()); !s.ok()) return s;
+    auto rel = Release(req.release());
+    if (!rel.ok()) return rel.status();
+    auto blockers = Gates(*env, *rel);
+    if (!blockers.ok()) return blockers.status();
+    if (!blockers->empty())
+      return absl::FailedPreconditionError(fmt::format("release {} cannot go to {}: {}", req.release(),
+                                                       req.environment(), fmt::join(*blockers, "; ")));
+    auto p = Prepare(*env, rel->release().entries(), Title(req.release(), env->environment()), &rel->release());
+    if (!p.ok()) return p.status();
+    if (!p->drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p->drift);
+    if (!p->forward.data_loss.empty() && !req.allow_data_loss())
+      return absl::FailedPreconditionError(fmt::format(
+          "the plan loses data; deploy with --allow-data-loss if that is intended:\n  {}",
+          fmt::join(p->forward.data_loss, "\n  ")));
+    return Run(who, *p, v1::DEPLOY, req.release(), "", req.override_drift_reason(), req.allow_data_loss(), resp);
+  }
+
+  absl::Status DoRollback(const auth::Principal& who, const v1::RollbackRequest& req, v1::Deployment* resp) {
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    if (absl::Status s = MayDeploy(who, env->environment()); !s.ok()) return s;
+    if (absl::Status s = CheckOverride(who, req.override_drift_reason()); !s.ok()) return s;
+    if (!env->environment().running_deployment().empty())
+      return absl::FailedPreconditionError(RunningMessage(env->environment()));
+    // The last deployment that is still in effect.
+    auto history = DeployProjection::ReadDeployments(db(), req.environment());
+    if (!history.ok()) return history.status();
+    const internal::DeploymentRecord* target = nullptr;
+    for (const auto& rec : *history)
+      if (rec.deployment().kind() == v1::DEPLOY && rec.deployment().status() == "succeeded") {
+        target = &rec;
+        break;
+      }
+    if (!target)
+      return absl::FailedPreconditionError(
+          fmt::format("{} has no deployment to roll back (none succeeded, or all were rolled back)", req.environment()));
+    // Drift is checked against the state now; the stored script is what runs.
+    auto expected = LoadState(env->environment().state());
+    if (!expected.ok()) return expected.status();
+    auto live = ReadLive(env->environment());
+    if (!live.ok()) return live.status();
+    Prepared p;
+    p.env = *env;
+    p.drift = schemadiff::DescribeDrift(*expected, *live);
+    if (!p.drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p.drift);
+    p.script = target->deployment().rollback_script();
+    p.rollback_script = target->deployment().script();
+    return Run(who, p, v1::ROLLBACK, target->release_before(), target->deployment().id(), req.override_drift_reason(),
+               true, resp);
+  }
+
+  // Claims the environment (DeploymentStarted), runs the script in one
+  // transaction, records the outcome.
+  absl::Status Run(const auth::Principal& who, const Prepared& p, v1::DeploymentKind kind, const std::string& release,
+                   const std::string& rolls_back, const std::string& drift_override, bool data_loss_allowed,
+                   v1::Deployment* resp) {
+    const v1::Environment& env = p.env.environment();
+    const std::string id = events::NewEventId();
+    v1::Event started = NewEvent(who, "env:" + env.name(), p.env.last_seq() + 1);
+    auto* st = started.mutable_deployment_started();
+    st->set_deployment_id(id);
+    st->set_kind(kind);
+    st->set_release(release);
+    st->set_script(p.script);
+    st->set_script_sha256(auth::Sha256Hex(p.script));
+    st->set_rollback_script(p.rollback_script);
+    st->set_rolls_back(rolls_back);
+    st->set_drift_override(drift_override);
+    for (const auto& d : p.drift) st->add_drift(d);
+    st->set_data_loss_allowed(data_loss_allowed);
+    auto claimed = Submit(started);
+    if (!claimed.ok()) return claimed.status();
+    if (!claimed->accepted()) {
+      auto now = FreshEnvironment(env.name());
+      if (now.ok() && !now->environment().running_deployment().empty())
+        return absl::FailedPreconditionError(RunningMessage(now->environment()));
+      return absl::AbortedError(fmt::format(
+          "{} changed while this deployment was being planned ({}); plan and deploy again", env.name(),
+          claimed->reason));
+    }
+
+    const absl::Time start = absl::Now();
+    absl::StatusOr<schemadiff::ApplyResult> applied = absl::UnknownError("not run");
+    {
+      auto session = Connect(env);
+      if (!session.ok()) {
+        applied = session.status();
+      } else {
+        const std::string script_name =
+            kind == v1::ROLLBACK ? fmt::format("rollback-{}.sql", env.name()) : fmt::format("{}-{}.sql", release, env.name());
+        applied = schemadiff::ApplyScript(**session, p.script, script_name);
+      }
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+    v1::Event finished = NewEvent(who, "env:" + env.name(), started.seq() + 1);
+    auto* fin = finished.mutable_deployment_finished();
+    fin->set_deployment_id(id);
+    fin->set_succeeded(applied.ok());
+    fin->set_duration_ms(ms);
+    if (!applied.ok()) fin->set_error(std::string(applied.status().message()));
+    // The outcome must reach the log, or the environment stays claimed.
+    absl::StatusOr<decide::Decision> recorded = absl::UnknownError("");
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      recorded = Submit(finished);
+      if (recorded.ok()) break;
+      spdlog::warn("recording the end of deployment {} failed (attempt {}): {}", id, attempt + 1,
+                   recorded.status().ToString());
+      absl::SleepFor(absl::Milliseconds(250 << std::min(attempt, 4)));
+    }
+    if (!recorded.ok())
+      return absl::UnavailableError(fmt::format(
+          "deployment {} {} on {}, but its end could not be recorded in the event log: {}", id,
+          applied.ok() ? "succeeded" : "failed", env.name(), std::string(recorded.status().message())));
+    auto rec = DeployProjection::ReadDeployment(db(), id);
+    if (!rec.ok()) return rec.status();
+    if (*rec) *resp = (*rec)->deployment();
+    resp->set_statements(applied.ok() ? static_cast<uint32_t>(applied->statements) : 0);
+    if (!applied.ok()) {
+      absl::Status failure = applied.status();
+      return absl::Status(failure.code() == absl::StatusCode::kUnavailable ? absl::StatusCode::kUnavailable
+                                                                            : absl::StatusCode::kAborted,
+                          fmt::format("deployment {} to {} failed and was rolled back; {} is unchanged:\n{}", id,
+                                      env.name(), env.name(), std::string(failure.message())));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status DoPipeline(v1::PipelineResponse* resp) {
+    auto envs = DeployProjection::ReadEnvironments(db());
+    if (!envs.ok()) return envs.status();
+    auto releases = DeployProjection::ReadReleases(db());
+    if (!releases.ok()) return releases.status();
+    // Per environment: release -> latest deployment status of it.
+    std::vector<std::map<std::string, std::string>> status(envs->size());
+    for (size_t i = 0; i < envs->size(); ++i) {
+      v1::Environment* out = resp->add_environments();
+      *out = (*envs)[i].environment();
+      out->clear_state();
+      auto deps = DeployProjection::ReadDeployments(db(), out->name());
+      if (!deps.ok()) return deps.status();
+      for (const auto& d : *deps)  // newest first: keep the first seen
+        if (d.deployment().kind() == v1::DEPLOY) status[i].emplace(d.deployment().release(), d.deployment().status());
+    }
+    for (const auto& r : *releases) {
+      v1::PipelineRow* row = resp->add_releases();
+      row->set_release(r.release().name());
+      *row->mutable_created() = r.release().time();
+      for (size_t i = 0; i < envs->size(); ++i) {
+        const v1::Environment& e = (*envs)[i].environment();
+        std::string cell;
+        if (e.current_release() == r.release().name()) {
+          cell = "current";
+        } else if (auto it = status[i].find(r.release().name()); it != status[i].end()) {
+          cell = it->second == "succeeded" ? "deployed" : it->second;
+        } else {
+          for (const auto& a : r.release().approvals())
+            if (a.environment() == e.name()) cell = "approved";
+        }
+        row->add_cells(cell);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const DeployModuleOptions& options_;
+  eventlog::EventLog* log_;
+  projection::ProjectionRunner* runner_;
+  DecisionBoard* board_;
+  std::shared_ptr<auth::TokenStore> tokens_;
+  std::shared_ptr<const Secrets> secrets_;
+  schemadiff::ShadowOptions shadow_;
+};
+
+absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOptions options, eventlog::EventLog* log,
+                                                                 std::shared_ptr<auth::TokenStore> tokens) {
+  std::unique_ptr<DeployModule> m(new DeployModule());
+  m->options_ = std::move(options);
+  auto secrets = Secrets::Load(m->options_.secrets_file);
+  if (!secrets.ok()) return secrets.status();
+  m->secrets_ = std::move(*secrets);
+  m->projection_ = std::make_unique<DeployProjection>(&m->board_);
+  auto runner = projection::ProjectionRunner::Open(
+      {.db_path = m->options_.data_dir + "/deploy", .rebuild = m->options_.rebuild}, log, m->projection_.get());
+  if (!runner.ok()) return runner.status();
+  m->runner_ = std::move(*runner);
+  m->service_ = std::make_unique<DeployServiceImpl>(m->options_, log, m->runner_.get(), &m->board_,
+                                                    std::move(tokens), m->secrets_);
+  return m;
+}
+
+DeployModule::~DeployModule() { Stop(); }
+
+absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
+  if (absl::Status s = runner_->Start(); !s.ok()) return s;
+  return runner_->CatchUp(catch_up_timeout);
+}
+
+void DeployModule::Stop() {
+  if (runner_) runner_->Stop();
+}
+
+grpc::Service* DeployModule::service() { return service_.get(); }
+
+}  // namespace strata::deploy

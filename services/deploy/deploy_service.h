@@ -1,0 +1,62 @@
+// The deploy service: environments of the pipeline, releases, plans, drift
+// checks, deployments and rollbacks (design.md, "Deployments"). It decides
+// the "env:<name>" and "release:<name>" aggregates through the log, and
+// writes the check-out/check-in pairs that create imported objects.
+//
+// A deployment: promotion gate (the release succeeded in the previous
+// environment; a release-manager's approval for protected ones), drift check
+// (the live catalog equals the catalog of the versions Strata last deployed
+// there), plan (both states loaded into shadow databases and diffed), a
+// DeploymentStarted event that the log accepts only when no other
+// deployment runs there, the script in ONE transaction, DeploymentFinished.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "auth/tokens.h"
+#include "deploy/deploy_projection.h"
+#include "deploy/secrets.h"
+#include "eventlog/event_log.h"
+#include "projection/projection.h"
+#include "strata/v1/deploy.grpc.pb.h"
+
+namespace strata::deploy {
+
+struct DeployModuleOptions {
+  std::string data_dir;  // the projection lives in <data_dir>/deploy
+  std::string site;
+  bool rebuild = false;
+  // Credentials of the environments (see secrets.h); "" : none.
+  std::string secrets_file;
+  // Server for shadow databases ("" : the secrets file's shadow_url, else
+  // STRATA_SHADOW_URL, else libpq's defaults).
+  std::string shadow_url;
+  absl::Duration apply_timeout = absl::Seconds(30);
+};
+
+class DeployServiceImpl;
+
+class DeployModule {
+ public:
+  static absl::StatusOr<std::unique_ptr<DeployModule>> Open(DeployModuleOptions options,
+                                                            eventlog::EventLog* log,
+                                                            std::shared_ptr<auth::TokenStore> tokens);
+  ~DeployModule();
+  absl::Status Start(absl::Duration catch_up_timeout);
+  void Stop();
+  grpc::Service* service();
+  projection::ProjectionRunner* runner() { return runner_.get(); }
+
+ private:
+  DeployModule() = default;
+  DeployModuleOptions options_;
+  std::shared_ptr<const Secrets> secrets_;
+  DecisionBoard board_;
+  std::unique_ptr<DeployProjection> projection_;
+  std::unique_ptr<projection::ProjectionRunner> runner_;
+  std::unique_ptr<DeployServiceImpl> service_;
+};
+
+}  // namespace strata::deploy

@@ -1,0 +1,467 @@
+// End to end: environments, import, releases, plans, gates, drift, failures,
+// rollback and concurrent deployments, with real processes (strata-server,
+// or strata-devbroker + strata-lock/history/deploy) against real PostgreSQL
+// databases, on both log implementations.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <map>
+
+#include "pg/pg.h"
+#include "schemadiff/catalog.h"
+#include "schemadiff/definitions.h"
+#include "support/postgres.h"
+#include "support/stack.h"
+
+namespace strata::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The team's existing database (dev and qa hold it before Strata arrives).
+constexpr char kShopSchema[] = R"sql(
+CREATE SCHEMA sales;
+CREATE TYPE sales.order_status AS ENUM ('new', 'paid', 'shipped');
+CREATE TABLE sales.customers (
+  id serial PRIMARY KEY,
+  name text NOT NULL,
+  email text UNIQUE
+);
+CREATE TABLE sales.orders (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  customer_id integer NOT NULL REFERENCES sales.customers (id),
+  status sales.order_status NOT NULL DEFAULT 'new',
+  total numeric(12,2) NOT NULL CHECK (total >= 0)
+);
+COMMENT ON TABLE sales.orders IS 'one row per order';
+CREATE INDEX orders_by_customer ON sales.orders (customer_id);
+CREATE VIEW sales.open_orders AS SELECT id, customer_id, total FROM sales.orders WHERE status <> 'shipped';
+CREATE FUNCTION sales.customer_total(c integer) RETURNS numeric LANGUAGE sql STABLE
+  AS $$ SELECT coalesce(sum(total), 0) FROM sales.orders WHERE customer_id = c $$;
+INSERT INTO sales.customers (name, email) VALUES ('Acme', 'ops@acme.test');
+)sql";
+
+// postgres://user:pw@host/db -> (postgres://user@host/db, pw)
+std::pair<std::string, std::string> SplitPassword(const std::string& url) {
+  const size_t start = url.find("://") + 3;
+  const size_t at = url.find('@', start);
+  const size_t colon = url.find(':', start);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return {url, ""};
+  return {url.substr(0, colon) + url.substr(at), url.substr(colon + 1, at - colon - 1)};
+}
+
+void Exec(const std::string& url, const std::string& sql) {
+  auto s = pg::Session::Connect(url);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Exec(sql).ok()) << sql;
+}
+
+std::vector<std::string> FactsOf(const std::string& url) {
+  auto s = pg::Session::Connect(url);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return {};
+  auto c = schemadiff::ReadCatalog(**s);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? schemadiff::Facts(*c) : std::vector<std::string>{};
+}
+
+long long Count(const std::string& url, const std::string& sql) {
+  auto s = pg::Session::Connect(url);
+  EXPECT_TRUE(s.ok());
+  auto rows = (*s)->Query(sql);
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? rows->number(0, 0) : -1;
+}
+
+class DeployE2ETest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true, /*with_impact=*/false,
+                                     /*with_deploy=*/true);
+    const std::string secrets = stack_->data_dir() + "-secrets.yaml";
+    std::ofstream out(secrets);
+    out << "environments:\n";
+    for (const char* name : {"dev", "qa", "uat", "prod"}) {
+      dbs_[name] = std::make_unique<ScratchDatabase>(std::string("strata_it_") + name);
+      out << "  " << name << ": {password: '" << SplitPassword(dbs_[name]->url()).second << "'}\n";
+    }
+    out.close();
+    stack_->Start("boston", {"--secrets-file", secrets, "--shadow-url", TestServerUrl()});
+    deploy_ = stack_->DeployStub();
+    lock_ = stack_->Stub();
+    history_ = stack_->HistoryStub();
+    int order = 1;
+    for (const char* name : {"dev", "qa", "uat", "prod"}) {
+      v1::AddEnvironmentRequest req;
+      req.set_name(name);
+      req.set_url(SplitPassword(url(name)).first);
+      req.set_order(order++);
+      req.set_protected_(std::string(name) == "prod");
+      v1::Environment env;
+      auto s = deploy_->AddEnvironment(Ctx("dana-token").get(), req, &env);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+
+  std::string url(const std::string& env) { return dbs_.at(env)->url(); }
+
+  // dev and qa already hold the shop schema; Strata imports dev, then qa.
+  void ImportShop() {
+    for (const char* env : {"dev", "qa"}) {
+      Exec(url(env), kShopSchema);
+      v1::ImportRequest req;
+      req.set_environment(env);
+      v1::ImportResponse resp;
+      auto s = deploy_->Import(Ctx("dana-token", 120).get(), req, &resp);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      ASSERT_EQ(resp.objects(), 8u) << resp.DebugString();
+      if (std::string(env) == "dev") {
+        EXPECT_EQ(resp.created_size(), 8);
+      } else {
+        EXPECT_EQ(resp.matched_size(), 8) << "qa holds the same versions";
+      }
+    }
+  }
+
+  std::string Definition(const std::string& object) {
+    v1::GetObjectRequest req;
+    req.set_object(object);
+    v1::ObjectHead head;
+    EXPECT_TRUE(lock_->GetObject(Ctx("alice-token").get(), req, &head).ok());
+    v1::GetVersionRequest vreq;
+    vreq.set_object(object);
+    vreq.set_version(head.latest_version());
+    v1::Version v;
+    EXPECT_TRUE(history_->GetVersion(Ctx("alice-token").get(), vreq, &v).ok());
+    return v.definition();
+  }
+
+  grpc::Status CheckOut(const std::string& token, const std::string& object) {
+    v1::CheckOutRequest req;
+    req.add_objects(object);
+    v1::CheckOutResponse resp;
+    return lock_->CheckOut(Ctx(token).get(), req, &resp);
+  }
+  grpc::Status CheckIn(const std::string& token, const std::string& object, const std::string& sql) {
+    v1::CheckInRequest req;
+    req.set_object(object);
+    req.set_definition(sql);
+    req.set_message("change " + object);
+    v1::CheckInResponse resp;
+    return lock_->CheckIn(Ctx(token).get(), req, &resp);
+  }
+  // Checks out, replaces `from` by `to` in the definition, checks in.
+  void Change(const std::string& token, const std::string& object, const std::string& from, const std::string& to) {
+    ASSERT_TRUE(CheckOut(token, object).ok());
+    std::string sql = Definition(object);
+    const size_t at = sql.find(from);
+    ASSERT_NE(at, std::string::npos) << sql;
+    sql.replace(at, from.size(), to);
+    auto s = CheckIn(token, object, sql);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::Release CreateRelease(const std::string& name, std::vector<v1::DataScript> data = {},
+                            grpc::Status* status = nullptr) {
+    v1::CreateReleaseRequest req;
+    req.set_name(name);
+    for (auto& d : data) *req.add_data_scripts() = std::move(d);
+    v1::Release r;
+    auto s = deploy_->CreateRelease(Ctx("rita-token").get(), req, &r);
+    if (status) {
+      *status = s;
+    } else {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    return r;
+  }
+
+  grpc::Status Deploy(const std::string& token, const std::string& release, const std::string& env,
+                      v1::Deployment* out = nullptr, const std::string& override_drift = "") {
+    v1::DeployRequest req;
+    req.set_release(release);
+    req.set_environment(env);
+    req.set_override_drift_reason(override_drift);
+    v1::Deployment d;
+    auto s = deploy_->Deploy(Ctx(token, 120).get(), req, &d);
+    if (out) *out = d;
+    return s;
+  }
+
+  // The catalog of the release's versions, loaded into a shadow.
+  std::vector<std::string> ReleaseFacts(const std::string& release) {
+    v1::GetReleaseRequest req;
+    req.set_name(release);
+    v1::Release r;
+    EXPECT_TRUE(deploy_->GetRelease(Ctx("vera-token").get(), req, &r).ok());
+    std::vector<schemadiff::LabelledSql> defs;
+    for (const auto& e : r.entries()) {
+      v1::GetVersionRequest vreq;
+      vreq.set_object(e.object());
+      vreq.set_version(e.version());
+      v1::Version v;
+      EXPECT_TRUE(history_->GetVersion(Ctx("vera-token").get(), vreq, &v).ok());
+      defs.push_back({e.object(), v.definition()});
+    }
+    auto c = schemadiff::LoadDefinitions(defs, {.server = TestServerUrl()});
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? schemadiff::Facts(*c) : std::vector<std::string>{};
+  }
+
+  std::vector<v1::AuditEntry> Audit(const std::string& action) {
+    v1::QueryAuditRequest req;
+    req.set_action(action);
+    v1::QueryAuditResponse resp;
+    // The history service reads the log on its own: give it a moment.
+    for (int i = 0; i < 100; ++i) {
+      resp.Clear();
+      EXPECT_TRUE(history_->QueryAudit(Ctx("dana-token").get(), req, &resp).ok());
+      if (resp.entries_size() > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return {resp.entries().begin(), resp.entries().end()};
+  }
+
+  std::unique_ptr<Stack> stack_;
+  std::map<std::string, std::unique_ptr<ScratchDatabase>> dbs_;
+  std::unique_ptr<v1::DeployService::Stub> deploy_;
+  std::unique_ptr<v1::LockService::Stub> lock_;
+  std::unique_ptr<v1::HistoryService::Stub> history_;
+};
+
+TEST_P(DeployE2ETest, FromImportThroughTheWholePipelineToProduction) {
+  ImportShop();
+  // Two developers at two sites change different objects ...
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
+  ASSERT_TRUE(CheckOut("bob-token", "table:sales.refunds").ok());  // a new table, reserved by name
+  ASSERT_TRUE(CheckIn("bob-token", "table:sales.refunds",
+                      "CREATE TABLE sales.refunds (order_id bigint NOT NULL REFERENCES sales.orders (id), "
+                      "amount numeric(12,2) NOT NULL);")
+                  .ok());
+  // ... and collide on one: alice holds the view, bob is refused and told by whom.
+  ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
+  auto collision = CheckOut("bob-token", "view:sales.open_orders");
+  EXPECT_EQ(collision.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(collision.error_message(), HasSubstr("alice (boston)"));
+  ASSERT_TRUE(CheckIn("alice-token", "view:sales.open_orders",
+                      "CREATE VIEW sales.open_orders AS SELECT id, customer_id, total, note FROM sales.orders "
+                      "WHERE status <> 'shipped';")
+                  .ok());
+
+  v1::DataScript seed;
+  seed.set_name("vip-customer.sql");
+  seed.set_sql("INSERT INTO sales.customers (name, email) VALUES ('Globex', 'it@globex.test');");
+  seed.set_rollback_sql("DELETE FROM sales.customers WHERE email = 'it@globex.test';");
+  v1::Release r1 = CreateRelease("2026.11-1", {seed});
+  EXPECT_EQ(r1.object_count(), 9u);
+  EXPECT_THAT(std::vector<std::string>(r1.changed().begin(), r1.changed().end()),
+              ::testing::IsSupersetOf({"table:sales.orders", "table:sales.refunds", "view:sales.open_orders"}));
+
+  // The plan is shown before anything runs.
+  v1::PlanRequest preq;
+  preq.set_release("2026.11-1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  auto ps = deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan);
+  ASSERT_TRUE(ps.ok()) << ps.error_message();
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders ADD COLUMN note text"));
+  EXPECT_THAT(plan.script(), HasSubstr("CREATE TABLE sales.refunds"));
+  EXPECT_THAT(plan.script(), HasSubstr("INSERT INTO sales.customers"));
+  EXPECT_THAT(plan.rollback_script(), HasSubstr("DROP TABLE sales.refunds"));
+  EXPECT_THAT(plan.rollback_script(), HasSubstr("DELETE FROM sales.customers"));
+  EXPECT_EQ(plan.blockers_size(), 0) << plan.DebugString();
+  EXPECT_EQ(plan.drift_size(), 0);
+  const long long dev_customers = Count(url("dev"), "SELECT count(*) FROM sales.customers");
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"), 0)
+      << "planning runs nothing";
+
+  for (const char* env : {"dev", "qa", "uat"}) {
+    v1::Deployment d;
+    auto s = Deploy("alice-token", "2026.11-1", env, &d);
+    ASSERT_TRUE(s.ok()) << env << ": " << s.error_message();
+    EXPECT_EQ(d.status(), "succeeded");
+    EXPECT_EQ(d.script_sha256().size(), 64u);
+  }
+  // prod is protected: a release-manager approves, and deploys.
+  auto refused = Deploy("rita-token", "2026.11-1", "prod");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  v1::ApproveRequest areq;
+  areq.set_release("2026.11-1");
+  areq.set_environment("prod");
+  v1::Release approved;
+  ASSERT_TRUE(deploy_->Approve(Ctx("rita-token").get(), areq, &approved).ok());
+  EXPECT_EQ(Deploy("alice-token", "2026.11-1", "prod").error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << "protected environments are for release-managers and dbas";
+  auto prod = Deploy("rita-token", "2026.11-1", "prod");
+  ASSERT_TRUE(prod.ok()) << prod.error_message();
+
+  // Every environment now holds exactly the release's state, and its data script ran.
+  const auto expected = ReleaseFacts("2026.11-1");
+  ASSERT_FALSE(expected.empty());
+  for (const char* env : {"dev", "qa", "uat", "prod"}) EXPECT_EQ(FactsOf(url(env)), expected) << env;
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.customers"), dev_customers + 1);
+  EXPECT_EQ(Count(url("prod"), "SELECT count(*) FROM sales.customers WHERE name = 'Globex'"), 1);
+
+  v1::PipelineResponse board;
+  ASSERT_TRUE(deploy_->Pipeline(Ctx("vera-token").get(), {}, &board).ok());
+  ASSERT_EQ(board.releases_size(), 1);
+  EXPECT_THAT(std::vector<std::string>(board.releases(0).cells().begin(), board.releases(0).cells().end()),
+              ::testing::ElementsAre("current", "current", "current", "current"));
+  std::string out;
+  EXPECT_EQ(RunCli(stack_->deploy_endpoint(), "vera-token", "pipeline", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("2026.11-1"));
+  EXPECT_THAT(out, HasSubstr("* current"));
+}
+
+TEST_P(DeployE2ETest, GatesSayWhatIsMissing) {
+  ImportShop();
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(14,2) NOT NULL");
+  CreateRelease("r1");
+  auto early = Deploy("alice-token", "r1", "uat");
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(early.error_message(), HasSubstr("has not been deployed successfully to qa"));
+  for (const char* env : {"dev", "qa", "uat"}) ASSERT_TRUE(Deploy("alice-token", "r1", env).ok()) << env;
+  auto unapproved = Deploy("rita-token", "r1", "prod");
+  EXPECT_EQ(unapproved.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(unapproved.error_message(), HasSubstr("needs the approval of a release-manager"));
+  EXPECT_THAT(unapproved.error_message(), HasSubstr("strata approve r1 --env prod"));
+  // Approving is for release-managers.
+  v1::ApproveRequest areq;
+  areq.set_release("r1");
+  areq.set_environment("prod");
+  v1::Release r;
+  EXPECT_EQ(deploy_->Approve(Ctx("alice-token").get(), areq, &r).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Refusals are in the audit trail.
+  auto refusals = Audit("deploy");
+  ASSERT_GE(refusals.size(), 2u);
+  EXPECT_EQ(refusals[0].record().outcome(), "refused");
+  // A URL with a password is refused: it would be written to the log.
+  v1::AddEnvironmentRequest bad;
+  bad.set_name("staging");
+  bad.set_url("postgres://strata:secret@127.0.0.1:5432/x");
+  v1::Environment env;
+  auto s = deploy_->AddEnvironment(Ctx("dana-token").get(), bad, &env);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("secrets file"));
+}
+
+TEST_P(DeployE2ETest, AnOutOfBandChangeBlocksTheNextDeploymentUntilADbaOverrides) {
+  ImportShop();
+  Change("alice-token", "function:sales.customer_total(integer)", "coalesce(sum(total), 0)", "coalesce(sum(total), 0.0)");
+  CreateRelease("r1");
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev").ok());
+  Exec(url("qa"), "ALTER TABLE sales.orders ADD COLUMN hotfix integer");
+  auto blocked = Deploy("alice-token", "r1", "qa");
+  EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(blocked.error_message(), HasSubstr("table sales.orders: column hotfix integer is there but not expected"));
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("qa");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_TRUE(report.drifted());
+  ASSERT_EQ(report.differences_size(), 1);
+  EXPECT_THAT(report.differences(0), HasSubstr("hotfix"));
+  dreq.set_environment("dev");
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted());
+  // A developer may not override; a dba may, and the reason is recorded.
+  EXPECT_EQ(Deploy("alice-token", "r1", "qa", nullptr, "hotfix kept").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::Deployment d;
+  auto s = Deploy("dana-token", "r1", "qa", &d, "hotfix 4711 stays until r2");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(d.drift_override(), "hotfix 4711 stays until r2");
+}
+
+TEST_P(DeployE2ETest, AFailingDataScriptLeavesTheEnvironmentUntouched) {
+  ImportShop();
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
+  v1::DataScript bad;
+  bad.set_name("orphan-order.sql");
+  bad.set_sql("INSERT INTO sales.orders (customer_id, total) VALUES (424242, 10);");  // no such customer
+  CreateRelease("r1", {bad});
+  const auto facts_before = FactsOf(url("dev"));
+  const long long orders_before = Count(url("dev"), "SELECT count(*) FROM sales.orders");
+  v1::Deployment d;
+  auto s = Deploy("alice-token", "r1", "dev", &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("violates foreign key constraint"));
+  EXPECT_THAT(s.error_message(), HasSubstr("INSERT INTO sales.orders"));
+  EXPECT_THAT(s.error_message(), HasSubstr("dev is unchanged"));
+  EXPECT_EQ(FactsOf(url("dev")), facts_before);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.orders"), orders_before);
+  // Recorded: the deployment list and the audit trail both show the failure.
+  v1::ListDeploymentsRequest lreq;
+  lreq.set_environment("dev");
+  v1::ListDeploymentsResponse list;
+  ASSERT_TRUE(deploy_->ListDeployments(Ctx("vera-token").get(), lreq, &list).ok());
+  ASSERT_EQ(list.deployments_size(), 1);
+  EXPECT_EQ(list.deployments(0).status(), "failed");
+  EXPECT_THAT(list.deployments(0).error(), HasSubstr("statement"));
+  auto failed = Audit("deploy_failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].record().object(), "env:dev");
+  EXPECT_THAT(failed[0].record().detail(), HasSubstr("violates foreign key constraint"));
+  // The environment is not claimed any more: the next deployment may run.
+  v1::GetEnvironmentRequest ereq;
+  ereq.set_name("dev");
+  v1::Environment env;
+  ASSERT_TRUE(deploy_->GetEnvironment(Ctx("vera-token").get(), ereq, &env).ok());
+  EXPECT_EQ(env.running_deployment(), "");
+  EXPECT_EQ(env.current_release(), "");
+}
+
+TEST_P(DeployE2ETest, RollbackReturnsTheCatalogToThePreviousState) {
+  ImportShop();
+  const auto before = FactsOf(url("dev"));
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
+  ASSERT_TRUE(CheckOut("bob-token", "index:sales.orders_by_status").ok());
+  ASSERT_TRUE(CheckIn("bob-token", "index:sales.orders_by_status",
+                      "CREATE INDEX orders_by_status ON sales.orders (status);").ok());
+  CreateRelease("r1");
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev").ok());
+  ASSERT_NE(FactsOf(url("dev")), before);
+  v1::RollbackRequest req;
+  req.set_environment("dev");
+  v1::Deployment d;
+  auto s = deploy_->Rollback(Ctx("alice-token", 120).get(), req, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(d.kind(), v1::ROLLBACK);
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(FactsOf(url("dev")), before);
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("dev");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted()) << report.DebugString();
+  // Nothing left to roll back.
+  EXPECT_EQ(deploy_->Rollback(Ctx("alice-token", 120).get(), req, &d).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  // And the release can go again.
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev").ok());
+}
+
+TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefused) {
+  ImportShop();
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
+  v1::DataScript slow;
+  slow.set_name("slow.sql");
+  slow.set_sql("SELECT pg_sleep(2);");
+  CreateRelease("r1", {slow});
+  auto first = std::async(std::launch::async, [&] { return Deploy("alice-token", "r1", "dev"); });
+  auto second = std::async(std::launch::async, [&] { return Deploy("bob-token", "r1", "dev"); });
+  grpc::Status a = first.get(), b = second.get();
+  EXPECT_NE(a.ok(), b.ok()) << a.error_message() << " / " << b.error_message();
+  const grpc::Status& loser = a.ok() ? b : a;
+  EXPECT_EQ(loser.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << loser.error_message();
+  EXPECT_THAT(loser.error_message(), HasSubstr("one deployment at a time"));
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DeployE2ETest, ::testing::Values("embedded", "kafka"));
+
+}  // namespace
+}  // namespace strata::testing
