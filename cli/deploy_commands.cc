@@ -341,7 +341,8 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
     return done(resp, [&] {
       std::cout << fmt::format("rolled back {} of {}: now at {} ({} statements in {} ms, deployment {})\n",
                                resp.rolls_back().substr(0, 8), c.env,
-                               resp.release().empty() ? "its imported state" : "release " + resp.release(),
+                               resp.release().empty() ? "no release (its state before the first deployment)"
+                                                      : "release " + resp.release(),
                                resp.statements(), resp.duration_ms(), resp.id());
     });
   }

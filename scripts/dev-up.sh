@@ -15,9 +15,24 @@ if [ ! -f "$STATE/tokens.yaml" ]; then
 tokens:
   - {token: $(gen), user: alice, site: boston, roles: [developer]}
   - {token: $(gen), user: bob, site: london, roles: [developer]}
-  - {token: $(gen), user: dana, site: hq, roles: [dba, release-manager, admin]}
+  - {token: $(gen), user: dana, site: hq, roles: [dba, admin]}
+  - {token: $(gen), user: rita, site: hq, roles: [release-manager]}
 YAML
   chmod 600 "$STATE/tokens.yaml"
+fi
+PGPORT="${STRATA_PG_PORT:-5432}"
+if [ ! -f "$STATE/secrets.yaml" ]; then
+  # Passwords of the local environments: the server reads them, the event
+  # log never sees them (environment URLs there carry no password).
+  cat > "$STATE/secrets.yaml" <<YAML
+environments:
+  dev: {password: strata}
+  qa: {password: strata}
+  uat: {password: strata}
+  prod: {password: strata}
+shadow_url: postgres://strata:strata@127.0.0.1:$PGPORT/postgres
+YAML
+  chmod 600 "$STATE/secrets.yaml"
 fi
 token_of() { grep "user: $1," "$STATE/tokens.yaml" | sed -E 's/.*token: ([^,]+),.*/\1/'; }
 
@@ -25,7 +40,7 @@ if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/nul
   echo "strata-server already running (pid $(cat "$STATE/server.pid"))"
 else
   nohup "$BIN" --tokens "$STATE/tokens.yaml" --data-dir "$STATE/data" --listen "127.0.0.1:$PORT" \
-    --site local > "$STATE/server.log" 2>&1 &
+    --site local --secrets-file "$STATE/secrets.yaml" > "$STATE/server.log" 2>&1 &
   echo $! > "$STATE/server.pid"
   for _ in $(seq 50); do
     grep -q "listening on" "$STATE/server.log" 2>/dev/null && break
@@ -35,6 +50,20 @@ else
   echo "strata-server started (pid $(cat "$STATE/server.pid"), log $STATE/server.log)"
 fi
 
+# The default pipeline: the four local databases (scripts/pg-up.sh made them).
+CLI="build/bin/strata --endpoint 127.0.0.1:$PORT --token $(token_of dana)"
+order=1
+for env in dev qa uat prod; do
+  if ! $CLI env show "$env" >/dev/null 2>&1; then
+    flags=""
+    [ "$env" = prod ] && flags="--protected"
+    $CLI env add "$env" --url "postgres://strata@127.0.0.1:$PGPORT/strata_$env" --order "$order" $flags \
+      -d "local $env database" >/dev/null
+    echo "registered environment $env (strata_$env)"
+  fi
+  order=$((order + 1))
+done
+
 cat <<MSG
 
 Strata is running on 127.0.0.1:$PORT (embedded event log in $STATE/data).
@@ -42,26 +71,35 @@ Strata is running on 127.0.0.1:$PORT (embedded event log in $STATE/data).
 Try it:
   export PATH=\$PWD/build/bin:\$PATH STRATA_ENDPOINT=127.0.0.1:$PORT
   export STRATA_TOKEN=$(token_of alice)      # alice (developer, boston)
-  strata checkout table:sales.orders -r "add status column"
+  strata env list                    # dev -> qa -> uat -> prod (prod protected)
+  strata checkout schema:sales table:sales.orders -r "first tables"
   strata locks
+  STRATA_TOKEN=$(token_of bob) strata checkout sales.orders    # bob (london): refused, alice holds it
+  echo 'CREATE SCHEMA sales;' > sales.sql
+  strata checkin schema:sales --file sales.sql -m "sales schema"
   echo 'CREATE TABLE sales.orders (id bigint PRIMARY KEY, status text);' > orders.sql
   strata checkin sales.orders --file orders.sql -m "orders table"
-  strata show sales.orders
-
-  STRATA_TOKEN=$(token_of bob) strata checkout sales.orders    # bob (london)
-  STRATA_TOKEN=$(token_of dana) strata release-lock sales.orders --force -r "why"   # dana (dba)
 
   strata status                      # who holds what, latest check-ins
   strata log sales.orders            # every version; then: strata diff sales.orders 1 2
   strata audit                       # who did what, when, from where (--verify, --export FILE)
-  strata baseline create first-cut   # freeze the current versions
 
-  # Deployment scripts from two states (no service needed; shadow databases on the local server):
-  export STRATA_SHADOW_URL=postgres://strata:strata@127.0.0.1:5432/postgres
-  (echo 'CREATE SCHEMA sales;'; cat orders.sql) > schema.sql
-  strata schema diff postgres://strata:strata@127.0.0.1:5432/strata_dev schema.sql > up.sql    # dev -> schema.sql
-  strata schema diff postgres://strata:strata@127.0.0.1:5432/strata_dev schema.sql --reverse --allow-data-loss > down.sql
-  strata schema apply up.sql --url postgres://strata:strata@127.0.0.1:5432/strata_dev       # one transaction
+  # Release and promote (rita: release-manager; dana: dba):
+  STRATA_TOKEN=$(token_of rita) strata release create 1.0 -d "first cut"
+  strata plan 1.0 --env dev          # the script, its rollback, risks, drift, gates
+  strata deploy 1.0 --env dev && strata deploy 1.0 --env qa && strata deploy 1.0 --env uat
+  STRATA_TOKEN=$(token_of rita) strata approve 1.0 --env prod
+  STRATA_TOKEN=$(token_of rita) strata deploy 1.0 --env prod
+  strata pipeline                    # which release is where
+  strata drift --env qa              # live catalog vs what Strata deployed there
+  strata rollback --env uat          # runs the stored rollback script
+
+  # An existing database: STRATA_TOKEN=$(token_of dana) strata import --env dev
+
+  # Deployment scripts from two states, offline (shadow databases on the local server):
+  export STRATA_SHADOW_URL=postgres://strata:strata@127.0.0.1:$PGPORT/postgres
+  (cat sales.sql orders.sql; echo 'ALTER TABLE sales.orders ADD COLUMN note text;') > schema.sql
+  strata schema diff postgres://strata:strata@127.0.0.1:$PGPORT/strata_prod schema.sql   # prod -> schema.sql
 
 Stop with: make down
 MSG

@@ -198,9 +198,14 @@ absl::StatusOr<std::pair<Catalog, Catalog>> LoadDefinitionSets(const std::vector
 
 namespace {
 
-std::string Shorten(std::string s, size_t max = 160) {
-  for (char& c : s)
-    if (c == '\n') c = ' ';
+// One line, runs of blanks as one space, at most `max` bytes.
+std::string Shorten(const std::string& text, size_t max = 160) {
+  std::string s;
+  for (char c : text) {
+    const bool blank = c == ' ' || c == '\n' || c == '\t';
+    if (blank && (s.empty() || s.back() == ' ')) continue;
+    s.push_back(blank ? ' ' : c);
+  }
   if (s.size() > max) s = s.substr(0, max) + "...";
   return s;
 }

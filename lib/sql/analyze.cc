@@ -1102,7 +1102,8 @@ absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
     const auto& c = stmt.comment_stmt();
     std::vector<std::string> names = NamesOf(c.object());
     if (c.objtype() == pg_query::OBJECT_COLUMN && !names.empty()) names.pop_back();
-    if (c.objtype() == pg_query::OBJECT_TABCONSTRAINT || c.objtype() == pg_query::OBJECT_TRIGGER) {
+    if (c.objtype() == pg_query::OBJECT_TABCONSTRAINT || c.objtype() == pg_query::OBJECT_TRIGGER ||
+        c.objtype() == pg_query::OBJECT_POLICY) {
       if (info_.id.kind != "trigger" && !names.empty()) names.pop_back();
     }
     return IsSelfName(names) ? absl::OkStatus() : not_ours(names);
@@ -1138,10 +1139,26 @@ absl::Status Analyzer::Auxiliary(const Node& stmt, int index) {
     }
     return absl::OkStatus();
   }
+  if (stmt.has_create_policy_stmt() && info_.id.kind == "table") {
+    // Row security policies belong to their table's definition.
+    const auto& p = stmt.create_policy_stmt();
+    auto names = RangeVarNames(p.table());
+    if (!IsSelfName(names)) return not_ours(names);
+    Scope self;
+    Item me;
+    me.alias = p.table().relname();
+    me.columns = std::vector<std::string>{};
+    for (const auto& c : info_.columns) me.columns->push_back(c.name);
+    self.items.push_back(me);
+    ViaScope v(&via_, "policy");
+    if (p.has_qual()) Walk(p.qual(), &self);
+    if (p.has_with_check()) Walk(p.with_check(), &self);
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(fmt::format(
       "{}: this statement is not part of an object's definition; besides its CREATE statement a "
-      "definition may hold COMMENT ON, GRANT, REVOKE, ALTER ... OWNER TO, ALTER TABLE and ALTER "
-      "SEQUENCE statements about the same object",
+      "definition may hold COMMENT ON, GRANT, REVOKE, ALTER ... OWNER TO, ALTER TABLE, ALTER "
+      "SEQUENCE and (for tables) CREATE POLICY statements about the same object",
       StatementWhere(index)));
 }
 

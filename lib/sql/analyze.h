@@ -8,8 +8,8 @@
 //    function, procedure, sequence, index, trigger, type, domain, schema,
 //    extension) plus statements about that same object only: COMMENT ON,
 //    GRANT/REVOKE, ALTER ... OWNER TO, ALTER TABLE (e.g. ADD CONSTRAINT),
-//    ALTER SEQUENCE ... OWNED BY. Anything else is INVALID_ARGUMENT naming
-//    the statement's line and column.
+//    ALTER SEQUENCE ... OWNED BY, and for tables CREATE POLICY. Anything
+//    else is INVALID_ARGUMENT naming the statement's line and column.
 //  * Unqualified names resolve like PostgreSQL: pg_catalog first, then the
 //    schemas of Options::search_path in order, taking the first schema where
 //    the catalog knows the name; names nobody knows resolve to the first

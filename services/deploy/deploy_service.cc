@@ -806,8 +806,9 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   }
 
   static std::string Title(const std::string& release, const v1::Environment& env) {
-    return fmt::format("release {} to {} (from {})", release, env.name(),
-                       env.current_release().empty() ? std::string("its imported state") : env.current_release());
+    std::string from = env.current_release();
+    if (from.empty()) from = env.state().empty() ? "an empty schema" : "its imported state";
+    return fmt::format("release {} to {} (from {})", release, env.name(), from);
   }
 
   static void FillPlan(const Prepared& p, const std::string& release, v1::DeploymentPlan* resp) {
