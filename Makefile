@@ -29,6 +29,7 @@ down:
 	@if [ -f .strata/server.pid ]; then kill $$(cat .strata/server.pid) 2>/dev/null || true; rm -f .strata/server.pid; echo "strata-server stopped"; fi
 
 bench: build pg
+	@bash scripts/install-deps.sh --bench
 	bash bench/run.sh
 
 clean:

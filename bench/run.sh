@@ -73,4 +73,8 @@ echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shad
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
 "$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \
   --shadow-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}" "${PEER[@]}"
+echo "== deploy: a release of 1,000 changed objects, plan + apply; Sqitch deploying the same 1,000 changes"
+if command -v sqitch >/dev/null; then SQITCH=(); else SQITCH=(--no-sqitch); fi
+"$BIN/strata-bench-deploy" --dir "$WORK/deploy" "${SQITCH[@]}" \
+  --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 echo "   (corpus figures: python3 ../shared/tools/schema-eval/eval.py CORPUS 'build/bin/strata schema diff {from} {to} --allow-data-loss -q' --pairs 100 [--reverse])"

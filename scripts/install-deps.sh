@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Strata needs from Debian packages (only what is missing).
-# Works as root or with sudo. Used by `make up`, `make test` and CI.
+# Works as root or with sudo. Used by `make up`, `make test` and CI;
+# `--bench` adds the peers the benchmarks compare with (`make bench`).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +12,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libdtl-dev python3
   postgresql postgresql-client
 )
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(apgdiff sqitch libdbd-pg-perl)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
