@@ -211,7 +211,7 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     return c.ok() ? schemadiff::Facts(*c) : std::vector<std::string>{};
   }
 
-  std::vector<v1::AuditEntry> Audit(const std::string& action) {
+  std::vector<v1::AuditEntry> Audit(const std::string& action, int at_least = 1) {
     v1::QueryAuditRequest req;
     req.set_action(action);
     v1::QueryAuditResponse resp;
@@ -219,7 +219,7 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     for (int i = 0; i < 100; ++i) {
       resp.Clear();
       EXPECT_TRUE(history_->QueryAudit(Ctx("dana-token").get(), req, &resp).ok());
-      if (resp.entries_size() > 0) break;
+      if (resp.entries_size() >= at_least) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return {resp.entries().begin(), resp.entries().end()};
@@ -310,6 +310,13 @@ TEST_P(DeployE2ETest, FromImportThroughTheWholePipelineToProduction) {
   ASSERT_EQ(board.releases_size(), 1);
   EXPECT_THAT(std::vector<std::string>(board.releases(0).cells().begin(), board.releases(0).cells().end()),
               ::testing::ElementsAre("current", "current", "current", "current"));
+  // The audit trail saw every deployment as the deploy service decided it.
+  auto starts = Audit("deploy_start", 4);
+  ASSERT_EQ(starts.size(), 4u);
+  for (const auto& e : starts) EXPECT_EQ(e.record().outcome(), "accepted") << e.record().object();
+  v1::VerifyAuditResponse verified;
+  ASSERT_TRUE(history_->VerifyAudit(Ctx("dana-token").get(), {}, &verified).ok());
+  EXPECT_TRUE(verified.ok()) << verified.problem();
   std::string out;
   EXPECT_EQ(RunCli(stack_->deploy_endpoint(), "vera-token", "pipeline", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("2026.11-1"));
@@ -404,6 +411,7 @@ TEST_P(DeployE2ETest, AFailingDataScriptLeavesTheEnvironmentUntouched) {
   auto failed = Audit("deploy_failed");
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].record().object(), "env:dev");
+  EXPECT_EQ(failed[0].record().outcome(), "accepted") << "the audit trail decides like the deploy service";
   EXPECT_THAT(failed[0].record().detail(), HasSubstr("violates foreign key constraint"));
   // The environment is not claimed any more: the next deployment may run.
   v1::GetEnvironmentRequest ereq;

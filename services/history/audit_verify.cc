@@ -31,7 +31,9 @@ class FactsReplay {
       if (!id.ok()) return nullptr;
       return &facts_["object:" + id->ToString()];
     }
-    if (aggregate.rfind("baseline:", 0) == 0) return &facts_[aggregate];
+    if (aggregate.rfind("baseline:", 0) == 0 || aggregate.rfind("env:", 0) == 0 ||
+        aggregate.rfind("release:", 0) == 0)
+      return &facts_[aggregate];
     return nullptr;
   }
   std::unordered_map<std::string, decide::AggregateFacts> facts_;

@@ -37,6 +37,8 @@ std::string Audit(int32_t partition, int64_t offset) {
 }
 std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
 std::string Baseline(const std::string& name) { return "B/" + name; }
+// Accept-rule facts of environment and release aggregates: "<last seq>\0<running deployment>".
+std::string Facts(const std::string& aggregate) { return "F/" + aggregate; }
 
 std::string TimeKey(int64_t time_ns) {
   std::string out;
@@ -126,6 +128,22 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
     auto facts = BaselineFacts(aggregate.substr(9), txn);
     if (!facts.ok()) return facts.status();
     decision = decide::Decide(event, *facts);
+  } else if (aggregate.rfind("env:", 0) == 0 || aggregate.rfind("release:", 0) == 0) {
+    // Deployments are decided by the deploy service; the audit trail must
+    // record the same outcome, so the facts are kept here too.
+    auto stored = txn.Get(keys::Facts(aggregate));
+    if (!stored.ok()) return stored.status();
+    decide::AggregateFacts facts;
+    if (*stored) {
+      const size_t nul = (*stored)->find('\0');
+      facts.last_seq = std::stoull((*stored)->substr(0, nul));
+      if (nul != std::string::npos) facts.running_deployment = (*stored)->substr(nul + 1);
+    }
+    decision = decide::Decide(event, facts);
+    if (decision.accepted()) {
+      decide::Advance(event, &facts);
+      txn.Put(keys::Facts(aggregate), fmt::format("{}{}{}", facts.last_seq, '\0', facts.running_deployment));
+    }
   } else {
     decision = decide::Decide(event, {});
   }
