@@ -204,6 +204,10 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   c->rollback->add_option("--env", c->env, "environment")->required();
   c->rollback->add_option("--override-drift", c->override_drift, "dba: roll back over drift, giving the reason");
 
+  c->abandon = app.add_subcommand("abandon", "end a deployment whose server died while it ran (dba, admin)");
+  c->abandon->add_option("--env", c->env, "environment")->required();
+  c->abandon->add_option("-r,--reason", c->reason, "why (recorded)")->required();
+
   c->pipeline = app.add_subcommand("pipeline", "which release is where");
   c->deployments = app.add_subcommand("deployments", "an environment's deployments, newest first");
   c->deployments->add_option("--env", c->env, "environment")->required();
@@ -361,6 +365,17 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
       for (const auto& d : resp.differences()) std::cout << "  " << d << "\n";
     });
     return code == 0 && resp.drifted() ? 5 : code;
+  }
+  if (*c.abandon) {
+    v1::AbandonRequest req;
+    req.set_environment(c.env);
+    req.set_reason(c.reason);
+    Deployment resp;
+    s = stub.Abandon(client.Context().get(), req, &resp);
+    return done(resp, [&] {
+      std::cout << fmt::format("abandoned deployment {} on {}; run `strata drift --env {}` to see what PostgreSQL kept\n",
+                               resp.id(), c.env, c.env);
+    });
   }
   if (*c.pipeline) {
     v1::PipelineResponse resp;

@@ -16,9 +16,9 @@ struct DeployCommands {
   CLI::App* import = nullptr;
   CLI::App *release_create = nullptr, *release_show = nullptr, *release_list = nullptr;
   CLI::App *plan = nullptr, *approve = nullptr, *deploy = nullptr, *drift = nullptr, *rollback = nullptr;
-  CLI::App *pipeline = nullptr, *deployments = nullptr;
+  CLI::App *pipeline = nullptr, *deployments = nullptr, *abandon = nullptr;
 
-  std::string name, url, description, env, release, message, since, override_drift;
+  std::string name, url, description, env, release, message, since, override_drift, reason;
   int order = 0;
   bool is_protected = false, allow_data_loss = false, script_only = false, rollback_script = false;
   std::vector<std::string> deployers, objects, data;

@@ -89,10 +89,15 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
       out << "  " << name << ": {password: '" << SplitPassword(dbs_[name]->url()).second << "'}\n";
     }
     out.close();
-    stack_->Start("boston", {"--secrets-file", secrets, "--shadow-url", TestServerUrl()});
-    deploy_ = stack_->DeployStub();
-    lock_ = stack_->Stub();
-    history_ = stack_->HistoryStub();
+    extra_ = {"--secrets-file", secrets, "--shadow-url", TestServerUrl()};
+    stack_->Start("boston", extra_);
+    Connect();
+    if (GetParam() == "kafka") {
+      // A second region on the same log: bob works through the london instance.
+      london_ = std::make_unique<Stack>("kafka", stack_->broker());
+      london_->Start("london");
+      bob_lock_ = london_->Stub();
+    }
     int order = 1;
     for (const char* name : {"dev", "qa", "uat", "prod"}) {
       v1::AddEnvironmentRequest req;
@@ -106,7 +111,16 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     }
   }
 
+  void Connect() {
+    deploy_ = stack_->DeployStub();
+    lock_ = stack_->Stub();
+    history_ = stack_->HistoryStub();
+  }
+
   std::string url(const std::string& env) { return dbs_.at(env)->url(); }
+  v1::LockService::Stub& LockFor(const std::string& token) {
+    return token == "bob-token" && bob_lock_ ? *bob_lock_ : *lock_;
+  }
 
   // dev and qa already hold the shop schema; Strata imports dev, then qa.
   void ImportShop() {
@@ -143,7 +157,7 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     v1::CheckOutRequest req;
     req.add_objects(object);
     v1::CheckOutResponse resp;
-    return lock_->CheckOut(Ctx(token).get(), req, &resp);
+    return LockFor(token).CheckOut(Ctx(token).get(), req, &resp);
   }
   grpc::Status CheckIn(const std::string& token, const std::string& object, const std::string& sql) {
     v1::CheckInRequest req;
@@ -151,7 +165,7 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     req.set_definition(sql);
     req.set_message("change " + object);
     v1::CheckInResponse resp;
-    return lock_->CheckIn(Ctx(token).get(), req, &resp);
+    return LockFor(token).CheckIn(Ctx(token).get(), req, &resp);
   }
   // Checks out, replaces `from` by `to` in the definition, checks in.
   void Change(const std::string& token, const std::string& object, const std::string& from, const std::string& to) {
@@ -225,7 +239,9 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     return {resp.entries().begin(), resp.entries().end()};
   }
 
-  std::unique_ptr<Stack> stack_;
+  std::unique_ptr<Stack> stack_, london_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<v1::LockService::Stub> bob_lock_;
   std::map<std::string, std::unique_ptr<ScratchDatabase>> dbs_;
   std::unique_ptr<v1::DeployService::Stub> deploy_;
   std::unique_ptr<v1::LockService::Stub> lock_;
@@ -467,6 +483,58 @@ TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefus
   EXPECT_EQ(loser.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << loser.error_message();
   EXPECT_THAT(loser.error_message(), HasSubstr("one deployment at a time"));
   EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"), 1);
+}
+
+TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaCanAbandonIt) {
+  ImportShop();
+  Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
+  v1::DataScript slow;
+  slow.set_name("slow.sql");
+  slow.set_sql("SELECT pg_sleep(30);");
+  CreateRelease("r1", {slow});
+  const auto before = FactsOf(url("dev"));
+  auto running = std::async(std::launch::async, [&] { return Deploy("alice-token", "r1", "dev"); });
+  v1::GetEnvironmentRequest ereq;
+  ereq.set_name("dev");
+  v1::Environment env;
+  for (int i = 0; i < 300 && env.running_deployment().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(deploy_->GetEnvironment(Ctx("vera-token").get(), ereq, &env).ok());
+  }
+  ASSERT_FALSE(env.running_deployment().empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // inside the transaction now
+  stack_->Stop(SIGKILL);
+  EXPECT_FALSE(running.get().ok());
+  // PostgreSQL notices the dead client and rolls back (client_connection_check_interval).
+  const std::string sleeping =
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()";
+  for (int i = 0; i < 100 && Count(TestServerUrl(), sleeping) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Count(TestServerUrl(), sleeping), 0) << "the orphaned transaction should end within seconds, not run on";
+  EXPECT_EQ(FactsOf(url("dev")), before);
+
+  stack_->Start("boston", extra_);
+  Connect();
+  ASSERT_TRUE(deploy_->GetEnvironment(Ctx("vera-token").get(), ereq, &env).ok());
+  EXPECT_FALSE(env.running_deployment().empty()) << "the claim outlives its server";
+  auto blocked = Deploy("alice-token", "r1", "dev");
+  EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(blocked.error_message(), HasSubstr("is running on dev"));
+  v1::AbandonRequest areq;
+  areq.set_environment("dev");
+  areq.set_reason("server crashed during the deployment");
+  v1::Deployment abandoned;
+  EXPECT_EQ(deploy_->Abandon(Ctx("alice-token").get(), areq, &abandoned).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  auto s = deploy_->Abandon(Ctx("dana-token").get(), areq, &abandoned);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(abandoned.status(), "failed");
+  EXPECT_THAT(abandoned.error(), HasSubstr("abandoned by dana: server crashed"));
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("dev");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted()) << report.DebugString();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeployE2ETest, ::testing::Values("embedded", "kafka"));

@@ -157,6 +157,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       return DoRollback(who, *req, resp);
     });
   }
+  grpc::Status Abandon(grpc::ServerContext* ctx, const v1::AbandonRequest* req, v1::Deployment* resp) override {
+    return Handle(ctx, "abandon", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoAbandon(who, *req, resp);
+    });
+  }
   grpc::Status CheckDrift(grpc::ServerContext* ctx, const v1::CheckDriftRequest* req,
                           v1::DriftReport* resp) override {
     return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
@@ -392,6 +397,10 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!session.ok())
       return absl::UnavailableError(fmt::format("environment {} ({}): {}", env.name(), pg::RedactUrl(env.url()),
                                                 std::string(session.status().message())));
+    // If this server dies mid-deployment, PostgreSQL notices within a second
+    // and rolls the transaction back instead of finishing the queued script
+    // (PostgreSQL 14+; older servers ignore it).
+    (void)(*session)->Exec("SET client_connection_check_interval = '1s'");
     return session;
   }
 
@@ -968,6 +977,33 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                           fmt::format("deployment {} to {} failed and was rolled back; {} is unchanged:\n{}", id,
                                       env.name(), env.name(), std::string(failure.message())));
     }
+    return absl::OkStatus();
+  }
+
+  absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp) {
+    if (absl::Status s = NeedRole(who, {"dba", "admin"}, "abandoning a deployment"); !s.ok()) return s;
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    if (req.reason().empty())
+      return absl::InvalidArgumentError("abandoning a deployment needs a reason; it is recorded in the audit trail");
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    const std::string running = env->environment().running_deployment();
+    if (running.empty())
+      return absl::FailedPreconditionError(fmt::format("no deployment is running on {}", req.environment()));
+    v1::Event e = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
+    auto* fin = e.mutable_deployment_finished();
+    fin->set_deployment_id(running);
+    fin->set_succeeded(false);
+    fin->set_error(fmt::format("abandoned by {}: {}", who.user, req.reason()));
+    auto d = Submit(e);
+    if (!d.ok()) return d.status();
+    if (!d->accepted())
+      return absl::AbortedError(fmt::format("{} changed meanwhile ({}); look again", req.environment(), d->reason));
+    auto rec = DeployProjection::ReadDeployment(db(), running);
+    if (!rec.ok()) return rec.status();
+    if (*rec) *resp = (*rec)->deployment();
+    resp->clear_script();
+    resp->clear_rollback_script();
     return absl::OkStatus();
   }
 
