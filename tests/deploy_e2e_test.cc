@@ -387,9 +387,13 @@ TEST_P(DeployE2ETest, AnOutOfBandChangeBlocksTheNextDeploymentUntilADbaOverrides
   EXPECT_TRUE(report.drifted());
   ASSERT_EQ(report.differences_size(), 1);
   EXPECT_THAT(report.differences(0), HasSubstr("hotfix"));
+  std::string out;
+  EXPECT_EQ(RunCli(stack_->deploy_endpoint(), "vera-token", "drift --env qa", &out), 5) << out;
+  EXPECT_THAT(out, HasSubstr("qa: DRIFTED, 1 differences"));
   dreq.set_environment("dev");
   ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
   EXPECT_FALSE(report.drifted());
+  EXPECT_EQ(RunCli(stack_->deploy_endpoint(), "vera-token", "drift --env dev", &out), 0) << out;
   // A developer may not override; a dba may, and the reason is recorded.
   EXPECT_EQ(Deploy("alice-token", "r1", "qa", nullptr, "hotfix kept").error_code(),
             grpc::StatusCode::PERMISSION_DENIED);

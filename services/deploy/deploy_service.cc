@@ -716,6 +716,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     const absl::Time start = absl::Now();
     Prepared p;
     p.env = env;
+    // The versions may have been checked in at another region a moment ago.
+    if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
     auto current_defs = DefinitionsOf(env.environment().state());
     if (!current_defs.ok()) return current_defs.status();
     auto target_defs = DefinitionsOf(target);
