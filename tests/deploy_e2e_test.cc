@@ -301,6 +301,9 @@ TEST_P(DeployE2ETest, FromImportThroughTheWholePipelineToProduction) {
     EXPECT_EQ(d.status(), "succeeded");
     EXPECT_EQ(d.script_sha256().size(), 64u);
   }
+  auto again = Deploy("alice-token", "2026.11-1", "dev");
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(again.error_message(), HasSubstr("already deployed on dev"));
   // prod is protected: a release-manager approves, and deploys.
   auto refused = Deploy("rita-token", "2026.11-1", "prod");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -409,12 +412,20 @@ TEST_P(DeployE2ETest, AFailingDataScriptLeavesTheEnvironmentUntouched) {
   v1::DataScript bad;
   bad.set_name("orphan-order.sql");
   bad.set_sql("INSERT INTO sales.orders (customer_id, total) VALUES (424242, 10);");  // no such customer
+  v1::DataScript commits;
+  commits.set_name("commits.sql");
+  commits.set_sql("INSERT INTO sales.customers (name) VALUES ('x'); COMMIT;");
+  grpc::Status refused;
+  CreateRelease("r0", {commits}, &refused);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("transaction control"));
+  bad.set_sql("INSERT INTO sales.orders (customer_id, total) VALUES (424242, 10) -- no ';' at the end");
   CreateRelease("r1", {bad});
   const auto facts_before = FactsOf(url("dev"));
   const long long orders_before = Count(url("dev"), "SELECT count(*) FROM sales.orders");
   v1::Deployment d;
   auto s = Deploy("alice-token", "r1", "dev", &d);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("violates foreign key constraint"));
   EXPECT_THAT(s.error_message(), HasSubstr("INSERT INTO sales.orders"));
   EXPECT_THAT(s.error_message(), HasSubstr("dev is unchanged"));
@@ -468,6 +479,10 @@ TEST_P(DeployE2ETest, RollbackReturnsTheCatalogToThePreviousState) {
   // Nothing left to roll back.
   EXPECT_EQ(deploy_->Rollback(Ctx("alice-token", 120).get(), req, &d).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+  // Rolled back in dev, r1 no longer counts as having succeeded there.
+  auto gate = Deploy("alice-token", "r1", "qa");
+  EXPECT_EQ(gate.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(gate.error_message(), HasSubstr("has not been deployed successfully to dev"));
   // And the release can go again.
   ASSERT_TRUE(Deploy("alice-token", "r1", "dev").ok());
 }
@@ -507,6 +522,13 @@ TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaCanAbandonIt) {
   }
   ASSERT_FALSE(env.running_deployment().empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // inside the transaction now
+  v1::AbandonRequest early;
+  early.set_environment("dev");
+  early.set_reason("impatient");
+  v1::Deployment not_abandoned;
+  auto alive = deploy_->Abandon(Ctx("dana-token").get(), early, &not_abandoned);
+  EXPECT_EQ(alive.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(alive.error_message(), HasSubstr("still running in PostgreSQL"));
   stack_->Stop(SIGKILL);
   EXPECT_FALSE(running.get().ok());
   // PostgreSQL notices the dead client and rolls back (client_connection_check_interval).

@@ -147,9 +147,22 @@ absl::StatusOr<Rows> Session::Query(std::string_view sql, const std::vector<std:
 
 std::string RedactUrl(std::string_view url) {
   static const std::regex kUrlPassword(R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)");
-  static const std::regex kKeyPassword(R"((password\s*=\s*)('[^']*'|\S+))");
+  // A quoted value may hold backslash-escaped quotes ('it\'s').
+  static const std::regex kKeyPassword(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))");
   std::string s = std::regex_replace(std::string(url), kUrlPassword, "$1:***@");
   return std::regex_replace(s, kKeyPassword, "$1***");
+}
+
+bool HasPassword(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error) PQfreemem(error);
+  if (!options) return conninfo.find("password") != std::string::npos;  // unparsable: assume the worst
+  bool has = false;
+  for (PQconninfoOption* o = options; o->keyword; ++o)
+    if (std::string_view(o->keyword) == "password" && o->val && *o->val) has = true;
+  PQconninfoFree(options);
+  return has;
 }
 
 std::string WithDatabase(const std::string& conninfo, const std::string& dbname) {

@@ -74,6 +74,10 @@ class Session {
   pg_conn* conn_;
 };
 
+// Whether a connection string (URL, with its query parameters, or key=value
+// form) carries a password, as libpq parses it.
+bool HasPassword(const std::string& conninfo);
+
 // The URL with its password replaced by "***" (for messages and logs).
 std::string RedactUrl(std::string_view url);
 

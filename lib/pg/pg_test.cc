@@ -5,10 +5,20 @@
 namespace strata::pg {
 namespace {
 
+TEST(PgTest, FindsPasswordsInEveryFormLibpqAccepts) {
+  EXPECT_TRUE(HasPassword("postgres://u:pw@h/db"));
+  EXPECT_TRUE(HasPassword("postgres://u@h/db?password=pw"));
+  EXPECT_TRUE(HasPassword("host=h password = pw"));
+  EXPECT_FALSE(HasPassword("postgres://u@h:5432/db"));
+  EXPECT_FALSE(HasPassword("host=h user=u dbname=d"));
+}
+
 TEST(PgTest, RedactsPasswordsInUrlsAndKeywordStrings) {
   EXPECT_EQ(RedactUrl("postgres://alice:s3cret@db:5432/x"), "postgres://alice:***@db:5432/x");
   EXPECT_EQ(RedactUrl("host=db password=s3cret dbname=x"), "host=db password=*** dbname=x");
   EXPECT_EQ(RedactUrl("postgres://db/x"), "postgres://db/x");
+  EXPECT_EQ(RedactUrl("host=db password='it\\'s secret' dbname=x"), "host=db password=*** dbname=x");
+  EXPECT_EQ(RedactUrl("postgres://u@db/x?password=s3cret"), "postgres://u@db/x?password=***");
 }
 
 TEST(PgTest, WithDatabaseOverridesTheDatabaseOfUrlsAndKeywordStrings) {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "fmt/format.h"
+#include "model/object_id.h"
 #include "rocksdb/db.h"
 
 namespace strata::deploy {
@@ -98,7 +99,13 @@ absl::Status DeployProjection::Apply(const v1::Event& e, const eventlog::Positio
 }
 
 absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::StateTxn& txn) {
-  const std::string id = e.aggregate().substr(7);
+  // Keyed by the canonical id, as the lock and history services key it.
+  auto parsed = model::ObjectIdFromAggregate(e.aggregate());
+  if (!parsed.ok()) {
+    Publish(e, {decide::Verdict::kMalformed, std::string(parsed.status().message())});
+    return absl::OkStatus();
+  }
+  const std::string id = parsed->ToString();
   auto o = GetMessage<internal::DeployObject>(txn, keys::Object(id));
   if (!o.ok()) return o.status();
   internal::DeployObject obj = o->value_or(internal::DeployObject());
@@ -210,19 +217,9 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       dep->set_script(st.script());
       dep->set_rollback_script(st.rollback_script());
       *rec.mutable_before() = env->state();
+      *rec.mutable_after() = st.target();
       rec.set_release_before(env->current_release());
-      if (st.kind() == v1::ROLLBACK) {
-        auto undone = GetMessage<internal::DeploymentRecord>(txn, keys::Deployment(st.rolls_back()));
-        if (!undone.ok()) return undone.status();
-        if (*undone) {
-          *rec.mutable_after() = (*undone)->before();
-          dep->set_release((*undone)->release_before());
-        }
-      } else {
-        auto rel = GetMessage<internal::ReleaseState>(txn, keys::Release(st.release()));
-        if (!rel.ok()) return rel.status();
-        if (*rel) *rec.mutable_after() = (*rel)->release().entries();
-      }
+      rec.set_backend_pid(st.backend_pid());
       txn.Put(keys::Deployment(st.deployment_id()), rec.SerializeAsString());
       txn.Put(fmt::format("{}{:020d}", keys::EnvironmentDeploymentsPrefix(name), e.seq()), st.deployment_id());
       env->set_running_deployment(st.deployment_id());
@@ -254,6 +251,8 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
           if (*undone) {
             (*undone)->mutable_deployment()->set_status("rolled back");
             txn.Put(keys::Deployment(dep->rolls_back()), (*undone)->SerializeAsString());
+            // The release no longer counts as succeeded here (promotion gate).
+            txn.Delete(keys::Succeeded(name, (*undone)->deployment().release()));
           }
         }
       }

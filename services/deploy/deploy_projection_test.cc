@@ -81,7 +81,8 @@ class DeployProjectionTest : public ::testing::Test {
     ASSERT_TRUE(Submit(e).accepted());
   }
   v1::Event Started(const std::string& env, uint64_t seq, const std::string& id, const std::string& release,
-                    v1::DeploymentKind kind = v1::DEPLOY, const std::string& rolls_back = "") {
+                    v1::DeploymentKind kind = v1::DEPLOY, const std::string& rolls_back = "",
+                    std::vector<std::pair<std::string, uint64_t>> target = {{"table:s.t", 1}}) {
     auto e = Ev("env:" + env, seq);
     auto* s = e.mutable_deployment_started();
     s->set_deployment_id(id);
@@ -90,6 +91,11 @@ class DeployProjectionTest : public ::testing::Test {
     s->set_rolls_back(rolls_back);
     s->set_script("-- script of " + id);
     s->set_rollback_script("-- undo " + id);
+    for (const auto& [object, version] : target) {
+      auto* t = s->add_target();
+      t->set_object(object);
+      t->set_version(version);
+    }
     return e;
   }
   v1::Event Finished(const std::string& env, uint64_t seq, const std::string& id, bool ok) {
@@ -150,11 +156,12 @@ TEST_F(DeployProjectionTest, DeploymentsMoveTheExpectedStateOnlyWhenTheySucceed)
   EXPECT_TRUE(DeployProjection::SucceededOn(runner_->db(), "qa", "r1"));
 
   // Rolling d3 back returns to the state before it.
-  ASSERT_TRUE(Submit(Started("qa", 6, "d4", "", v1::ROLLBACK, "d3")).accepted());
+  ASSERT_TRUE(Submit(Started("qa", 6, "d4", "", v1::ROLLBACK, "d3", {})).accepted());
   ASSERT_TRUE(Submit(Finished("qa", 7, "d4", true)).accepted());
   env = Env("qa").environment();
   EXPECT_EQ(env.state_size(), 0);
   EXPECT_EQ(env.current_release(), "");
+  EXPECT_FALSE(DeployProjection::SucceededOn(runner_->db(), "qa", "r1")) << "rolled back: no longer a gate pass";
   auto list = DeployProjection::ReadDeployments(runner_->db(), "qa");
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 3u);  // newest first
@@ -166,6 +173,22 @@ TEST_F(DeployProjectionTest, DeploymentsMoveTheExpectedStateOnlyWhenTheySucceed)
   // A rebuild from the log reaches the same state.
   Open(/*rebuild=*/true);
   EXPECT_EQ(Env("qa").environment().SerializeAsString(), env.SerializeAsString());
+}
+
+TEST_F(DeployProjectionTest, ObjectEventsAreKeyedByTheCanonicalIdAndGarbageIdsIgnored) {
+  CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");
+  auto co = Ev("object:table:S.T", 3);  // the same object, spelled otherwise: seq 3 is its next
+  co.mutable_checked_out();
+  EXPECT_TRUE(Submit(co).accepted());
+  auto garbage = Ev("object:garbage", 1);
+  garbage.mutable_checked_out();
+  Submit(garbage);
+  auto heads = DeployProjection::ReadHeads(runner_->db());
+  ASSERT_TRUE(heads.ok());
+  EXPECT_EQ(heads->size(), 1u);
+  auto o = DeployProjection::ReadObject(runner_->db(), "table:s.t");
+  ASSERT_TRUE(o.ok() && o->has_value());
+  EXPECT_EQ((*o)->holder(), "dana");
 }
 
 TEST_F(DeployProjectionTest, ReleasesAreImmutableAndCollectApprovals) {

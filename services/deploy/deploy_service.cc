@@ -20,6 +20,7 @@
 #include "schemadiff/diff.h"
 #include "spdlog/spdlog.h"
 #include "sql/analyze.h"
+#include "sql/parse.h"
 #include "sql/risk.h"
 #include "sql/validate.h"
 
@@ -164,7 +165,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   }
   grpc::Status CheckDrift(grpc::ServerContext* ctx, const v1::CheckDriftRequest* req,
                           v1::DriftReport* resp) override {
-    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) -> absl::Status {
+      if (absl::Status s = InScope(who, req->environment()); !s.ok()) return s;
       auto env = FreshEnvironment(req->environment());
       if (!env.ok()) return env.status();
       auto expected = LoadState(env->environment().state());
@@ -347,6 +349,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::Status DoAddEnvironment(const auth::Principal& who, const v1::AddEnvironmentRequest& req,
                                 v1::Environment* resp) {
     if (absl::Status s = NeedRole(who, {"dba", "admin"}, "adding an environment"); !s.ok()) return s;
+    if (absl::Status s = InScope(who, req.name()); !s.ok()) return s;
     if (!ValidName(req.name()))
       return absl::InvalidArgumentError(
           fmt::format("environment name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req.name()));
@@ -496,15 +499,25 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       checkouts.push_back(std::move(e));
     }
     auto taken = SubmitAll(checkouts);
-    if (!taken.ok()) return taken.status();
+    if (!taken.ok())
+      return absl::Status(taken.status().code(),
+                          fmt::format("{}; some of the {} new objects may be left checked out by {}: see `strata locks "
+                                      "--user {}` and `strata undo`, then import again",
+                                      std::string(taken.status().message()), fresh.size(), who.user, who.user));
+    // All or nothing: an object someone else took meanwhile would be missing
+    // from the environment's recorded state, and show up as drift.
+    std::vector<std::string> lost;
+    for (size_t i = 0; i < fresh.size(); ++i)
+      if (!(*taken)[i].accepted()) lost.push_back(fmt::format("{} ({})", fresh[i]->object, (*taken)[i].reason));
+    if (!lost.empty()) {
+      GiveBack(who, checkouts, *taken);
+      return absl::AbortedError(fmt::format("objects were taken by someone else during the import, nothing was "
+                                            "imported; run it again:\n  {}",
+                                            fmt::join(lost, "\n  ")));
+    }
     std::vector<v1::Event> checkins;
     std::vector<const schemadiff::ObjectDefinition*> created;
     for (size_t i = 0; i < fresh.size(); ++i) {
-      if (!(*taken)[i].accepted()) {
-        resp->add_skipped(fmt::format("{}: taken by someone else meanwhile ({})", fresh[i]->object,
-                                      (*taken)[i].reason));
-        continue;
-      }
       v1::Event e = NewEvent(who, "object:" + fresh[i]->object, checkouts[i].seq() + 1);
       auto* ci = e.mutable_checked_in();
       ci->set_version(1);
@@ -541,6 +554,21 @@ class DeployServiceImpl final : public v1::DeployService::Service {
           "the objects were recorded, but {} changed meanwhile ({}); run the import again", req.environment(),
           d->reason));
     return absl::OkStatus();
+  }
+
+  // Undoes the accepted check-outs among `checkouts` (best effort: what is
+  // left shows in `strata locks`).
+  void GiveBack(const auth::Principal& who, const std::vector<v1::Event>& checkouts,
+                const std::vector<decide::Decision>& decisions) {
+    std::vector<v1::Event> undo;
+    for (size_t i = 0; i < checkouts.size(); ++i) {
+      if (!decisions[i].accepted()) continue;
+      v1::Event e = NewEvent(who, checkouts[i].aggregate(), checkouts[i].seq() + 1);
+      e.mutable_check_out_undone();
+      undo.push_back(std::move(e));
+    }
+    if (auto done = SubmitAll(undo); !done.ok())
+      spdlog::warn("import by {}: could not give back {} check-outs: {}", who.user, undo.size(), done.status().ToString());
   }
 
   // ---- releases ------------------------------------------------------------
@@ -587,8 +615,17 @@ class DeployServiceImpl final : public v1::DeployService::Service {
         return absl::InvalidArgumentError(fmt::format("data script names must be unique and non-empty ('{}')", ds.name()));
       for (const std::string* text : {&ds.sql(), &ds.rollback_sql()}) {
         if (text->empty()) continue;
-        if (absl::Status s = sql::ValidateSql(*text); !s.ok())
-          return absl::InvalidArgumentError(fmt::format("data script {}: {}", ds.name(), std::string(s.message())));
+        auto parsed = sql::ParsedSql::Parse(*text);
+        if (!parsed.ok())
+          return absl::InvalidArgumentError(
+              fmt::format("data script {}: {}", ds.name(), std::string(parsed.status().message())));
+        // The deployment is one transaction: a script may not end it.
+        for (int i = 0; i < parsed->size(); ++i)
+          if (parsed->statement(i).has_transaction_stmt())
+            return absl::InvalidArgumentError(fmt::format(
+                "data script {}: statement {} is transaction control ({}); the whole deployment is one "
+                "transaction, leave BEGIN/COMMIT out",
+                ds.name(), i + 1, std::string(parsed->StatementText(i))));
       }
       if (ds.sql().empty()) return absl::InvalidArgumentError(fmt::format("data script {} is empty", ds.name()));
     }
@@ -756,15 +793,25 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       int n = 0;
       for (const auto& ds : release->data_scripts()) {
         p.script += fmt::format("\n-- data script {}/{}: {} (sha256 {})\n{}\n", ++n, release->data_scripts_size(),
-                                ds.name(), ds.sha256(), ds.sql());
+                                ds.name(), ds.sha256(), Terminated(ds.sql()));
         if (!ds.rollback_sql().empty())
-          undo_data = fmt::format("\n-- undo data script {}\n{}\n", ds.name(), ds.rollback_sql()) + undo_data;
+          undo_data = fmt::format("\n-- undo data script {}\n{}\n", ds.name(), Terminated(ds.rollback_sql())) + undo_data;
       }
     }
     p.rollback_script = fmt::format("-- Undoes: {}\n", title) + undo_data +
                         schemadiff::RenderScript(p.backward, "rollback of " + title);
     p.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     return p;
+  }
+
+  // `sql` ending in ';', so that what follows it in the script starts a new statement.
+  static std::string Terminated(const std::string& sql) {
+    const size_t end = sql.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos) return sql;
+    std::string out = sql.substr(0, end + 1);
+    // On its own line: a trailing line comment would swallow it otherwise.
+    if (out.back() != ';') out += "\n;";
+    return out;
   }
 
   // Risk findings of each changed object (strata_sql's rules), from the
@@ -857,6 +904,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (absl::Status s = CheckOverride(who, req.override_drift_reason()); !s.ok()) return s;
     auto rel = Release(req.release());
     if (!rel.ok()) return rel.status();
+    if (env->environment().current_release() == req.release())
+      return absl::FailedPreconditionError(fmt::format(
+          "release {} is already deployed on {} (see `strata deployments --env {}`); deploying it again would run its "
+          "data scripts twice",
+          req.release(), req.environment(), req.environment()));
     auto blockers = Gates(*env, *rel);
     if (!blockers.ok()) return blockers.status();
     if (!blockers->empty())
@@ -869,7 +921,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       return absl::FailedPreconditionError(fmt::format(
           "the plan loses data; deploy with --allow-data-loss if that is intended:\n  {}",
           fmt::join(p->forward.data_loss, "\n  ")));
-    return Run(who, *p, v1::DEPLOY, req.release(), "", req.override_drift_reason(), req.allow_data_loss(), resp);
+    return Run(who, *p, v1::DEPLOY, req.release(), "", rel->release().entries(), req.override_drift_reason(),
+               req.allow_data_loss(), resp);
   }
 
   absl::Status DoRollback(const auth::Principal& who, const v1::RollbackRequest& req, v1::Deployment* resp) {
@@ -891,6 +944,12 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!target)
       return absl::FailedPreconditionError(
           fmt::format("{} has no deployment to roll back (none succeeded, or all were rolled back)", req.environment()));
+    // Its stored script undoes exactly its own change: only from the state it left.
+    if (!SameEntries(target->after(), env->environment().state()))
+      return absl::FailedPreconditionError(fmt::format(
+          "{} no longer holds what deployment {} left there (it was imported or changed since); its rollback script "
+          "does not apply; deploy the release you want instead",
+          req.environment(), target->deployment().id()));
     // Drift is checked against the state now; the stored script is what runs.
     auto expected = LoadState(env->environment().state());
     if (!expected.ok()) return expected.status();
@@ -902,16 +961,30 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!p.drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p.drift);
     p.script = target->deployment().rollback_script();
     p.rollback_script = target->deployment().script();
-    return Run(who, p, v1::ROLLBACK, target->release_before(), target->deployment().id(), req.override_drift_reason(),
-               true, resp);
+    return Run(who, p, v1::ROLLBACK, target->release_before(), target->deployment().id(), target->before(),
+               req.override_drift_reason(), true, resp);
   }
 
-  // Claims the environment (DeploymentStarted), runs the script in one
-  // transaction, records the outcome.
+  static bool SameEntries(const Entries& a, const Entries& b) {
+    auto x = ByObject(a), y = ByObject(b);
+    if (x.size() != y.size()) return false;
+    for (const auto& [id, e] : x) {
+      auto it = y.find(id);
+      if (it == y.end() || it->second->version() != e->version()) return false;
+    }
+    return true;
+  }
+
+  // Connects to the environment, claims it (DeploymentStarted), runs the
+  // script in one transaction, records the outcome.
   absl::Status Run(const auth::Principal& who, const Prepared& p, v1::DeploymentKind kind, const std::string& release,
-                   const std::string& rolls_back, const std::string& drift_override, bool data_loss_allowed,
-                   v1::Deployment* resp) {
+                   const std::string& rolls_back, const Entries& target, const std::string& drift_override,
+                   bool data_loss_allowed, v1::Deployment* resp) {
     const v1::Environment& env = p.env.environment();
+    auto session = Connect(env);
+    if (!session.ok()) return session.status();
+    auto pid = (*session)->Query("SELECT pg_backend_pid()");
+    if (!pid.ok()) return pid.status();
     const std::string id = events::NewEventId();
     v1::Event started = NewEvent(who, "env:" + env.name(), p.env.last_seq() + 1);
     auto* st = started.mutable_deployment_started();
@@ -925,8 +998,15 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     st->set_drift_override(drift_override);
     for (const auto& d : p.drift) st->add_drift(d);
     st->set_data_loss_allowed(data_loss_allowed);
+    *st->mutable_target() = target;
+    st->set_backend_pid(static_cast<int32_t>(pid->number(0, 0)));
     auto claimed = Submit(started);
-    if (!claimed.ok()) return claimed.status();
+    if (!claimed.ok()) {
+      // Written but not seen in time: if the claim was accepted, nothing would
+      // ever end it. Ending it is accepted only if it is the running one.
+      if (claimed.status().code() == absl::StatusCode::kDeadlineExceeded) (void)Finish(who, started, false, 0, "not run: " + std::string(claimed.status().message()));
+      return claimed.status();
+    }
     if (!claimed->accepted()) {
       auto now = FreshEnvironment(env.name());
       if (now.ok() && !now->environment().running_deployment().empty())
@@ -937,49 +1017,58 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     }
 
     const absl::Time start = absl::Now();
-    absl::StatusOr<schemadiff::ApplyResult> applied = absl::UnknownError("not run");
-    {
-      auto session = Connect(env);
-      if (!session.ok()) {
-        applied = session.status();
-      } else {
-        const std::string script_name =
-            kind == v1::ROLLBACK ? fmt::format("rollback-{}.sql", env.name()) : fmt::format("{}-{}.sql", release, env.name());
-        applied = schemadiff::ApplyScript(**session, p.script, script_name);
-      }
-    }
+    const std::string script_name =
+        kind == v1::ROLLBACK ? fmt::format("rollback-{}.sql", env.name()) : fmt::format("{}-{}.sql", release, env.name());
+    absl::StatusOr<schemadiff::ApplyResult> applied = schemadiff::ApplyScript(**session, p.script, script_name);
     const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
-    v1::Event finished = NewEvent(who, "env:" + env.name(), started.seq() + 1);
-    auto* fin = finished.mutable_deployment_finished();
-    fin->set_deployment_id(id);
-    fin->set_succeeded(applied.ok());
-    fin->set_duration_ms(ms);
-    if (!applied.ok()) fin->set_error(std::string(applied.status().message()));
-    // The outcome must reach the log, or the environment stays claimed.
-    absl::StatusOr<decide::Decision> recorded = absl::UnknownError("");
-    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      recorded = Submit(finished);
-      if (recorded.ok()) break;
-      spdlog::warn("recording the end of deployment {} failed (attempt {}): {}", id, attempt + 1,
-                   recorded.status().ToString());
-      absl::SleepFor(absl::Milliseconds(250 << std::min(attempt, 4)));
-    }
+    // A lost connection may have been lost before or after COMMIT.
+    const bool unknown = !applied.ok() && applied.status().code() == absl::StatusCode::kUnavailable;
+    std::string error;
+    if (!applied.ok())
+      error = unknown ? fmt::format("the connection was lost, outcome unknown (run `strata drift --env {}`): {}",
+                                    env.name(), std::string(applied.status().message()))
+                      : std::string(applied.status().message());
+    auto recorded = Finish(who, started, applied.ok(), ms, error);
     if (!recorded.ok())
       return absl::UnavailableError(fmt::format(
           "deployment {} {} on {}, but its end could not be recorded in the event log: {}", id,
           applied.ok() ? "succeeded" : "failed", env.name(), std::string(recorded.status().message())));
+    if (!recorded->accepted())
+      return absl::AbortedError(fmt::format(
+          "deployment {} {} on {}, but meanwhile its claim was ended by someone else ({}); its outcome is not "
+          "recorded: run `strata drift --env {}` to see what the environment holds",
+          id, applied.ok() ? "succeeded" : "failed", env.name(), recorded->reason, env.name()));
     auto rec = DeployProjection::ReadDeployment(db(), id);
     if (!rec.ok()) return rec.status();
     if (*rec) *resp = (*rec)->deployment();
     resp->set_statements(applied.ok() ? static_cast<uint32_t>(applied->statements) : 0);
-    if (!applied.ok()) {
-      absl::Status failure = applied.status();
-      return absl::Status(failure.code() == absl::StatusCode::kUnavailable ? absl::StatusCode::kUnavailable
-                                                                            : absl::StatusCode::kAborted,
-                          fmt::format("deployment {} to {} failed and was rolled back; {} is unchanged:\n{}", id,
-                                      env.name(), env.name(), std::string(failure.message())));
-    }
+    if (unknown) return absl::UnavailableError(fmt::format("deployment {} to {}: {}", id, env.name(), error));
+    if (!applied.ok())
+      return absl::FailedPreconditionError(fmt::format("deployment {} to {} failed and was rolled back; {} is "
+                                                       "unchanged:\n{}",
+                                                       id, env.name(), env.name(), error));
     return absl::OkStatus();
+  }
+
+  // Records the end of a started deployment; retried, since until it is in
+  // the log the environment stays claimed.
+  absl::StatusOr<decide::Decision> Finish(const auth::Principal& who, const v1::Event& started, bool succeeded,
+                                          int64_t ms, const std::string& error) {
+    v1::Event finished = NewEvent(who, started.aggregate(), started.seq() + 1);
+    auto* fin = finished.mutable_deployment_finished();
+    fin->set_deployment_id(started.deployment_started().deployment_id());
+    fin->set_succeeded(succeeded);
+    fin->set_duration_ms(ms);
+    fin->set_error(error);
+    absl::StatusOr<decide::Decision> recorded = absl::UnknownError("");
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      recorded = Submit(finished);
+      if (recorded.ok()) break;
+      spdlog::warn("recording the end of deployment {} failed (attempt {}): {}", fin->deployment_id(), attempt + 1,
+                   recorded.status().ToString());
+      absl::SleepFor(absl::Milliseconds(250 << std::min(attempt, 4)));
+    }
+    return recorded;
   }
 
   absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp) {
@@ -992,6 +1081,24 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     const std::string running = env->environment().running_deployment();
     if (running.empty())
       return absl::FailedPreconditionError(fmt::format("no deployment is running on {}", req.environment()));
+    // A deployment whose transaction is still open in PostgreSQL is alive.
+    auto started = DeployProjection::ReadDeployment(db(), running);
+    if (!started.ok()) return started.status();
+    if (const int32_t pid = *started ? (*started)->backend_pid() : 0; pid > 0) {
+      auto session = Connect(env->environment());
+      if (!session.ok())
+        return absl::UnavailableError(fmt::format("cannot check whether deployment {} still runs: {}", running,
+                                                  std::string(session.status().message())));
+      auto alive = (*session)->Query(
+          "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND datname = current_database()",
+          {std::to_string(pid)});
+      if (!alive.ok()) return alive.status();
+      if (alive->number(0, 0) > 0)
+        return absl::FailedPreconditionError(fmt::format(
+            "deployment {} is still running in PostgreSQL (backend {}); wait for it, or stop it with "
+            "SELECT pg_cancel_backend({}) and it will record its failure itself",
+            running, pid, pid));
+    }
     v1::Event e = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
     auto* fin = e.mutable_deployment_finished();
     fin->set_deployment_id(running);

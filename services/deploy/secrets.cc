@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fmt/format.h"
+#include "pg/pg.h"
 
 namespace strata::deploy {
 namespace {
@@ -34,17 +35,7 @@ std::string EnvVarName(const std::string& env) {
 
 }  // namespace
 
-bool UrlHasPassword(const std::string& url) {
-  if (IsUrl(url)) {
-    const size_t start = url.find("://") + 3;
-    const size_t at = url.find('@', start);
-    if (at == std::string::npos) return false;
-    const size_t slash = url.find('/', start);
-    if (slash != std::string::npos && slash < at) return false;
-    return url.substr(start, at - start).find(':') != std::string::npos;
-  }
-  return url.find("password=") != std::string::npos;
-}
+bool UrlHasPassword(const std::string& url) { return pg::HasPassword(url); }
 
 std::string WithPassword(const std::string& url, const std::string& password) {
   if (password.empty() || UrlHasPassword(url)) return url;

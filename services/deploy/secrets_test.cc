@@ -13,6 +13,8 @@ TEST(SecretsTest, PasswordsInUrlsAreDetected) {
   EXPECT_FALSE(UrlHasPassword("postgres://h:5432/db"));
   EXPECT_TRUE(UrlHasPassword("host=h user=u password=x dbname=d"));
   EXPECT_FALSE(UrlHasPassword("host=h user=u dbname=d"));
+  EXPECT_TRUE(UrlHasPassword("postgres://u@h/db?password=x"));
+  EXPECT_TRUE(UrlHasPassword("host=h password = x"));
 }
 
 TEST(SecretsTest, ThePasswordComesFromTheFileThenTheEnvironment) {
