@@ -1,5 +1,7 @@
 #include "deploy/deploy_service.h"
 
+#include "deploy/deploy_scripts.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <future>
@@ -28,7 +30,6 @@ namespace strata::deploy {
 namespace {
 
 using hosting::ToGrpcStatus;
-using Entries = google::protobuf::RepeatedPtrField<v1::BaselineEntry>;
 
 constexpr int kMaxAttempts = 8;
 
@@ -432,35 +433,24 @@ class DeployServiceImpl final : public v1::DeployService::Service {
 
   // ---- import --------------------------------------------------------------
 
-  absl::Status DoImport(const auth::Principal& who, const v1::ImportRequest& req, v1::ImportResponse* resp) {
-    if (absl::Status s = NeedRole(who, {"dba", "admin"}, "importing an environment"); !s.ok()) return s;
-    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
-    auto env = FreshEnvironment(req.environment());
-    if (!env.ok()) return env.status();
-    if (!env->environment().running_deployment().empty())
-      return absl::FailedPreconditionError(fmt::format("deployment {} is running on {}; import when it is done",
-                                                       env->environment().running_deployment(), req.environment()));
-    auto live = ReadLive(env->environment());
-    if (!live.ok()) return live.status();
-    schemadiff::CatalogDefinitions defs = schemadiff::DefinitionsOf(*live);
-    for (auto& s : defs.skipped) resp->add_skipped(std::move(s));
-    resp->set_objects(static_cast<uint32_t>(defs.objects.size()));
+  // How a live object relates to Strata (see DoImport).
+  struct ImportClassification {
+    std::vector<const schemadiff::ObjectDefinition*> fresh;  // unknown to Strata: version 1
+    std::vector<v1::BaselineEntry> matched;                  // known, at the version it matches
+    std::vector<std::string> conflicts;                      // known, but no version matches
+  };
 
-    // Each object: new (version 1), or already known at a version with the
-    // same definition; anything else would misstate the environment.
-    std::vector<const schemadiff::ObjectDefinition*> fresh;
-    std::vector<v1::BaselineEntry> entries;
-    std::vector<std::string> conflicts;
+  absl::StatusOr<ImportClassification> ClassifyForImport(const schemadiff::CatalogDefinitions& defs) {
+    ImportClassification c;
     for (const auto& d : defs.objects) {
       auto obj = DeployProjection::ReadObject(db(), d.object);
       if (!obj.ok()) return obj.status();
-      const std::string sha = auth::Sha256Hex(d.sql);
       if (!*obj || ((*obj)->latest_version() == 0 && (*obj)->holder().empty())) {
-        fresh.push_back(&d);
+        c.fresh.push_back(&d);
         continue;
       }
       if ((*obj)->latest_version() == 0) {
-        conflicts.push_back(fmt::format("{}: reserved by {} (not checked in yet)", d.object, (*obj)->holder()));
+        c.conflicts.push_back(fmt::format("{}: reserved by {} (not checked in yet)", d.object, (*obj)->holder()));
         continue;
       }
       uint64_t match = 0;
@@ -469,27 +459,25 @@ class DeployServiceImpl final : public v1::DeployService::Service {
         if (sql.ok() && *sql == d.sql) match = v;
       }
       if (!match) {
-        conflicts.push_back(fmt::format("{}: differs from every version in Strata (latest v{})", d.object,
-                                        (*obj)->latest_version()));
+        c.conflicts.push_back(fmt::format("{}: differs from every version in Strata (latest v{})", d.object,
+                                          (*obj)->latest_version()));
         continue;
       }
       v1::BaselineEntry entry;
       entry.set_object(d.object);
       entry.set_version(match);
-      entry.set_definition_sha256(sha);
-      entries.push_back(std::move(entry));
-      resp->add_matched(fmt::format("{} v{}", d.object, match));
+      entry.set_definition_sha256(auth::Sha256Hex(d.sql));
+      c.matched.push_back(std::move(entry));
     }
-    if (!conflicts.empty())
-      return absl::FailedPreconditionError(fmt::format(
-          "{} holds objects that do not match Strata's versions; nothing was imported:\n  {}\nDeploy a release "
-          "there, or check the objects in as new versions first",
-          req.environment(), fmt::join(conflicts, "\n  ")));
+    return c;
+  }
 
-    // New objects: a check-out and a check-in by the importer each, decided
-    // by the log like any other (someone may take a name meanwhile).
-    const std::string message =
-        req.message().empty() ? fmt::format("imported from {}", req.environment()) : req.message();
+  // Checks each new object out and in as version 1, all or nothing: an
+  // object someone else took meanwhile would be missing from the
+  // environment's recorded state, and show up as drift.
+  absl::StatusOr<std::vector<v1::BaselineEntry>> CreateVersionOnes(
+      const auth::Principal& who, const std::vector<const schemadiff::ObjectDefinition*>& fresh,
+      const std::string& message) {
     std::vector<v1::Event> checkouts;
     for (const auto* d : fresh) {
       auto obj = DeployProjection::ReadObject(db(), d->object);
@@ -504,8 +492,6 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                           fmt::format("{}; some of the {} new objects may be left checked out by {}: see `strata locks "
                                       "--user {}` and `strata undo`, then import again",
                                       std::string(taken.status().message()), fresh.size(), who.user, who.user));
-    // All or nothing: an object someone else took meanwhile would be missing
-    // from the environment's recorded state, and show up as drift.
     std::vector<std::string> lost;
     for (size_t i = 0; i < fresh.size(); ++i)
       if (!(*taken)[i].accepted()) lost.push_back(fmt::format("{} ({})", fresh[i]->object, (*taken)[i].reason));
@@ -516,34 +502,65 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                                             fmt::join(lost, "\n  ")));
     }
     std::vector<v1::Event> checkins;
-    std::vector<const schemadiff::ObjectDefinition*> created;
     for (size_t i = 0; i < fresh.size(); ++i) {
-      v1::Event e = NewEvent(who, "object:" + fresh[i]->object, checkouts[i].seq() + 1);
+      v1::Event e = NewEvent(who, checkouts[i].aggregate(), checkouts[i].seq() + 1);
       auto* ci = e.mutable_checked_in();
       ci->set_version(1);
       ci->set_definition(fresh[i]->sql);
       ci->set_message(message);
       ci->set_definition_sha256(auth::Sha256Hex(fresh[i]->sql));
       checkins.push_back(std::move(e));
-      created.push_back(fresh[i]);
     }
     auto stored = SubmitAll(checkins);
     if (!stored.ok()) return stored.status();
-    for (size_t i = 0; i < created.size(); ++i) {
-      if (!(*stored)[i].accepted()) {
-        resp->add_skipped(fmt::format("{}: {}", created[i]->object, (*stored)[i].reason));
-        continue;
-      }
+    std::vector<v1::BaselineEntry> created;
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      if (!(*stored)[i].accepted())  // only if a dba force-released it meanwhile
+        return absl::AbortedError(fmt::format("{}: {}; run the import again", fresh[i]->object, (*stored)[i].reason));
       v1::BaselineEntry entry;
-      entry.set_object(created[i]->object);
+      entry.set_object(fresh[i]->object);
       entry.set_version(1);
       entry.set_definition_sha256(checkins[i].checked_in().definition_sha256());
-      entries.push_back(std::move(entry));
-      resp->add_created(created[i]->object);
+      created.push_back(std::move(entry));
     }
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.object() < b.object(); });
+    return created;
+  }
 
+  // Reads the environment's catalog; objects Strata does not know become
+  // version 1; known ones must match a version exactly; then the environment
+  // is recorded as holding those versions.
+  absl::Status DoImport(const auth::Principal& who, const v1::ImportRequest& req, v1::ImportResponse* resp) {
+    if (absl::Status s = NeedRole(who, {"dba", "admin"}, "importing an environment"); !s.ok()) return s;
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    auto env = FreshEnvironment(req.environment());
+    if (!env.ok()) return env.status();
+    if (!env->environment().running_deployment().empty())
+      return absl::FailedPreconditionError(fmt::format("deployment {} is running on {}; import when it is done",
+                                                       env->environment().running_deployment(), req.environment()));
+    auto live = ReadLive(env->environment());
+    if (!live.ok()) return live.status();
+    schemadiff::CatalogDefinitions defs = schemadiff::DefinitionsOf(*live);
+    for (auto& s : defs.skipped) resp->add_skipped(std::move(s));
+    resp->set_objects(static_cast<uint32_t>(defs.objects.size()));
+    auto classified = ClassifyForImport(defs);
+    if (!classified.ok()) return classified.status();
+    if (!classified->conflicts.empty())
+      return absl::FailedPreconditionError(fmt::format(
+          "{} holds objects that do not match Strata's versions; nothing was imported:\n  {}\nDeploy a release "
+          "there, or check the objects in as new versions first",
+          req.environment(), fmt::join(classified->conflicts, "\n  ")));
+    const std::string message =
+        req.message().empty() ? fmt::format("imported from {}", req.environment()) : req.message();
+    auto created = CreateVersionOnes(who, classified->fresh, message);
+    if (!created.ok()) return created.status();
+
+    std::vector<v1::BaselineEntry> entries = classified->matched;
+    for (const auto& e : classified->matched) resp->add_matched(fmt::format("{} v{}", e.object(), e.version()));
+    for (auto& e : *created) {
+      resp->add_created(e.object());
+      entries.push_back(std::move(e));
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.object() < b.object(); });
     v1::Event imported = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
     for (auto& e : entries) *imported.mutable_environment_imported()->add_entries() = std::move(e);
     for (const auto& s : resp->skipped()) imported.mutable_environment_imported()->add_skipped(s);
@@ -773,45 +790,14 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     p.forward = std::move(*forward);
     p.backward = std::move(*backward);
 
-    auto before = ByObject(env.environment().state());
-    auto after = ByObject(target);
-    for (const auto& [id, e] : after) {
-      auto it = before.find(id);
-      if (it == before.end() || it->second->version() != e->version()) p.changed.push_back(id);
-    }
-    for (const auto& [id, e] : before)
-      if (!after.count(id)) p.changed.push_back(id);
-    std::sort(p.changed.begin(), p.changed.end());
-    Findings(p, before, after);
-
-    // The script: schema steps, then the release's data scripts, one
-    // transaction; the rollback: data undo scripts in reverse, then the schema.
-    p.script = schemadiff::RenderScript(p.forward, title);
+    p.changed = ChangedObjects(env.environment().state(), target);
+    Findings(p, ByObject(env.environment().state()), ByObject(target));
+    Scripts scripts = ComposeScripts(p.forward, p.backward, release, title);
+    p.script = std::move(scripts.script);
+    p.rollback_script = std::move(scripts.rollback);
     p.statements = static_cast<int>(p.forward.steps.size());
-    std::string undo_data;
-    if (release) {
-      int n = 0;
-      for (const auto& ds : release->data_scripts()) {
-        p.script += fmt::format("\n-- data script {}/{}: {} (sha256 {})\n{}\n", ++n, release->data_scripts_size(),
-                                ds.name(), ds.sha256(), Terminated(ds.sql()));
-        if (!ds.rollback_sql().empty())
-          undo_data = fmt::format("\n-- undo data script {}\n{}\n", ds.name(), Terminated(ds.rollback_sql())) + undo_data;
-      }
-    }
-    p.rollback_script = fmt::format("-- Undoes: {}\n", title) + undo_data +
-                        schemadiff::RenderScript(p.backward, "rollback of " + title);
     p.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     return p;
-  }
-
-  // `sql` ending in ';', so that what follows it in the script starts a new statement.
-  static std::string Terminated(const std::string& sql) {
-    const size_t end = sql.find_last_not_of(" \t\r\n");
-    if (end == std::string::npos) return sql;
-    std::string out = sql.substr(0, end + 1);
-    // On its own line: a trailing line comment would swallow it otherwise.
-    if (out.back() != ';') out += "\n;";
-    return out;
   }
 
   // Risk findings of each changed object (strata_sql's rules), from the
@@ -851,7 +837,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!rel.ok()) return rel.status();
     auto blockers = Gates(*env, *rel);
     if (!blockers.ok()) return blockers.status();
-    auto p = Prepare(*env, rel->release().entries(), Title(rel->release().name(), env->environment()),
+    auto p = Prepare(*env, rel->release().entries(), DeploymentTitle(rel->release().name(), env->environment()),
                      &rel->release());
     if (!p.ok()) return p.status();
     FillPlan(*p, rel->release().name(), resp);
@@ -861,12 +847,6 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                                      "deploy anyway with --override-drift REASON",
                                      req.environment(), p->drift.size()));
     return absl::OkStatus();
-  }
-
-  static std::string Title(const std::string& release, const v1::Environment& env) {
-    std::string from = env.current_release();
-    if (from.empty()) from = env.state().empty() ? "an empty schema" : "its imported state";
-    return fmt::format("release {} to {} (from {})", release, env.name(), from);
   }
 
   static void FillPlan(const Prepared& p, const std::string& release, v1::DeploymentPlan* resp) {
@@ -914,7 +894,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!blockers->empty())
       return absl::FailedPreconditionError(fmt::format("release {} cannot go to {}: {}", req.release(),
                                                        req.environment(), fmt::join(*blockers, "; ")));
-    auto p = Prepare(*env, rel->release().entries(), Title(req.release(), env->environment()), &rel->release());
+    auto p = Prepare(*env, rel->release().entries(), DeploymentTitle(req.release(), env->environment()), &rel->release());
     if (!p.ok()) return p.status();
     if (!p->drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p->drift);
     if (!p->forward.data_loss.empty() && !req.allow_data_loss())
@@ -963,16 +943,6 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     p.rollback_script = target->deployment().script();
     return Run(who, p, v1::ROLLBACK, target->release_before(), target->deployment().id(), target->before(),
                req.override_drift_reason(), true, resp);
-  }
-
-  static bool SameEntries(const Entries& a, const Entries& b) {
-    auto x = ByObject(a), y = ByObject(b);
-    if (x.size() != y.size()) return false;
-    for (const auto& [id, e] : x) {
-      auto it = y.find(id);
-      if (it == y.end() || it->second->version() != e->version()) return false;
-    }
-    return true;
   }
 
   // Connects to the environment, claims it (DeploymentStarted), runs the
