@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
   (*server)->SetServing("strata.v1.DeployService", true);
   hosting::AnnounceListening("strata-server", flags, **server, *log);
 
-  int sig = hosting::WaitForTerminationSignal();
+  int sig = hosting::WaitForTerminationSignal(
+      [&] { hosting::ReloadTokensOnHangup(flags, *basics->tokens); });
   spdlog::info("strata-server: signal {}, shutting down", sig);
   (*server)->Shutdown();
   (*lock)->Stop();

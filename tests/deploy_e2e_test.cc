@@ -364,6 +364,10 @@ TEST_P(DeployE2ETest, GatesSayWhatIsMissing) {
   auto refusals = Audit("deploy");
   ASSERT_GE(refusals.size(), 2u);
   EXPECT_EQ(refusals[0].record().outcome(), "refused");
+  // A contractor scoped to dev may not deploy elsewhere.
+  auto scoped = Deploy("carol-token", "r1", "qa");
+  EXPECT_EQ(scoped.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(scoped.error_message(), HasSubstr("carol may not work on environment qa (allowed: dev)"));
   // A URL with a password is refused: it would be written to the log.
   v1::AddEnvironmentRequest bad;
   bad.set_name("staging");

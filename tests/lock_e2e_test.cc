@@ -272,6 +272,36 @@ TEST_P(LockE2ETest, CliChecksOutChecksInAndReportsErrorsInOneLine) {
   EXPECT_EQ(run("alice-token", "frobnicate", &out), 2);
 }
 
+TEST_P(LockE2ETest, AContractorWorksOnlyInTheSchemasOfTheirScope) {
+  ASSERT_TRUE(CheckOut("carol-token", {"table:billing.invoices"}).ok());
+  ASSERT_TRUE(CheckIn("carol-token", "table:billing.invoices", "CREATE TABLE billing.invoices (id int);").ok());
+  auto outside = CheckOut("carol-token", {"table:sales.orders"});
+  EXPECT_EQ(outside.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(outside.error_message(), "carol may work on billing.* only; table:sales.orders is outside that scope");
+  // All or nothing: one object outside the scope refuses the whole check-out.
+  auto mixed = CheckOut("carol-token", {"table:billing.payments", "view:sales.totals"});
+  EXPECT_EQ(mixed.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Locks("carol").locks().empty()) << Locks("carol").DebugString();
+  // Unscoped developers are not limited.
+  EXPECT_TRUE(CheckOut("alice-token", {"table:sales.orders"}).ok());
+}
+
+TEST_P(LockE2ETest, TheTokenFileIsReloadedOnSighupWithoutARestart) {
+  EXPECT_EQ(CheckOut("erin-token", {"table:s.t"}).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  stack_->AddTokensAndHangUp("  - {token: erin-token, user: erin, site: oslo, roles: [developer]}\n");
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {  // the reload is asynchronous to this test
+    s = CheckOut("erin-token", {"table:s.t"});
+    if (s.error_code() != grpc::StatusCode::UNAUTHENTICATED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(stack_->running());
+  v1::ObjectHead head;
+  ASSERT_TRUE(Get("table:s.t", &head).ok());
+  EXPECT_EQ(head.lock().site(), "oslo");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, LockE2ETest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 

@@ -1,10 +1,12 @@
 #include "auth/tokens.h"
 
+#include <fnmatch.h>
 #include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -23,6 +25,23 @@ bool Principal::HasRole(std::string_view role) const {
 }
 bool Principal::HasAnyRole(std::initializer_list<std::string_view> wanted) const {
   return std::any_of(wanted.begin(), wanted.end(), [&](std::string_view r) { return HasRole(r); });
+}
+
+namespace {
+bool AnyGlobMatches(const std::vector<std::string>& patterns, std::string_view text) {
+  if (patterns.empty()) return true;
+  const std::string t(text);
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return fnmatch(p.c_str(), t.c_str(), 0) == 0; });
+}
+}  // namespace
+
+bool Principal::InSchemaScope(std::string_view qualified_name) const {
+  return AnyGlobMatches(schemas, qualified_name);
+}
+
+bool Principal::InEnvironmentScope(std::string_view environment) const {
+  return AnyGlobMatches(environments, environment);
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -112,6 +131,19 @@ absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::LoadFile(const std::stri
   return store;
 }
 
+absl::Status TokenStore::ReloadFile(const std::string& path, std::string_view default_site) {
+  auto fresh = LoadFile(path, default_site);
+  if (!fresh.ok()) return fresh.status();
+  std::unique_lock lock(mu_);
+  by_digest_.swap((*fresh)->by_digest_);
+  return absl::OkStatus();
+}
+
+size_t TokenStore::size() const {
+  std::shared_lock lock(mu_);
+  return by_digest_.size();
+}
+
 absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorization) const {
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.empty())
@@ -119,7 +151,9 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
         "no credentials: send 'authorization: Bearer TOKEN' (strata --token or STRATA_TOKEN)");
   if (!authorization.starts_with(kBearer) || authorization.size() == kBearer.size())
     return absl::UnauthenticatedError("the authorization header must be 'Bearer TOKEN'");
-  auto it = by_digest_.find(Sha256Hex(authorization.substr(kBearer.size())));
+  const std::string digest = Sha256Hex(authorization.substr(kBearer.size()));
+  std::shared_lock lock(mu_);
+  auto it = by_digest_.find(digest);
   if (it == by_digest_.end()) return absl::UnauthenticatedError("unknown token");
   return it->second;
 }

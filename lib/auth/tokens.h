@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,6 +30,12 @@ struct Principal {
 
   bool HasRole(std::string_view role) const;
   bool HasAnyRole(std::initializer_list<std::string_view> roles) const;
+  // Whether the schema scope admits an object named `qualified_name`
+  // ("billing.invoices"; schemas and extensions: their bare name). Patterns
+  // are shell globs ("billing.*", "sales.order_*"); no patterns: any object.
+  bool InSchemaScope(std::string_view qualified_name) const;
+  // Whether the environment scope admits `environment` (globs too).
+  bool InEnvironmentScope(std::string_view environment) const;
 };
 
 // The roles Strata knows, from least to most privileged.
@@ -46,9 +53,14 @@ class TokenStore {
   // UNAUTHENTICATED when it is missing, malformed or unknown.
   absl::StatusOr<Principal> Authenticate(std::string_view authorization) const;
 
-  size_t size() const { return by_digest_.size(); }
+  // Replaces the tokens with those of the file at `path`, atomically: calls
+  // in flight see the old set or the new one. On error the old set stays.
+  absl::Status ReloadFile(const std::string& path, std::string_view default_site);
+
+  size_t size() const;
 
  private:
+  mutable std::shared_mutex mu_;
   std::unordered_map<std::string, Principal> by_digest_;
 };
 

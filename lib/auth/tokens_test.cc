@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace strata::auth {
 namespace {
 
@@ -47,6 +49,42 @@ TEST(TokenStoreTest, RejectsBadFilesWithTheEntry) {
   EXPECT_FALSE(TokenStore::Parse("tokens: [ {", "x").ok());
   EXPECT_EQ(TokenStore::LoadFile("/nonexistent/tokens.yaml", "x").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace strata::auth
+
+namespace strata::auth {
+namespace {
+
+TEST(ScopeTest, SchemaAndEnvironmentPatternsAreGlobsAndAbsentMeansAll) {
+  Principal carol{.user = "carol", .roles = {"developer"}, .schemas = {"billing.*", "shared.rates"},
+                  .environments = {"dev", "qa-*"}};
+  EXPECT_TRUE(carol.InSchemaScope("billing.invoices"));
+  EXPECT_TRUE(carol.InSchemaScope("shared.rates"));
+  EXPECT_FALSE(carol.InSchemaScope("shared.users"));
+  EXPECT_FALSE(carol.InSchemaScope("sales.orders"));
+  EXPECT_FALSE(carol.InSchemaScope("billing"));  // the schema object itself is not in billing.*
+  EXPECT_TRUE(carol.InEnvironmentScope("dev"));
+  EXPECT_TRUE(carol.InEnvironmentScope("qa-eu"));
+  EXPECT_FALSE(carol.InEnvironmentScope("prod"));
+  Principal dana{.user = "dana", .roles = {"dba"}};
+  EXPECT_TRUE(dana.InSchemaScope("anything.at_all"));
+  EXPECT_TRUE(dana.InEnvironmentScope("prod"));
+}
+
+TEST(TokenStoreTest, ReloadSwapsTheTokensAndKeepsThemOnABadFile) {
+  const std::string path = ::testing::TempDir() + "/tokens-reload.yaml";
+  std::ofstream(path) << "tokens:\n  - {token: old, user: alice}\n";
+  auto store = TokenStore::LoadFile(path, "hq");
+  ASSERT_TRUE(store.ok());
+  std::ofstream(path) << "tokens:\n  - {token: new, user: bob}\n";
+  ASSERT_TRUE((*store)->ReloadFile(path, "hq").ok());
+  EXPECT_EQ((*store)->Authenticate("Bearer old").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ((*store)->Authenticate("Bearer new")->user, "bob");
+  std::ofstream(path) << "tokens: [ {user: nobody} ]\n";  // no token: refused
+  EXPECT_FALSE((*store)->ReloadFile(path, "hq").ok());
+  EXPECT_EQ((*store)->Authenticate("Bearer new")->user, "bob");
 }
 
 }  // namespace

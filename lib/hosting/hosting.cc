@@ -132,6 +132,7 @@ sigset_t TerminationSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 }  // namespace
@@ -141,11 +142,23 @@ void BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int WaitForTerminationSignal() {
+int WaitForTerminationSignal(const std::function<void()>& on_hangup) {
   sigset_t set = TerminationSignals();
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  for (;;) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) return sig;
+    if (on_hangup) on_hangup();
+  }
+}
+
+void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens) {
+  absl::Status s = tokens.ReloadFile(flags.tokens_file, flags.site);
+  if (s.ok()) {
+    spdlog::info("SIGHUP: token file {} reloaded, {} tokens", flags.tokens_file, tokens.size());
+  } else {
+    spdlog::error("SIGHUP: token file not reloaded, the previous tokens stay in force: {}", s.ToString());
+  }
 }
 
 void InitLogging(const std::string& name) {

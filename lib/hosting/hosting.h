@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,11 +75,15 @@ class GrpcServer {
   int port_ = 0;
 };
 
-// Call first in main(), before any thread starts: routes SIGTERM/SIGINT to
-// WaitForTerminationSignal() instead of killing the process.
+// Call first in main(), before any thread starts: routes SIGTERM/SIGINT (and
+// SIGHUP) to WaitForTerminationSignal() instead of killing the process.
 void BlockTerminationSignals();
-// Blocks until SIGTERM or SIGINT arrives; returns the signal.
-int WaitForTerminationSignal();
+// Blocks until SIGTERM or SIGINT arrives; returns the signal. Each SIGHUP
+// meanwhile calls `on_hangup` (if any) and the wait goes on.
+int WaitForTerminationSignal(const std::function<void()>& on_hangup = nullptr);
+// What servers do on SIGHUP: reload the token file into `tokens` (logged;
+// on error the previous tokens stay).
+void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens);
 
 // Sends logs to stderr (stdout carries only the "listening on" line).
 void InitLogging(const std::string& name);

@@ -54,7 +54,7 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   (*server)->SetServing(spec.grpc_service, true);
   AnnounceListening(spec.name, flags, **server, *log);
 
-  const int sig = WaitForTerminationSignal();
+  const int sig = WaitForTerminationSignal([&] { ReloadTokensOnHangup(flags, *basics->tokens); });
   spdlog::info("{}: signal {}, shutting down", spec.name, sig);
   (*server)->Shutdown();
   (*module)->Stop();

@@ -240,9 +240,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   }
 
   static absl::Status InScope(const auth::Principal& who, const std::string& env) {
-    if (who.environments.empty() ||
-        std::find(who.environments.begin(), who.environments.end(), env) != who.environments.end())
-      return absl::OkStatus();
+    if (who.InEnvironmentScope(env)) return absl::OkStatus();
     return absl::PermissionDeniedError(fmt::format("{} may not work on environment {} (allowed: {})", who.user, env,
                                                    fmt::join(who.environments, ", ")));
   }

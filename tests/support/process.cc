@@ -91,6 +91,10 @@ bool Process::Running() {
   return true;
 }
 
+void Process::Notify(int sig) {
+  if (Running()) kill(pid_, sig);
+}
+
 int Process::Signal(int sig) {
   if (!Running()) return status_;
   kill(pid_, sig);

@@ -30,6 +30,9 @@ class Process {
   bool SendLine(const std::string& line);
   // Sends `sig` and waits for the process to exit; returns its wait status.
   int Signal(int sig);
+  // Sends `sig` and returns at once (for signals the process handles and
+  // lives on, such as SIGHUP).
+  void Notify(int sig);
   bool Running();
   std::vector<std::string> lines();
 

@@ -137,6 +137,12 @@ void Stack::WipeProjection() {
   }
 }
 
+void Stack::AddTokensAndHangUp(const std::string& entries) {
+  std::ofstream(tokens_path_, std::ios::app) << entries;
+  for (auto* p : {&proc_, &history_proc_, &impact_proc_, &deploy_proc_})
+    if (*p) (*p)->Notify(SIGHUP);
+}
+
 absl::Status Stack::AppendRaw(const std::string& key, const std::string& value) {
   eventlog::LogConfig c;
   c.partitions = 4;

@@ -26,6 +26,7 @@ inline constexpr char kTokenFile[] = R"(tokens:
   - {token: dana-token, user: dana, site: hq, roles: [dba]}
   - {token: vera-token, user: vera, site: hq, roles: [viewer]}
   - {token: rita-token, user: rita, site: hq, roles: [release-manager]}
+  - {token: carol-token, user: carol, site: vendor, roles: [developer], schemas: ["billing.*"], environments: [dev]}
 )";
 
 // Token of racer N (user "racer<N>", site "site<N % 2>"), also in the token
@@ -71,6 +72,9 @@ class Stack {
   // Removes the service's local state (its projection). The embedded log
   // stays: it is the source of truth, like the Kafka topic.
   void WipeProjection();
+  // Appends `entries` (YAML list items) to the token file and sends SIGHUP
+  // to every service process, which reload it without restarting.
+  void AddTokensAndHangUp(const std::string& entries);
   // Appends raw bytes to the log as a record with `key` (embedded: only
   // while the service is stopped, since one process owns the log).
   absl::Status AppendRaw(const std::string& key, const std::string& value);
