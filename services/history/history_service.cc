@@ -145,12 +145,35 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     });
   }
 
+  // Best effort, like the lock service's: the audit trail records refusals.
+  void RecordRefusal(const auth::Principal& who, const char* command, const std::string& aggregate,
+                     const absl::Status& status) {
+    v1::Event e;
+    e.set_event_id(events::NewEventId());
+    e.set_aggregate(aggregate);
+    e.set_seq(0);
+    events::SetNow(e.mutable_time());
+    e.mutable_actor()->set_user(who.user);
+    e.mutable_actor()->set_site(who.site);
+    e.set_origin_site(options_.site);
+    auto* r = e.mutable_command_refused();
+    r->set_command(command);
+    r->set_reason(std::string(status.message()));
+    r->set_code("PERMISSION_DENIED");
+    if (auto pos = events::Append(*log_, e); !pos.ok())
+      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user, pos.status().ToString());
+  }
+
   grpc::Status CreateBaseline(grpc::ServerContext* ctx, const v1::CreateBaselineRequest* req,
                               v1::Baseline* resp) override {
     return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
-      if (!who.HasAnyRole({"developer", "dba", "release-manager", "admin"}))
-        return absl::PermissionDeniedError(
-            fmt::format("creating a baseline needs role developer, dba, release-manager or admin"));
+      if (!who.HasAnyRole({"developer", "dba", "release-manager", "admin"})) {
+        absl::Status denied = absl::PermissionDeniedError(
+            fmt::format("creating a baseline needs role developer, dba, release-manager or admin; {} has {}", who.user,
+                        fmt::join(who.roles, ", ")));
+        RecordRefusal(who, "baseline_create", "baseline:" + req->name(), denied);
+        return denied;
+      }
       if (!ValidBaselineName(req->name()))
         return absl::InvalidArgumentError(fmt::format(
             "baseline name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req->name()));

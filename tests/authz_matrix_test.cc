@@ -1,0 +1,203 @@
+// Who may do what: every role of the token file against every RPC family of
+// the four services, on real processes. A call is "allowed" when the server
+// does not answer PERMISSION_DENIED (it may still fail for other reasons:
+// an unknown release, an unreachable database); "denied" when it does.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+
+#include "support/stack.h"
+
+namespace strata::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// One token per role (the shared token file has them: vera viewer, alice
+// developer, dana dba, rita release-manager; adam admin is added here).
+const std::vector<std::pair<std::string, std::string>> kRoles = {
+    {"viewer", "vera-token"}, {"developer", "alice-token"}, {"dba", "dana-token"},
+    {"release-manager", "rita-token"}, {"admin", "adam-token"}};
+
+class AuthzMatrixTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true, /*with_impact=*/true,
+                                     /*with_deploy=*/true);
+    stack_->Start();
+    stack_->AddTokensAndHangUp("  - {token: adam-token, user: adam, site: hq, roles: [admin]}\n");
+    lock_ = stack_->Stub();
+    history_ = stack_->HistoryStub();
+    impact_ = stack_->ImpactStub();
+    deploy_ = stack_->DeployStub();
+    for (int i = 0; i < 100; ++i) {  // until the reload is in
+      v1::WhoAmIResponse me;
+      if (lock_->WhoAmI(Ctx("adam-token").get(), {}, &me).ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // An environment to deploy to, unreachable on purpose: nothing here needs a database.
+    v1::AddEnvironmentRequest env;
+    env.set_name("dev");
+    env.set_url("postgres://nobody@127.0.0.1:1/none");
+    v1::Environment e;
+    ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &e).ok());
+    env.set_name("prod");
+    env.set_protected_(true);
+    ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &e).ok());
+  }
+
+  // RPC family -> a call with `token`.
+  std::map<std::string, std::function<grpc::Status(const std::string&)>> Families() {
+    using Fn = std::function<grpc::Status(const std::string&)>;
+    std::map<std::string, Fn> f;
+    f["lock.read"] = [&](const std::string& t) {
+      v1::ListLocksResponse r;
+      return lock_->ListLocks(Ctx(t).get(), {}, &r);
+    };
+    f["lock.checkout"] = [&](const std::string& t) {
+      v1::CheckOutRequest req;
+      req.add_objects("table:app.t_" + t.substr(0, t.find('-')));
+      v1::CheckOutResponse r;
+      return lock_->CheckOut(Ctx(t).get(), req, &r);
+    };
+    f["lock.force_release"] = [&](const std::string& t) {
+      v1::ForceReleaseRequest req;
+      req.set_object("table:app.nothing");
+      req.set_reason("matrix");
+      v1::ForceReleaseResponse r;
+      return lock_->ForceRelease(Ctx(t).get(), req, &r);
+    };
+    f["history.read"] = [&](const std::string& t) {
+      v1::QueryAuditResponse r;
+      return history_->QueryAudit(Ctx(t).get(), {}, &r);
+    };
+    f["history.baseline_create"] = [&](const std::string& t) {
+      v1::CreateBaselineRequest req;
+      req.set_name("b-" + t.substr(0, t.find('-')));
+      v1::Baseline r;
+      return history_->CreateBaseline(Ctx(t).get(), req, &r);
+    };
+    f["impact.read"] = [&](const std::string& t) {
+      v1::DependencyRequest req;
+      req.set_object("table:app.nothing");
+      v1::DependencyTree r;
+      return impact_->GetDependents(Ctx(t).get(), req, &r);
+    };
+    f["deploy.read"] = [&](const std::string& t) {
+      v1::PipelineResponse r;
+      return deploy_->Pipeline(Ctx(t).get(), {}, &r);
+    };
+    f["deploy.env_add"] = [&](const std::string& t) {
+      v1::AddEnvironmentRequest req;
+      req.set_name("e-" + t.substr(0, t.find('-')));
+      req.set_url("postgres://nobody@127.0.0.1:1/none");
+      v1::Environment r;
+      return deploy_->AddEnvironment(Ctx(t).get(), req, &r);
+    };
+    f["deploy.import"] = [&](const std::string& t) {
+      v1::ImportRequest req;
+      req.set_environment("dev");
+      v1::ImportResponse r;
+      return deploy_->Import(Ctx(t).get(), req, &r);
+    };
+    f["deploy.release_create"] = [&](const std::string& t) {
+      v1::CreateReleaseRequest req;
+      req.set_name("r-" + t.substr(0, t.find('-')));
+      v1::Release r;
+      return deploy_->CreateRelease(Ctx(t).get(), req, &r);
+    };
+    f["deploy.approve"] = [&](const std::string& t) {
+      v1::ApproveRequest req;
+      req.set_release("no-such-release");
+      req.set_environment("prod");
+      v1::Release r;
+      return deploy_->Approve(Ctx(t).get(), req, &r);
+    };
+    f["deploy.deploy"] = [&](const std::string& t) {
+      v1::DeployRequest req;
+      req.set_release("no-such-release");
+      req.set_environment("dev");
+      v1::Deployment r;
+      return deploy_->Deploy(Ctx(t).get(), req, &r);
+    };
+    f["deploy.deploy_protected"] = [&](const std::string& t) {
+      v1::DeployRequest req;
+      req.set_release("no-such-release");
+      req.set_environment("prod");
+      v1::Deployment r;
+      return deploy_->Deploy(Ctx(t).get(), req, &r);
+    };
+    f["deploy.abandon"] = [&](const std::string& t) {
+      v1::AbandonRequest req;
+      req.set_environment("dev");
+      req.set_reason("matrix");
+      v1::Deployment r;
+      return deploy_->Abandon(Ctx(t).get(), req, &r);
+    };
+    return f;
+  }
+
+  std::unique_ptr<Stack> stack_;
+  std::unique_ptr<v1::LockService::Stub> lock_;
+  std::unique_ptr<v1::HistoryService::Stub> history_;
+  std::unique_ptr<v1::ImpactService::Stub> impact_;
+  std::unique_ptr<v1::DeployService::Stub> deploy_;
+};
+
+TEST_P(AuthzMatrixTest, EachRoleAgainstEachRpcFamily) {
+  // The specification (docs/deploy.md, README): which roles each family admits.
+  const std::map<std::string, std::set<std::string>> allowed = {
+      {"lock.read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"lock.checkout", {"developer", "dba", "admin"}},
+      {"lock.force_release", {"dba", "admin"}},
+      {"history.read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"history.baseline_create", {"developer", "dba", "release-manager", "admin"}},
+      {"impact.read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"deploy.read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"deploy.env_add", {"dba", "admin"}},
+      {"deploy.import", {"dba", "admin"}},
+      {"deploy.release_create", {"dba", "release-manager", "admin"}},
+      {"deploy.approve", {"release-manager", "admin"}},
+      {"deploy.deploy", {"developer", "dba", "release-manager", "admin"}},
+      {"deploy.deploy_protected", {"dba", "release-manager", "admin"}},
+      {"deploy.abandon", {"dba", "admin"}},
+  };
+  auto families = Families();
+  ASSERT_EQ(families.size(), allowed.size());
+  for (auto& [family, call] : families) {
+    for (const auto& [role, token] : kRoles) {
+      grpc::Status s = call(token);
+      const bool expect_allowed = allowed.at(family).count(role) > 0;
+      if (expect_allowed) {
+        EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+            << family << " as " << role << ": " << s.error_message();
+      } else {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+            << family << " as " << role << " should be denied; got " << s.error_code() << " " << s.error_message();
+        EXPECT_THAT(s.error_message(), HasSubstr(role)) << "the message names what the caller has";
+      }
+    }
+  }
+  // Denied attempts are in the audit trail.
+  v1::QueryAuditRequest req;
+  req.set_outcome("refused");
+  req.set_user("vera");
+  v1::QueryAuditResponse resp;
+  for (int i = 0; i < 100; ++i) {
+    resp.Clear();
+    ASSERT_TRUE(history_->QueryAudit(Ctx("dana-token").get(), req, &resp).ok());
+    if (resp.entries_size() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::set<std::string> actions;
+  for (const auto& e : resp.entries()) actions.insert(e.record().action());
+  EXPECT_THAT(actions, ::testing::IsSupersetOf({"checkout", "deploy"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AuthzMatrixTest, ::testing::Values("embedded", "kafka"));
+
+}  // namespace
+}  // namespace strata::testing
