@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test up down pg bench clean
+.PHONY: all deps build test up down pg bench clean fuzz k8s-check
 
 all: build
 
@@ -32,5 +32,21 @@ bench: build pg
 	@bash scripts/install-deps.sh --bench
 	bash bench/run.sh
 
+# Renders every overlay in deploy/k8s and validates it offline against the
+# Kubernetes (and Strimzi) schemas; a deliberately broken fixture must fail.
+k8s-check:
+	bash tools/k8s-check/check.sh
+	bash tools/k8s-check/check.sh --expect-fail tests/fixtures/k8s-broken
+
+# libFuzzer targets (event decoding, DDL parsing, token file), FUZZ_SECONDS
+# each, in a separate clang build; crashes fail it (see tools/fuzz/run.sh).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/install-deps.sh --fuzz
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DSTRATA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_event_decode fuzz_ddl_parse fuzz_token_file
+	bash tools/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

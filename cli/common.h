@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "hosting/tls.h"
 #include "strata/v1/deploy.grpc.pb.h"
 #include "strata/v1/history.grpc.pb.h"
 #include "strata/v1/impact.grpc.pb.h"
@@ -46,6 +47,7 @@ struct Globals {
   std::string impact_endpoint;   // empty: same as endpoint
   std::string deploy_endpoint;   // empty: same as endpoint
   std::string token;
+  hosting::TlsClientFiles tls;
   bool json = false;
   int timeout_s = 30;
 };
@@ -120,21 +122,15 @@ inline std::string HolderText(const strata::v1::ObjectHead& h) {
 
 class Client {
  public:
+  // Channels are made with the TLS settings in `g`; main() checks them first
+  // (CheckTls), so they cannot fail here.
   explicit Client(const Globals& g) : g_(g) {
-    auto channel = grpc::CreateChannel(g.endpoint, grpc::InsecureChannelCredentials());
+    auto channel = Channel(g.endpoint);
+    auto same_or = [&](const std::string& e) { return e.empty() || e == g.endpoint ? channel : Channel(e); };
     stub_ = LockService::NewStub(channel);
-    history_ = HistoryService::NewStub(
-        g.history_endpoint.empty() || g.history_endpoint == g.endpoint
-            ? channel
-            : grpc::CreateChannel(g.history_endpoint, grpc::InsecureChannelCredentials()));
-    impact_ = ImpactService::NewStub(
-        g.impact_endpoint.empty() || g.impact_endpoint == g.endpoint
-            ? channel
-            : grpc::CreateChannel(g.impact_endpoint, grpc::InsecureChannelCredentials()));
-    deploy_ = DeployService::NewStub(
-        g.deploy_endpoint.empty() || g.deploy_endpoint == g.endpoint
-            ? channel
-            : grpc::CreateChannel(g.deploy_endpoint, grpc::InsecureChannelCredentials()));
+    history_ = HistoryService::NewStub(same_or(g.history_endpoint));
+    impact_ = ImpactService::NewStub(same_or(g.impact_endpoint));
+    deploy_ = DeployService::NewStub(same_or(g.deploy_endpoint));
   }
   // A call context with the token; `min_timeout_s` for calls that do real
   // work on databases (plans, deployments), which may take minutes.
@@ -150,6 +146,11 @@ class Client {
   DeployService::Stub& deploy() { return *deploy_; }
 
  private:
+  std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) const {
+    auto credentials = hosting::MakeChannelCredentials(g_.tls);
+    return grpc::CreateCustomChannel(endpoint, credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(),
+                                     hosting::ChannelArgumentsFor(g_.tls));
+  }
   const Globals& g_;
   std::unique_ptr<LockService::Stub> stub_;
   std::unique_ptr<HistoryService::Stub> history_;

@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   if (const char* i = std::getenv("STRATA_IMPACT_ENDPOINT")) g.impact_endpoint = i;
   if (const char* d = std::getenv("STRATA_DEPLOY_ENDPOINT")) g.deploy_endpoint = d;
   if (g.endpoint.empty()) g.endpoint = "127.0.0.1:7300";
+  if (const char* v = std::getenv("STRATA_TLS")) g.tls.enabled = std::string(v) == "1" || std::string(v) == "true";
+  if (const char* v = std::getenv("STRATA_TLS_CA")) g.tls.ca = v;
+  if (const char* v = std::getenv("STRATA_TLS_CERT")) g.tls.cert = v;
+  if (const char* v = std::getenv("STRATA_TLS_KEY")) g.tls.key = v;
 
   CLI::App app{"strata: database change management (check-out/check-in, history, deploy)"};
   app.require_subcommand(1);
@@ -42,6 +46,11 @@ int main(int argc, char** argv) {
   app.add_option("--deploy-endpoint", g.deploy_endpoint,
                  "deploy service host:port when it runs apart (env STRATA_DEPLOY_ENDPOINT; default: --endpoint)");
   app.add_option("--token", g.token, "bearer token (env STRATA_TOKEN)");
+  app.add_flag("--tls", g.tls.enabled, "connect over TLS, trusting the system's CAs (env STRATA_TLS=1)");
+  app.add_option("--tls-ca", g.tls.ca, "PEM CA bundle to trust; implies --tls (env STRATA_TLS_CA)");
+  app.add_option("--tls-cert", g.tls.cert, "PEM client certificate for mTLS (env STRATA_TLS_CERT)");
+  app.add_option("--tls-key", g.tls.key, "PEM key of --tls-cert (env STRATA_TLS_KEY)");
+  app.add_option("--tls-server-name", g.tls.server_name, "name to verify in the server's certificate");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
 
@@ -94,6 +103,10 @@ int main(int argc, char** argv) {
   }
 
   if (auto code = RunSchemaCommand(schema_cmds)) return *code;
+  if (auto credentials = strata::hosting::MakeChannelCredentials(g.tls); !credentials.ok()) {
+    std::cerr << "error: " << credentials.status().message() << std::endl;
+    return 2;
+  }
   Client client(g);
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
   if (auto code = RunImpactCommand(impact, client, g)) return *code;

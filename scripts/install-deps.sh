@@ -9,12 +9,21 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librdkafka-dev librocksdb-dev libpg-query-dev libpq-dev libssl-dev
   libabsl-dev libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libdtl-dev python3
-  postgresql postgresql-client
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libdtl-dev python3 libcpp-httplib-dev
+  postgresql postgresql-client openssl
+  python3-kafka python3-protobuf
 )
-if [ "${1:-}" = "--bench" ]; then
-  PACKAGES+=(apgdiff sqitch libdbd-pg-perl)
-fi
+# node and npm validate the manifests offline (tools/k8s-check); images that
+# bring their own Node.js keep it.
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+# kubectl (with kustomize v5) renders the Kubernetes manifests in make
+# k8s-check; the image provides it (Debian's kubernetes-client is too old to
+# render overlays with `patches:`), and tools/k8s-check/check.sh says so if
+# it is missing.
+case "${1:-}" in
+  --bench) PACKAGES+=(apgdiff sqitch libdbd-pg-perl) ;;
+  --fuzz) PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

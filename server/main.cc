@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   hosting::ServerFlags flags;
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = hosting::SetLogFormat(flags.log_format); !s.ok()) return hosting::Fail("strata-server", s);
 
   auto basics = hosting::OpenServerBasics(flags);
   if (!basics.ok()) return hosting::Fail("strata-server", basics.status());
@@ -40,6 +41,13 @@ int main(int argc, char** argv) {
                                            .shadow_url = flags.shadow_url},
                                           log, basics->tokens);
   if (!deploy.ok()) return hosting::Fail("strata-server: deploy service", deploy.status());
+  const std::vector<hosting::HostedModule> hosted = {
+      {"lock", "strata.v1.LockService", (*lock)->service(), (*lock)->runner()},
+      {"history", "strata.v1.HistoryService", (*history)->service(), (*history)->runner()},
+      {"impact", "strata.v1.ImpactService", (*impact)->service(), (*impact)->runner()},
+      {"deploy", "strata.v1.DeployService", (*deploy)->service(), (*deploy)->runner()}};
+  auto server = hosting::StartMonitoring(flags, log, hosted);
+  if (!server.ok()) return hosting::Fail("strata-server", server.status());
   spdlog::info("strata-server: catching up with {}", log->Describe());
   if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: lock service catching up with the log", s);
@@ -51,19 +59,14 @@ int main(int argc, char** argv) {
   if (absl::Status s = (*deploy)->Start(absl::Minutes(30)); !s.ok())
     return hosting::Fail("strata-server: deploy service catching up with the log", s);
 
-  auto server = hosting::GrpcServer::Start(
-      flags.listen, {(*lock)->service(), (*history)->service(), (*impact)->service(), (*deploy)->service()});
-  if (!server.ok()) return hosting::Fail("strata-server", server.status());
-  (*server)->SetServing("strata.v1.LockService", true);
-  (*server)->SetServing("strata.v1.HistoryService", true);
-  (*server)->SetServing("strata.v1.ImpactService", true);
-  (*server)->SetServing("strata.v1.DeployService", true);
-  hosting::AnnounceListening("strata-server", flags, **server, *log);
+  if (absl::Status s = hosting::StartServing(flags, hosted, &*server); !s.ok())
+    return hosting::Fail("strata-server", s);
+  hosting::AnnounceListening("strata-server", flags, *server, *log);
 
   int sig = hosting::WaitForTerminationSignal(
       [&] { hosting::ReloadTokensOnHangup(flags, *basics->tokens); });
   spdlog::info("strata-server: signal {}, shutting down", sig);
-  (*server)->Shutdown();
+  server->Shutdown();
   (*lock)->Stop();
   (*history)->Stop();
   (*impact)->Stop();

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 
 #include "support/stack.h"
 
@@ -195,6 +196,98 @@ TEST_P(AuthzMatrixTest, EachRoleAgainstEachRpcFamily) {
   std::set<std::string> actions;
   for (const auto& e : resp.entries()) actions.insert(e.record().action());
   EXPECT_THAT(actions, ::testing::IsSupersetOf({"checkout", "deploy"}));
+}
+
+// A schema scope limits reads too: carol (developer on billing.* only) cannot
+// read sales objects, their history or impact, and lists, audit trail and
+// status show her only what is in scope.
+TEST_P(AuthzMatrixTest, SchemaScopeLimitsReads) {
+  auto check_in = [&](const std::string& token, const std::string& object, const std::string& sql) {
+    v1::CheckOutRequest co;
+    co.add_objects(object);
+    v1::CheckOutResponse cor;
+    ASSERT_TRUE(lock_->CheckOut(Ctx(token).get(), co, &cor).ok()) << object;
+    v1::CheckInRequest ci;
+    ci.set_object(object);
+    ci.set_definition(sql);
+    ci.set_message("first");
+    v1::CheckInResponse cir;
+    auto s = lock_->CheckIn(Ctx(token).get(), ci, &cir);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  };
+  check_in("alice-token", "table:sales.orders", "CREATE TABLE sales.orders (id int PRIMARY KEY);");
+  check_in("carol-token", "table:billing.invoices", "CREATE TABLE billing.invoices (id int PRIMARY KEY);");
+  v1::CheckOutRequest hold;
+  hold.add_objects("table:sales.customers");
+  v1::CheckOutResponse held;
+  ASSERT_TRUE(lock_->CheckOut(Ctx("alice-token").get(), hold, &held).ok());
+
+  auto expect_denied = [](const grpc::Status& s, const char* what) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("carol may work on billing.* only")) << what;
+  };
+  v1::GetObjectRequest get;
+  get.set_object("table:sales.orders");
+  v1::ObjectHead head;
+  expect_denied(lock_->GetObject(Ctx("carol-token").get(), get, &head), "lock GetObject");
+  get.set_object("table:billing.invoices");
+  EXPECT_TRUE(lock_->GetObject(Ctx("carol-token").get(), get, &head).ok());
+
+  v1::ListVersionsRequest lv;
+  lv.set_object("table:sales.orders");
+  v1::ListVersionsResponse versions;
+  expect_denied(history_->ListVersions(Ctx("carol-token").get(), lv, &versions), "history ListVersions");
+  v1::GetVersionRequest gv;
+  gv.set_object("table:sales.orders");
+  gv.set_version(1);
+  v1::Version version;
+  expect_denied(history_->GetVersion(Ctx("carol-token").get(), gv, &version), "history GetVersion");
+  EXPECT_TRUE(history_->GetVersion(Ctx("dana-token").get(), gv, &version).ok()) << "unscoped users read it";
+  gv.set_object("table:billing.invoices");
+  EXPECT_TRUE(history_->GetVersion(Ctx("carol-token").get(), gv, &version).ok());
+
+  v1::DependencyRequest dep;
+  dep.set_object("table:sales.orders");
+  v1::DependencyTree tree;
+  expect_denied(impact_->GetDependents(Ctx("carol-token").get(), dep, &tree), "impact GetDependents");
+
+  v1::ListLocksResponse locks;
+  ASSERT_TRUE(lock_->ListLocks(Ctx("carol-token").get(), {}, &locks).ok());
+  EXPECT_EQ(locks.locks_size(), 0) << locks.DebugString();
+  ASSERT_TRUE(lock_->ListLocks(Ctx("dana-token").get(), {}, &locks).ok());
+  EXPECT_EQ(locks.locks_size(), 1);
+
+  v1::QueryAuditRequest audit;
+  audit.set_page_size(1000);
+  v1::QueryAuditResponse trail;
+  ASSERT_TRUE(history_->QueryAudit(Ctx("carol-token").get(), audit, &trail).ok());
+  std::set<std::string> objects;
+  for (const auto& e : trail.entries()) objects.insert(e.record().object());
+  EXPECT_TRUE(objects.count("table:billing.invoices")) << trail.DebugString();
+  EXPECT_FALSE(objects.count("table:sales.orders"));
+  EXPECT_FALSE(objects.count("table:sales.customers"));
+  audit.set_object("table:sales.orders");
+  expect_denied(history_->QueryAudit(Ctx("carol-token").get(), audit, &trail), "history QueryAudit by object");
+
+  // The denied reads are in the audit trail.
+  v1::QueryAuditRequest refused;
+  refused.set_user("carol");
+  refused.set_outcome("refused");
+  refused.set_action("read");
+  v1::QueryAuditResponse refusals;
+  for (int i = 0; i < 100; ++i) {
+    refusals.Clear();
+    ASSERT_TRUE(history_->QueryAudit(Ctx("dana-token").get(), refused, &refusals).ok());
+    if (refusals.entries_size() >= 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(refusals.entries_size(), 5) << refusals.DebugString();
+  for (const auto& e : refusals.entries()) EXPECT_EQ(e.record().object(), "table:sales.orders") << e.DebugString();
+
+  v1::StatusResponse status;
+  ASSERT_TRUE(history_->Status(Ctx("carol-token").get(), {}, &status).ok());
+  for (const auto& u : status.users()) EXPECT_EQ(u.held_size(), 0) << u.DebugString();
+  for (const auto& v : status.recent_check_ins()) EXPECT_EQ(v.object(), "table:billing.invoices");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuthzMatrixTest, ::testing::Values("embedded", "kafka"));

@@ -66,21 +66,25 @@ absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node, cons
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<TokenStore>> ParseYaml(const YAML::Node& root,
-                                                      std::string_view default_site,
-                                                      std::unordered_map<std::string, Principal>* out) {
+absl::Status ParseYaml(const YAML::Node& root, std::string_view default_site,
+                       std::unordered_map<std::string, Principal>* by_digest,
+                       std::unordered_map<std::string, Principal>* by_subject) {
   const YAML::Node tokens = root["tokens"];
   if (!tokens || !tokens.IsSequence())
     return absl::InvalidArgumentError("token file needs a 'tokens:' list");
   for (size_t i = 0; i < tokens.size(); ++i) {
     const YAML::Node t = tokens[i];
-    if (!t["token"] || !t["user"])
-      return absl::InvalidArgumentError(fmt::format("token entry {} needs 'token' and 'user'", i + 1));
-    const std::string token = t["token"].as<std::string>();
+    if (!t.IsMap())
+      return absl::InvalidArgumentError(fmt::format("token entry {} must be a map of keys", i + 1));
+    if ((!t["token"] && !t["cert_subject"]) || !t["user"])
+      return absl::InvalidArgumentError(
+          fmt::format("token entry {} needs 'user' and 'token' or 'cert_subject'", i + 1));
+    const std::string token = t["token"] ? t["token"].as<std::string>() : "";
+    const std::string subject = t["cert_subject"] ? t["cert_subject"].as<std::string>() : "";
     Principal p;
     p.user = t["user"].as<std::string>();
-    if (token.empty() || p.user.empty())
-      return absl::InvalidArgumentError(fmt::format("token entry {}: empty token or user", i + 1));
+    if ((t["token"] && token.empty()) || (t["cert_subject"] && subject.empty()) || p.user.empty())
+      return absl::InvalidArgumentError(fmt::format("token entry {}: empty token, cert_subject or user", i + 1));
     p.site = t["site"] ? t["site"].as<std::string>() : std::string(default_site);
     p.db_role = t["db_role"] ? t["db_role"].as<std::string>() : p.user;
     auto roles = StringList(t, "roles", i);
@@ -98,10 +102,12 @@ absl::StatusOr<std::shared_ptr<TokenStore>> ParseYaml(const YAML::Node& root,
     }
     p.schemas = *schemas;
     p.environments = *envs;
-    if (!out->emplace(Sha256Hex(token), std::move(p)).second)
+    if (!subject.empty() && !by_subject->emplace(subject, p).second)
+      return absl::InvalidArgumentError(fmt::format("token entry {}: duplicate cert_subject", i + 1));
+    if (!token.empty() && !by_digest->emplace(Sha256Hex(token), std::move(p)).second)
       return absl::InvalidArgumentError(fmt::format("token entry {}: duplicate token", i + 1));
   }
-  return nullptr;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -111,8 +117,8 @@ absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::Parse(std::string_view y
   auto store = std::make_shared<TokenStore>();
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
-    auto r = ParseYaml(root, default_site, &store->by_digest_);
-    if (!r.ok()) return r.status();
+    if (absl::Status s = ParseYaml(root, default_site, &store->by_digest_, &store->by_subject_); !s.ok())
+      return s;
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("token file: {}", e.what()));
   }
@@ -136,12 +142,13 @@ absl::Status TokenStore::ReloadFile(const std::string& path, std::string_view de
   if (!fresh.ok()) return fresh.status();
   std::unique_lock lock(mu_);
   by_digest_.swap((*fresh)->by_digest_);
+  by_subject_.swap((*fresh)->by_subject_);
   return absl::OkStatus();
 }
 
 size_t TokenStore::size() const {
   std::shared_lock lock(mu_);
-  return by_digest_.size();
+  return by_digest_.size() + by_subject_.size();
 }
 
 absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorization) const {
@@ -155,6 +162,16 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
   std::shared_lock lock(mu_);
   auto it = by_digest_.find(digest);
   if (it == by_digest_.end()) return absl::UnauthenticatedError("unknown token");
+  return it->second;
+}
+
+absl::StatusOr<Principal> TokenStore::AuthenticateCertificate(std::string_view subject) const {
+  std::shared_lock lock(mu_);
+  auto it = by_subject_.find(std::string(subject));
+  if (it == by_subject_.end())
+    return absl::UnauthenticatedError(fmt::format(
+        "client certificate '{}' is not mapped to a user (cert_subject in the token file); send a token instead",
+        subject));
   return it->second;
 }
 

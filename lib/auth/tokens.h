@@ -3,7 +3,11 @@
 //   tokens:
 //     - {token: s3cr3t, user: alice, site: boston, roles: [developer]}
 //     - {token: t0p, user: dana, site: hq, roles: [dba], db_role: dana_dba}
+//     - {cert_subject: "CN=ci-deployer,O=Acme", user: ci, roles: [release-manager]}
 //
+// An entry has a token, a cert_subject (mTLS: the client certificate's
+// subject as gRPC reports it, RFC 2253 order, e.g. `openssl x509 -noout
+// -subject -nameopt RFC2253`), or both.
 // Optional keys: site (defaults to the server's --site), roles (default
 // [developer]), schemas and environments (scopes; absent = unrestricted),
 // db_role. Tokens are kept only as SHA-256 digests in memory.
@@ -52,6 +56,9 @@ class TokenStore {
   // Resolves the value of an `authorization` header ("Bearer TOKEN").
   // UNAUTHENTICATED when it is missing, malformed or unknown.
   absl::StatusOr<Principal> Authenticate(std::string_view authorization) const;
+  // Resolves a verified client certificate's subject (mTLS).
+  // UNAUTHENTICATED when no entry names it.
+  absl::StatusOr<Principal> AuthenticateCertificate(std::string_view subject) const;
 
   // Replaces the tokens with those of the file at `path`, atomically: calls
   // in flight see the old set or the new one. On error the old set stays.
@@ -62,6 +69,7 @@ class TokenStore {
  private:
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, Principal> by_digest_;
+  std::unordered_map<std::string, Principal> by_subject_;
 };
 
 // Hex SHA-256 of `data` (OpenSSL).

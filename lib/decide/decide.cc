@@ -44,12 +44,14 @@ bool IsBaselineAggregate(const std::string& aggregate) {
   return aggregate.rfind("baseline:", 0) == 0;
 }
 
-Decision DecideBaselineRule(const v1::Event& e) {
+Decision DecideBaselineRule(const v1::Event& e, const AggregateFacts& f) {
   if (e.payload_case() != v1::Event::kBaselineCreated)
     return {Verdict::kMalformed, "payload is not a baseline event"};
   if ("baseline:" + e.baseline_created().name() != e.aggregate())
     return {Verdict::kMalformed, "baseline name does not match its aggregate"};
-  return Accept();  // seq 1 (checked by the caller): the first of that name wins
+  // Baselines are immutable: only seq 1 can create one; the first of that name wins.
+  if (f.last_seq != 0) return Violated("the baseline already exists");
+  return Accept();
 }
 
 bool IsEnvironmentAggregate(const std::string& aggregate) { return aggregate.rfind("env:", 0) == 0; }
@@ -113,7 +115,7 @@ Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
     return {Verdict::kStaleSeq,
             fmt::format("seq {} but the aggregate is at seq {}", event.seq(), facts.last_seq)};
   if (IsObjectAggregate(event.aggregate())) return DecideObjectRule(event, facts);
-  if (IsBaselineAggregate(event.aggregate())) return DecideBaselineRule(event);
+  if (IsBaselineAggregate(event.aggregate())) return DecideBaselineRule(event, facts);
   if (IsEnvironmentAggregate(event.aggregate())) return DecideEnvironmentRule(event, facts);
   if (IsReleaseAggregate(event.aggregate())) return DecideReleaseRule(event, facts);
   return {Verdict::kMalformed, fmt::format("unknown aggregate type: {}", event.aggregate())};

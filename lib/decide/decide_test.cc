@@ -133,6 +133,8 @@ TEST(DecideTest, TheFirstBaselineOfANameWinsAndItsNameMustMatch) {
   EXPECT_EQ(Decide(Baseline("baseline:r1", "r1", 1), f).verdict, Verdict::kAccepted);
   Advance(Baseline("baseline:r1", "r1", 1), &f);
   EXPECT_EQ(Decide(Baseline("baseline:r1", "r1", 1), f).verdict, Verdict::kStaleSeq);
+  // A later seq cannot create it again either (baselines are immutable).
+  EXPECT_EQ(Decide(Baseline("baseline:r1", "r1", 2), f).verdict, Verdict::kRuleViolated);
   AggregateFacts fresh;
   EXPECT_EQ(Decide(Baseline("baseline:r1", "r2", 1), fresh).verdict, Verdict::kMalformed);
   v1::Event wrong = Baseline("baseline:r1", "r1", 1);

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "fmt/format.h"
+#include "spdlog/spdlog.h"
 
 namespace strata::events {
 
@@ -38,6 +39,30 @@ void SetNow(google::protobuf::Timestamp* ts) {
   const int64_t seconds = absl::ToUnixSeconds(now);
   ts->set_seconds(seconds);
   ts->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(seconds))));
+}
+
+v1::Event NewEvent(std::string_view user, std::string_view user_site, std::string_view origin_site,
+                   std::string_view aggregate, uint64_t seq) {
+  v1::Event e;
+  e.set_event_id(NewEventId());
+  e.set_aggregate(std::string(aggregate));
+  e.set_seq(seq);
+  SetNow(e.mutable_time());
+  e.mutable_actor()->set_user(std::string(user));
+  e.mutable_actor()->set_site(std::string(user_site));
+  e.set_origin_site(std::string(origin_site));
+  return e;
+}
+
+void AppendRefusal(eventlog::EventLog& log, v1::Event stamped, std::string_view command,
+                   const absl::Status& status) {
+  auto* r = stamped.mutable_command_refused();
+  r->set_command(std::string(command));
+  r->set_reason(std::string(status.message()));
+  r->set_code(absl::StatusCodeToString(status.code()));
+  if (auto pos = Append(log, stamped); !pos.ok())
+    spdlog::warn("audit record of a refused {} by {} not written: {}", std::string(command),
+                 stamped.actor().user(), pos.status().ToString());
 }
 
 absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& e) {

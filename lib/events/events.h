@@ -19,6 +19,19 @@ const char* EventTypeName(const v1::Event& event);
 // Sets `ts` to the current time.
 void SetNow(google::protobuf::Timestamp* ts);
 
+// A new event of `aggregate` at `seq`: a fresh id, the current time, the
+// actor (`user` at `user_site`, from the caller's credential) and the site of
+// the server that writes it. The caller sets the payload.
+v1::Event NewEvent(std::string_view user, std::string_view user_site, std::string_view origin_site,
+                   std::string_view aggregate, uint64_t seq);
+
+// Writes the audit record of a refused command: `stamped` (a NewEvent at seq
+// 0) with a command_refused payload naming `command`, `status`'s message and
+// its code's name (e.g. PERMISSION_DENIED). Best effort: a failed append is
+// logged, never returned, since the refusal itself is what the caller answers.
+void AppendRefusal(eventlog::EventLog& log, v1::Event stamped, std::string_view command,
+                   const absl::Status& status);
+
 // Appends `event` under its aggregate with the standard headers.
 absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& event);
 

@@ -8,6 +8,11 @@
 
 #include "CLI/CLI.hpp"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
+#include "events/events.h"
+#include "model/object_id.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -25,7 +30,30 @@ absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& cont
   auto it = md.find("authorization");
   std::string_view value;
   if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
+  if (value.empty()) {
+    if (std::optional<std::string> subject = PeerCertificateSubject(context))
+      return tokens.AuthenticateCertificate(*subject);
+  }
   return tokens.Authenticate(value);
+}
+
+bool ObjectInScope(const auth::Principal& who, std::string_view object) {
+  if (who.schemas.empty()) return true;
+  auto id = model::ParseObjectId(object);
+  if (!id.ok()) id = model::ObjectIdFromAggregate(object);
+  if (!id.ok()) return true;  // not an object: environments, releases, baselines
+  return who.InSchemaScope(id->QualifiedName());
+}
+
+absl::Status RequireObjectInScope(const auth::Principal& who, std::string_view object, const RefusalAudit& audit) {
+  if (ObjectInScope(who, object)) return absl::OkStatus();
+  absl::Status denied = absl::PermissionDeniedError(fmt::format("{} may work on {} only; {} is outside that scope",
+                                                                who.user, fmt::join(who.schemas, ", "), object));
+  auto id = model::ParseObjectId(object);
+  const std::string aggregate = id.ok() ? id->Aggregate() : std::string(object);
+  events::AppendRefusal(*audit.log, events::NewEvent(who.user, who.site, audit.origin_site, aggregate, 0),
+                        audit.command, denied);
+  return denied;
 }
 
 void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
@@ -55,6 +83,16 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
   app.add_option("--shadow-url", f->shadow_url,
                  "PostgreSQL server where the deploy service creates its shadow databases (default: the secrets "
                  "file's shadow_url, STRATA_SHADOW_URL, or libpq's defaults)");
+  app.add_option("--tls-cert", f->tls.cert, "PEM certificate (chain): serve gRPC over TLS");
+  app.add_option("--tls-key", f->tls.key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", f->tls.client_ca,
+                 "PEM CA bundle: require client certificates signed by it (mTLS); a certificate's subject "
+                 "can stand for a user (cert_subject in the token file)");
+  app.add_option("--metrics-listen", f->metrics_listen,
+                 "HTTP address for Prometheus /metrics, /healthz and /readyz (e.g. 0.0.0.0:9300; default: off)");
+  app.add_option("--log-format", f->log_format, "text or json (one JSON object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 }
 
 absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& f) {
@@ -89,21 +127,67 @@ absl::StatusOr<ServerBasics> OpenServerBasics(const ServerFlags& flags) {
   return basics;
 }
 
-void AnnounceListening(const std::string& name, const ServerFlags& flags, const GrpcServer& server,
+void AnnounceListening(const std::string& name, const ServerFlags& flags, const RunningServer& server,
                        const eventlog::EventLog& log) {
-  std::cout << fmt::format("{} listening on {}:{} (site {}, log {})", name,
-                           flags.listen.substr(0, flags.listen.rfind(':')), server.port(),
-                           flags.site, log.Describe())
+  std::string extras;
+  if (flags.tls.enabled()) extras += flags.tls.client_ca.empty() ? ", TLS" : ", mTLS";
+  if (server.metrics_port > 0)
+    extras += fmt::format(", metrics on {}:{}", flags.metrics_listen.substr(0, flags.metrics_listen.rfind(':')),
+                          server.metrics_port);
+  std::cout << fmt::format("{} listening on {}:{} (site {}, log {}{})", name,
+                           flags.listen.substr(0, flags.listen.rfind(':')), server.grpc->port(), flags.site,
+                           log.Describe(), extras)
             << std::endl;
 }
 
-absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const std::string& address, const std::vector<grpc::Service*>& services) {
+absl::StatusOr<RunningServer> StartMonitoring(const ServerFlags& flags, eventlog::EventLog* log,
+                                              const std::vector<HostedModule>& modules) {
+  RunningServer running;
+  running.monitor = std::make_unique<ServerMonitor>(log);
+  for (const HostedModule& m : modules) running.monitor->WatchProjection(m.name, m.runner);
+  running.monitor->Start();
+  if (!flags.metrics_listen.empty()) {
+    auto port = running.monitor->StartHttp(flags.metrics_listen);
+    if (!port.ok()) return port.status();
+    running.metrics_port = *port;
+  }
+  return running;
+}
+
+absl::Status StartServing(const ServerFlags& flags, const std::vector<HostedModule>& modules,
+                          RunningServer* server) {
+  std::vector<grpc::Service*> services;
+  std::vector<std::string> names;
+  for (const HostedModule& m : modules) {
+    services.push_back(m.service);
+    names.push_back(m.grpc_service);
+  }
+  auto grpc_server = GrpcServer::Start(flags.listen, services, flags.tls);
+  if (!grpc_server.ok()) return grpc_server.status();
+  server->grpc = std::move(*grpc_server);
+  server->monitor->FollowReadiness(server->grpc.get(), names);
+  return absl::OkStatus();
+}
+
+void RunningServer::Shutdown() {
+  if (monitor) monitor->Stop();
+  if (grpc) grpc->Shutdown();
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& address,
+                                                              const std::vector<grpc::Service*>& services,
+                                                              const TlsServerFiles& tls,
+                                                              metrics::Registry& registry) {
+  auto credentials = MakeServerCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(address, *credentials, &server->port_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewRequestMetricsInterceptorFactory(registry));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* s : services) builder.RegisterService(s);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0)
@@ -163,6 +247,37 @@ void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens) {
 
 void InitLogging(const std::string& name) {
   spdlog::set_default_logger(spdlog::stderr_logger_mt(name));
+}
+
+namespace {
+// Formats each log line as one JSON object; the message is escaped by the
+// JSON library, so quotes or newlines in it cannot break the line apart.
+class JsonFormatter : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto since_epoch = msg.time.time_since_epoch();
+    const int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+    const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
+    nlohmann::json line = {
+        {"time", time},
+        {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
+                              spdlog::level::to_string_view(msg.level).size())},
+        {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
+        {"message", std::string(msg.payload.data(), msg.payload.size())},
+        {"thread", msg.thread_id},
+    };
+    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
+};
+}  // namespace
+
+absl::Status SetLogFormat(const std::string& format) {
+  if (format == "text" || format.empty()) return absl::OkStatus();
+  if (format != "json") return absl::InvalidArgumentError(fmt::format("--log-format '{}': text or json", format));
+  spdlog::set_formatter(std::make_unique<JsonFormatter>());
+  return absl::OkStatus();
 }
 
 int Fail(const std::string& what, const absl::Status& status) {

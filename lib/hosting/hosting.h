@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "auth/tokens.h"
 #include "eventlog/event_log.h"
+#include "hosting/monitoring.h"
+#include "hosting/tls.h"
 
 namespace CLI {
 class App;
@@ -23,9 +25,24 @@ namespace strata::hosting {
 // Maps an internal status to the gRPC status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// The caller's identity from the `authorization` metadata of the call.
+// The caller's identity: the `authorization` metadata's bearer token if the
+// call has one, else the verified client certificate's subject (mTLS).
 absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& context,
                                                  const auth::TokenStore& tokens);
+
+// Schema scopes on reads (tokens with `schemas:`): whether `who` may see the
+// object named by `object` ("table:sales.orders", an aggregate, or any text
+// that is not an object id, which is always visible), and the refusal that
+// names the scope. Principals without a schema scope see everything.
+// A refusal is written to the audit trail (command_refused) through `log` by
+// the server at `origin_site`, naming `command` (e.g. "read").
+struct RefusalAudit {
+  eventlog::EventLog* log;
+  std::string_view origin_site;
+  std::string_view command;
+};
+bool ObjectInScope(const auth::Principal& who, std::string_view object);
+absl::Status RequireObjectInScope(const auth::Principal& who, std::string_view object, const RefusalAudit& audit);
 
 // Flags shared by every server: how to reach the log, where to keep state.
 struct ServerFlags {
@@ -43,6 +60,11 @@ struct ServerFlags {
   // Deploy service: environment credentials and the shadow database server.
   std::string secrets_file;
   std::string shadow_url;
+  // gRPC TLS (and mTLS with a client CA).
+  TlsServerFiles tls;
+  // HTTP address for /metrics, /healthz, /readyz; empty: none.
+  std::string metrics_listen;
+  std::string log_format = "text";  // or "json"
 };
 void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
 // The log configuration the flags describe; the embedded log lives in
@@ -60,9 +82,11 @@ absl::StatusOr<ServerBasics> OpenServerBasics(const ServerFlags& flags);
 // A gRPC server with health checking and reflection.
 class GrpcServer {
  public:
-  // Listens on `address` ("host:port"; port 0 picks a free one).
+  // Listens on `address` ("host:port"; port 0 picks a free one), with TLS
+  // when `tls` names a certificate. Every call is counted in `registry`.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const std::string& address, const std::vector<grpc::Service*>& services);
+      const std::string& address, const std::vector<grpc::Service*>& services,
+      const TlsServerFiles& tls = {}, metrics::Registry& registry = metrics::Registry::Default());
   ~GrpcServer();
   int port() const { return port_; }
   // Marks `service` (or the whole server, "") SERVING or NOT_SERVING.
@@ -87,9 +111,35 @@ void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens);
 
 // Sends logs to stderr (stdout carries only the "listening on" line).
 void InitLogging(const std::string& name);
+// "text" (the default) or "json": one JSON object per line with time, level,
+// logger and message, for log collectors.
+absl::Status SetLogFormat(const std::string& format);
+
+// What a server runs besides its modules: a monitor of their projections
+// with, given --metrics-listen, the HTTP endpoint (started before catching up,
+// so liveness probes answer during a long rebuild while /readyz says 503),
+// then the gRPC server for their services (marked SERVING while the
+// projections are caught up with the log).
+struct HostedModule {
+  std::string name;                      // "lock"
+  std::string grpc_service;              // "strata.v1.LockService"
+  grpc::Service* service;
+  projection::ProjectionRunner* runner;
+};
+struct RunningServer {
+  std::unique_ptr<ServerMonitor> monitor;
+  std::unique_ptr<GrpcServer> grpc;
+  int metrics_port = 0;
+  void Shutdown();
+};
+absl::StatusOr<RunningServer> StartMonitoring(const ServerFlags& flags, eventlog::EventLog* log,
+                                              const std::vector<HostedModule>& modules);
+absl::Status StartServing(const ServerFlags& flags, const std::vector<HostedModule>& modules,
+                          RunningServer* server);
+
 // Prints "<name> listening on HOST:PORT (site S, log L)" to stdout: the line
 // scripts and tests wait for.
-void AnnounceListening(const std::string& name, const ServerFlags& flags, const GrpcServer& server,
+void AnnounceListening(const std::string& name, const ServerFlags& flags, const RunningServer& server,
                        const eventlog::EventLog& log);
 
 // Prints "<what>: <message>" to stderr and returns exit code 1.

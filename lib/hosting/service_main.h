@@ -16,6 +16,7 @@ struct ServiceMainSpec {
   std::string description;     // one line for --help
   std::string default_listen;  // "127.0.0.1:7301"
   std::string grpc_service;    // "strata.v1.LockService", for health checking
+  std::string module_name;     // "lock", in metrics
 };
 
 // Module: has static Open(Options, EventLog*, shared_ptr<TokenStore>),
@@ -30,6 +31,7 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   flags.listen = spec.default_listen;
   AddServerFlags(app, &flags, /*kafka_required=*/true);
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = SetLogFormat(flags.log_format); !s.ok()) return Fail(spec.name, s);
 
   auto basics = OpenServerBasics(flags);
   if (!basics.ok()) return Fail(spec.name, basics.status());
@@ -45,18 +47,22 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   }
   auto module = Module::Open(std::move(options), log, basics->tokens);
   if (!module.ok()) return Fail(spec.name, module.status());
+  const std::vector<HostedModule> hosted = {{.name = spec.module_name,
+                                             .grpc_service = spec.grpc_service,
+                                             .service = (*module)->service(),
+                                             .runner = (*module)->runner()}};
+  auto server = StartMonitoring(flags, log, hosted);
+  if (!server.ok()) return Fail(spec.name, server.status());
   spdlog::info("{}: catching up with {}", spec.name, log->Describe());
   if (absl::Status s = (*module)->Start(absl::Minutes(30)); !s.ok())
     return Fail(spec.name + ": catching up with the log", s);
 
-  auto server = GrpcServer::Start(flags.listen, {(*module)->service()});
-  if (!server.ok()) return Fail(spec.name, server.status());
-  (*server)->SetServing(spec.grpc_service, true);
-  AnnounceListening(spec.name, flags, **server, *log);
+  if (absl::Status s = StartServing(flags, hosted, &*server); !s.ok()) return Fail(spec.name, s);
+  AnnounceListening(spec.name, flags, *server, *log);
 
   const int sig = WaitForTerminationSignal([&] { ReloadTokensOnHangup(flags, *basics->tokens); });
   spdlog::info("{}: signal {}, shutting down", spec.name, sig);
-  (*server)->Shutdown();
+  server->Shutdown();
   (*module)->Stop();
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "schemadiff/catalog.h"
 #include "schemadiff/definitions.h"
 #include "schemadiff/diff.h"
+#include "metrics/metrics.h"
 #include "spdlog/spdlog.h"
 #include "sql/analyze.h"
 #include "sql/parse.h"
@@ -222,13 +223,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
 
   void RecordRefusal(const auth::Principal& who, const char* command, const std::string& aggregate,
                      const absl::Status& status) {
-    v1::Event e = NewEvent(who, aggregate, 0);
-    auto* r = e.mutable_command_refused();
-    r->set_command(command);
-    r->set_reason(std::string(status.message()));
-    r->set_code(status.code() == absl::StatusCode::kPermissionDenied ? "PERMISSION_DENIED" : "FAILED_PRECONDITION");
-    if (auto pos = events::Append(*log_, e); !pos.ok())
-      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user, pos.status().ToString());
+    events::AppendRefusal(*log_, NewEvent(who, aggregate, 0), command, status);
   }
 
   static absl::Status NeedRole(const auth::Principal& who, std::initializer_list<std::string_view> roles,
@@ -264,15 +259,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   }
 
   v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq) {
-    v1::Event e;
-    e.set_event_id(events::NewEventId());
-    e.set_aggregate(aggregate);
-    e.set_seq(seq);
-    events::SetNow(e.mutable_time());
-    e.mutable_actor()->set_user(who.user);
-    e.mutable_actor()->set_site(who.site);
-    e.set_origin_site(options_.site);
-    return e;
+    return events::NewEvent(who.user, who.site, options_.site, aggregate, seq);
   }
 
   // Appends events and waits until the projection decided each; returns the decisions.
@@ -560,6 +547,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.object() < b.object(); });
     v1::Event imported = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
+    imported.mutable_environment_imported();  // set even when the environment holds nothing
     for (auto& e : entries) *imported.mutable_environment_imported()->add_entries() = std::move(e);
     for (const auto& s : resp->skipped()) imported.mutable_environment_imported()->add_skipped(s);
     auto d = Submit(imported);
@@ -1036,7 +1024,24 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                    recorded.status().ToString());
       absl::SleepFor(absl::Milliseconds(250 << std::min(attempt, 4)));
     }
+    const std::string environment = started.aggregate().substr(std::string_view("env:").size());
+    CountDeployment(environment, started.deployment_started().kind(), succeeded ? "succeeded" : "failed");
+    metrics::Registry::Default()
+        .GetHistogram("strata_deployment_duration_seconds", "time a deployment's script ran, in seconds",
+                      {{"environment", environment}})
+        .Observe(ms / 1000.0);
     return recorded;
+  }
+
+  // strata_deployments_total{environment, kind, outcome}: the deployments this
+  // instance ran (or abandoned).
+  static void CountDeployment(const std::string& environment, v1::DeploymentKind kind, const char* outcome) {
+    metrics::Registry::Default()
+        .GetCounter("strata_deployments_total", "deployments run by this server, by environment, kind and outcome",
+                    {{"environment", environment},
+                     {"kind", kind == v1::ROLLBACK ? "rollback" : "deploy"},
+                     {"outcome", outcome}})
+        .Increment();
   }
 
   absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp) {
@@ -1076,6 +1081,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!d.ok()) return d.status();
     if (!d->accepted())
       return absl::AbortedError(fmt::format("{} changed meanwhile ({}); look again", req.environment(), d->reason));
+    CountDeployment(req.environment(), *started ? (*started)->deployment().kind() : v1::DEPLOY, "abandoned");
     auto rec = DeployProjection::ReadDeployment(db(), running);
     if (!rec.ok()) return rec.status();
     if (*rec) *resp = (*rec)->deployment();

@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
       {.name = "strata-deploy",
        .description = "environments, releases and deployments over a Kafka event log",
        .default_listen = "127.0.0.1:7304",
-       .grpc_service = "strata.v1.DeployService"});
+       .grpc_service = "strata.v1.DeployService",
+       .module_name = "deploy"});
 }

@@ -51,9 +51,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status ListVersions(grpc::ServerContext* ctx, const v1::ListVersionsRequest* req,
                             v1::ListVersionsResponse* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto id = Resolve(req->object());
       if (!id.ok()) return id.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, *id, ReadAudit()); !s.ok()) return s;
       resp->set_object(*id);
       const std::string prefix = keys::VersionPrefix(*id);
       std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
@@ -69,9 +70,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status GetVersion(grpc::ServerContext* ctx, const v1::GetVersionRequest* req,
                           v1::Version* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto v = ReadVersion(req->object(), req->version());
       if (!v.ok()) return v.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, v->object(), ReadAudit()); !s.ok()) return s;
       *resp = std::move(*v);
       return absl::OkStatus();
     });
@@ -79,9 +81,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status DiffVersions(grpc::ServerContext* ctx, const v1::DiffVersionsRequest* req,
                             v1::DiffVersionsResponse* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto from = ReadVersion(req->object(), req->from_version());
       if (!from.ok()) return from.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, from->object(), ReadAudit()); !s.ok()) return s;
       auto to = ReadVersion(req->object(), req->to_version());
       if (!to.ok()) return to.status();
       resp->set_object(from->object());
@@ -108,12 +111,24 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status QueryAudit(grpc::ServerContext* ctx, const v1::QueryAuditRequest* req,
                           v1::QueryAuditResponse* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) { return Query(*req, resp); });
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      if (!req->object().empty()) {
+        if (absl::Status s = hosting::RequireObjectInScope(who, req->object(), ReadAudit()); !s.ok()) return s;
+      }
+      if (absl::Status s = Query(*req, resp); !s.ok()) return s;
+      // A scoped user sees the trail of the objects in scope (and of
+      // environments, releases and baselines), not the others'.
+      auto* entries = resp->mutable_entries();
+      entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                    [&](const v1::AuditEntry& e) { return !hosting::ObjectInScope(who, e.record().object()); }),
+                     entries->end());
+      return absl::OkStatus();
+    });
   }
 
   grpc::Status ExportAudit(grpc::ServerContext* ctx, const v1::ExportAuditRequest* req,
                            grpc::ServerWriter<v1::AuditChunk>* writer) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       // Chunks: one message per entry would spend most of the time in gRPC.
       const int chunk_size = static_cast<int>(req->chunk_size() ? std::min(req->chunk_size(), 5000u) : 500u);
       std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
@@ -122,6 +137,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         std::optional<v1::AuditEntry> entry =
             DecodeStoredAudit(std::string_view(it->value().data(), it->value().size()));
         if (!entry) return absl::DataLossError(fmt::format("unreadable audit record {}", it->key().ToString()));
+        if (!hosting::ObjectInScope(who, entry->record().object())) continue;
         *chunk.add_entries() = std::move(*entry);
         if (chunk.entries_size() == chunk_size) {
           if (ctx->IsCancelled() || !writer->Write(chunk))
@@ -148,20 +164,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
   // Best effort, like the lock service's: the audit trail records refusals.
   void RecordRefusal(const auth::Principal& who, const char* command, const std::string& aggregate,
                      const absl::Status& status) {
-    v1::Event e;
-    e.set_event_id(events::NewEventId());
-    e.set_aggregate(aggregate);
-    e.set_seq(0);
-    events::SetNow(e.mutable_time());
-    e.mutable_actor()->set_user(who.user);
-    e.mutable_actor()->set_site(who.site);
-    e.set_origin_site(options_.site);
-    auto* r = e.mutable_command_refused();
-    r->set_command(command);
-    r->set_reason(std::string(status.message()));
-    r->set_code("PERMISSION_DENIED");
-    if (auto pos = events::Append(*log_, e); !pos.ok())
-      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user, pos.status().ToString());
+    events::AppendRefusal(*log_, events::NewEvent(who.user, who.site, options_.site, aggregate, 0), command, status);
   }
 
   grpc::Status CreateBaseline(grpc::ServerContext* ctx, const v1::CreateBaselineRequest* req,
@@ -178,14 +181,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         return absl::InvalidArgumentError(fmt::format(
             "baseline name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req->name()));
       if (auto existing = ReadBaseline(req->name()); existing.ok()) return Taken(*existing);
-      v1::Event e;
-      e.set_event_id(events::NewEventId());
-      e.set_aggregate("baseline:" + req->name());
-      e.set_seq(1);
-      events::SetNow(e.mutable_time());
-      e.mutable_actor()->set_user(who.user);
-      e.mutable_actor()->set_site(who.site);
-      e.set_origin_site(options_.site);
+      v1::Event e = events::NewEvent(who.user, who.site, options_.site, "baseline:" + req->name(), 1);
       auto* bc = e.mutable_baseline_created();
       bc->set_name(req->name());
       bc->set_description(req->description());
@@ -236,9 +232,13 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status GetBaseline(grpc::ServerContext* ctx, const v1::GetBaselineRequest* req,
                            v1::Baseline* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto b = ReadBaseline(req->name());
       if (!b.ok()) return b.status();
+      auto* entries = b->mutable_entries();
+      entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                    [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
+                     entries->end());
       *resp = std::move(*b);
       return absl::OkStatus();
     });
@@ -246,7 +246,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status CompareBaselines(grpc::ServerContext* ctx, const v1::CompareBaselinesRequest* req,
                                 v1::CompareBaselinesResponse* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto from = VersionsOf(req->from());
       if (!from.ok()) return from.status();
       auto to = req->to().empty() ? Heads() : VersionsOf(req->to());
@@ -255,7 +255,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       for (const auto& [object, v] : *from) both[object].first = v;
       for (const auto& [object, v] : *to) both[object].second = v;
       for (const auto& [object, versions] : both) {
-        if (versions.first == versions.second) continue;
+        if (versions.first == versions.second || !hosting::ObjectInScope(who, object)) continue;
         v1::BaselineDifference* d = resp->add_differences();
         d->set_object(object);
         d->set_from_version(versions.first);
@@ -268,12 +268,13 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   grpc::Status Status(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                       v1::StatusResponse* resp) override {
-    return Handle(ctx, [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       std::map<std::pair<std::string, std::string>, v1::UserStatus> users;
       std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
       for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
         v1::Lock l;
         if (!l.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+        if (!hosting::ObjectInScope(who, l.object())) continue;
         v1::UserStatus& u = users[{l.user(), l.site()}];
         u.set_user(l.user());
         u.set_site(l.site());
@@ -286,8 +287,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       for (; it->Valid() && it->key().starts_with("k/") && resp->recent_check_ins_size() < static_cast<int>(recent);
            it->Prev()) {
         if (!db()->Get(rocksdb::ReadOptions(), it->value(), &value).ok()) continue;
-        v1::Version* v = resp->add_recent_check_ins();
-        if (v->ParseFromString(value)) v->clear_definition();
+        v1::Version v;
+        if (!v.ParseFromString(value) || !hosting::ObjectInScope(who, v.object())) continue;
+        v.clear_definition();
+        *resp->add_recent_check_ins() = std::move(v);
       }
       return absl::OkStatus();
     });
@@ -295,6 +298,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
  private:
   rocksdb::DB* db() const { return runner_->db(); }
+  hosting::RefusalAudit ReadAudit() const { return {log_, options_.site, "read"}; }
 
   // Authenticates, then answers from a projection that has applied at least
   // everything the log held when the call arrived: a check-in acknowledged

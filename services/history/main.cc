@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
       {.name = "strata-history",
        .description = "versions, audit trail and baselines over a Kafka event log",
        .default_listen = "127.0.0.1:7302",
-       .grpc_service = "strata.v1.HistoryService"});
+       .grpc_service = "strata.v1.HistoryService",
+       .module_name = "history"});
 }

@@ -23,15 +23,16 @@ constexpr size_t kMaxSet = 10'000;
 
 class ImpactServiceImpl final : public v1::ImpactService::Service {
  public:
-  ImpactServiceImpl(const ImpactModuleOptions& options, projection::ProjectionRunner* runner,
+  ImpactServiceImpl(const ImpactModuleOptions& options, eventlog::EventLog* log, projection::ProjectionRunner* runner,
                     std::shared_ptr<auth::TokenStore> tokens)
-      : options_(options), runner_(runner), tokens_(std::move(tokens)) {}
+      : options_(options), log_(log), runner_(runner), tokens_(std::move(tokens)) {}
 
   grpc::Status GetDependencies(grpc::ServerContext* ctx, const v1::DependencyRequest* req,
                                v1::DependencyTree* resp) override {
-    return Handle(ctx, [&]() -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto id = Resolve(req->object());
       if (!id.ok()) return id.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, *id, ReadAudit()); !s.ok()) return s;
       auto tree = Store().Dependencies(*id, req->depth());
       if (!tree.ok()) return tree.status();
       *resp = std::move(*tree);
@@ -41,9 +42,10 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
 
   grpc::Status GetDependents(grpc::ServerContext* ctx, const v1::DependencyRequest* req,
                              v1::DependencyTree* resp) override {
-    return Handle(ctx, [&]() -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto id = Resolve(req->object());
       if (!id.ok()) return id.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, *id, ReadAudit()); !s.ok()) return s;
       auto tree = Store().Dependents(*id, req->depth());
       if (!tree.ok()) return tree.status();
       *resp = std::move(*tree);
@@ -53,14 +55,21 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
 
   grpc::Status AnalyzeChange(grpc::ServerContext* ctx, const v1::AnalyzeChangeRequest* req,
                              v1::ChangeImpact* resp) override {
-    return Handle(ctx, [&]() -> absl::Status { return Analyze(*req, resp); });
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      if (auto id = Resolve(req->object()); id.ok()) {
+        if (absl::Status s = hosting::RequireObjectInScope(who, *id, ReadAudit()); !s.ok()) return s;
+      }
+      return Analyze(*req, resp);
+    });
   }
 
   grpc::Status AnalyzeSet(grpc::ServerContext* ctx, const v1::AnalyzeSetRequest* req,
                           v1::SetImpact* resp) override {
-    return Handle(ctx, [&]() -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto ids = ResolveAll(req->objects());
       if (!ids.ok()) return ids.status();
+      for (const std::string& id : *ids)
+        if (absl::Status s = hosting::RequireObjectInScope(who, id, ReadAudit()); !s.ok()) return s;
       auto order = Order(*ids);
       if (!order.ok()) return order.status();
       *resp->mutable_order() = std::move(*order);
@@ -86,9 +95,11 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
 
   grpc::Status OrderObjects(grpc::ServerContext* ctx, const v1::OrderRequest* req,
                             v1::OrderResponse* resp) override {
-    return Handle(ctx, [&]() -> absl::Status {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto ids = ResolveAll(req->objects());
       if (!ids.ok()) return ids.status();
+      for (const std::string& id : *ids)
+        if (absl::Status s = hosting::RequireObjectInScope(who, id, ReadAudit()); !s.ok()) return s;
       auto order = Order(*ids);
       if (!order.ok()) return order.status();
       *resp->mutable_steps() = std::move(*order);
@@ -118,7 +129,7 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
     if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok())
       return hosting::ToGrpcStatus(absl::UnavailableError(
           fmt::format("the impact graph is behind the event log: {}", std::string(s.message()))));
-    return hosting::ToGrpcStatus(fn());
+    return hosting::ToGrpcStatus(fn(*who));
   }
 
   // What the user typed ("sales.orders", "table:sales.orders") as a known object id.
@@ -265,7 +276,10 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
     return absl::OkStatus();
   }
 
+  hosting::RefusalAudit ReadAudit() const { return {log_, options_.site, "read"}; }
+
   const ImpactModuleOptions& options_;
+  eventlog::EventLog* log_;
   projection::ProjectionRunner* runner_;
   std::shared_ptr<auth::TokenStore> tokens_;
 };
@@ -283,7 +297,7 @@ absl::StatusOr<std::unique_ptr<ImpactModule>> ImpactModule::Open(ImpactModuleOpt
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
-  m->service_ = std::make_unique<ImpactServiceImpl>(m->options_, m->runner_.get(), std::move(tokens));
+  m->service_ = std::make_unique<ImpactServiceImpl>(m->options_, log, m->runner_.get(), std::move(tokens));
   return m;
 }
 

@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
       {.name = "strata-impact",
        .description = "dependency graph, impact of changes and risk rules over a Kafka event log",
        .default_listen = "127.0.0.1:7303",
-       .grpc_service = "strata.v1.ImpactService"});
+       .grpc_service = "strata.v1.ImpactService",
+       .module_name = "impact"});
 }

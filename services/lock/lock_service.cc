@@ -71,8 +71,9 @@ class LockServiceImpl final : public v1::LockService::Service {
   }
   grpc::Status ListLocks(grpc::ServerContext* ctx, const v1::ListLocksRequest* req,
                          v1::ListLocksResponse* resp) override {
-    return Handle(ctx, "", {}, "", [&](const auth::Principal&) {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal& who) {
       for (v1::Lock& l : LockProjection::ReadLocks(runner_->db())) {
+        if (!hosting::ObjectInScope(who, l.object())) continue;
         if (!req->user().empty() && l.user() != req->user()) continue;
         if (!req->site().empty() && l.site() != req->site()) continue;
         if (!req->schema().empty()) {
@@ -86,9 +87,10 @@ class LockServiceImpl final : public v1::LockService::Service {
   }
   grpc::Status GetObject(grpc::ServerContext* ctx, const v1::GetObjectRequest* req,
                          v1::ObjectHead* resp) override {
-    return Handle(ctx, "", {}, "", [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal& who) -> absl::Status {
       auto id = Resolve(req->object(), /*allow_new=*/false);
       if (!id.ok()) return id.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {log_, options_.site, "read"}); !s.ok()) return s;
       auto state = LockProjection::ReadObject(runner_->db(), id->ToString());
       if (!state.ok()) return state.status();
       if (!Visible(*state)) return UnknownObject(id->ToString());
@@ -181,15 +183,7 @@ class LockServiceImpl final : public v1::LockService::Service {
   }
 
   v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq) {
-    v1::Event e;
-    e.set_event_id(events::NewEventId());
-    e.set_aggregate(aggregate);
-    e.set_seq(seq);
-    events::SetNow(e.mutable_time());
-    e.mutable_actor()->set_user(who.user);
-    e.mutable_actor()->set_site(who.site);
-    e.set_origin_site(options_.site);
-    return e;
+    return events::NewEvent(who.user, who.site, options_.site, aggregate, seq);
   }
 
   absl::StatusOr<eventlog::Position> AppendEvent(const v1::Event& e) {
@@ -401,15 +395,7 @@ class LockServiceImpl final : public v1::LockService::Service {
                      const absl::Status& status) {
     auto id = object.empty() ? absl::NotFoundError("") : Resolve(object, /*allow_new=*/false);
     const std::string aggregate = id.ok() ? id->Aggregate() : "user:" + who.user;
-    v1::Event e = NewEvent(who, aggregate, 0);
-    auto* r = e.mutable_command_refused();
-    r->set_command(command);
-    r->set_reason(std::string(status.message()));
-    r->set_code(status.code() == absl::StatusCode::kPermissionDenied ? "PERMISSION_DENIED"
-                                                                     : "FAILED_PRECONDITION");
-    if (auto pos = AppendEvent(e); !pos.ok())
-      spdlog::warn("audit record of a refused {} by {} not written: {}", command, who.user,
-                   pos.status().ToString());
+    events::AppendRefusal(*log_, NewEvent(who, aggregate, 0), command, status);
   }
 
   const LockModuleOptions& options_;

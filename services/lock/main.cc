@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
       {.name = "strata-lock",
        .description = "check-out/check-in of database objects over a Kafka event log",
        .default_listen = "127.0.0.1:7301",
-       .grpc_service = "strata.v1.LockService"});
+       .grpc_service = "strata.v1.LockService",
+       .module_name = "lock"});
 }

@@ -124,6 +124,19 @@ void Stack::Stop(int sig) {
   proc_.reset();
 }
 
+std::vector<std::string> Stack::StdoutLines(const std::string& service) const {
+  const std::unique_ptr<Process>& p = service == "history" && history_proc_ ? history_proc_
+                                      : service == "impact" && impact_proc_   ? impact_proc_
+                                      : service == "deploy" && deploy_proc_   ? deploy_proc_
+                                                                              : proc_;
+  return p ? p->lines() : std::vector<std::string>{};
+}
+
+std::string Stack::StderrText() const {
+  std::ifstream in(stderr_path_);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 bool Stack::running() { return proc_ && proc_->Running(); }
 
 void Stack::WipeProjection() {

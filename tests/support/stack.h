@@ -93,6 +93,11 @@ class Stack {
   const std::string& stderr_path() const { return stderr_path_; }
   std::shared_ptr<Devbroker> broker() const { return broker_; }
   int port() const { return port_; }
+  // What a service process printed on stdout so far: "lock" (or the
+  // all-in-one strata-server), "history", "impact" or "deploy".
+  std::vector<std::string> StdoutLines(const std::string& service = "lock") const;
+  // Its stderr (logs).
+  std::string StderrText() const;
 
  private:
   std::string backend_;

@@ -1,0 +1,1 @@
+CREATE TYPE sales.order_status AS ENUM ('new', 'paid', 'shipped');

@@ -1,0 +1,2 @@
+CREATE OR REPLACE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN NEW.updated := now(); RETURN NEW; END $f$;
+CREATE TRIGGER t BEFORE UPDATE ON app.items FOR EACH ROW EXECUTE FUNCTION app.touch();
