@@ -48,6 +48,8 @@ struct Globals {
   std::string deploy_endpoint;   // empty: same as endpoint
   std::string token;
   hosting::TlsClientFiles tls;
+  // Made from `tls` once, by main(), before any call.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   bool json = false;
   int timeout_s = 30;
 };
@@ -122,8 +124,7 @@ inline std::string HolderText(const strata::v1::ObjectHead& h) {
 
 class Client {
  public:
-  // Channels are made with the TLS settings in `g`; main() checks them first
-  // (CheckTls), so they cannot fail here.
+  // Channels use g.credentials (never plaintext in place of TLS).
   explicit Client(const Globals& g) : g_(g) {
     auto channel = Channel(g.endpoint);
     auto same_or = [&](const std::string& e) { return e.empty() || e == g.endpoint ? channel : Channel(e); };
@@ -147,9 +148,7 @@ class Client {
 
  private:
   std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) const {
-    auto credentials = hosting::MakeChannelCredentials(g_.tls);
-    return grpc::CreateCustomChannel(endpoint, credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(),
-                                     hosting::ChannelArgumentsFor(g_.tls));
+    return grpc::CreateCustomChannel(endpoint, g_.credentials, hosting::ChannelArgumentsFor(g_.tls));
   }
   const Globals& g_;
   std::unique_ptr<LockService::Stub> stub_;

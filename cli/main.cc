@@ -103,10 +103,12 @@ int main(int argc, char** argv) {
   }
 
   if (auto code = RunSchemaCommand(schema_cmds)) return *code;
-  if (auto credentials = strata::hosting::MakeChannelCredentials(g.tls); !credentials.ok()) {
+  auto credentials = strata::hosting::MakeChannelCredentials(g.tls);
+  if (!credentials.ok()) {
     std::cerr << "error: " << credentials.status().message() << std::endl;
     return 2;
   }
+  g.credentials = *credentials;
   Client client(g);
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
   if (auto code = RunImpactCommand(impact, client, g)) return *code;

@@ -284,6 +284,35 @@ TEST_P(AuthzMatrixTest, SchemaScopeLimitsReads) {
   EXPECT_GE(refusals.entries_size(), 5) << refusals.DebugString();
   for (const auto& e : refusals.entries()) EXPECT_EQ(e.record().object(), "table:sales.orders") << e.DebugString();
 
+  // Baselines and releases show her only the entries in scope; a release that
+  // changes objects outside it hides its data scripts' SQL from her.
+  v1::CreateBaselineRequest cb;
+  cb.set_name("carol-b1");
+  v1::Baseline baseline;
+  ASSERT_TRUE(history_->CreateBaseline(Ctx("carol-token").get(), cb, &baseline).ok());
+  ASSERT_EQ(baseline.entries_size(), 1) << baseline.DebugString();
+  EXPECT_EQ(baseline.entries(0).object(), "table:billing.invoices");
+  v1::CreateReleaseRequest cr;
+  cr.set_name("r-mixed");
+  cr.add_objects("table:sales.orders");
+  cr.add_objects("table:billing.invoices");
+  auto* ds = cr.add_data_scripts();
+  ds->set_name("fill");
+  ds->set_sql("UPDATE sales.orders SET id = id;");
+  v1::Release release;
+  auto rs = deploy_->CreateRelease(Ctx("rita-token").get(), cr, &release);
+  ASSERT_TRUE(rs.ok()) << rs.error_message();
+  v1::GetReleaseRequest gr;
+  gr.set_name("r-mixed");
+  ASSERT_TRUE(deploy_->GetRelease(Ctx("carol-token").get(), gr, &release).ok());
+  for (const auto& e : release.entries()) EXPECT_EQ(e.object(), "table:billing.invoices");
+  EXPECT_THAT(release.changed(), ::testing::ElementsAre("table:billing.invoices"));
+  ASSERT_EQ(release.data_scripts_size(), 1);
+  EXPECT_EQ(release.data_scripts(0).sql(), "");
+  ASSERT_TRUE(deploy_->GetRelease(Ctx("dana-token").get(), gr, &release).ok());
+  EXPECT_EQ(release.changed_size(), 2);
+  EXPECT_NE(release.data_scripts(0).sql(), "");
+
   v1::StatusResponse status;
   ASSERT_TRUE(history_->Status(Ctx("carol-token").get(), {}, &status).ok());
   for (const auto& u : status.users()) EXPECT_EQ(u.held_size(), 0) << u.DebugString();

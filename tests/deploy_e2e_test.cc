@@ -44,15 +44,6 @@ CREATE FUNCTION sales.customer_total(c integer) RETURNS numeric LANGUAGE sql STA
 INSERT INTO sales.customers (name, email) VALUES ('Acme', 'ops@acme.test');
 )sql";
 
-// postgres://user:pw@host/db -> (postgres://user@host/db, pw)
-std::pair<std::string, std::string> SplitPassword(const std::string& url) {
-  const size_t start = url.find("://") + 3;
-  const size_t at = url.find('@', start);
-  const size_t colon = url.find(':', start);
-  if (at == std::string::npos || colon == std::string::npos || colon > at) return {url, ""};
-  return {url.substr(0, colon) + url.substr(at), url.substr(colon + 1, at - colon - 1)};
-}
-
 void Exec(const std::string& url, const std::string& sql) {
   auto s = pg::Session::Connect(url);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -346,6 +337,16 @@ TEST_P(DeployE2ETest, GatesSayWhatIsMissing) {
   ImportShop();
   Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(14,2) NOT NULL");
   CreateRelease("r1");
+  // carol (developer on billing.* and dev only) may neither see the plan of a
+  // release that changes sales objects nor deploy it, not even to dev.
+  v1::PlanRequest preq;
+  preq.set_release("r1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  auto denied_plan = deploy_->Plan(Ctx("carol-token", 120).get(), preq, &plan);
+  EXPECT_EQ(denied_plan.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(denied_plan.error_message(), HasSubstr("carol may work on billing.* only; table:sales.orders"));
+  EXPECT_EQ(Deploy("carol-token", "r1", "dev").error_code(), grpc::StatusCode::PERMISSION_DENIED);
   auto early = Deploy("alice-token", "r1", "uat");
   EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(early.error_message(), HasSubstr("has not been deployed successfully to qa"));

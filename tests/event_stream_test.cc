@@ -19,15 +19,6 @@
 namespace strata::testing {
 namespace {
 
-// postgres://user:pw@host/db -> (postgres://user@host/db, pw)
-std::pair<std::string, std::string> SplitPassword(const std::string& url) {
-  const size_t start = url.find("://") + 3;
-  const size_t at = url.find('@', start);
-  const size_t colon = url.find(':', start);
-  if (at == std::string::npos || colon == std::string::npos || colon > at) return {url, ""};
-  return {url.substr(0, colon) + url.substr(at), url.substr(colon + 1, at - colon - 1)};
-}
-
 std::string RunCommand(const std::string& command, int* exit_code) {
   FILE* p = popen((command + " 2>&1").c_str(), "r");
   std::string out;

@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <future>
+#include <grpcpp/generic/generic_stub.h>
 #include <regex>
 
 #include "hosting/tls.h"
@@ -181,6 +183,29 @@ double Sample(const std::string& text, const std::string& series) {
   return std::stod(text.substr(at + series.size() + 2));
 }
 
+// The gRPC health status of `service` ("" = the whole server), asked with a
+// generic call (grpc.health.v1.Health/Check: request field 1 = service name,
+// response field 1 = status; 1 SERVING, 2 NOT_SERVING), or -1 on error.
+int HealthStatus(int port, const std::string& service) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  std::string request = {'\x0a', static_cast<char>(service.size())};
+  request += service;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in, &out,
+                 [&](grpc::Status s) { done.set_value(s); });
+  if (!done.get_future().get().ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  if (!out.Dump(&slices).ok()) return -1;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+}
+
 class ObservabilityTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
@@ -201,6 +226,8 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200) << ready->body;
   EXPECT_THAT(ready->body, HasSubstr("lock: caught up"));
+  EXPECT_EQ(HealthStatus(stack.port(), "strata.v1.LockService"), 1);
+  EXPECT_EQ(HealthStatus(stack.port(), ""), 1);
 
   const std::string ok_checkouts = R"(strata_grpc_requests_total{service="strata.v1.LockService",method="CheckOut",code="OK"})";
   const std::string refused =
@@ -235,6 +262,8 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
   EXPECT_GE(Sample(after, applied), applied_before + 3) << after;
   EXPECT_THAT(after, HasSubstr("strata_projection_lag_records{projection=\"lock\",partition=\"0\"}"));
   EXPECT_THAT(after, HasSubstr("strata_log_end_offset{partition=\"3\"}"));
+  EXPECT_EQ(after.find("strata_log_end_offset{partition=\"3\"}"), after.rfind("strata_log_end_offset{partition=\"3\"}"))
+      << "each series once";
   EXPECT_EQ(Sample(after, R"(strata_projection_healthy{projection="lock"})"), 1);
 
   // Logs are one JSON object per line, and no token appears in them.
@@ -263,6 +292,12 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
       if (!unready) std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     EXPECT_TRUE(unready);
+    bool not_serving = false;  // gRPC health follows within a second or so
+    for (int i = 0; i < 40 && !not_serving; ++i) {
+      not_serving = HealthStatus(stack.port(), "strata.v1.LockService") == 2 && HealthStatus(stack.port(), "") == 2;
+      if (!not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    EXPECT_TRUE(not_serving);
     ASSERT_TRUE(stack.broker()->Control("up -1"));
     bool back = false;
     for (int i = 0; i < 60 && !back; ++i) {
@@ -271,6 +306,12 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
       if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     EXPECT_TRUE(back);
+    bool serving = false;
+    for (int i = 0; i < 40 && !serving; ++i) {
+      serving = HealthStatus(stack.port(), "strata.v1.LockService") == 1;
+      if (!serving) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    EXPECT_TRUE(serving);
   }
 }
 

@@ -119,6 +119,7 @@ absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::Parse(std::string_view y
     YAML::Node root = YAML::Load(std::string(yaml));
     if (absl::Status s = ParseYaml(root, default_site, &store->by_digest_, &store->by_subject_); !s.ok())
       return s;
+    store->entries_ = root["tokens"].size();
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("token file: {}", e.what()));
   }
@@ -143,12 +144,13 @@ absl::Status TokenStore::ReloadFile(const std::string& path, std::string_view de
   std::unique_lock lock(mu_);
   by_digest_.swap((*fresh)->by_digest_);
   by_subject_.swap((*fresh)->by_subject_);
+  entries_ = (*fresh)->entries_;
   return absl::OkStatus();
 }
 
 size_t TokenStore::size() const {
   std::shared_lock lock(mu_);
-  return by_digest_.size() + by_subject_.size();
+  return entries_;
 }
 
 absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorization) const {

@@ -64,12 +64,14 @@ class TokenStore {
   // in flight see the old set or the new one. On error the old set stays.
   absl::Status ReloadFile(const std::string& path, std::string_view default_site);
 
+  // How many entries the file had.
   size_t size() const;
 
  private:
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, Principal> by_digest_;
   std::unordered_map<std::string, Principal> by_subject_;
+  size_t entries_ = 0;
 };
 
 // Hex SHA-256 of `data` (OpenSSL).

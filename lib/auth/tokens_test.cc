@@ -1,5 +1,6 @@
 #include "auth/tokens.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -56,6 +57,31 @@ TEST(TokenStoreTest, RejectsBadFilesWithTheEntry) {
 
 namespace strata::auth {
 namespace {
+
+TEST(TokenStoreTest, CertificateSubjectsStandForUsers) {
+  auto store = TokenStore::Parse(R"(tokens:
+  - {cert_subject: "CN=ci,O=Acme", user: ci, site: hq, roles: [release-manager]}
+  - {token: t, cert_subject: "CN=dana,O=Acme", user: dana, roles: [dba]}
+)",
+                                 "local");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->size(), 2u);
+  auto ci = (*store)->AuthenticateCertificate("CN=ci,O=Acme");
+  ASSERT_TRUE(ci.ok());
+  EXPECT_EQ(ci->user, "ci");
+  EXPECT_TRUE(ci->HasRole("release-manager"));
+  EXPECT_EQ((*store)->AuthenticateCertificate("CN=dana,O=Acme")->user, "dana");
+  EXPECT_EQ((*store)->Authenticate("Bearer t")->user, "dana");
+  auto unknown = (*store)->AuthenticateCertificate("CN=ci,O=Other");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(unknown.status().message()), ::testing::HasSubstr("CN=ci,O=Other"));
+  // An entry needs a token or a subject; subjects are unique.
+  EXPECT_FALSE(TokenStore::Parse("tokens:\n  - {user: x}\n", "l").ok());
+  EXPECT_FALSE(
+      TokenStore::Parse("tokens:\n  - {cert_subject: \"CN=a\", user: x}\n  - {cert_subject: \"CN=a\", user: y}\n", "l")
+          .ok());
+  EXPECT_FALSE(TokenStore::Parse("tokens:\n  - [a, b]\n", "l").ok());
+}
 
 TEST(ScopeTest, SchemaAndEnvironmentPatternsAreGlobsAndAbsentMeansAll) {
   Principal carol{.user = "carol", .roles = {"developer"}, .schemas = {"billing.*", "shared.rates"},

@@ -4,9 +4,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "events/events.h"
@@ -78,6 +80,9 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
       ->capture_default_str();
   app.add_option("--kafka-property", f->kafka_properties,
                  "librdkafka property k=v (TLS, SASL, ...), repeatable");
+  app.add_option("--kafka-config", f->kafka_config_file,
+                 "file of librdkafka properties, one k=v per line (# comments): keeps SASL passwords off the command "
+                 "line; --kafka-property values override it");
   app.add_option("--secrets-file", f->secrets_file,
                  "YAML file with environment passwords (deploy service; never logged or written to the log)");
   app.add_option("--shadow-url", f->shadow_url,
@@ -104,10 +109,26 @@ absl::StatusOr<eventlog::LogConfig> LogConfigFromFlags(const ServerFlags& f) {
   } else {
     c.kafka_bootstrap = f.kafka;
   }
+  if (!f.kafka_config_file.empty()) {
+    std::ifstream in(f.kafka_config_file);
+    if (!in) return absl::InvalidArgumentError(fmt::format("cannot read --kafka-config {}", f.kafka_config_file));
+    int number = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++number;
+      line = std::string(absl::StripAsciiWhitespace(line));
+      if (line.empty() || line[0] == '#') continue;
+      const auto eq = line.find('=');
+      // The line may hold a secret: name only its place.
+      if (eq == std::string::npos || eq == 0)
+        return absl::InvalidArgumentError(fmt::format("{}:{}: not k=v", f.kafka_config_file, number));
+      c.kafka_properties.emplace_back(std::string(absl::StripAsciiWhitespace(line.substr(0, eq))),
+                                      std::string(absl::StripAsciiWhitespace(line.substr(eq + 1))));
+    }
+  }
   for (const auto& kv : f.kafka_properties) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
-      return absl::InvalidArgumentError(fmt::format("--kafka-property '{}' is not k=v", kv));
+      return absl::InvalidArgumentError(fmt::format("--kafka-property '{}' is not k=v", kv.substr(0, kv.find('='))));
     c.kafka_properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return c;

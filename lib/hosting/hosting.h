@@ -55,6 +55,9 @@ struct ServerFlags {
   std::string topic = "strata.events";
   int partitions = 8;
   std::vector<std::string> kafka_properties;  // k=v, passed to librdkafka
+  // A file of k=v lines (librdkafka properties), for credentials that should
+  // not be on the command line (sasl.password, ssl.key.password).
+  std::string kafka_config_file;
   // How unqualified names in SQL definitions resolve (PostgreSQL's search_path).
   std::vector<std::string> search_path = {"public"};
   // Deploy service: environment credentials and the shadow database server.

@@ -172,20 +172,25 @@ ServerMonitor::Readiness ServerMonitor::CheckReadiness() {
 }
 
 void ServerMonitor::Collect(metrics::GaugeSink& sink) {
-  for (const Lag& lag : Measure()) {
+  const std::vector<Lag> lags = Measure();
+  if (!lags.empty()) {
+    const std::vector<int64_t>& end = lags.front().end_offsets;  // one reading for all projections
+    for (size_t p = 0; p < end.size(); ++p)
+      sink.Gauge("strata_log_end_offset", "the log's end offset (high watermark) per partition; -1: unreadable",
+                 {{"partition", std::to_string(p)}}, end[p]);
+  }
+  for (const Lag& lag : lags) {
     const metrics::Labels who = {{"projection", lag.name}};
     sink.Gauge("strata_projection_healthy", "1 while the projection applies the log, 0 after it stopped on an error",
                who, lag.healthy ? 1 : 0);
     sink.CounterValue("strata_projection_events_applied_total",
                       "events applied to the projection since the server started", who, lag.events_applied);
-    sink.Gauge("strata_projection_lag_records_total", "records in the log the projection has not applied yet",
-               who, lag.total);
+    sink.Gauge("strata_projection_lag", "records in the log the projection has not applied yet (all partitions)", who,
+               lag.total);
     for (size_t p = 0; p < lag.end_offsets.size(); ++p) {
       const metrics::Labels labels = {{"projection", lag.name}, {"partition", std::to_string(p)}};
       sink.Gauge("strata_projection_next_offset", "next offset the projection will apply, per partition", labels,
                  lag.next_offsets[p]);
-      sink.Gauge("strata_log_end_offset", "the log's end offset (high watermark), per partition",
-                 {{"partition", std::to_string(p)}}, lag.end_offsets[p]);
       sink.Gauge("strata_projection_lag_records", "records behind the log's end, per partition", labels,
                  std::max<int64_t>(0, lag.end_offsets[p] - lag.next_offsets[p]));
     }
@@ -220,20 +225,25 @@ absl::StatusOr<int> ServerMonitor::StartHttp(const std::string& address) {
   }
   if (port <= 0) return absl::UnavailableError(fmt::format("cannot listen for metrics on {}", address));
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // stop() is a no-op until the server runs: wait for it, so Stop() always ends it.
+  for (int i = 0; i < 500 && !http_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(2));
   return port;
 }
 
 void ServerMonitor::Start() {
   RefreshEndOffsets();
-  thread_ = std::thread([this] { Loop(); });
+  // Two threads: reading the log's end may block for seconds when the
+  // brokers are gone, and that must not keep the health status from
+  // following (a stale reading makes the server unready).
+  thread_ = std::thread([this] { Every(absl::Seconds(1), [this] { RefreshEndOffsets(); }); });
+  serving_thread_ = std::thread([this] { Every(absl::Seconds(1), [this] { UpdateServing(); }); });
 }
 
-void ServerMonitor::Loop() {
+void ServerMonitor::Every(absl::Duration period, const std::function<void()>& work) {
   while (!stopping_.load()) {
-    for (int i = 0; i < 10 && !stopping_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
-    if (stopping_.load()) break;
-    RefreshEndOffsets();
-    UpdateServing();
+    for (absl::Duration slept; slept < period && !stopping_.load(); slept += absl::Milliseconds(100))
+      absl::SleepFor(absl::Milliseconds(100));
+    if (!stopping_.load()) work();
   }
 }
 
@@ -250,6 +260,7 @@ void ServerMonitor::UpdateServing() {
   const bool ready = CheckReadiness().ready;
   if (static_cast<int>(ready) == serving_) return;
   for (const auto& s : services) server->SetServing(s, ready);
+  server->SetServing("", ready);
   if (serving_ != -1) spdlog::info("readiness: {}", ready ? "caught up with the log, serving" : "behind the log");
   serving_ = ready;
 }
@@ -268,6 +279,7 @@ void ServerMonitor::FollowReadiness(GrpcServer* server, std::vector<std::string>
 
 void ServerMonitor::Stop() {
   stopping_ = true;
+  if (serving_thread_.joinable()) serving_thread_.join();
   if (thread_.joinable()) thread_.join();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();

@@ -12,6 +12,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,7 +86,7 @@ class ServerMonitor {
   void Collect(metrics::GaugeSink& sink);
   void RefreshEndOffsets();
   void UpdateServing();
-  void Loop();
+  void Every(absl::Duration period, const std::function<void()>& work);
 
   eventlog::EventLog* log_;
   metrics::Registry& registry_;
@@ -96,7 +97,8 @@ class ServerMonitor {
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
   std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  std::thread thread_;          // reads the log's end offsets
+  std::thread serving_thread_;  // keeps the gRPC health status in line
   // The log's end offsets as last read (-1: unreadable) and when.
   std::vector<int64_t> end_offsets_;
   absl::Time end_offsets_read_ = absl::InfinitePast();

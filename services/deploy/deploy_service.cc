@@ -99,10 +99,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   }
   grpc::Status GetEnvironment(grpc::ServerContext* ctx, const v1::GetEnvironmentRequest* req,
                               v1::Environment* resp) override {
-    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) -> absl::Status {
       auto env = Environment(req->name());
       if (!env.ok()) return env.status();
       *resp = env->environment();
+      HideOutOfScope(who, resp);
       return absl::OkStatus();
     });
   }
@@ -118,21 +119,23 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     });
   }
   grpc::Status GetRelease(grpc::ServerContext* ctx, const v1::GetReleaseRequest* req, v1::Release* resp) override {
-    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) -> absl::Status {
       auto r = Release(req->name());
       if (!r.ok()) return r.status();
       *resp = r->release();
+      HideOutOfScope(who, resp);
       return absl::OkStatus();
     });
   }
   grpc::Status ListReleases(grpc::ServerContext* ctx, const v1::ListReleasesRequest*,
                             v1::ListReleasesResponse* resp) override {
-    return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) -> absl::Status {
       auto all = DeployProjection::ReadReleases(db());
       if (!all.ok()) return all.status();
       for (auto& r : *all) {
         v1::Release* out = resp->add_releases();
         *out = std::move(*r.mutable_release());
+        HideOutOfScope(who, out);
         out->clear_entries();
         for (auto& d : *out->mutable_data_scripts()) {
           d.clear_sql();
@@ -176,7 +179,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       auto live = ReadLive(env->environment());
       if (!live.ok()) return live.status();
       resp->set_environment(req->environment());
-      for (auto& line : schemadiff::DescribeDrift(*expected, *live)) resp->add_differences(std::move(line));
+      for (auto& line : schemadiff::DescribeDrift(*expected, *live))
+        if (DriftLineInScope(who, line)) resp->add_differences(std::move(line));
       resp->set_drifted(resp->differences_size() > 0);
       resp->set_objects_checked(static_cast<uint32_t>(env->environment().state_size()));
       return absl::OkStatus();
@@ -232,6 +236,59 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     std::vector<std::string> names(roles.begin(), roles.end());
     return absl::PermissionDeniedError(fmt::format("{} needs role {}; {} has {}", what, fmt::join(names, " or "),
                                                    who.user, fmt::join(who.roles, ", ")));
+  }
+
+  // Schema scopes: a scoped user may only plan, deploy, roll back or create
+  // releases whose changes stay inside the scope (the script is their DDL).
+  // `audit_command` non-empty: the refusal is written to the audit trail
+  // here (reads); commands are audited by Handle.
+  absl::Status ChangesInScope(const auth::Principal& who, const std::vector<std::string>& changed,
+                              std::string_view audit_command = "") {
+    for (const std::string& object : changed) {
+      if (hosting::ObjectInScope(who, object)) continue;
+      if (audit_command.empty())
+        return absl::PermissionDeniedError(fmt::format("{} may work on {} only; {} is outside that scope", who.user,
+                                                       fmt::join(who.schemas, ", "), object));
+      return hosting::RequireObjectInScope(who, object, {log_, options_.site, audit_command});
+    }
+    return absl::OkStatus();
+  }
+
+  // What a scoped user sees of a release: the objects in scope; data
+  // scripts' SQL only when every change is in scope (a script may touch any table).
+  static void HideOutOfScope(const auth::Principal& who, v1::Release* r) {
+    if (who.schemas.empty()) return;
+    auto* entries = r->mutable_entries();
+    entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                  [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
+                   entries->end());
+    auto* changed = r->mutable_changed();
+    const int before = changed->size();
+    changed->erase(std::remove_if(changed->begin(), changed->end(),
+                                  [&](const std::string& c) { return !hosting::ObjectInScope(who, c); }),
+                   changed->end());
+    if (changed->size() != before)
+      for (auto& d : *r->mutable_data_scripts()) {
+        d.clear_sql();
+        d.clear_rollback_sql();
+      }
+  }
+
+  // Drift lines ("table sales.orders: column ...") about objects in scope.
+  static bool DriftLineInScope(const auth::Principal& who, const std::string& line) {
+    if (who.schemas.empty()) return true;
+    std::string head = line.substr(0, line.find(':'));
+    head = head.substr(head.rfind(' ') + 1);
+    head = head.substr(0, head.find('('));  // functions: their name without arguments
+    return who.InSchemaScope(head);
+  }
+
+  static void HideOutOfScope(const auth::Principal& who, v1::Environment* env) {
+    if (who.schemas.empty()) return;
+    auto* state = env->mutable_state();
+    state->erase(std::remove_if(state->begin(), state->end(),
+                                [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
+                 state->end());
   }
 
   static absl::Status InScope(const auth::Principal& who, const std::string& env) {
@@ -668,6 +725,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
           "nothing changed since {}: no object has a newer version and no data script was given",
           base->second.empty() ? "the beginning" : base->second));
 
+    if (absl::Status s = ChangesInScope(who, changed); !s.ok()) return s;
     v1::Event e = NewEvent(who, "release:" + req.name(), 1);
     auto* rc = e.mutable_release_created();
     rc->set_name(req.name());
@@ -826,6 +884,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     auto p = Prepare(*env, rel->release().entries(), DeploymentTitle(rel->release().name(), env->environment()),
                      &rel->release());
     if (!p.ok()) return p.status();
+    if (absl::Status s = ChangesInScope(who, p->changed, "plan"); !s.ok()) return s;
     FillPlan(*p, rel->release().name(), resp);
     for (auto& b : *blockers) resp->add_blockers(std::move(b));
     if (!p->drift.empty())
@@ -882,6 +941,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                                                        req.environment(), fmt::join(*blockers, "; ")));
     auto p = Prepare(*env, rel->release().entries(), DeploymentTitle(req.release(), env->environment()), &rel->release());
     if (!p.ok()) return p.status();
+    if (absl::Status s = ChangesInScope(who, p->changed); !s.ok()) return s;
     if (!p->drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p->drift);
     if (!p->forward.data_loss.empty() && !req.allow_data_loss())
       return absl::FailedPreconditionError(fmt::format(
@@ -910,6 +970,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!target)
       return absl::FailedPreconditionError(
           fmt::format("{} has no deployment to roll back (none succeeded, or all were rolled back)", req.environment()));
+    if (absl::Status s = ChangesInScope(who, ChangedObjects(target->before(), target->after())); !s.ok()) return s;
     // Its stored script undoes exactly its own change: only from the state it left.
     if (!SameEntries(target->after(), env->environment().state()))
       return absl::FailedPreconditionError(fmt::format(
@@ -985,6 +1046,13 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                                     env.name(), std::string(applied.status().message()))
                       : std::string(applied.status().message());
     auto recorded = Finish(who, started, applied.ok(), ms, error);
+    if (recorded.ok() && recorded->accepted()) {
+      CountDeployment(env.name(), kind, applied.ok() ? "succeeded" : unknown ? "unknown" : "failed");
+      metrics::Registry::Default()
+          .GetHistogram("strata_deployment_duration_seconds", "time a deployment's script ran, in seconds",
+                        {{"environment", env.name()}}, DeploymentBuckets())
+          .Observe(ms / 1000.0);
+    }
     if (!recorded.ok())
       return absl::UnavailableError(fmt::format(
           "deployment {} {} on {}, but its end could not be recorded in the event log: {}", id,
@@ -1024,17 +1092,17 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                    recorded.status().ToString());
       absl::SleepFor(absl::Milliseconds(250 << std::min(attempt, 4)));
     }
-    const std::string environment = started.aggregate().substr(std::string_view("env:").size());
-    CountDeployment(environment, started.deployment_started().kind(), succeeded ? "succeeded" : "failed");
-    metrics::Registry::Default()
-        .GetHistogram("strata_deployment_duration_seconds", "time a deployment's script ran, in seconds",
-                      {{"environment", environment}})
-        .Observe(ms / 1000.0);
     return recorded;
   }
 
+  // 0.1 s to 2 h: deployments take seconds to hours.
+  static const std::vector<double>& DeploymentBuckets() {
+    static const std::vector<double> kBuckets = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200};
+    return kBuckets;
+  }
+
   // strata_deployments_total{environment, kind, outcome}: the deployments this
-  // instance ran (or abandoned).
+  // instance ran (or abandoned), once their end is in the log.
   static void CountDeployment(const std::string& environment, v1::DeploymentKind kind, const char* outcome) {
     metrics::Registry::Default()
         .GetCounter("strata_deployments_total", "deployments run by this server, by environment, kind and outcome",

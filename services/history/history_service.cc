@@ -113,7 +113,9 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
                           v1::QueryAuditResponse* resp) override {
     return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       if (!req->object().empty()) {
-        if (absl::Status s = hosting::RequireObjectInScope(who, req->object(), ReadAudit()); !s.ok()) return s;
+        auto id = Resolve(req->object());  // "sales.orders" names table:sales.orders
+        if (absl::Status s = hosting::RequireObjectInScope(who, id.ok() ? *id : req->object(), ReadAudit()); !s.ok())
+          return s;
       }
       if (absl::Status s = Query(*req, resp); !s.ok()) return s;
       // A scoped user sees the trail of the objects in scope (and of
@@ -210,6 +212,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       db()->Get(rocksdb::ReadOptions(), keys::Baseline(req->name()) + std::string(1, '\0') + "event",
                 &winner);
       if (winner != e.event_id()) return Taken(*created);
+      HideOutOfScope(who, &*created);
       *resp = std::move(*created);
       return absl::OkStatus();
     });
@@ -235,10 +238,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       auto b = ReadBaseline(req->name());
       if (!b.ok()) return b.status();
-      auto* entries = b->mutable_entries();
-      entries->erase(std::remove_if(entries->begin(), entries->end(),
-                                    [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
-                     entries->end());
+      HideOutOfScope(who, &*b);
       *resp = std::move(*b);
       return absl::OkStatus();
     });
@@ -299,6 +299,14 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
  private:
   rocksdb::DB* db() const { return runner_->db(); }
   hosting::RefusalAudit ReadAudit() const { return {log_, options_.site, "read"}; }
+
+  // A scoped user sees the entries of a baseline that are in scope.
+  static void HideOutOfScope(const auth::Principal& who, v1::Baseline* b) {
+    auto* entries = b->mutable_entries();
+    entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                  [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
+                   entries->end());
+  }
 
   // Authenticates, then answers from a projection that has applied at least
   // everything the log held when the call arrived: a check-in acknowledged

@@ -47,4 +47,12 @@ int CountDatabases(const std::string& prefix) {
   return rows.ok() ? static_cast<int>(rows->number(0, 0)) : -1;
 }
 
+std::pair<std::string, std::string> SplitPassword(const std::string& url) {
+  const size_t start = url.find("://") + 3;
+  const size_t at = url.find('@', start);
+  const size_t colon = url.find(':', start);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return {url, ""};
+  return {url.substr(0, colon) + url.substr(at), url.substr(colon + 1, at - colon - 1)};
+}
+
 }  // namespace strata::testing

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 namespace strata::testing {
 
@@ -22,6 +23,10 @@ class ScratchDatabase {
  private:
   std::string name_;
 };
+
+// postgres://user:pw@host/db -> (postgres://user@host/db, pw): environments
+// are registered without their password, which goes to the secrets file.
+std::pair<std::string, std::string> SplitPassword(const std::string& url);
 
 // How many databases on the test server have names starting with `prefix`.
 int CountDatabases(const std::string& prefix);

@@ -11,16 +11,16 @@ seconds=${2:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 declare -A corpus=(
   [fuzz_event_decode]=lib/events/fuzz/corpus
-  [fuzz_ddl_parse]=lib/sql/fuzz/corpus
+  [fuzz_ddl_parse]="lib/sql/fuzz/corpus lib/sql/testdata"
   [fuzz_token_file]=lib/auth/fuzz/corpus
 )
 failed=0
 for target in fuzz_event_decode fuzz_ddl_parse fuzz_token_file; do
   out="$build/fuzz-out/$target"
   rm -rf "$out"; mkdir -p "$out/corpus" "$out/crashes"
-  cp "$root/${corpus[$target]}"/* "$out/corpus/"
+  for dir in ${corpus[$target]}; do cp "$root/$dir"/* "$out/corpus/"; done
   echo "== $target: ${seconds}s"
-  if ! ASAN_OPTIONS=detect_leaks=1 "$build/bin/$target" "$out/corpus" -max_total_time="$seconds" -timeout=10 \
+  if ! ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tools/fuzz/lsan.supp" "$build/bin/$target" "$out/corpus" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 -artifact_prefix="$out/crashes/" \
       >"$out/log" 2>&1; then
     failed=1
