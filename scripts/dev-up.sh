@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 STATE=.strata
 BIN=build/bin/strata-server
 PORT="${STRATA_PORT:-7300}"
+METRICS_PORT="${STRATA_METRICS_PORT:-9300}"
 mkdir -p "$STATE"
 
 if [ ! -f "$STATE/tokens.yaml" ]; then
@@ -40,7 +41,8 @@ if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/nul
   echo "strata-server already running (pid $(cat "$STATE/server.pid"))"
 else
   nohup "$BIN" --tokens "$STATE/tokens.yaml" --data-dir "$STATE/data" --listen "127.0.0.1:$PORT" \
-    --site local --secrets-file "$STATE/secrets.yaml" > "$STATE/server.log" 2>&1 &
+    --site local --secrets-file "$STATE/secrets.yaml" --metrics-listen "127.0.0.1:$METRICS_PORT" \
+    > "$STATE/server.log" 2>&1 &
   echo $! > "$STATE/server.pid"
   for _ in $(seq 50); do
     grep -q "listening on" "$STATE/server.log" 2>/dev/null && break
@@ -95,6 +97,10 @@ Try it:
   strata rollback --env uat          # runs the stored rollback script
 
   # An existing database: STRATA_TOKEN=$(token_of dana) strata import --env dev
+
+  # Operations: Prometheus metrics, readiness (caught up with the log), liveness
+  curl -s 127.0.0.1:$METRICS_PORT/metrics | grep strata_grpc_requests_total
+  curl -s 127.0.0.1:$METRICS_PORT/readyz
 
   # Deployment scripts from two states, offline (shadow databases on the local server):
   export STRATA_SHADOW_URL=postgres://strata:strata@127.0.0.1:$PGPORT/postgres
