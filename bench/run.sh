@@ -77,4 +77,7 @@ echo "== deploy: a release of 1,000 changed objects, plan + apply; Sqitch deploy
 if command -v sqitch >/dev/null; then SQITCH=(); else SQITCH=(--no-sqitch); fi
 "$BIN/strata-bench-deploy" --dir "$WORK/deploy" "${SQITCH[@]}" \
   --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
+echo "== guard: 1,000 ALTERs without/with the guard (3 rounds), check-out -> database propagation (200 check-outs)"
+"$BIN/strata-bench-guard" --dir "$WORK/guard" \
+  --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 echo "   (corpus figures: python3 ../shared/tools/schema-eval/eval.py CORPUS 'build/bin/strata schema diff {from} {to} --allow-data-loss -q' --pairs 100 [--reverse])"

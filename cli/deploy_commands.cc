@@ -200,6 +200,15 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   c->drift = app.add_subcommand("drift", "compare an environment with what Strata deployed there (exit 5: drifted)");
   c->drift->add_option("--env", c->env, "environment")->required();
 
+  auto* guard = app.add_subcommand(
+      "guard", "enforce check-outs inside an environment's database (DDL on managed objects only by their holder)");
+  guard->require_subcommand(1);
+  c->guard_install = guard->add_subcommand("install", "install the guard (dba; needs a superuser URL)");
+  c->guard_uninstall = guard->add_subcommand("uninstall", "remove the guard completely (dba)");
+  c->guard_status = guard->add_subcommand("status", "whether the guard is installed and in sync with the log");
+  for (CLI::App* sub : {c->guard_install, c->guard_uninstall, c->guard_status})
+    sub->add_option("--env", c->env, "environment")->required();
+
   c->rollback = app.add_subcommand("rollback", "run the stored rollback script of an environment's last deployment");
   c->rollback->add_option("--env", c->env, "environment")->required();
   c->rollback->add_option("--override-drift", c->override_drift, "dba: roll back over drift, giving the reason");
@@ -365,6 +374,24 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
       for (const auto& d : resp.differences()) std::cout << "  " << d << "\n";
     });
     return code == 0 && resp.drifted() ? 5 : code;
+  }
+  if (*c.guard_install || *c.guard_uninstall || *c.guard_status) {
+    v1::GuardRequest req;
+    req.set_environment(c.env);
+    v1::GuardReport resp;
+    auto ctx = client.Context(kDatabaseWorkTimeoutS);
+    s = *c.guard_install ? stub.GuardInstall(ctx.get(), req, &resp)
+        : *c.guard_uninstall ? stub.GuardUninstall(ctx.get(), req, &resp)
+                             : stub.GuardStatus(ctx.get(), req, &resp);
+    return done(resp, [&] {
+      if (!resp.installed()) {
+        std::cout << fmt::format("{}: no guard installed\n", c.env);
+        return;
+      }
+      std::cout << fmt::format("{}: guard installed, {} ({} managed objects, {} check-outs; last written {:.1f}s ago)\n",
+                               c.env, resp.in_sync() ? "in sync with the log" : "NOT in sync with the log yet",
+                               resp.managed(), resp.checkouts(), resp.seconds_since_sync());
+    });
   }
   if (*c.abandon) {
     v1::AbandonRequest req;

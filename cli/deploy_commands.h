@@ -17,6 +17,7 @@ struct DeployCommands {
   CLI::App *release_create = nullptr, *release_show = nullptr, *release_list = nullptr;
   CLI::App *plan = nullptr, *approve = nullptr, *deploy = nullptr, *drift = nullptr, *rollback = nullptr;
   CLI::App *pipeline = nullptr, *deployments = nullptr, *abandon = nullptr;
+  CLI::App *guard_install = nullptr, *guard_uninstall = nullptr, *guard_status = nullptr;
 
   std::string name, url, description, env, release, message, since, override_drift, reason;
   int order = 0;

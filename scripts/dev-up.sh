@@ -98,6 +98,13 @@ Try it:
 
   # An existing database: STRATA_TOKEN=$(token_of dana) strata import --env dev
 
+  # Check-outs enforced inside the dev database (dba installs; needs a superuser URL):
+  STRATA_TOKEN=$(token_of dana) strata guard install --env dev
+  strata checkout sales.orders -r "guarded"
+  psql postgres://strata:strata@127.0.0.1:$PGPORT/strata_dev -c 'ALTER TABLE sales.orders ADD COLUMN x int'
+  #   ERROR: sales.orders is checked out by alice (...) since ...   (role strata does not hold it)
+  strata guard status --env dev
+
   # Operations: Prometheus metrics, readiness (caught up with the log), liveness
   curl -s 127.0.0.1:$METRICS_PORT/metrics | grep strata_grpc_requests_total
   curl -s 127.0.0.1:$METRICS_PORT/readyz

@@ -138,6 +138,18 @@ class AuthzMatrixTest : public ::testing::TestWithParam<std::string> {
       v1::Deployment r;
       return deploy_->Abandon(Ctx(t).get(), req, &r);
     };
+    f["deploy.guard_install"] = [&](const std::string& t) {
+      v1::GuardRequest req;
+      req.set_environment("dev");
+      v1::GuardReport r;
+      return deploy_->GuardInstall(Ctx(t).get(), req, &r);
+    };
+    f["deploy.guard_status"] = [&](const std::string& t) {
+      v1::GuardRequest req;
+      req.set_environment("dev");
+      v1::GuardReport r;
+      return deploy_->GuardStatus(Ctx(t).get(), req, &r);
+    };
     return f;
   }
 
@@ -165,6 +177,8 @@ TEST_P(AuthzMatrixTest, EachRoleAgainstEachRpcFamily) {
       {"deploy.deploy", {"developer", "dba", "release-manager", "admin"}},
       {"deploy.deploy_protected", {"dba", "release-manager", "admin"}},
       {"deploy.abandon", {"dba", "admin"}},
+      {"deploy.guard_install", {"dba", "admin"}},
+      {"deploy.guard_status", {"viewer", "developer", "dba", "release-manager", "admin"}},
   };
   auto families = Families();
   ASSERT_EQ(families.size(), allowed.size());

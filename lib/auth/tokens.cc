@@ -167,6 +167,14 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
   return it->second;
 }
 
+std::string TokenStore::DbRoleOf(std::string_view user) const {
+  std::shared_lock lock(mu_);
+  for (const auto* map : {&by_digest_, &by_subject_})
+    for (const auto& [key, p] : *map)
+      if (p.user == user) return p.db_role;
+  return std::string(user);
+}
+
 absl::StatusOr<Principal> TokenStore::AuthenticateCertificate(std::string_view subject) const {
   std::shared_lock lock(mu_);
   auto it = by_subject_.find(std::string(subject));

@@ -64,6 +64,10 @@ class TokenStore {
   // in flight see the old set or the new one. On error the old set stays.
   absl::Status ReloadFile(const std::string& path, std::string_view default_site);
 
+  // The database role of `user` (the token file's db_role; default: the
+  // user name), for the guard in environments' databases.
+  std::string DbRoleOf(std::string_view user) const;
+
   // How many entries the file had.
   size_t size() const;
 

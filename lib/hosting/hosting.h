@@ -130,8 +130,10 @@ struct HostedModule {
   projection::ProjectionRunner* runner;
 };
 struct RunningServer {
-  std::unique_ptr<ServerMonitor> monitor;
+  // Declared before the monitor, so destroyed after it: the monitor's
+  // threads use the gRPC server until they stop.
   std::unique_ptr<GrpcServer> grpc;
+  std::unique_ptr<ServerMonitor> monitor;
   int metrics_port = 0;
   void Shutdown();
 };

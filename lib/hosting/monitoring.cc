@@ -272,7 +272,7 @@ void ServerMonitor::FollowReadiness(GrpcServer* server, std::vector<std::string>
     grpc_services_ = std::move(services);
   }
   // The first verdict is given before returning, so a server announced as
-  // listening already answers health checks. (Later ones come from Loop.)
+  // listening already answers health checks; the serving thread gives the later ones.
   RefreshEndOffsets();
   UpdateServing();
 }

@@ -116,6 +116,15 @@ absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::State
   if (!d.accepted()) return absl::OkStatus();
   decide::Advance(e, &facts);
   obj.set_last_seq(facts.last_seq);
+  if (facts.holder != obj.holder()) {
+    if (facts.holder.empty()) {
+      obj.clear_holder_site();
+      obj.clear_held_since();
+    } else {
+      obj.set_holder_site(e.actor().site());
+      *obj.mutable_held_since() = e.time();
+    }
+  }
   obj.set_holder(facts.holder);
   obj.set_latest_version(facts.latest_version);
   if (e.has_checked_in()) {
@@ -356,6 +365,19 @@ absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> DeployPr
     heads[it->key().ToString().substr(2)] = {o.latest_version(), o.latest_sha256()};
   }
   return heads;
+}
+
+absl::StatusOr<std::map<std::string, internal::DeployObject>> DeployProjection::ReadObjects(rocksdb::DB* db) {
+  std::map<std::string, internal::DeployObject> objects;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
+    internal::DeployObject o;
+    if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
+    if (o.latest_version() == 0 && o.holder().empty()) continue;  // a reservation given up
+    objects[it->key().ToString().substr(2)] = std::move(o);
+  }
+  return objects;
 }
 
 }  // namespace strata::deploy

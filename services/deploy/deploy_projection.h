@@ -76,6 +76,8 @@ class DeployProjection : public projection::Projection {
                                                                                size_t limit = 0);
   static absl::StatusOr<std::optional<v1::BaselineCreated>> ReadBaseline(rocksdb::DB* db, const std::string& name);
   static bool SucceededOn(rocksdb::DB* db, const std::string& env, const std::string& release);
+  // Every object Strata knows (with a version or checked out), by id.
+  static absl::StatusOr<std::map<std::string, internal::DeployObject>> ReadObjects(rocksdb::DB* db);
   // Every object with a version: id -> (latest version, its sha256).
   static absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> ReadHeads(rocksdb::DB* db);
 

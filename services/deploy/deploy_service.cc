@@ -1,5 +1,7 @@
 #include "deploy/deploy_service.h"
 
+#include "deploy/guard.h"
+
 #include "deploy/deploy_scripts.h"
 
 #include <algorithm>
@@ -189,6 +191,88 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   grpc::Status Pipeline(grpc::ServerContext* ctx, const v1::PipelineRequest*, v1::PipelineResponse* resp) override {
     return Handle(ctx, "", "", [&](const auth::Principal&) { return DoPipeline(resp); });
   }
+  grpc::Status GuardInstall(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override {
+    return Handle(ctx, "guard_install", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoGuard(who, *req, /*install=*/true, /*uninstall=*/false, resp);
+    });
+  }
+  grpc::Status GuardUninstall(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override {
+    return Handle(ctx, "guard_uninstall", "env:" + req->environment(), [&](const auth::Principal& who) {
+      return DoGuard(who, *req, /*install=*/false, /*uninstall=*/true, resp);
+    });
+  }
+  grpc::Status GuardStatus(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) {
+      return DoGuard(who, *req, /*install=*/false, /*uninstall=*/false, resp);
+    });
+  }
+
+  // What every guarded environment's tables should hold, from the projection.
+  absl::StatusOr<GuardState> ExpectedGuardState() {
+    auto objects = DeployProjection::ReadObjects(db());
+    if (!objects.ok()) return objects.status();
+    GuardState state;
+    for (const auto& [id, o] : *objects) {
+      state.managed.push_back(id);
+      if (!o.holder().empty())
+        state.checkouts.push_back(
+            {id, tokens_->DbRoleOf(o.holder()), o.holder(), o.holder_site(), o.held_since().seconds()});
+    }
+    return state;
+  }
+
+  // Environments and how to connect to them, for the guard's sync.
+  std::vector<std::pair<std::string, std::string>> GuardTargets() {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto envs = DeployProjection::ReadEnvironments(db());
+    if (!envs.ok()) return out;
+    for (const auto& e : *envs)
+      out.emplace_back(e.environment().name(), secrets_->ConnectionUrl(e.environment().name(), e.environment().url()));
+    return out;
+  }
+
+  absl::Status DoGuard(const auth::Principal& who, const v1::GuardRequest& req, bool install, bool uninstall,
+                       v1::GuardReport* resp) {
+    if (install || uninstall) {
+      if (absl::Status s = NeedRole(who, {"dba", "admin"}, install ? "installing the guard" : "removing the guard");
+          !s.ok())
+        return s;
+    }
+    if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    auto env = Environment(req.environment());
+    if (!env.ok()) return env.status();
+    auto session = Connect(env->environment());
+    if (!session.ok()) return session.status();
+    if (install) {
+      if (absl::Status s = InstallGuard(**session); !s.ok()) return s;
+      // The check-outs are there before the call returns; the sync keeps them.
+      auto expected = ExpectedGuardState();
+      if (!expected.ok()) return expected.status();
+      if (absl::Status s = WriteGuardState(**session, *expected); !s.ok()) return s;
+      spdlog::info("guard installed in {} by {}", req.environment(), who.user);
+    }
+    if (uninstall) {
+      if (absl::Status s = UninstallGuard(**session); !s.ok()) return s;
+      spdlog::info("guard removed from {} by {}", req.environment(), who.user);
+    }
+    resp->set_environment(req.environment());
+    auto installed = GuardInstalled(**session);
+    if (!installed.ok()) return installed.status();
+    resp->set_installed(*installed);
+    if (!*installed) return absl::OkStatus();
+    auto actual = ReadGuardState(**session);
+    if (!actual.ok()) return actual.status();
+    auto expected = ExpectedGuardState();
+    if (!expected.ok()) return expected.status();
+    resp->set_in_sync(*actual == *expected);
+    resp->set_managed(static_cast<uint32_t>(actual->managed.size()));
+    resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
+    auto synced = GuardSyncedAt(**session);
+    if (!synced.ok()) return synced.status();
+    if (*synced > 0) resp->set_seconds_since_sync(std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) - *synced));
+    return absl::OkStatus();
+  }
+
   grpc::Status ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
                                v1::ListDeploymentsResponse* resp) override {
     return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
@@ -1225,10 +1309,16 @@ DeployModule::~DeployModule() { Stop(); }
 
 absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
-  return runner_->CatchUp(catch_up_timeout);
+  if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
+  // Guarded environments follow the log from now on (and catch up at once).
+  guard_sync_ = std::make_unique<GuardSync>([this] { return service_->GuardTargets(); },
+                                            [this] { return service_->ExpectedGuardState(); });
+  guard_sync_->Start();
+  return absl::OkStatus();
 }
 
 void DeployModule::Stop() {
+  if (guard_sync_) guard_sync_->Stop();
   if (runner_) runner_->Stop();
 }
 

@@ -37,6 +37,7 @@ struct DeployModuleOptions {
 };
 
 class DeployServiceImpl;
+class GuardSync;
 
 class DeployModule {
  public:
@@ -57,6 +58,7 @@ class DeployModule {
   std::unique_ptr<DeployProjection> projection_;
   std::unique_ptr<projection::ProjectionRunner> runner_;
   std::unique_ptr<DeployServiceImpl> service_;
+  std::unique_ptr<GuardSync> guard_sync_;
 };
 
 }  // namespace strata::deploy

@@ -1,0 +1,98 @@
+// The guard: enforcement of check-outs inside an environment's database.
+//
+// `InstallGuard` creates, in one transaction, a schema strata_guard with the
+// objects Strata manages and their current check-outs (Strata ids, e.g.
+// "table:sales.orders", with the holder's database role), and event
+// triggers on ddl_command_end and sql_drop (ENABLE ALWAYS, so replication
+// mode does not switch them off) that abort any CREATE, ALTER, DROP or
+// COMMENT touching a managed object unless the session's login role
+// (session_user) holds its check-out:
+//   ERROR: sales.orders is checked out by alice (boston) since 2026-11-25 10:02 UTC
+// Sub-objects count as their table (indexes without a check-out of their
+// own, constraints, triggers, policies, defaults, owned sequences, columns).
+// Objects Strata does not manage pass, and so does the guard's own schema.
+// Only the guard's owner (the superuser that installed it) can write its
+// tables; the deploy service keeps them equal to the log (GuardSync).
+//
+// Not covered (PostgreSQL gives event triggers no target for them): GRANT
+// and REVOKE, ALTER ... RENAME to a name (the trigger sees the new name);
+// see docs/guard.md.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pg/pg.h"
+
+namespace strata::deploy {
+
+// One check-out as the guard table holds it.
+struct GuardCheckout {
+  std::string object;   // Strata id, "table:sales.orders"
+  std::string db_role;  // the holder's database role (token file db_role)
+  std::string holder;   // user
+  std::string site;
+  int64_t since_unix = 0;
+  bool operator==(const GuardCheckout&) const = default;
+};
+
+// What the guard of one environment should hold.
+struct GuardState {
+  std::vector<std::string> managed;  // sorted
+  std::vector<GuardCheckout> checkouts;  // sorted by object
+  bool operator==(const GuardState&) const = default;
+};
+
+// Installs the guard (FAILED_PRECONDITION naming the role when the
+// connection is not a superuser's; nothing is left behind on any error).
+// Installing over an installed guard replaces its functions and triggers.
+absl::Status InstallGuard(pg::Session& db);
+// Removes it completely (a no-op when absent).
+absl::Status UninstallGuard(pg::Session& db);
+absl::StatusOr<bool> GuardInstalled(pg::Session& db);
+// Replaces the guard's tables with `state`, in one transaction.
+absl::Status WriteGuardState(pg::Session& db, const GuardState& state);
+absl::StatusOr<GuardState> ReadGuardState(pg::Session& db);
+// When the guard's tables were last written (unix seconds; 0: never).
+absl::StatusOr<double> GuardSyncedAt(pg::Session& db);
+
+// Keeps every guarded environment's tables equal to what the log says,
+// checking every `period`: `environments` lists (name, connection URL with
+// password), `expected` computes the state from the projection. Writes only
+// what changed; reconnects after errors (logged once per change of error).
+class GuardSync {
+ public:
+  using Environments = std::function<std::vector<std::pair<std::string, std::string>>()>;
+  using Expected = std::function<absl::StatusOr<GuardState>()>;
+  GuardSync(Environments environments, Expected expected, absl::Duration period = absl::Milliseconds(200));
+  ~GuardSync();
+  void Start();
+  void Stop();
+
+ private:
+  struct Target {
+    std::unique_ptr<pg::Session> session;
+    std::optional<GuardState> written;
+    absl::Time written_at = absl::InfinitePast();
+    std::string last_error;
+    absl::Time next_probe = absl::InfinitePast();
+  };
+  void Round();
+  Environments environments_;
+  Expected expected_;
+  const absl::Duration period_;
+  std::map<std::string, Target> targets_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace strata::deploy
