@@ -102,7 +102,8 @@ Try it:
   STRATA_TOKEN=$(token_of dana) strata guard install --env dev
   strata checkout sales.orders -r "guarded"
   psql postgres://strata:strata@127.0.0.1:$PGPORT/strata_dev -c 'ALTER TABLE sales.orders ADD COLUMN x int'
-  #   ERROR: sales.orders is checked out by alice (...) since ...   (role strata does not hold it)
+  #   ERROR: sales.orders is checked out by alice (...) since ...   (role strata does not hold it;
+  #   the check-out reaches the database within a second)
   strata guard status --env dev
 
   # Operations: Prometheus metrics, readiness (caught up with the log), liveness

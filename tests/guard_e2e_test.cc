@@ -189,6 +189,16 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
                          "total > 1000"),
             "");
 
+  // Strata's own deployments pass (the guard's owner role, as the deploy
+  // service connects); the same role from psql does not.
+  {
+    auto strata_session = Connect(dev_->url());
+    ASSERT_TRUE(strata_session);
+    EXPECT_THAT(std::string(strata_session->Exec("COMMENT ON TABLE sales.orders IS 'x'").message()),
+                HasSubstr("checked out by gina"));
+    EXPECT_TRUE(strata_session->Exec("SET application_name = 'strata-deploy'; COMMENT ON TABLE sales.orders IS 'x'").ok());
+  }
+
   // Objects Strata does not manage are free for all.
   EXPECT_EQ(RunAs(hugo_, "CREATE TABLE sales.scratch (x int); DROP TABLE sales.scratch"), "");
   // Nobody but the guard's owner writes its table.

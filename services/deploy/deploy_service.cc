@@ -531,6 +531,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     // and rolls the transaction back instead of finishing the queued script
     // (PostgreSQL 14+; older servers ignore it).
     (void)(*session)->Exec("SET client_connection_check_interval = '1s'");
+    // Names Strata's sessions (pg_stat_activity; the guard lets its deployments through).
+    (void)(*session)->Exec("SET application_name = 'strata-deploy'");
     return session;
   }
 

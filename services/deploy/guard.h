@@ -10,7 +10,9 @@
 //   ERROR: sales.orders is checked out by alice (boston) since 2026-11-25 10:02 UTC
 // Sub-objects count as their table (indexes without a check-out of their
 // own, constraints, triggers, policies, defaults, owned sequences, columns).
-// Objects Strata does not manage pass, and so does the guard's own schema.
+// Objects Strata does not manage pass, and so does the guard's own schema;
+// so do Strata's deployments (sessions of the guard's owner role with
+// application_name strata-deploy, as the deploy service connects).
 // Only the guard's owner (the superuser that installed it) can write its
 // tables; the deploy service keeps them equal to the log (GuardSync).
 //
