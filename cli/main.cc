@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   auto* co = app.add_subcommand("checkout", "check out objects (all or nothing); reserves new names");
   co->add_option("objects", objects, "objects, e.g. table:sales.orders or sales.orders")->required();
   co->add_option("-r,--reason", reason, "why (shown to others)");
+  std::string checkout_file;
+  co->add_option("-f,--file", checkout_file,
+                 "write the object's current definition to this file (one object; - for stdout), to edit and check in");
 
   auto* ci = app.add_subcommand("checkin", "check in a new version of an object you hold");
   ci->add_option("object", object, "object")->required();
@@ -116,6 +119,10 @@ int main(int argc, char** argv) {
   if (*sh && object.find('@') != std::string::npos) return ShowVersion(client, g, object, definition);
   grpc::Status s;
   if (*co) {
+    if (!checkout_file.empty() && objects.size() != 1) {
+      std::cerr << "error: --file takes the definition of one object; check out one object at a time" << std::endl;
+      return 2;
+    }
     strata::v1::CheckOutRequest req;
     for (const auto& o : objects) req.add_objects(o);
     req.set_reason(reason);
@@ -129,6 +136,28 @@ int main(int argc, char** argv) {
         std::cout << fmt::format("checked out {} ({})\n", h.object(),
                                  h.latest_version() ? fmt::format("latest version {}", h.latest_version())
                                                     : std::string("new: name reserved"));
+    }
+    if (!checkout_file.empty()) {
+      // The definition as of the check-out: the latest version's.
+      strata::v1::GetObjectRequest get;
+      get.set_object(resp.objects(0).object());
+      strata::v1::ObjectHead head;
+      s = client.stub().GetObject(client.Context().get(), get, &head);
+      if (!s.ok()) return Report(s, g);
+      if (head.latest_version() == 0) {
+        std::cerr << fmt::format("{} has no version yet: nothing written to {}\n", head.object(), checkout_file);
+      } else if (checkout_file == "-") {
+        std::cout << head.definition();
+      } else {
+        std::ofstream out(checkout_file, std::ios::binary | std::ios::trunc);
+        out << head.definition();
+        if (!out.flush()) {
+          std::cerr << fmt::format("error: cannot write {}\n", checkout_file);
+          return 1;
+        }
+        std::cerr << fmt::format("wrote version {} of {} to {}\n", head.latest_version(), head.object(),
+                                 checkout_file);
+      }
     }
   } else if (*ci) {
     std::optional<std::string> text = ReadFile(file);

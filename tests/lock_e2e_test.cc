@@ -266,6 +266,14 @@ TEST_P(LockE2ETest, CliChecksOutChecksInAndReportsErrorsInOneLine) {
   EXPECT_NE(out.find("\"latest_version\": \"1\""), std::string::npos) << out;
   EXPECT_EQ(run("alice-token", "show sales.cli --definition", &out), 0);
   EXPECT_EQ(out, "CREATE TABLE sales.cli (id int);\n");
+  // Checking out into a file: the current definition, ready to edit and check in.
+  const std::string edit = stack_->data_dir() + "/../edit.sql";
+  EXPECT_EQ(run("alice-token", "checkout sales.cli --file " + edit, &out), 0) << out;
+  EXPECT_NE(out.find("wrote version 1 of table:sales.cli to " + edit), std::string::npos) << out;
+  std::ifstream written(edit);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(written)), {}), "CREATE TABLE sales.cli (id int);\n");
+  EXPECT_EQ(run("alice-token", "undo sales.cli", &out), 0) << out;
+  EXPECT_EQ(run("alice-token", "checkout sales.a sales.b --file " + edit, &out), 2) << out;
   EXPECT_EQ(run("alice-token", "show table:sales.nope", &out), 4);
   EXPECT_EQ(run("", "locks", &out), 3);
   EXPECT_NE(out.find("no credentials"), std::string::npos);
