@@ -67,7 +67,13 @@ int main(int argc, char** argv) {
 
   auto* ci = app.add_subcommand("checkin", "check in a new version of an object you hold");
   ci->add_option("object", object, "object")->required();
-  ci->add_option("-f,--file", file, "file with the object's full definition (- for stdin)")->required();
+  std::string from_env;
+  auto* ci_file = ci->add_option("-f,--file", file, "file with the object's full definition (- for stdin)");
+  auto* ci_env = ci->add_option("--from-env", from_env,
+                                "take the definition from this environment's database (its catalog, as Strata "
+                                "versions it) instead of a file");
+  ci_file->excludes(ci_env);
+  ci_env->excludes(ci_file);
   ci->add_option("-m,--message", message, "check-in message")->required();
   ci->add_flag("--keep", keep, "keep the object checked out");
 
@@ -160,7 +166,31 @@ int main(int argc, char** argv) {
       }
     }
   } else if (*ci) {
-    std::optional<std::string> text = ReadFile(file);
+    std::optional<std::string> text;
+    if (!from_env.empty()) {
+      // Capture: the definition as it is in the environment's database now.
+      std::string id = object;
+      if (id.find(':') == std::string::npos) {  // "sales.orders": resolved by the lock service
+        strata::v1::GetObjectRequest get;
+        get.set_object(object);
+        strata::v1::ObjectHead head;
+        s = client.stub().GetObject(client.Context().get(), get, &head);
+        if (!s.ok()) return Report(s, g);
+        id = head.object();
+      }
+      strata::v1::CaptureRequest capture;
+      capture.set_environment(from_env);
+      capture.set_object(id);
+      strata::v1::CaptureResponse captured;
+      s = client.deploy().CaptureDefinition(client.Context(120).get(), capture, &captured);
+      if (!s.ok()) return Report(s, g);
+      text = captured.definition();
+    } else if (file.empty()) {
+      std::cerr << "error: give the definition with --file FILE (- for stdin) or --from-env ENV" << std::endl;
+      return 2;
+    } else {
+      text = ReadFile(file);
+    }
     if (!text) {
       std::cerr << "error: cannot read " << file << std::endl;
       return 1;

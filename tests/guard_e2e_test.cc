@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "pg/pg.h"
+#include "schemadiff/catalog.h"
 #include "support/postgres.h"
 #include "support/stack.h"
 
@@ -208,13 +209,41 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
               HasSubstr("permission denied"));
 
   // After her check-in, gina's next ALTER is refused until she checks out again.
-  v1::CheckInRequest ci;
-  ci.set_object("table:sales.orders");
-  ci.set_definition("CREATE TABLE sales.orders (id bigint PRIMARY KEY, total numeric NOT NULL, note text);");
-  ci.set_message("note column");
-  v1::CheckInResponse checked_in;
-  s = lock_->CheckIn(Ctx("gina-token").get(), ci, &checked_in);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  // She checks in what she built in the database, captured from its catalog
+  // (no DDL copied by hand); it loads into an empty database as the same table.
+  EXPECT_EQ(RunAs(gina_, "DROP INDEX sales.orders_total"), "");
+  std::string out;
+  ASSERT_EQ(RunCli(stack_->endpoint(), "gina-token",
+                   "--deploy-endpoint " + stack_->deploy_endpoint() +
+                       " checkin sales.orders --from-env dev -m 'note column'",
+                   &out),
+            0)
+      << out;
+  v1::GetObjectRequest get;
+  get.set_object("table:sales.orders");
+  v1::ObjectHead head;
+  ASSERT_TRUE(lock_->GetObject(Ctx("gina-token").get(), get, &head).ok());
+  EXPECT_EQ(head.latest_version(), 2u);
+  EXPECT_THAT(head.definition(), HasSubstr("note text"));
+  {
+    ScratchDatabase empty("strata_it_capture");
+    auto target = Connect(empty.url());
+    ASSERT_TRUE(target);
+    ASSERT_TRUE(target->Exec("CREATE SCHEMA sales;\n" + head.definition()).ok()) << head.definition();
+    auto facts_of_orders = [](pg::Session& db) {
+      auto catalog = schemadiff::ReadCatalog(db);
+      EXPECT_TRUE(catalog.ok()) << catalog.status();
+      std::vector<std::string> facts;
+      if (!catalog.ok()) return facts;
+      for (auto& f : schemadiff::Facts(*catalog))
+        if (f.find("sales.orders") != std::string::npos && f.find("big_orders") == std::string::npos)
+          facts.push_back(std::move(f));
+      return facts;
+    };
+    const auto captured = facts_of_orders(*target);
+    EXPECT_FALSE(captured.empty());
+    EXPECT_EQ(captured, facts_of_orders(*admin_));
+  }
   ASSERT_GE(WaitForGuardRow("table:sales.orders", ""), 0);
   EXPECT_THAT(RunAs(gina_, "ALTER TABLE sales.orders ADD COLUMN more text"), HasSubstr("not checked out"));
   CheckOut("gina-token", "table:sales.orders");

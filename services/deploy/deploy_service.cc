@@ -207,6 +207,32 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     });
   }
 
+  grpc::Status CaptureDefinition(grpc::ServerContext* ctx, const v1::CaptureRequest* req,
+                                 v1::CaptureResponse* resp) override {
+    return Handle(ctx, "", "", [&](const auth::Principal& who) -> absl::Status {
+      if (absl::Status s = InScope(who, req->environment()); !s.ok()) return s;
+      auto id = model::ParseObjectId(req->object());
+      if (!id.ok())
+        return absl::InvalidArgumentError(fmt::format("{} (give the full id, e.g. table:sales.orders)",
+                                                      std::string(id.status().message())));
+      if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {log_, options_.site, "read"}); !s.ok())
+        return s;
+      auto env = Environment(req->environment());
+      if (!env.ok()) return env.status();
+      auto live = ReadLive(env->environment());
+      if (!live.ok()) return live.status();
+      for (auto& d : schemadiff::DefinitionsOf(*live).objects) {
+        if (d.object != id->ToString()) continue;
+        resp->set_object(d.object);
+        resp->set_definition(std::move(d.sql));
+        return absl::OkStatus();
+      }
+      return absl::NotFoundError(
+          fmt::format("{} is not in {}'s database (or is not an object Strata versions)", id->ToString(),
+                      req->environment()));
+    });
+  }
+
   // What every guarded environment's tables should hold, from the projection.
   absl::StatusOr<GuardState> ExpectedGuardState() {
     auto objects = DeployProjection::ReadObjects(db());
