@@ -51,6 +51,7 @@ absl::Status RequireObjectInScope(const auth::Principal& who, std::string_view o
   if (ObjectInScope(who, object)) return absl::OkStatus();
   absl::Status denied = absl::PermissionDeniedError(fmt::format("{} may work on {} only; {} is outside that scope",
                                                                 who.user, fmt::join(who.schemas, ", "), object));
+  if (!audit.log) return denied;
   auto id = model::ParseObjectId(object);
   const std::string aggregate = id.ok() ? id->Aggregate() : std::string(object);
   events::AppendRefusal(*audit.log, events::NewEvent(who.user, who.site, audit.origin_site, aggregate, 0),

@@ -35,7 +35,8 @@ absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& cont
 // that is not an object id, which is always visible), and the refusal that
 // names the scope. Principals without a schema scope see everything.
 // A refusal is written to the audit trail (command_refused) through `log` by
-// the server at `origin_site`, naming `command` (e.g. "read").
+// the server at `origin_site`, naming `command` (e.g. "read"); with no `log`
+// it is only returned (for callers whose command handler audits refusals).
 struct RefusalAudit {
   eventlog::EventLog* log;
   std::string_view origin_site;

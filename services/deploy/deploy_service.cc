@@ -354,13 +354,9 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   // here (reads); commands are audited by Handle.
   absl::Status ChangesInScope(const auth::Principal& who, const std::vector<std::string>& changed,
                               std::string_view audit_command = "") {
-    for (const std::string& object : changed) {
-      if (hosting::ObjectInScope(who, object)) continue;
-      if (audit_command.empty())
-        return absl::PermissionDeniedError(fmt::format("{} may work on {} only; {} is outside that scope", who.user,
-                                                       fmt::join(who.schemas, ", "), object));
-      return hosting::RequireObjectInScope(who, object, {log_, options_.site, audit_command});
-    }
+    const hosting::RefusalAudit audit = {audit_command.empty() ? nullptr : log_, options_.site, audit_command};
+    for (const std::string& object : changed)
+      if (absl::Status s = hosting::RequireObjectInScope(who, object, audit); !s.ok()) return s;
     return absl::OkStatus();
   }
 

@@ -219,9 +219,9 @@ class LockServiceImpl final : public v1::LockService::Service {
                                                        const model::ObjectId& id,
                                                        const Builder& build) {
     refused_object_ = id.ToString();
-    if (!who.InSchemaScope(id.QualifiedName()))
-      return absl::PermissionDeniedError(fmt::format("{} may work on {} only; {} is outside that scope", who.user,
-                                                     fmt::join(who.schemas, ", "), id.ToString()));
+    // Audited by Handle, as every refused command.
+    if (absl::Status s = hosting::RequireObjectInScope(who, id.ToString(), {nullptr, options_.site, ""}); !s.ok())
+      return s;
     auto state = Read(id);
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
       if (!state.ok()) return state.status();
