@@ -146,6 +146,51 @@ std::optional<v1::DataScript> ReadDataScript(const std::string& spec) {
 
 }  // namespace
 
+// Prints `guard status` / install / uninstall; true when something changed
+// in the database without a check-out.
+static bool PrintGuardReport(const v1::GuardReport& r, bool with_drift) {
+  if (!r.installed()) {
+    std::cout << fmt::format("{}: no guard installed\n", r.environment());
+  } else {
+    std::cout << fmt::format(
+        "{}: guard installed, {} ({} managed objects, {} check-outs; confirmed by Strata {:.1f}s ago{})\n",
+        r.environment(), r.in_sync() ? "in sync with the log" : "NOT in sync with the log yet", r.managed(),
+        r.checkouts(), r.seconds_since_sync(),
+        r.stale_after_seconds() ? fmt::format(", fails closed after {}s", r.stale_after_seconds()) : ", never stale");
+    if (r.fails_closed())
+      std::cout << "  FAILING CLOSED: Strata has not confirmed the check-outs in time; changes to managed objects are "
+                   "refused until the deploy service catches up\n";
+  }
+  std::vector<const v1::GuardDrift*> unchecked, held, unversioned, missing;
+  for (const auto& d : r.drift()) {
+    if (d.kind() == v1::GuardDrift::UNVERSIONED) unversioned.push_back(&d);
+    else if (d.kind() == v1::GuardDrift::MISSING) missing.push_back(&d);
+    else if (d.holder().empty()) unchecked.push_back(&d);
+    else held.push_back(&d);
+  }
+  auto section = [](const std::string& title, const std::vector<const v1::GuardDrift*>& list) {
+    if (list.empty()) return;
+    std::cout << fmt::format("{} ({}):\n", title, list.size());
+    for (const auto* d : list) {
+      std::string who = d->holder().empty() ? "" : fmt::format(", checked out by {} ({})", d->holder(), d->holder_site());
+      std::string version = d->latest_version() ? fmt::format(" (latest v{}{})", d->latest_version(), who)
+                                                : (who.empty() ? "" : fmt::format(" ({})", who.substr(2)));
+      std::cout << fmt::format("  {}{}\n", d->object(), version);
+      for (const auto& line : d->detail()) std::cout << "      " << line << "\n";
+    }
+  };
+  section("CHANGED WITHOUT A CHECK-OUT (the database differs from the latest version; check it in with --from-env "
+          "after checking it out, or restore the version)",
+          unchecked);
+  section("being changed under a check-out", held);
+  section("missing from the database (Strata has versions)", missing);
+  section("not versioned in Strata (created or imported outside it)", unversioned);
+  if (with_drift && r.drift().empty())
+    std::cout << "no changes outside Strata: every managed object is as its latest version\n";
+  if (!r.drift_note().empty() && r.drift_note() != "catalogs") std::cout << "compared by " << r.drift_note() << "\n";
+  return !unchecked.empty() || !missing.empty();
+}
+
 void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   auto* env = app.add_subcommand("env", "environments of the pipeline (dev -> qa -> uat -> prod)");
   env->require_subcommand(1);
@@ -205,7 +250,13 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   guard->require_subcommand(1);
   c->guard_install = guard->add_subcommand("install", "install the guard (dba; needs a superuser URL)");
   c->guard_uninstall = guard->add_subcommand("uninstall", "remove the guard completely (dba)");
-  c->guard_status = guard->add_subcommand("status", "whether the guard is installed and in sync with the log");
+  c->guard_install
+      ->add_option("--stale-after", c->stale_after,
+                   "seconds the guard trusts its check-outs without hearing from Strata before it refuses every change "
+                   "to a managed object (default 60; 0: never)");
+  c->guard_status = guard->add_subcommand(
+      "status", "whether the guard is installed and in sync, and what changed in the database without a check-out "
+                "(exit 5: changes without a check-out)");
   for (CLI::App* sub : {c->guard_install, c->guard_uninstall, c->guard_status})
     sub->add_option("--env", c->env, "environment")->required();
 
@@ -378,20 +429,15 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
   if (*c.guard_install || *c.guard_uninstall || *c.guard_status) {
     v1::GuardRequest req;
     req.set_environment(c.env);
+    if (c.stale_after) req.set_stale_after_seconds(*c.stale_after);
     v1::GuardReport resp;
     auto ctx = client.Context(kDatabaseWorkTimeoutS);
     s = *c.guard_install ? stub.GuardInstall(ctx.get(), req, &resp)
         : *c.guard_uninstall ? stub.GuardUninstall(ctx.get(), req, &resp)
                              : stub.GuardStatus(ctx.get(), req, &resp);
-    return done(resp, [&] {
-      if (!resp.installed()) {
-        std::cout << fmt::format("{}: no guard installed\n", c.env);
-        return;
-      }
-      std::cout << fmt::format("{}: guard installed, {} ({} managed objects, {} check-outs; last written {:.1f}s ago)\n",
-                               c.env, resp.in_sync() ? "in sync with the log" : "NOT in sync with the log yet",
-                               resp.managed(), resp.checkouts(), resp.seconds_since_sync());
-    });
+    bool unchecked_changes = false;
+    const int code = done(resp, [&] { unchecked_changes = PrintGuardReport(resp, c.guard_status->parsed()); });
+    return code == 0 && unchecked_changes ? 5 : code;
   }
   if (*c.abandon) {
     v1::AbandonRequest req;

@@ -24,6 +24,7 @@ struct DeployCommands {
   bool is_protected = false, allow_data_loss = false, script_only = false, rollback_script = false;
   std::vector<std::string> deployers, objects, data;
   uint32_t limit = 0;
+  std::optional<uint32_t> stale_after;
 };
 
 void AddDeployCommands(CLI::App& app, DeployCommands* cmds);

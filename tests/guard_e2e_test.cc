@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <optional>
+
+#include "absl/strings/str_join.h"
 
 #include "pg/pg.h"
 #include "schemadiff/catalog.h"
@@ -62,7 +66,8 @@ class GuardE2ETest : public ::testing::TestWithParam<std::string> {
     const std::string secrets = stack_->data_dir() + "-secrets.yaml";
     std::ofstream(secrets) << "environments:\n  dev: {password: '" << SplitPassword(dev_->url()).second
                            << "'}\n  dev_as_hugo: {password: 'pw'}\n";
-    stack_->Start("boston", {"--secrets-file", secrets, "--shadow-url", TestServerUrl()});
+    start_args_ = {"--secrets-file", secrets, "--shadow-url", TestServerUrl()};
+    stack_->Start("boston", start_args_);
     stack_->AddTokensAndHangUp("  - {token: gina-token, user: gina, site: boston, roles: [developer], db_role: " +
                                gina_ + "}\n  - {token: hugo-token, user: hugo, site: london, roles: [developer], "
                                "db_role: " + hugo_ + "}\n");
@@ -111,9 +116,10 @@ class GuardE2ETest : public ::testing::TestWithParam<std::string> {
     return st.ok() ? "" : std::string(st.message());
   }
 
-  grpc::Status Guard(const std::string& what, v1::GuardReport* status) {
+  grpc::Status Guard(const std::string& what, v1::GuardReport* status, std::optional<uint32_t> stale_after = {}) {
     v1::GuardRequest req;
     req.set_environment("dev");
+    if (stale_after) req.set_stale_after_seconds(*stale_after);
     auto ctx = Ctx("dana-token", 60);
     if (what == "install") return deploy_->GuardInstall(ctx.get(), req, status);
     if (what == "uninstall") return deploy_->GuardUninstall(ctx.get(), req, status);
@@ -142,7 +148,30 @@ class GuardE2ETest : public ::testing::TestWithParam<std::string> {
     return -1;
   }
 
+  // The guard table's check-outs, "object=db_role" each, sorted.
+  std::vector<std::string> GuardRows() {
+    std::vector<std::string> out;
+    auto rows = admin_->Query("SELECT object || '=' || db_role FROM strata_guard.checkouts ORDER BY 1");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    for (int i = 0; rows.ok() && i < rows->size(); ++i) out.push_back(rows->text(i, 0));
+    return out;
+  }
+
+  // Runs `sql` as `role` until its outcome contains `expected` ("" : until it
+  // succeeds), for up to `seconds`; the last outcome.
+  std::string RunAsUntil(const std::string& role, const std::string& sql, const std::string& expected, int seconds) {
+    std::string outcome;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    do {
+      outcome = RunAs(role, sql);
+      if (expected.empty() ? outcome.empty() : outcome.find(expected) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < end);
+    return outcome;
+  }
+
   std::string suffix_, gina_, hugo_, owner_;
+  std::vector<std::string> start_args_;
   std::unique_ptr<ScratchDatabase> dev_;
   std::unique_ptr<pg::Session> admin_;
   std::unique_ptr<Stack> stack_;
@@ -158,6 +187,12 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
   EXPECT_TRUE(status.in_sync());
   EXPECT_EQ(status.managed(), 3u);
   EXPECT_EQ(status.checkouts(), 0u);
+  // The guard is Strata's, not one of the environment's objects: no drift.
+  v1::CheckDriftRequest drift_req;
+  drift_req.set_environment("dev");
+  v1::DriftReport drift;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("dana-token", 60).get(), drift_req, &drift).ok());
+  EXPECT_FALSE(drift.drifted()) << drift.DebugString();
 
   // Nothing is checked out: managed objects are closed to everyone.
   EXPECT_THAT(RunAs(gina_, "ALTER TABLE sales.orders ADD COLUMN note text"),
@@ -175,15 +210,35 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
   EXPECT_THAT(RunAs(hugo_, "DROP TABLE sales.orders CASCADE"), HasSubstr("checked out"));
   EXPECT_THAT(RunAs(hugo_, "CREATE INDEX orders_total ON sales.orders (total)"), HasSubstr("checked out by gina"));
   EXPECT_THAT(RunAs(hugo_, "COMMENT ON TABLE sales.orders IS 'mine'"), HasSubstr("checked out by gina"));
+  // GRANT and REVOKE reach the guard without a target; it still knows.
+  EXPECT_THAT(RunAs(hugo_, "GRANT SELECT ON sales.orders TO PUBLIC"), HasSubstr("checked out by gina"));
+  EXPECT_THAT(RunAs(hugo_, "BEGIN; SAVEPOINT s; REVOKE ALL ON sales.orders FROM PUBLIC; COMMIT"),
+              HasSubstr("checked out by gina"));
+  EXPECT_THAT(RunAs(hugo_, "GRANT SELECT (total) ON sales.orders TO " + gina_), HasSubstr("checked out by gina"));
+  // Renames: the trigger sees the new name; the guard knows the object.
+  EXPECT_THAT(RunAs(hugo_, "ALTER TABLE sales.orders RENAME TO orders_old"), HasSubstr("checked out by gina"));
+  ASSERT_TRUE(admin_->Exec("CREATE SCHEMA archive AUTHORIZATION " + owner_).ok());  // unmanaged: passes
+  EXPECT_THAT(RunAs(hugo_, "ALTER TABLE sales.orders SET SCHEMA archive"), HasSubstr("checked out by gina"));
   // gina can.
   EXPECT_EQ(RunAs(gina_, "ALTER TABLE sales.orders ADD COLUMN note text"), "");
   EXPECT_EQ(RunAs(gina_, "CREATE INDEX orders_total ON sales.orders (total)"), "");
+  EXPECT_EQ(RunAs(gina_, "GRANT SELECT ON sales.orders TO " + hugo_ + "; REVOKE SELECT ON sales.orders FROM " + hugo_),
+            "");
+  // An index on a table someone holds is theirs to drop (its catalog rows
+  // are gone when the drop is reported: the guard noted its table before).
+  EXPECT_THAT(RunAs(hugo_, "DROP INDEX sales.orders_total"), HasSubstr("checked out by gina"));
+  // Objects Strata does not manage: GRANT and DROP INDEX pass.
+  EXPECT_EQ(RunAs(hugo_, "CREATE TABLE sales.notes (x int); CREATE INDEX notes_x ON sales.notes (x); "
+                         "GRANT SELECT ON sales.notes TO PUBLIC; DROP INDEX sales.notes_x; DROP TABLE sales.notes"),
+            "");
 
   // The view is managed and nobody holds it: CREATE OR REPLACE and DROP are refused.
   EXPECT_THAT(RunAs(hugo_, "CREATE OR REPLACE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE "
                            "total > 1000"),
               HasSubstr("sales.big_orders is managed by Strata and not checked out"));
   EXPECT_THAT(RunAs(hugo_, "DROP VIEW sales.big_orders"), HasSubstr("not checked out"));
+  EXPECT_THAT(RunAs(hugo_, "GRANT SELECT ON sales.big_orders TO PUBLIC"), HasSubstr("not checked out"));
+  EXPECT_THAT(RunAs(hugo_, "ALTER VIEW sales.big_orders RENAME TO big"), HasSubstr("not checked out"));
   CheckOut("hugo-token", "view:sales.big_orders");
   ASSERT_GE(WaitForGuardRow("view:sales.big_orders", hugo_), 0);
   EXPECT_EQ(RunAs(hugo_, "CREATE OR REPLACE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE "
@@ -263,6 +318,147 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
       "(SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'strata_guard%')");
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->number(0, 0), 0);
+}
+
+TEST_P(GuardE2ETest, StatusListsWhatChangedInTheDatabaseWithoutACheckOut) {
+  // Before the guard: somebody changes a managed table and creates a table
+  // Strata does not know.
+  ASSERT_TRUE(admin_->Exec("ALTER TABLE sales.orders ADD COLUMN sneaky text; CREATE TABLE sales.extra (x int)").ok());
+  v1::GuardReport status;
+  ASSERT_TRUE(Guard("install", &status).ok());
+  // gina changes the view under her check-out.
+  CheckOut("gina-token", "view:sales.big_orders");
+  ASSERT_GE(WaitForGuardRow("view:sales.big_orders", gina_), 0);
+  ASSERT_EQ(RunAs(gina_, "CREATE OR REPLACE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE "
+                         "total > 500"),
+            "");
+
+  auto s = Guard("status", &status);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::map<std::string, const v1::GuardDrift*> drift;
+  for (const auto& d : status.drift()) drift[d.object()] = &d;
+  ASSERT_EQ(drift.size(), 3u) << status.DebugString();
+  ASSERT_TRUE(drift.count("table:sales.orders"));
+  EXPECT_EQ(drift["table:sales.orders"]->kind(), v1::GuardDrift::CHANGED);
+  EXPECT_EQ(drift["table:sales.orders"]->holder(), "");
+  EXPECT_EQ(drift["table:sales.orders"]->latest_version(), 1u);
+  EXPECT_THAT(drift["table:sales.orders"]->detail(), ::testing::Contains(HasSubstr("+ ")));
+  EXPECT_THAT(absl::StrJoin(drift["table:sales.orders"]->detail(), "\n"), HasSubstr("sneaky"));
+  ASSERT_TRUE(drift.count("view:sales.big_orders"));
+  EXPECT_EQ(drift["view:sales.big_orders"]->kind(), v1::GuardDrift::CHANGED);
+  EXPECT_EQ(drift["view:sales.big_orders"]->holder(), "gina");
+  ASSERT_TRUE(drift.count("table:sales.extra"));
+  EXPECT_EQ(drift["table:sales.extra"]->kind(), v1::GuardDrift::UNVERSIONED);
+  EXPECT_EQ(status.drift_note(), "catalogs");
+
+  std::string out;
+  const std::string deploy = "--deploy-endpoint " + stack_->deploy_endpoint() + " ";
+  EXPECT_EQ(RunCli(stack_->endpoint(), "gina-token", deploy + "guard status --env dev", &out), 5) << out;
+  EXPECT_THAT(out, HasSubstr("CHANGED WITHOUT A CHECK-OUT"));
+  EXPECT_THAT(out, HasSubstr("table:sales.orders (latest v1)"));
+  EXPECT_THAT(out, HasSubstr("sneaky"));
+  EXPECT_THAT(out, HasSubstr("view:sales.big_orders (latest v1, checked out by gina (boston))"));
+  EXPECT_THAT(out, HasSubstr("table:sales.extra"));
+
+  // gina checks the view in with a definition of her own spelling (as from
+  // a file): the same view in other words is not a change.
+  v1::CheckInRequest ci;
+  ci.set_object("view:sales.big_orders");
+  ci.set_definition("create   view sales.big_orders as\n  select id, total from sales.orders where total > 500;\n");
+  ci.set_message("threshold 500");
+  v1::CheckInResponse done;
+  ASSERT_TRUE(lock_->CheckIn(Ctx("gina-token").get(), ci, &done).ok());
+  // Someone restores the table as Strata has it; only the unversioned table remains.
+  ASSERT_TRUE(Guard("uninstall", &status).ok());
+  ASSERT_TRUE(admin_->Exec("ALTER TABLE sales.orders DROP COLUMN sneaky").ok());
+  ASSERT_TRUE(Guard("install", &status).ok());
+  ASSERT_TRUE(Guard("status", &status).ok());
+  ASSERT_EQ(status.drift_size(), 1) << status.DebugString();
+  EXPECT_EQ(status.drift(0).object(), "table:sales.extra");
+  EXPECT_EQ(RunCli(stack_->endpoint(), "gina-token", deploy + "guard status --env dev", &out), 0) << out;
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("CHANGED WITHOUT")));
+}
+
+// The syncing service is killed; meanwhile gina gives sales.orders up and
+// hugo takes it in another region (on the embedded log, which one process
+// owns, the same records are appended to the log while the server is down).
+// The guard fails closed once its check-outs are stale, and after the
+// restart it holds exactly what the log says.
+TEST_P(GuardE2ETest, AfterAnOutageTheGuardCatchesUpAndGrantsNothingTheLogDoesNot) {
+  v1::GuardReport status;
+  auto s = Guard("install", &status, /*stale_after=*/3);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(status.stale_after_seconds(), 3u);
+  CheckOut("gina-token", "table:sales.orders");
+  ASSERT_GE(WaitForGuardRow("table:sales.orders", gina_), 0);
+  ASSERT_EQ(RunAs(gina_, "COMMENT ON TABLE sales.orders IS 'gina'"), "");
+
+  stack_->Stop(SIGKILL);
+  std::unique_ptr<Stack> london;
+  if (GetParam() == "kafka") {
+    london = std::make_unique<Stack>("kafka", stack_->broker());
+    london->Start("london");
+    london->AddTokensAndHangUp("  - {token: gina-token, user: gina, site: boston, roles: [developer]}\n"
+                               "  - {token: hugo-token, user: hugo, site: london, roles: [developer]}\n");
+    auto other = london->Stub();
+    grpc::Status undone;
+    for (int i = 0; i < 100; ++i) {  // until the token reload is in
+      v1::UndoCheckOutRequest undo;
+      undo.add_objects("table:sales.orders");
+      v1::UndoCheckOutResponse r;
+      undone = other->UndoCheckOut(Ctx("gina-token").get(), undo, &r);
+      if (undone.error_code() != grpc::StatusCode::UNAUTHENTICATED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(undone.ok()) << undone.error_message();
+    v1::CheckOutRequest take;
+    take.add_objects("table:sales.orders");
+    v1::CheckOutResponse taken;
+    ASSERT_TRUE(other->CheckOut(Ctx("hugo-token").get(), take, &taken).ok());
+  } else {
+    // Import wrote seq 1-2 (version 1), gina's check-out seq 3.
+    auto append = [&](const std::string& user, const std::string& site, uint64_t seq, bool take) {
+      v1::Event e;
+      e.set_event_id("00000000-0000-4000-8000-00000000000" + std::to_string(seq));
+      e.set_aggregate("object:table:sales.orders");
+      e.set_seq(seq);
+      e.mutable_time()->set_seconds(time(nullptr));
+      e.mutable_actor()->set_user(user);
+      e.mutable_actor()->set_site(site);
+      e.set_origin_site(site);
+      if (take) e.mutable_checked_out()->set_reason("outage test");
+      else e.mutable_check_out_undone();
+      return stack_->AppendRaw(e.aggregate(), e.SerializeAsString());
+    };
+    ASSERT_TRUE(append("gina", "boston", 4, false).ok());
+    ASSERT_TRUE(append("hugo", "london", 5, true).ok());
+  }
+
+  // Nobody told the database: its table still says gina. Within stale_after
+  // it would let her; then the guard fails closed, for her and for hugo.
+  EXPECT_EQ(GuardRows(), std::vector<std::string>{"table:sales.orders=" + gina_});
+  EXPECT_THAT(RunAsUntil(gina_, "COMMENT ON TABLE sales.orders IS 'stale'", "has not heard from Strata", 10),
+              HasSubstr("sales.orders cannot be changed now: the guard in this database has not heard from Strata"));
+  EXPECT_THAT(RunAs(hugo_, "COMMENT ON TABLE sales.orders IS 'hugo'"), HasSubstr("checked out by gina"));
+  // Objects Strata does not manage are not affected.
+  EXPECT_EQ(RunAs(hugo_, "CREATE TABLE sales.scratch (x int); DROP TABLE sales.scratch"), "");
+
+  stack_->Start("boston", start_args_);
+  lock_ = stack_->Stub();
+  deploy_ = stack_->DeployStub();
+  ASSERT_GE(WaitForGuardRow("table:sales.orders", hugo_), 0) << "the guard never caught up";
+  EXPECT_EQ(RunAsUntil(hugo_, "COMMENT ON TABLE sales.orders IS 'hugo'", "", 5), "");
+  EXPECT_THAT(RunAs(gina_, "COMMENT ON TABLE sales.orders IS 'gina'"), HasSubstr("checked out by hugo (london)"));
+  // The guard's table is the log's lock list.
+  v1::ListLocksResponse locks;
+  ASSERT_TRUE(lock_->ListLocks(Ctx("gina-token").get(), {}, &locks).ok());
+  ASSERT_EQ(locks.locks_size(), 1);
+  EXPECT_EQ(locks.locks(0).user(), "hugo");
+  EXPECT_EQ(GuardRows(), std::vector<std::string>{"table:sales.orders=" + hugo_});
+  ASSERT_TRUE(Guard("status", &status).ok());
+  EXPECT_TRUE(status.in_sync());
+  EXPECT_FALSE(status.fails_closed());
+  EXPECT_LT(status.seconds_since_sync(), 3);
 }
 
 TEST_P(GuardE2ETest, InstallingWithoutSuperuserRightsSaysSoAndLeavesNothing) {

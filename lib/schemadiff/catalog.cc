@@ -21,9 +21,12 @@ constexpr uint32_t kPgClass = 1259, kPgType = 1247, kPgProc = 1255, kPgNamespace
                    kPgExtension = 3079, kPgOperator = 2617, kPgPolicy = 3256, kPgTsParser = 3601,
                    kPgTsDict = 3600, kPgTsConfig = 3602;
 
-// Schemas that are PostgreSQL's own.
+// Schemas that are PostgreSQL's own, and Strata's guard (services/deploy/guard.h),
+// which is infrastructure in an environment, never one of its objects: not
+// imported, not drift, never in a plan.
 constexpr const char* kUserNamespace =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_'";
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'strata_guard') AND "
+    "n.nspname !~ '^pg_(toast_)?temp_'";
 
 using ObjRef = std::pair<uint32_t, uint32_t>;  // (classid, objid)
 

@@ -123,7 +123,8 @@ std::string ColumnDefinition(const Column& column);
 // The statements that create table `t` (partitions: PARTITION OF its parent).
 std::vector<std::string> CreateTable(const Object& t, const Catalog& catalog);
 
-// Reads the catalog model of the database `session` is connected to.
+// Reads the catalog model of the database `session` is connected to: the
+// user schemas, without PostgreSQL's own and Strata's guard (strata_guard).
 absl::StatusOr<Catalog> ReadCatalog(pg::Session& session);
 
 // One line per fact ("<key> <signature>") in a stable order: two databases

@@ -12,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "events/events.h"
 #include "fmt/format.h"
@@ -265,12 +266,18 @@ class DeployServiceImpl final : public v1::DeployService::Service {
         return s;
     }
     if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
+    const uint32_t stale_after = req.has_stale_after_seconds() ? req.stale_after_seconds() : 60;
+    if (install && stale_after != 0 && stale_after < 3)
+      return absl::InvalidArgumentError(fmt::format(
+          "--stale-after {}s is too short: the deploy service confirms the guard's check-outs every second; give "
+          "at least 3s (or 0 for never, which lets a stale guard grant what the log no longer grants)",
+          stale_after));
     auto env = Environment(req.environment());
     if (!env.ok()) return env.status();
     auto session = Connect(env->environment());
     if (!session.ok()) return session.status();
     if (install) {
-      if (absl::Status s = InstallGuard(**session); !s.ok()) return s;
+      if (absl::Status s = InstallGuard(**session, absl::Seconds(stale_after)); !s.ok()) return s;
       // The check-outs are there before the call returns; the sync keeps them.
       auto expected = ExpectedGuardState();
       if (!expected.ok()) return expected.status();
@@ -285,18 +292,102 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     auto installed = GuardInstalled(**session);
     if (!installed.ok()) return installed.status();
     resp->set_installed(*installed);
-    if (!*installed) return absl::OkStatus();
-    auto actual = ReadGuardState(**session);
-    if (!actual.ok()) return actual.status();
-    auto expected = ExpectedGuardState();
-    if (!expected.ok()) return expected.status();
-    resp->set_in_sync(*actual == *expected);
-    resp->set_managed(static_cast<uint32_t>(actual->managed.size()));
-    resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
-    auto synced = GuardSyncedAt(**session);
-    if (!synced.ok()) return synced.status();
-    if (*synced > 0) resp->set_seconds_since_sync(std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) - *synced));
+    if (*installed) {
+      auto actual = ReadGuardState(**session);
+      if (!actual.ok()) return actual.status();
+      auto expected = ExpectedGuardState();
+      if (!expected.ok()) return expected.status();
+      resp->set_in_sync(*actual == *expected);
+      resp->set_managed(static_cast<uint32_t>(actual->managed.size()));
+      resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
+      auto confirmed = ReadGuardConfirmation(**session);
+      if (!confirmed.ok()) return confirmed.status();
+      resp->set_seconds_since_sync(absl::ToDoubleSeconds(confirmed->age));
+      resp->set_stale_after_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(confirmed->stale_after)));
+      resp->set_fails_closed(confirmed->fails_closed);
+    }
+    if (install || uninstall) return absl::OkStatus();
+    return GuardDrift(who, env->environment(), resp);
+  }
+
+  // What changed in the environment's database without going through Strata:
+  // each object's definition there against its latest version. Definitions
+  // whose text differs are compared again as catalogs (the latest versions
+  // loaded into a shadow database and cut the same way), so a version
+  // checked in from a hand-written file is not drift for its spelling.
+  absl::Status GuardDrift(const auth::Principal& who, const v1::Environment& env, v1::GuardReport* resp) {
+    auto live = ReadLive(env);
+    if (!live.ok()) return live.status();
+    std::map<std::string, std::string> in_db;
+    for (auto& d : schemadiff::DefinitionsOf(*live).objects) in_db[d.object] = std::move(d.sql);
+    auto objects = DeployProjection::ReadObjects(db());
+    if (!objects.ok()) return objects.status();
+    auto add = [&](const std::string& id, v1::GuardDrift::Kind kind, const internal::DeployObject* o) {
+      v1::GuardDrift* d = resp->add_drift();
+      d->set_object(id);
+      d->set_kind(kind);
+      if (!o) return d;
+      d->set_latest_version(o->latest_version());
+      d->set_holder(o->holder());
+      d->set_holder_site(o->holder_site());
+      return d;
+    };
+    std::vector<std::string> changed;
+    for (const auto& [id, sql] : in_db) {
+      if (!hosting::ObjectInScope(who, id)) continue;
+      auto it = objects->find(id);
+      if (it == objects->end() || it->second.latest_version() == 0)
+        add(id, v1::GuardDrift::UNVERSIONED, it == objects->end() ? nullptr : &it->second);
+      else if (auth::Sha256Hex(sql) != it->second.latest_sha256())
+        changed.push_back(id);
+    }
+    for (const auto& [id, o] : *objects)
+      if (o.latest_version() > 0 && !in_db.count(id) && hosting::ObjectInScope(who, id))
+        add(id, v1::GuardDrift::MISSING, &o);
+    if (changed.empty()) return absl::OkStatus();
+
+    Entries latest;
+    for (const auto& [id, o] : *objects) {
+      if (o.latest_version() == 0) continue;
+      v1::BaselineEntry e;
+      e.set_object(id);
+      e.set_version(o.latest_version());
+      latest.Add(std::move(e));
+    }
+    std::map<std::string, std::string> as_versioned;
+    if (auto heads = LoadState(latest); heads.ok()) {
+      for (auto& d : schemadiff::DefinitionsOf(*heads).objects) as_versioned[d.object] = std::move(d.sql);
+      resp->set_drift_note("catalogs");
+    } else {
+      resp->set_drift_note(fmt::format("text (the latest versions could not be loaded into a shadow database: {})",
+                                       std::string(heads.status().message())));
+      for (const std::string& id : changed) {
+        auto sql = DeployProjection::ReadDefinition(db(), id, objects->at(id).latest_version());
+        if (!sql.ok()) return sql.status();
+        as_versioned[id] = std::move(*sql);
+      }
+    }
+    for (const std::string& id : changed) {
+      const std::string& versioned = as_versioned[id];
+      if (versioned == in_db[id]) continue;
+      v1::GuardDrift* d = add(id, v1::GuardDrift::CHANGED, &objects->at(id));
+      for (auto& line : LinesThatDiffer(versioned, in_db[id], 6)) d->add_detail(std::move(line));
+    }
     return absl::OkStatus();
+  }
+
+  // "- line" of `before` missing from `after`, "+ line" of `after` missing
+  // from `before`, at most `limit` of them.
+  static std::vector<std::string> LinesThatDiffer(const std::string& before, const std::string& after, size_t limit) {
+    const std::vector<std::string> a = absl::StrSplit(before, '\n', absl::SkipWhitespace());
+    const std::vector<std::string> b = absl::StrSplit(after, '\n', absl::SkipWhitespace());
+    const std::set<std::string> in_a(a.begin(), a.end()), in_b(b.begin(), b.end());
+    std::vector<std::string> out;
+    for (const auto& line : a)
+      if (!in_b.count(line) && out.size() < limit) out.push_back("- " + line);
+    for (const auto& line : b)
+      if (!in_a.count(line) && out.size() < limit) out.push_back("+ " + line);
+    return out;
   }
 
   grpc::Status ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
@@ -1336,7 +1427,8 @@ absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
   // Guarded environments follow the log from now on (and catch up at once).
   guard_sync_ = std::make_unique<GuardSync>([this] { return service_->GuardTargets(); },
-                                            [this] { return service_->ExpectedGuardState(); });
+                                            [this] { return service_->ExpectedGuardState(); },
+                                            [this] { return runner_->CatchUp(absl::Seconds(2)); });
   guard_sync_->Start();
   return absl::OkStatus();
 }

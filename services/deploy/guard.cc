@@ -14,7 +14,12 @@ namespace {
 constexpr char kTables[] = R"sql(
 CREATE SCHEMA IF NOT EXISTS strata_guard;
 REVOKE ALL ON SCHEMA strata_guard FROM PUBLIC;
+-- classid/objid: where the object is now (refreshed by the sync), so that a
+-- RENAME or SET SCHEMA, which the trigger sees under the new name, is still
+-- recognised as a change to the managed object.
 CREATE TABLE IF NOT EXISTS strata_guard.managed (object text PRIMARY KEY);
+ALTER TABLE strata_guard.managed ADD COLUMN IF NOT EXISTS classid oid, ADD COLUMN IF NOT EXISTS objid oid;
+CREATE INDEX IF NOT EXISTS managed_address ON strata_guard.managed (objid, classid);
 CREATE TABLE IF NOT EXISTS strata_guard.checkouts (
   object text PRIMARY KEY,
   db_role text NOT NULL,
@@ -22,10 +27,14 @@ CREATE TABLE IF NOT EXISTS strata_guard.checkouts (
   site text NOT NULL,
   since timestamptz NOT NULL
 );
+-- synced_at: when the deploy service last confirmed, with its projection
+-- caught up with the log, that the tables are current. Older than
+-- stale_after, the guard fails closed (see check()).
 CREATE TABLE IF NOT EXISTS strata_guard.sync (
   id int PRIMARY KEY CHECK (id = 1),
   synced_at timestamptz NOT NULL
 );
+ALTER TABLE strata_guard.sync ADD COLUMN IF NOT EXISTS stale_after interval NOT NULL DEFAULT '60 seconds';
 REVOKE ALL ON ALL TABLES IN SCHEMA strata_guard FROM PUBLIC;
 )sql";
 
@@ -101,10 +110,11 @@ $guard$;
 )sql";
 
 // The same for a dropped object, whose catalog rows are gone: from the names
-// pg_event_trigger_dropped_objects() reports.
+// pg_event_trigger_dropped_objects() reports, and for an index the table it
+// was on, noted when the DROP INDEX started (on_drop_index_start).
 constexpr char kIdsOfDropped[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.ids_of_dropped(kind text, names text[], args text[]) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
 DECLARE
   q text;
 BEGIN
@@ -114,7 +124,9 @@ BEGIN
     WHEN 'view' THEN RETURN ARRAY['view:' || q];
     WHEN 'materialized view' THEN RETURN ARRAY['materialized_view:' || q];
     WHEN 'sequence' THEN RETURN ARRAY['sequence:' || q];
-    WHEN 'index' THEN RETURN ARRAY['index:' || q];
+    WHEN 'index' THEN
+      RETURN array_remove(ARRAY['index:' || q,
+        nullif(current_setting('strata_guard.index_owners', true), '')::jsonb ->> ('index:' || q)], NULL);
     WHEN 'type' THEN RETURN CASE WHEN names[2] LIKE '%[]' THEN '{}' ELSE ARRAY['type:' || q] END;
     WHEN 'domain' THEN RETURN ARRAY['domain:' || q];
     WHEN 'function', 'procedure' THEN
@@ -131,14 +143,71 @@ END
 $guard$;
 )sql";
 
-// The decision: the first managed id among `ids` must be checked out by the
-// session's login role. SECURITY DEFINER: it reads tables nobody else may.
+// Where a Strata id's object is in this database's catalog now (NULLs: not
+// there, or a kind the guard follows through its table).
+constexpr char kAddressOf[] = R"sql(
+CREATE OR REPLACE FUNCTION strata_guard.address_of(id text, OUT classid oid, OUT objid oid)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+DECLARE
+  kind text := split_part(id, ':', 1);
+  name text := substr(id, strpos(id, ':') + 1);
+BEGIN
+  IF kind IN ('table', 'view', 'materialized_view', 'sequence', 'index') THEN
+    classid := 'pg_class'::regclass; objid := to_regclass(name);
+  ELSIF kind IN ('function', 'procedure') THEN
+    classid := 'pg_proc'::regclass; objid := to_regprocedure(name);
+  ELSIF kind IN ('type', 'domain') THEN
+    classid := 'pg_type'::regclass; objid := to_regtype(name);
+  ELSIF kind = 'schema' THEN
+    classid := 'pg_namespace'::regclass; objid := to_regnamespace(name);
+  END IF;
+  IF objid IS NULL THEN classid := NULL; END IF;
+EXCEPTION WHEN OTHERS THEN  -- a name the to_reg functions cannot parse
+  classid := NULL; objid := NULL;
+END
+$guard$;
+)sql";
+
+// GRANT and REVOKE reach event triggers without a target. What they changed
+// is what the current transaction (or one of its subtransactions) wrote to
+// the catalogs holding privileges: rows whose xmin is in progress and visible
+// to us (other transactions' uncommitted rows are not). age(xmin) is the
+// wrap-safe distance back from our top-level xid: our subtransactions are at
+// or after it (age <= 0), frozen rows read as xid 2 (age INT_MAX). Rows
+// written earlier in the same transaction come along; they passed the guard
+// then and pass again.
+constexpr char kWrittenByThisTransaction[] = R"sql(
+CREATE OR REPLACE FUNCTION strata_guard.written_by_this_transaction() RETURNS TABLE (cls oid, obj oid)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $guard$
+  WITH rows AS (
+    SELECT 'pg_class'::regclass::oid AS cls, oid AS obj, age(xmin) AS age FROM pg_class
+    UNION ALL SELECT 'pg_class'::regclass, attrelid, age(xmin) FROM pg_attribute WHERE attnum > 0
+    UNION ALL SELECT 'pg_proc'::regclass, oid, age(xmin) FROM pg_proc
+    UNION ALL SELECT 'pg_namespace'::regclass, oid, age(xmin) FROM pg_namespace
+    UNION ALL SELECT 'pg_type'::regclass, oid, age(xmin) FROM pg_type)
+  SELECT DISTINCT cls, obj FROM rows
+   WHERE CASE WHEN age <= 0
+              THEN pg_xact_status((pg_current_xact_id()::text::bigint - age)::text::xid8) = 'in progress'
+              ELSE false END
+$guard$;
+)sql";
+
+// The decision: the first managed id among `ids`, or else the managed
+// object at (cls, obj) under its old name (a rename), must be checked out by
+// the session's login role, and the guard must be current: when the deploy
+// service has not confirmed the check-outs for longer than stale_after, the
+// guard fails closed, so that a check-in or a change of holder it has not
+// heard of yet cannot be overrun. SECURITY DEFINER: it reads tables nobody
+// else may.
 constexpr char kCheck[] = R"sql(
-CREATE OR REPLACE FUNCTION strata_guard.check(ids text[], command text) RETURNS void
+DROP FUNCTION IF EXISTS strata_guard.check(text[], text);
+CREATE OR REPLACE FUNCTION strata_guard.check(ids text[], command text, cls oid DEFAULT NULL, obj oid DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $guard$
 DECLARE
   id text;
   c record;
+  s record;
 BEGIN
   -- Strata's own deployments: sessions of the guard's owner (the role the
   -- deploy service connects as) that say they are Strata. (That role is a
@@ -147,7 +216,11 @@ BEGIN
      AND session_user = (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'strata_guard') THEN
     RETURN;
   END IF;
-  FOREACH id IN ARRAY coalesce(ids, '{}') LOOP
+  ids := coalesce(ids, '{}');
+  IF obj IS NOT NULL THEN
+    ids := ids || ARRAY(SELECT m.object FROM strata_guard.managed m WHERE m.objid = obj AND m.classid = cls);
+  END IF;
+  FOREACH id IN ARRAY ids LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM strata_guard.managed m WHERE m.object = id);
     SELECT * INTO c FROM strata_guard.checkouts k WHERE k.object = id;
     IF NOT FOUND THEN
@@ -160,13 +233,23 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege',
               HINT = format('%s refused: database role %s does not hold the check-out of %s', command, session_user, id);
     END IF;
+    SELECT * INTO s FROM strata_guard.sync;
+    IF NOT FOUND OR (s.stale_after > interval '0' AND clock_timestamp() - s.synced_at > s.stale_after) THEN
+      RAISE EXCEPTION '% cannot be changed now: the guard in this database has not heard from Strata since %',
+                      substr(id, strpos(id, ':') + 1),
+                      coalesce(to_char(s.synced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'), 'its installation')
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('the check-outs here may be out of date, so the guard refuses changes to managed objects '
+                            'until Strata''s deploy service confirms them again (it fails closed after %s); check that '
+                            'the service runs and reaches this database and the event log', s.stale_after);
+    END IF;
     RETURN;
   END LOOP;
 END
 $guard$;
-REVOKE ALL ON FUNCTION strata_guard.check(text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION strata_guard.check(text[], text, oid, oid) FROM PUBLIC;
 GRANT USAGE ON SCHEMA strata_guard TO PUBLIC;
-GRANT EXECUTE ON FUNCTION strata_guard.check(text[], text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION strata_guard.check(text[], text, oid, oid) TO PUBLIC;
 )sql";
 
 constexpr char kTriggers[] = R"sql(
@@ -174,11 +257,19 @@ CREATE OR REPLACE FUNCTION strata_guard.on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SET search_path = pg_catalog AS $guard$
 DECLARE
   r record;
+  w record;
 BEGIN
   FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
-    CONTINUE WHEN r.in_extension OR r.classid IS NULL OR r.schema_name = 'strata_guard'
+    CONTINUE WHEN r.in_extension;
+    IF r.command_tag IN ('GRANT', 'REVOKE') THEN
+      FOR w IN SELECT * FROM strata_guard.written_by_this_transaction() LOOP
+        PERFORM strata_guard.check(strata_guard.ids_of(w.cls, w.obj), r.command_tag, w.cls, w.obj);
+      END LOOP;
+      CONTINUE;
+    END IF;
+    CONTINUE WHEN r.classid IS NULL OR r.schema_name = 'strata_guard'
                OR (r.object_type = 'schema' AND r.object_identity = 'strata_guard');
-    PERFORM strata_guard.check(strata_guard.ids_of(r.classid, r.objid), r.command_tag);
+    PERFORM strata_guard.check(strata_guard.ids_of(r.classid, r.objid), r.command_tag, r.classid, r.objid);
   END LOOP;
 END
 $guard$;
@@ -194,23 +285,43 @@ BEGIN
   END LOOP;
 END
 $guard$;
+-- At sql_drop an index's catalog rows are gone, and with them its table:
+-- note every index's table (as Strata ids) when a DROP INDEX starts.
+CREATE OR REPLACE FUNCTION strata_guard.on_drop_index_start() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $guard$
+BEGIN
+  PERFORM set_config('strata_guard.index_owners', coalesce((
+    SELECT jsonb_object_agg('index:' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+                            CASE WHEN t.relkind = 'm' THEN 'materialized_view:' ELSE 'table:' END
+                              || quote_ident(tn.nspname) || '.' || quote_ident(t.relname))
+      FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast'))::text, '{}'), true);
+END
+$guard$;
 DROP EVENT TRIGGER IF EXISTS strata_guard_ddl;
 DROP EVENT TRIGGER IF EXISTS strata_guard_drop;
+DROP EVENT TRIGGER IF EXISTS strata_guard_drop_index;
 CREATE EVENT TRIGGER strata_guard_ddl ON ddl_command_end EXECUTE FUNCTION strata_guard.on_ddl();
 CREATE EVENT TRIGGER strata_guard_drop ON sql_drop EXECUTE FUNCTION strata_guard.on_drop();
+CREATE EVENT TRIGGER strata_guard_drop_index ON ddl_command_start WHEN TAG IN ('DROP INDEX')
+  EXECUTE FUNCTION strata_guard.on_drop_index_start();
 ALTER EVENT TRIGGER strata_guard_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER strata_guard_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER strata_guard_drop_index ENABLE ALWAYS;
 )sql";
 
 constexpr char kUninstall[] = R"sql(
 DROP EVENT TRIGGER IF EXISTS strata_guard_ddl;
 DROP EVENT TRIGGER IF EXISTS strata_guard_drop;
+DROP EVENT TRIGGER IF EXISTS strata_guard_drop_index;
 DROP SCHEMA IF EXISTS strata_guard CASCADE;
 )sql";
 
 }  // namespace
 
-absl::Status InstallGuard(pg::Session& db) {
+absl::Status InstallGuard(pg::Session& db, absl::Duration stale_after) {
   auto who = db.Query("SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)");
   if (!who.ok()) return who.status();
   if (!who->is_true(0, 1))
@@ -220,8 +331,18 @@ absl::Status InstallGuard(pg::Session& db) {
         "have a superuser run `strata guard install`",
         db.database(), who->text(0, 0)));
   // One transaction: all of it or nothing.
-  const std::string script = std::string("BEGIN;") + kTables + kIdsOf + kIdsOfDropped + kCheck + kTriggers + "COMMIT;";
-  if (absl::Status s = db.Exec(script); !s.ok()) {
+  const std::string script = std::string("BEGIN;") + kTables + kIdsOf + kIdsOfDropped + kAddressOf +
+                             kWrittenByThisTransaction + kCheck + kTriggers;
+  auto run = [&]() -> absl::Status {
+    if (absl::Status s = db.Exec(script); !s.ok()) return s;
+    if (auto r = db.Query("INSERT INTO strata_guard.sync VALUES (1, now(), make_interval(secs => $1::float8)) "
+                          "ON CONFLICT (id) DO UPDATE SET stale_after = excluded.stale_after",
+                          {std::to_string(absl::ToDoubleSeconds(stale_after))});
+        !r.ok())
+      return r.status();
+    return db.Exec("COMMIT");
+  };
+  if (absl::Status s = run(); !s.ok()) {
     (void)db.Exec("ROLLBACK");
     return absl::Status(s.code(), fmt::format("installing the guard in {} failed, nothing was installed: {}",
                                               db.database(), std::string(s.message())));
@@ -254,7 +375,8 @@ absl::Status WriteGuardState(pg::Session& db, const GuardState& state) {
   auto run = [&]() -> absl::Status {
     if (absl::Status s = db.Exec("DELETE FROM strata_guard.managed; DELETE FROM strata_guard.checkouts"); !s.ok())
       return s;
-    if (auto r = db.Query("INSERT INTO strata_guard.managed SELECT jsonb_array_elements_text($1::jsonb)",
+    if (auto r = db.Query("INSERT INTO strata_guard.managed (object, classid, objid) SELECT x, a.classid, a.objid "
+                          "FROM jsonb_array_elements_text($1::jsonb) AS x, strata_guard.address_of(x) AS a",
                           {managed.dump()});
         !r.ok())
       return r.status();
@@ -264,15 +386,24 @@ absl::Status WriteGuardState(pg::Session& db, const GuardState& state) {
             {checkouts.dump()});
         !r.ok())
       return r.status();
-    if (auto r = db.Query("INSERT INTO strata_guard.sync VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET "
-                          "synced_at = excluded.synced_at");
-        !r.ok())
-      return r.status();
     return db.Exec("COMMIT");
   };
   absl::Status s = run();
   if (!s.ok()) (void)db.Exec("ROLLBACK");
   return s;
+}
+
+absl::Status ConfirmGuard(pg::Session& db) {
+  return db.Exec(
+      "INSERT INTO strata_guard.sync (id, synced_at) VALUES (1, now()) "
+      "ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at");
+}
+
+absl::Status RefreshGuardAddresses(pg::Session& db) {
+  return db.Exec(
+      "UPDATE strata_guard.managed m SET classid = a.classid, objid = a.objid "
+      "FROM strata_guard.managed x, strata_guard.address_of(x.object) a "
+      "WHERE m.object = x.object AND (m.classid, m.objid) IS DISTINCT FROM (a.classid, a.objid)");
 }
 
 absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) {
@@ -290,14 +421,25 @@ absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) {
   return state;
 }
 
-absl::StatusOr<double> GuardSyncedAt(pg::Session& db) {
-  auto rows = db.Query("SELECT coalesce((SELECT extract(epoch FROM synced_at) FROM strata_guard.sync), 0)");
+absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db) {
+  auto rows = db.Query(
+      "SELECT extract(epoch FROM synced_at)::float8, extract(epoch FROM stale_after)::float8, "
+      "extract(epoch FROM clock_timestamp() - synced_at)::float8 FROM strata_guard.sync");
   if (!rows.ok()) return rows.status();
-  return std::stod(rows->text(0, 0));
+  GuardConfirmation c;
+  if (rows->size() == 0) return c;
+  c.confirmed_unix = std::stod(rows->text(0, 0));
+  c.stale_after = absl::Seconds(std::stod(rows->text(0, 1)));
+  c.age = absl::Seconds(std::stod(rows->text(0, 2)));
+  c.fails_closed = c.stale_after > absl::ZeroDuration() && c.age > c.stale_after;
+  return c;
 }
 
-GuardSync::GuardSync(Environments environments, Expected expected, absl::Duration period)
-    : environments_(std::move(environments)), expected_(std::move(expected)), period_(period) {}
+GuardSync::GuardSync(Environments environments, Expected expected, CaughtUp caught_up, absl::Duration period)
+    : environments_(std::move(environments)),
+      expected_(std::move(expected)),
+      caught_up_(std::move(caught_up)),
+      period_(period) {}
 
 GuardSync::~GuardSync() { Stop(); }
 
@@ -317,12 +459,28 @@ void GuardSync::Stop() {
 }
 
 void GuardSync::Round() {
+  const absl::Time now = absl::Now();
+  // A confirmation tells the guard "these check-outs are the log's as of
+  // now", so the projection must have caught up with the log first, and
+  // the expected state is read after that.
+  bool confirm_due = false;
+  for (const auto& [name, t] : targets_) confirm_due |= t.written && now - t.confirmed_at >= kConfirmEvery;
+  bool current = false;
+  if (confirm_due) {
+    const absl::Status caught_up = caught_up_();
+    current = caught_up.ok();
+    const std::string error = current ? "" : std::string(caught_up.message());
+    if (error != caught_up_error_) {
+      if (current) spdlog::info("guard sync: caught up with the log again, confirming the guards");
+      else spdlog::warn("guard sync: not confirming the guards while behind the log: {}", error);
+      caught_up_error_ = error;
+    }
+  }
   auto expected = expected_();
   if (!expected.ok()) {
     spdlog::warn("guard sync: cannot read the expected state: {}", expected.status().ToString());
     return;
   }
-  const absl::Time now = absl::Now();
   for (const auto& [name, url] : environments_()) {
     Target& t = targets_[name];
     // Unreachable environments are tried again every few seconds; reachable
@@ -357,25 +515,39 @@ void GuardSync::Round() {
         continue;
       }
     }
-    // What this loop wrote is trusted for a few seconds; then the table is
-    // read back, so a reinstalled or hand-emptied guard is repaired.
-    if (t.written && *t.written == *expected && now - t.written_at < absl::Seconds(5)) continue;
-    if (t.written && *t.written == *expected) {
-      auto actual = ReadGuardState(*t.session);
-      if (actual.ok() && *actual == *expected) {
-        t.written_at = now;
-        continue;
-      }
-    }
-    if (absl::Status s = WriteGuardState(*t.session, *expected); !s.ok()) {
+    if (absl::Status s = Bring(t, *expected, now); !s.ok()) {
       fail(s);
       continue;
     }
+    if (current && now - t.confirmed_at >= kConfirmEvery) {
+      if (absl::Status s = ConfirmGuard(*t.session); !s.ok()) {
+        fail(s);
+        continue;
+      }
+      t.confirmed_at = now;
+    }
     if (!t.last_error.empty()) spdlog::info("guard sync {}: in sync again", name);
     t.last_error.clear();
-    t.written = *expected;
-    t.written_at = now;
   }
+}
+
+absl::Status GuardSync::Bring(Target& t, const GuardState& expected, absl::Time now) {
+  // What this loop wrote is trusted for a few seconds; then the tables are
+  // read back (a reinstalled or hand-emptied guard is repaired) and the
+  // objects' catalog addresses refreshed (objects created or re-created).
+  if (t.written && *t.written == expected && now - t.written_at < kReadBackEvery) return absl::OkStatus();
+  if (t.written && *t.written == expected) {
+    auto actual = ReadGuardState(*t.session);
+    if (!actual.ok()) return actual.status();
+    if (*actual == expected) {
+      t.written_at = now;
+      return RefreshGuardAddresses(*t.session);
+    }
+  }
+  if (absl::Status s = WriteGuardState(*t.session, expected); !s.ok()) return s;
+  t.written = expected;
+  t.written_at = now;
+  return absl::OkStatus();
 }
 
 }  // namespace strata::deploy

@@ -16,9 +16,12 @@
 // Only the guard's owner (the superuser that installed it) can write its
 // tables; the deploy service keeps them equal to the log (GuardSync).
 //
-// Not covered (PostgreSQL gives event triggers no target for them): GRANT
-// and REVOKE, ALTER ... RENAME to a name (the trigger sees the new name);
-// see docs/guard.md.
+// GRANT and REVOKE (which reach event triggers without a target) are judged
+// by the catalog rows the transaction wrote; renames by the object's catalog
+// address; DROP INDEX by the index's table noted when the command starts.
+// The guard fails closed when the deploy service has not confirmed its
+// check-outs for `stale_after`: nothing is granted that the log no longer
+// grants for longer than that. See docs/guard.md.
 #pragma once
 
 #include <atomic>
@@ -57,42 +60,68 @@ struct GuardState {
 // Installs the guard (FAILED_PRECONDITION naming the role when the
 // connection is not a superuser's; nothing is left behind on any error).
 // Installing over an installed guard replaces its functions and triggers.
-absl::Status InstallGuard(pg::Session& db);
+// `stale_after`: how long the guard trusts its check-outs without a
+// confirmation (ConfirmGuard) before refusing every change to a managed
+// object; zero: forever.
+absl::Status InstallGuard(pg::Session& db, absl::Duration stale_after);
 // Removes it completely (a no-op when absent).
 absl::Status UninstallGuard(pg::Session& db);
 absl::StatusOr<bool> GuardInstalled(pg::Session& db);
 // Replaces the guard's tables with `state`, in one transaction.
 absl::Status WriteGuardState(pg::Session& db, const GuardState& state);
 absl::StatusOr<GuardState> ReadGuardState(pg::Session& db);
-// When the guard's tables were last written (unix seconds; 0: never).
-absl::StatusOr<double> GuardSyncedAt(pg::Session& db);
+// Says the tables are current now (call only with a projection caught up
+// with the log, after writing what it says).
+absl::Status ConfirmGuard(pg::Session& db);
+// Re-reads where each managed object is in the catalog (renames are
+// recognised by it).
+absl::Status RefreshGuardAddresses(pg::Session& db);
+
+struct GuardConfirmation {
+  double confirmed_unix = 0;  // 0: never
+  absl::Duration stale_after;
+  absl::Duration age;         // since the confirmation, by the database's clock
+  bool fails_closed = false;  // older than stale_after: changes to managed objects are refused
+};
+absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db);
 
 // Keeps every guarded environment's tables equal to what the log says,
 // checking every `period`: `environments` lists (name, connection URL with
-// password), `expected` computes the state from the projection. Writes only
-// what changed; reconnects after errors (logged once per change of error).
+// password), `expected` computes the state from the projection,
+// `caught_up` brings the projection up to the log's current end (an error
+// when it cannot: then the guards are not confirmed and fail closed once
+// stale). Writes only what changed; reconnects after errors (logged once
+// per change of error).
 class GuardSync {
  public:
   using Environments = std::function<std::vector<std::pair<std::string, std::string>>()>;
   using Expected = std::function<absl::StatusOr<GuardState>()>;
-  GuardSync(Environments environments, Expected expected, absl::Duration period = absl::Milliseconds(200));
+  using CaughtUp = std::function<absl::Status()>;
+  GuardSync(Environments environments, Expected expected, CaughtUp caught_up,
+            absl::Duration period = absl::Milliseconds(200));
   ~GuardSync();
   void Start();
   void Stop();
 
  private:
+  static constexpr absl::Duration kConfirmEvery = absl::Seconds(1);
+  static constexpr absl::Duration kReadBackEvery = absl::Seconds(5);
   struct Target {
     std::unique_ptr<pg::Session> session;
     std::optional<GuardState> written;
     absl::Time written_at = absl::InfinitePast();
+    absl::Time confirmed_at = absl::InfinitePast();
     std::string last_error;
     absl::Time next_probe = absl::InfinitePast();
   };
   void Round();
+  absl::Status Bring(Target& t, const GuardState& expected, absl::Time now);
   Environments environments_;
   Expected expected_;
+  CaughtUp caught_up_;
   const absl::Duration period_;
   std::map<std::string, Target> targets_;
+  std::string caught_up_error_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
