@@ -3,6 +3,11 @@
 //  * DDL overhead: the same 1,000 `ALTER TABLE ... SET DEFAULT n` statements
 //    (autocommit, one connection) without and with the guard, alternating in
 //    rounds within one run; reports ms per statement.
+//  * GRANT overhead: `--grants` GRANT statements on the checked-out table,
+//    without and with the guard (GRANT reaches the guard without a target:
+//    it reads the catalog rows the transaction wrote, so its cost grows with
+//    the catalog; `--tables` tables of 5 columns each are created and
+//    imported first).
 //  * Propagation: from the check-out call's return to the row in
 //    strata_guard.checkouts (polled every 2 ms), for `--checkouts` objects;
 //    reports p50, p99 and max.
@@ -111,6 +116,14 @@ double TimeAlters(strata::pg::Session& db, int n, int round) {
   return Since(t);
 }
 
+// Seconds for `n` autocommit GRANTs on one connection.
+double TimeGrants(strata::pg::Session& db, int n) {
+  const auto t = Clock::now();
+  for (int i = 0; i < n; ++i)
+    Check(db.Exec(i % 2 ? "REVOKE SELECT ON bench.t FROM PUBLIC" : "GRANT SELECT ON bench.t TO PUBLIC"), "GRANT");
+  return Since(t);
+}
+
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
@@ -123,13 +136,15 @@ int main(int argc, char** argv) {
   std::string pg_url = "postgres://strata:strata@127.0.0.1:5432/postgres";
   std::string bin_dir = fs::path(argv[0]).parent_path().string();
   std::string dir = "/tmp/strata-bench-guard";
-  int alters = 1000, rounds = 3, checkouts = 200;
+  int alters = 1000, rounds = 3, checkouts = 200, grants = 200, tables = 1000;
   app.add_option("--pg-url", pg_url, "a superuser's URL on the PostgreSQL server (the guard needs one)");
   app.add_option("--bin-dir", bin_dir, "where strata-server is");
   app.add_option("--dir", dir, "scratch directory (wiped)");
   app.add_option("--alters", alters, "ALTER statements per measurement");
   app.add_option("--rounds", rounds, "rounds of (without, with) guard");
   app.add_option("--checkouts", checkouts, "check-outs timed to the database");
+  app.add_option("--grants", grants, "GRANT/REVOKE statements per measurement");
+  app.add_option("--tables", tables, "extra tables (5 columns each) in the database, imported");
   CLI11_PARSE(app, argc, argv);
 
   fs::remove_all(dir);
@@ -144,6 +159,10 @@ int main(int argc, char** argv) {
     auto db = strata::pg::Session::Connect(db_url);
     if (!db.ok()) Die(std::string(db.status().message()));
     Check((*db)->Exec("CREATE SCHEMA bench; CREATE TABLE bench.t (id int PRIMARY KEY, c int)"), "schema");
+    Check((*db)->Exec(fmt::format("DO $$ BEGIN FOR i IN 1..{} LOOP EXECUTE format('CREATE TABLE bench.x%s (id int "
+                                  "PRIMARY KEY, a text, b int, c date, d numeric)', i); END LOOP; END $$",
+                                  tables)),
+          "tables");
   }
   // The benchmark's user maps to the connecting role, so the guard lets its ALTERs through.
   std::ofstream(dir + "/tokens.yaml") << "tokens:\n  - {token: bench-token, user: bench, roles: [dba], db_role: "
@@ -175,18 +194,22 @@ int main(int argc, char** argv) {
   strata::v1::GuardRequest guard;
   guard.set_environment("dev");
   strata::v1::GuardReport report;
-  std::vector<double> without, with;
+  std::vector<double> without, with, grants_without, grants_with;
   for (int r = 0; r < rounds; ++r) {
     Check(deploy->GuardUninstall(Ctx().get(), guard, &report), "guard uninstall");
     without.push_back(TimeAlters(**ddl, alters, 2 * r));
+    grants_without.push_back(TimeGrants(**ddl, grants));
     Check(deploy->GuardInstall(Ctx().get(), guard, &report), "guard install");
     with.push_back(TimeAlters(**ddl, alters, 2 * r + 1));
+    grants_with.push_back(TimeGrants(**ddl, grants));
   }
+  fmt::print("{} managed objects, {} tables in the database\n", report.managed(), tables + 1);
   for (int r = 0; r < rounds; ++r)
     fmt::print("round {}: {} ALTERs without the guard {:.3f} s ({:.3f} ms each), with it {:.3f} s ({:.3f} ms each): "
-               "+{:.3f} ms per DDL\n",
+               "+{:.3f} ms per DDL; {} GRANT/REVOKE {:.3f} ms each without, {:.3f} ms with: +{:.3f} ms\n",
                r + 1, alters, without[r], 1000 * without[r] / alters, with[r], 1000 * with[r] / alters,
-               1000 * (with[r] - without[r]) / alters);
+               1000 * (with[r] - without[r]) / alters, grants, 1000 * grants_without[r] / grants,
+               1000 * grants_with[r] / grants, 1000 * (grants_with[r] - grants_without[r]) / grants);
 
   // Propagation: check-out returned -> row in the guard table.
   auto probe = strata::pg::Session::Connect(db_url);

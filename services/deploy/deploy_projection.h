@@ -14,6 +14,7 @@
 //   s/<environment>\0<release>     -> "" (the release succeeded there once)
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,12 @@ class DeployProjection : public projection::Projection {
   explicit DeployProjection(DecisionBoard* board) : board_(board) {}
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
+  // Called after every durable commit, on the runner's thread (set before
+  // the runner starts): the guard's sync follows the projection at once.
+  void OnCommit(std::function<void()> callback) { on_commit_ = std::move(callback); }
+  void BatchDone(bool committed) override {
+    if (committed && on_commit_) on_commit_();
+  }
 
   // Read side (committed state).
   static absl::StatusOr<std::optional<internal::DeployObject>> ReadObject(rocksdb::DB* db, const std::string& id);
@@ -87,6 +94,7 @@ class DeployProjection : public projection::Projection {
   absl::Status ApplyRelease(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyBaseline(const v1::Event& e, projection::StateTxn& txn);
   void Publish(const v1::Event& e, const decide::Decision& d);
+  std::function<void()> on_commit_;
 
   DecisionBoard* board_;
 };

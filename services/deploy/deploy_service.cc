@@ -1423,12 +1423,14 @@ absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOpt
 DeployModule::~DeployModule() { Stop(); }
 
 absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
-  if (absl::Status s = runner_->Start(); !s.ok()) return s;
-  if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
-  // Guarded environments follow the log from now on (and catch up at once).
+  // Guarded environments follow the log: woken by every commit of the
+  // projection, from the end of the catch-up on.
   guard_sync_ = std::make_unique<GuardSync>([this] { return service_->GuardTargets(); },
                                             [this] { return service_->ExpectedGuardState(); },
                                             [this] { return runner_->CatchUp(absl::Seconds(2)); });
+  projection_->OnCommit([sync = guard_sync_.get()] { sync->Wake(); });
+  if (absl::Status s = runner_->Start(); !s.ok()) return s;
+  if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
   guard_sync_->Start();
   return absl::OkStatus();
 }

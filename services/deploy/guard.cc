@@ -178,17 +178,30 @@ $guard$;
 // then and pass again.
 constexpr char kWrittenByThisTransaction[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.written_by_this_transaction() RETURNS TABLE (cls oid, obj oid)
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+DECLARE
+  -- Only catalogs this transaction updated rows of are read (the current
+  -- transaction's statistics say which): a table's GRANT does not read the
+  -- large pg_attribute unless column privileges changed. Without
+  -- track_counts there are no such statistics: every catalog is read.
+  all_of_them boolean := NOT current_setting('track_counts')::boolean;
+  in_class boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_class'::regclass) > 0;
+  in_attribute boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_attribute'::regclass) > 0;
+  in_proc boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_proc'::regclass) > 0;
+  in_namespace boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_namespace'::regclass) > 0;
+  in_type boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_type'::regclass) > 0;
+  top bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+  RETURN QUERY
   WITH rows AS (
-    SELECT 'pg_class'::regclass::oid AS cls, oid AS obj, age(xmin) AS age FROM pg_class
-    UNION ALL SELECT 'pg_class'::regclass, attrelid, age(xmin) FROM pg_attribute WHERE attnum > 0
-    UNION ALL SELECT 'pg_proc'::regclass, oid, age(xmin) FROM pg_proc
-    UNION ALL SELECT 'pg_namespace'::regclass, oid, age(xmin) FROM pg_namespace
-    UNION ALL SELECT 'pg_type'::regclass, oid, age(xmin) FROM pg_type)
-  SELECT DISTINCT cls, obj FROM rows
-   WHERE CASE WHEN age <= 0
-              THEN pg_xact_status((pg_current_xact_id()::text::bigint - age)::text::xid8) = 'in progress'
-              ELSE false END
+    SELECT 'pg_class'::regclass::oid AS c, oid AS o, age(xmin) AS age FROM pg_class WHERE in_class
+    UNION ALL SELECT 'pg_class'::regclass, attrelid, age(xmin) FROM pg_attribute WHERE in_attribute AND attnum > 0
+    UNION ALL SELECT 'pg_proc'::regclass, oid, age(xmin) FROM pg_proc WHERE in_proc
+    UNION ALL SELECT 'pg_namespace'::regclass, oid, age(xmin) FROM pg_namespace WHERE in_namespace
+    UNION ALL SELECT 'pg_type'::regclass, oid, age(xmin) FROM pg_type WHERE in_type)
+  SELECT DISTINCT r.c, r.o FROM rows r
+   WHERE CASE WHEN r.age <= 0 THEN pg_xact_status((top - r.age)::text::xid8) = 'in progress' ELSE false END;
+END
 $guard$;
 )sql";
 
@@ -447,14 +460,27 @@ void GuardSync::Start() {
   thread_ = std::thread([this] {
     while (!stopping_.load()) {
       Round();
-      for (absl::Duration slept; slept < period_ && !stopping_.load(); slept += absl::Milliseconds(20))
-        absl::SleepFor(absl::Milliseconds(20));
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(period_), [this] { return woken_ || stopping_.load(); });
+      woken_ = false;
     }
   });
 }
 
+void GuardSync::Wake() {
+  {
+    std::lock_guard lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
 void GuardSync::Stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(wake_mu_);
+    stopping_ = true;
+  }
+  wake_cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,7 +87,7 @@ struct GuardConfirmation {
 absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db);
 
 // Keeps every guarded environment's tables equal to what the log says,
-// checking every `period`: `environments` lists (name, connection URL with
+// checking every `period` and whenever woken: `environments` lists (name, connection URL with
 // password), `expected` computes the state from the projection,
 // `caught_up` brings the projection up to the log's current end (an error
 // when it cannot: then the guards are not confirmed and fail closed once
@@ -102,6 +103,9 @@ class GuardSync {
   ~GuardSync();
   void Start();
   void Stop();
+  // Something may have changed (the projection committed): run a round now
+  // rather than at the end of the period. Any thread; also before Start().
+  void Wake();
 
  private:
   static constexpr absl::Duration kConfirmEvery = absl::Seconds(1);
@@ -122,6 +126,9 @@ class GuardSync {
   const absl::Duration period_;
   std::map<std::string, Target> targets_;
   std::string caught_up_error_;
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool woken_ = false;  // guarded by wake_mu_
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
