@@ -8,12 +8,16 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <optional>
 
 #include "absl/strings/str_join.h"
 
+#include "deploy/guard.h"
 #include "pg/pg.h"
 #include "schemadiff/catalog.h"
 #include "support/postgres.h"
@@ -507,6 +511,38 @@ TEST_P(GuardE2ETest, InstallingWithoutSuperuserRightsSaysSoAndLeavesNothing) {
   req.set_environment("dev");
   EXPECT_EQ(deploy_->GuardInstall(Ctx("gina-token").get(), req, &status).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// The sync and an install (or two deploy services) may write one guard at
+// the same time; each replaces all rows, and neither may fail for the other.
+TEST(GuardTables, ConcurrentWritersDoNotCollide) {
+  ScratchDatabase db("strata_it_guard_writers");
+  auto installer = Connect(db.url());
+  ASSERT_TRUE(installer);
+  ASSERT_TRUE(deploy::InstallGuard(*installer, absl::Seconds(60)).ok());
+  deploy::GuardState state;
+  for (int i = 0; i < 300; ++i) state.managed.push_back("table:s.t" + std::to_string(1000 + i));
+  state.checkouts.push_back({"table:s.t1000", "r", "u", "x", 1});
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  std::string first_error;
+  std::mutex mu;
+  for (int w = 0; w < 3; ++w)
+    writers.emplace_back([&] {
+      auto session = pg::Session::Connect(db.url());
+      if (!session.ok()) return void(++failures);
+      for (int i = 0; i < 20; ++i)
+        if (absl::Status s = deploy::WriteGuardState(**session, state); !s.ok()) {
+          ++failures;
+          std::lock_guard lock(mu);
+          if (first_error.empty()) first_error = s.ToString();
+        }
+    });
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(failures.load(), 0) << first_error;
+  auto read = deploy::ReadGuardState(*installer);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, state);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GuardE2ETest, ::testing::Values("embedded", "kafka"));

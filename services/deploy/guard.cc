@@ -386,7 +386,11 @@ absl::Status WriteGuardState(pg::Session& db, const GuardState& state) {
                          {"since", c.since_unix}});
   if (absl::Status s = db.Exec("BEGIN"); !s.ok()) return s;
   auto run = [&]() -> absl::Status {
-    if (absl::Status s = db.Exec("DELETE FROM strata_guard.managed; DELETE FROM strata_guard.checkouts"); !s.ok())
+    // One writer at a time (the sync, an install): two replacing the rows
+    // concurrently would both insert them. Readers (the triggers) pass.
+    if (absl::Status s = db.Exec("LOCK TABLE strata_guard.managed, strata_guard.checkouts IN EXCLUSIVE MODE; "
+                                 "DELETE FROM strata_guard.managed; DELETE FROM strata_guard.checkouts");
+        !s.ok())
       return s;
     if (auto r = db.Query("INSERT INTO strata_guard.managed (object, classid, objid) SELECT x, a.classid, a.objid "
                           "FROM jsonb_array_elements_text($1::jsonb) AS x, strata_guard.address_of(x) AS a",
