@@ -185,10 +185,10 @@ static bool PrintGuardReport(const v1::GuardReport& r, bool with_drift) {
   section("being changed under a check-out", held);
   section("missing from the database (Strata has versions)", missing);
   section("not versioned in Strata (created or imported outside it)", unversioned);
-  if (with_drift && r.drift().empty())
+  if (with_drift && r.drift().empty() && r.drift_note().rfind("not compared", 0) != 0)
     std::cout << "no changes outside Strata: every managed object is as its latest version\n";
-  if (!r.drift_note().empty() && r.drift_note() != "catalogs") std::cout << "compared by " << r.drift_note() << "\n";
-  return !unchecked.empty() || !missing.empty();
+  if (!r.drift_note().empty() && r.drift_note() != "catalogs") std::cout << "definitions: " << r.drift_note() << "\n";
+  return !unchecked.empty() || !missing.empty() || r.fails_closed();
 }
 
 void AddDeployCommands(CLI::App& app, DeployCommands* c) {
@@ -256,7 +256,7 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
                    "to a managed object (default 60; 0: never)");
   c->guard_status = guard->add_subcommand(
       "status", "whether the guard is installed and in sync, and what changed in the database without a check-out "
-                "(exit 5: changes without a check-out)");
+                "(exit 5: changes without a check-out, or the guard is failing closed)");
   for (CLI::App* sub : {c->guard_install, c->guard_uninstall, c->guard_status})
     sub->add_option("--env", c->env, "environment")->required();
 

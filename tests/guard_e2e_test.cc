@@ -219,6 +219,13 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
   EXPECT_THAT(RunAs(hugo_, "BEGIN; SAVEPOINT s; REVOKE ALL ON sales.orders FROM PUBLIC; COMMIT"),
               HasSubstr("checked out by gina"));
   EXPECT_THAT(RunAs(hugo_, "GRANT SELECT (total) ON sales.orders TO " + gina_), HasSubstr("checked out by gina"));
+  // Temporary tables named like catalogs do not fool it (a shadowed
+  // pg_namespace would make hugo the guard's owner).
+  EXPECT_THAT(RunAs(hugo_, "CREATE TEMP TABLE pg_namespace AS SELECT oid, nspname, CASE WHEN nspname = 'strata_guard' "
+                           "THEN (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) ELSE nspowner END "
+                           "AS nspowner FROM pg_catalog.pg_namespace; SET application_name = 'strata-deploy'; "
+                           "ALTER TABLE sales.orders ADD COLUMN evil int"),
+              HasSubstr("checked out by gina"));
   // Renames: the trigger sees the new name; the guard knows the object.
   EXPECT_THAT(RunAs(hugo_, "ALTER TABLE sales.orders RENAME TO orders_old"), HasSubstr("checked out by gina"));
   ASSERT_TRUE(admin_->Exec("CREATE SCHEMA archive AUTHORIZATION " + owner_).ok());  // unmanaged: passes
@@ -228,9 +235,24 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
   EXPECT_EQ(RunAs(gina_, "CREATE INDEX orders_total ON sales.orders (total)"), "");
   EXPECT_EQ(RunAs(gina_, "GRANT SELECT ON sales.orders TO " + hugo_ + "; REVOKE SELECT ON sales.orders FROM " + hugo_),
             "");
+  // An object of its own decides before its table, also under its old name:
+  // hugo holds the index, so gina may not rename it.
+  CheckOut("hugo-token", "index:sales.orders_total");
+  ASSERT_GE(WaitForGuardRow("index:sales.orders_total", hugo_), 0);
+  EXPECT_THAT(RunAs(gina_, "ALTER INDEX sales.orders_total RENAME TO orders_by_total"),
+              HasSubstr("sales.orders_total is checked out by hugo (london)"));
+  {
+    v1::UndoCheckOutRequest undo;
+    undo.add_objects("index:sales.orders_total");
+    v1::UndoCheckOutResponse undone;
+    ASSERT_TRUE(lock_->UndoCheckOut(Ctx("hugo-token").get(), undo, &undone).ok());
+    ASSERT_GE(WaitForGuardRow("index:sales.orders_total", ""), 0);
+  }
   // An index on a table someone holds is theirs to drop (its catalog rows
   // are gone when the drop is reported: the guard noted its table before).
   EXPECT_THAT(RunAs(hugo_, "DROP INDEX sales.orders_total"), HasSubstr("checked out by gina"));
+  // CONCURRENTLY commits in between; the guard still knows the table.
+  EXPECT_THAT(RunAs(hugo_, "DROP INDEX CONCURRENTLY sales.orders_total"), HasSubstr("checked out by gina"));
   // Objects Strata does not manage: GRANT and DROP INDEX pass.
   EXPECT_EQ(RunAs(hugo_, "CREATE TABLE sales.notes (x int); CREATE INDEX notes_x ON sales.notes (x); "
                          "GRANT SELECT ON sales.notes TO PUBLIC; DROP INDEX sales.notes_x; DROP TABLE sales.notes"),
@@ -403,6 +425,9 @@ TEST_P(GuardE2ETest, AfterAnOutageTheGuardCatchesUpAndGrantsNothingTheLogDoesNot
   ASSERT_GE(WaitForGuardRow("table:sales.orders", gina_), 0);
   ASSERT_EQ(RunAs(gina_, "COMMENT ON TABLE sales.orders IS 'gina'"), "");
 
+  // The restarted service will find a guard from an older Strata (without
+  // the version function) and upgrade it.
+  ASSERT_TRUE(admin_->Exec("DROP FUNCTION strata_guard.version()").ok());
   stack_->Stop(SIGKILL);
   std::unique_ptr<Stack> london;
   if (GetParam() == "kafka") {
@@ -457,6 +482,9 @@ TEST_P(GuardE2ETest, AfterAnOutageTheGuardCatchesUpAndGrantsNothingTheLogDoesNot
   lock_ = stack_->Stub();
   deploy_ = stack_->DeployStub();
   ASSERT_GE(WaitForGuardRow("table:sales.orders", hugo_), 0) << "the guard never caught up";
+  auto upgraded = admin_->Query("SELECT to_regprocedure('strata_guard.version()') IS NOT NULL");
+  ASSERT_TRUE(upgraded.ok());
+  EXPECT_TRUE(upgraded->is_true(0, 0)) << "the older guard was not upgraded";
   EXPECT_EQ(RunAsUntil(hugo_, "COMMENT ON TABLE sales.orders IS 'hugo'", "", 5), "");
   EXPECT_THAT(RunAs(gina_, "COMMENT ON TABLE sales.orders IS 'gina'"), HasSubstr("checked out by hugo (london)"));
   // The guard's table is the log's lock list.

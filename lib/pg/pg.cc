@@ -33,7 +33,11 @@ const std::string& Rows::text(int row, int col) const {
 long long Rows::number(int row, int col) const { return std::atoll(text(row, col).c_str()); }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Connect(const std::string& conninfo) {
-  pg_conn* conn = PQconnectdb(conninfo.c_str());
+  // A server that does not answer must not hang the caller: 10 s unless
+  // the connection string says otherwise (its settings come later and win).
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"10", conninfo.c_str(), nullptr};
+  pg_conn* conn = conninfo.empty() ? PQconnectdb("") : PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string why = PQerrorMessage(conn);
     PQfinish(conn);

@@ -46,7 +46,8 @@ struct ErrorInfo {
 
 class Session {
  public:
-  // Connects with a libpq connection string or postgres:// URL.
+  // Connects with a libpq connection string or postgres:// URL (giving up
+  // after 10 s unless it sets connect_timeout).
   static absl::StatusOr<std::unique_ptr<Session>> Connect(const std::string& conninfo);
   ~Session();
   Session(const Session&) = delete;

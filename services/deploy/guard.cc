@@ -38,12 +38,16 @@ ALTER TABLE strata_guard.sync ADD COLUMN IF NOT EXISTS stale_after interval NOT 
 REVOKE ALL ON ALL TABLES IN SCHEMA strata_guard FROM PUBLIC;
 )sql";
 
+// What this code installs; a guard found with an older version is upgraded
+// by the sync (GuardSync), keeping its tables and settings.
+constexpr int kGuardVersion = 2;
+
 // Strata ids of what a catalog row belongs to, the object itself first and
 // then what contains it (an index's table, a trigger's table, ...): the first
 // managed one decides.
 constexpr char kIdsOf[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.ids_of(cls oid, obj oid) RETURNS text[]
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   r record;
   owner oid;
@@ -114,7 +118,7 @@ $guard$;
 // was on, noted when the DROP INDEX started (on_drop_index_start).
 constexpr char kIdsOfDropped[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.ids_of_dropped(kind text, names text[], args text[]) RETURNS text[]
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   q text;
 BEGIN
@@ -147,7 +151,7 @@ $guard$;
 // there, or a kind the guard follows through its table).
 constexpr char kAddressOf[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.address_of(id text, OUT classid oid, OUT objid oid)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   kind text := split_part(id, ':', 1);
   name text := substr(id, strpos(id, ':') + 1);
@@ -171,36 +175,46 @@ $guard$;
 // GRANT and REVOKE reach event triggers without a target. What they changed
 // is what the current transaction (or one of its subtransactions) wrote to
 // the catalogs holding privileges: rows whose xmin is in progress and visible
-// to us (other transactions' uncommitted rows are not). age(xmin) is the
-// wrap-safe distance back from our top-level xid: our subtransactions are at
-// or after it (age <= 0), frozen rows read as xid 2 (age INT_MAX). Rows
-// written earlier in the same transaction come along; they passed the guard
-// then and pass again.
+// to us (other transactions' uncommitted rows are not). Our subtransactions'
+// xids are at or after our top-level xid: the distance from it, modulo 2^32,
+// is under 2^31 for them and for later transactions (whose rows are visible
+// only once committed), and 2^31 or more for older ones (non-frozen xmins are
+// never further back than that; frozen ones read as xid 2). (age() alone
+// is not enough: its reference xid is fixed at its first call in a
+// transaction, possibly before ours was assigned.)
+// Rows written earlier in the same transaction come along; they passed the
+// guard then and pass again.
 constexpr char kWrittenByThisTransaction[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.written_by_this_transaction() RETURNS TABLE (cls oid, obj oid)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   -- Only catalogs this transaction updated rows of are read (the current
   -- transaction's statistics say which): a table's GRANT does not read the
   -- large pg_attribute unless column privileges changed. Without
   -- track_counts there are no such statistics: every catalog is read.
   all_of_them boolean := NOT current_setting('track_counts')::boolean;
-  in_class boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_class'::regclass) > 0;
-  in_attribute boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_attribute'::regclass) > 0;
-  in_proc boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_proc'::regclass) > 0;
-  in_namespace boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_namespace'::regclass) > 0;
-  in_type boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_type'::regclass) > 0;
+  in_class boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_catalog.pg_class'::regclass) > 0;
+  in_attribute boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_catalog.pg_attribute'::regclass) > 0;
+  in_proc boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_catalog.pg_proc'::regclass) > 0;
+  in_namespace boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_catalog.pg_namespace'::regclass) > 0;
+  in_type boolean := all_of_them OR pg_stat_get_xact_tuples_updated('pg_catalog.pg_type'::regclass) > 0;
   top bigint := pg_current_xact_id()::text::bigint;
+  low bigint := top % 4294967296;
 BEGIN
   RETURN QUERY
   WITH rows AS (
-    SELECT 'pg_class'::regclass::oid AS c, oid AS o, age(xmin) AS age FROM pg_class WHERE in_class
-    UNION ALL SELECT 'pg_class'::regclass, attrelid, age(xmin) FROM pg_attribute WHERE in_attribute AND attnum > 0
-    UNION ALL SELECT 'pg_proc'::regclass, oid, age(xmin) FROM pg_proc WHERE in_proc
-    UNION ALL SELECT 'pg_namespace'::regclass, oid, age(xmin) FROM pg_namespace WHERE in_namespace
-    UNION ALL SELECT 'pg_type'::regclass, oid, age(xmin) FROM pg_type WHERE in_type)
-  SELECT DISTINCT r.c, r.o FROM rows r
-   WHERE CASE WHEN r.age <= 0 THEN pg_xact_status((top - r.age)::text::xid8) = 'in progress' ELSE false END;
+    SELECT 'pg_catalog.pg_class'::regclass::oid AS c, oid AS o, xmin FROM pg_catalog.pg_class WHERE in_class
+    UNION ALL SELECT 'pg_catalog.pg_class'::regclass, attrelid, xmin FROM pg_catalog.pg_attribute
+     WHERE in_attribute AND attnum > 0
+    UNION ALL SELECT 'pg_catalog.pg_proc'::regclass, oid, xmin FROM pg_catalog.pg_proc WHERE in_proc
+    UNION ALL SELECT 'pg_catalog.pg_namespace'::regclass, oid, xmin FROM pg_catalog.pg_namespace WHERE in_namespace
+    UNION ALL SELECT 'pg_catalog.pg_type'::regclass, oid, xmin FROM pg_catalog.pg_type WHERE in_type),
+  -- age() <= 0 is a cheap first cut that keeps every row of ours (its
+  -- reference is at or before our top-level xid); the distance is exact.
+  recent AS (SELECT r.c, r.o, r.xmin::text::bigint AS x FROM rows r WHERE age(r.xmin) <= 0),
+  ahead AS (SELECT r.c, r.o, (r.x - low + 4294967296) % 4294967296 AS d FROM recent r WHERE r.x >= 3)
+  SELECT DISTINCT a.c, a.o FROM ahead a
+   WHERE CASE WHEN a.d < 2147483648 THEN pg_xact_status((top + a.d)::text::xid8) = 'in progress' ELSE false END;
 END
 $guard$;
 )sql";
@@ -216,7 +230,7 @@ constexpr char kCheck[] = R"sql(
 DROP FUNCTION IF EXISTS strata_guard.check(text[], text);
 CREATE OR REPLACE FUNCTION strata_guard.check(ids text[], command text, cls oid DEFAULT NULL, obj oid DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   id text;
   c record;
@@ -229,9 +243,11 @@ BEGIN
      AND session_user = (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'strata_guard') THEN
     RETURN;
   END IF;
+  -- The object itself first, under the name it had (a rename), then what
+  -- ids_of says (its name now, then what contains it).
   ids := coalesce(ids, '{}');
   IF obj IS NOT NULL THEN
-    ids := ids || ARRAY(SELECT m.object FROM strata_guard.managed m WHERE m.objid = obj AND m.classid = cls);
+    ids := ARRAY(SELECT m.object FROM strata_guard.managed m WHERE m.objid = obj AND m.classid = cls) || ids;
   END IF;
   FOREACH id IN ARRAY ids LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM strata_guard.managed m WHERE m.object = id);
@@ -248,13 +264,14 @@ BEGIN
     END IF;
     SELECT * INTO s FROM strata_guard.sync;
     IF NOT FOUND OR (s.stale_after > interval '0' AND clock_timestamp() - s.synced_at > s.stale_after) THEN
-      RAISE EXCEPTION '% cannot be changed now: the guard in this database has not heard from Strata since %',
+      RAISE EXCEPTION '% cannot be changed now: the guard in this database has not heard from Strata %',
                       substr(id, strpos(id, ':') + 1),
-                      coalesce(to_char(s.synced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'), 'its installation')
+                      CASE WHEN s.synced_at IS NULL THEN 'at all'
+                           ELSE 'since ' || to_char(s.synced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') END
         USING ERRCODE = 'insufficient_privilege',
-              HINT = format('the check-outs here may be out of date, so the guard refuses changes to managed objects '
-                            'until Strata''s deploy service confirms them again (it fails closed after %s); check that '
-                            'the service runs and reaches this database and the event log', s.stale_after);
+              HINT = format('its check-outs may be out of date, so it refuses changes to managed objects until '
+                            'Strata''s deploy service confirms them again (after %s without). `strata guard status` '
+                            'shows this; tell whoever runs Strata', coalesce(s.stale_after::text, 'a while'));
     END IF;
     RETURN;
   END LOOP;
@@ -267,7 +284,7 @@ GRANT EXECUTE ON FUNCTION strata_guard.check(text[], text, oid, oid) TO PUBLIC;
 
 constexpr char kTriggers[] = R"sql(
 CREATE OR REPLACE FUNCTION strata_guard.on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   r record;
   w record;
@@ -287,7 +304,7 @@ BEGIN
 END
 $guard$;
 CREATE OR REPLACE FUNCTION strata_guard.on_drop() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $guard$
 DECLARE
   r record;
 BEGIN
@@ -296,12 +313,14 @@ BEGIN
                OR r.schema_name = 'strata_guard' OR r.object_identity = 'strata_guard';
     PERFORM strata_guard.check(strata_guard.ids_of_dropped(r.object_type, r.address_names, r.address_args), 'DROP');
   END LOOP;
+  PERFORM set_config('strata_guard.index_owners', '', false);
 END
 $guard$;
 -- At sql_drop an index's catalog rows are gone, and with them its table:
--- note every index's table (as Strata ids) when a DROP INDEX starts.
+-- note every index's table (as Strata ids) when a DROP INDEX starts. (The
+-- statement names its indexes only in its text; all of them are noted.)
 CREATE OR REPLACE FUNCTION strata_guard.on_drop_index_start() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog AS $guard$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $guard$
 BEGIN
   PERFORM set_config('strata_guard.index_owners', coalesce((
     SELECT jsonb_object_agg('index:' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
@@ -310,7 +329,8 @@ BEGIN
       FROM pg_index i
       JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast'))::text, '{}'), true);
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast'))::text, '{}'),
+    false);  -- the session's: DROP INDEX CONCURRENTLY commits in between; on_drop clears it
 END
 $guard$;
 DROP EVENT TRIGGER IF EXISTS strata_guard_ddl;
@@ -325,6 +345,10 @@ ALTER EVENT TRIGGER strata_guard_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER strata_guard_drop_index ENABLE ALWAYS;
 )sql";
 
+constexpr char kVersion[] = R"sql(
+CREATE OR REPLACE FUNCTION strata_guard.version() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT {}';
+)sql";
+
 constexpr char kUninstall[] = R"sql(
 DROP EVENT TRIGGER IF EXISTS strata_guard_ddl;
 DROP EVENT TRIGGER IF EXISTS strata_guard_drop;
@@ -334,7 +358,7 @@ DROP SCHEMA IF EXISTS strata_guard CASCADE;
 
 }  // namespace
 
-absl::Status InstallGuard(pg::Session& db, absl::Duration stale_after) {
+absl::Status InstallGuard(pg::Session& db, std::optional<absl::Duration> stale_after) {
   auto who = db.Query("SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)");
   if (!who.ok()) return who.status();
   if (!who->is_true(0, 1))
@@ -345,12 +369,16 @@ absl::Status InstallGuard(pg::Session& db, absl::Duration stale_after) {
         db.database(), who->text(0, 0)));
   // One transaction: all of it or nothing.
   const std::string script = std::string("BEGIN;") + kTables + kIdsOf + kIdsOfDropped + kAddressOf +
-                             kWrittenByThisTransaction + kCheck + kTriggers;
+                             kWrittenByThisTransaction + kCheck + kTriggers + fmt::format(kVersion, kGuardVersion);
   auto run = [&]() -> absl::Status {
     if (absl::Status s = db.Exec(script); !s.ok()) return s;
-    if (auto r = db.Query("INSERT INTO strata_guard.sync VALUES (1, now(), make_interval(secs => $1::float8)) "
-                          "ON CONFLICT (id) DO UPDATE SET stale_after = excluded.stale_after",
-                          {std::to_string(absl::ToDoubleSeconds(stale_after))});
+    // Confirmed now (the caller writes the check-outs next); a reinstall
+    // without a new setting keeps the one it had.
+    const std::string seconds = stale_after ? std::to_string(absl::ToDoubleSeconds(*stale_after)) : "60";
+    if (auto r = db.Query(fmt::format("INSERT INTO strata_guard.sync VALUES (1, now(), make_interval(secs => "
+                                      "$1::float8)) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at{}",
+                                      stale_after ? ", stale_after = excluded.stale_after" : ""),
+                          {seconds});
         !r.ok())
       return r.status();
     return db.Exec("COMMIT");
@@ -368,12 +396,25 @@ absl::Status UninstallGuard(pg::Session& db) {
 }
 
 absl::StatusOr<bool> GuardInstalled(pg::Session& db) {
-  auto rows = db.Query(
-      "SELECT to_regclass('strata_guard.checkouts') IS NOT NULL AND "
-      "EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'strata_guard_ddl')");
-  if (!rows.ok()) return rows.status();
-  return rows->is_true(0, 0);
+  auto version = InstalledGuardVersion(db);
+  if (!version.ok()) return version.status();
+  return *version > 0;
 }
+
+absl::StatusOr<int> InstalledGuardVersion(pg::Session& db) {
+  auto rows = db.Query(
+      "SELECT CASE WHEN to_regclass('strata_guard.checkouts') IS NULL OR "
+      "NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'strata_guard_ddl') THEN 0 "
+      "WHEN to_regprocedure('strata_guard.version()') IS NULL THEN 1 ELSE -1 END");
+  if (!rows.ok()) return rows.status();
+  const int found = static_cast<int>(rows->number(0, 0));
+  if (found >= 0) return found;
+  auto version = db.Query("SELECT strata_guard.version()");
+  if (!version.ok()) return version.status();
+  return static_cast<int>(version->number(0, 0));
+}
+
+int CurrentGuardVersion() { return kGuardVersion; }
 
 absl::Status WriteGuardState(pg::Session& db, const GuardState& state) {
   nlohmann::json managed = state.managed;
@@ -410,17 +451,22 @@ absl::Status WriteGuardState(pg::Session& db, const GuardState& state) {
   return s;
 }
 
-absl::Status ConfirmGuard(pg::Session& db) {
-  return db.Exec(
-      "INSERT INTO strata_guard.sync (id, synced_at) VALUES (1, now()) "
-      "ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at");
+absl::Status ConfirmGuard(pg::Session& db, absl::Duration age) {
+  auto r = db.Query(
+      "INSERT INTO strata_guard.sync (id, synced_at) VALUES (1, now() - make_interval(secs => $1::float8)) "
+      "ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at",
+      {std::to_string(absl::ToDoubleSeconds(age))});
+  return r.status();
 }
 
 absl::Status RefreshGuardAddresses(pg::Session& db) {
+  // An address whose object still exists is kept when the name no longer
+  // finds it (its schema was renamed): it is still the managed object.
   return db.Exec(
       "UPDATE strata_guard.managed m SET classid = a.classid, objid = a.objid "
       "FROM strata_guard.managed x, strata_guard.address_of(x.object) a "
-      "WHERE m.object = x.object AND (m.classid, m.objid) IS DISTINCT FROM (a.classid, a.objid)");
+      "WHERE m.object = x.object AND (m.classid, m.objid) IS DISTINCT FROM (a.classid, a.objid) "
+      "AND (a.objid IS NOT NULL OR m.objid IS NULL OR pg_describe_object(m.classid, m.objid, 0) IS NULL)");
 }
 
 absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) {
@@ -444,7 +490,10 @@ absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db) {
       "extract(epoch FROM clock_timestamp() - synced_at)::float8 FROM strata_guard.sync");
   if (!rows.ok()) return rows.status();
   GuardConfirmation c;
-  if (rows->size() == 0) return c;
+  if (rows->size() == 0) {  // the guard refuses changes without it
+    c.fails_closed = true;
+    return c;
+  }
   c.confirmed_unix = std::stod(rows->text(0, 0));
   c.stale_after = absl::Seconds(std::stod(rows->text(0, 1)));
   c.age = absl::Seconds(std::stod(rows->text(0, 2)));
@@ -496,6 +545,8 @@ void GuardSync::Round() {
   bool confirm_due = false;
   for (const auto& [name, t] : targets_) confirm_due |= t.written && now - t.confirmed_at >= kConfirmEvery;
   bool current = false;
+  // What is confirmed is the log as of the start of the catch-up.
+  const absl::Time as_of = absl::Now();
   if (confirm_due) {
     const absl::Status caught_up = caught_up_();
     current = caught_up.ok();
@@ -533,15 +584,21 @@ void GuardSync::Round() {
         continue;
       }
       t.session = std::move(*session);
+      // One environment that hangs must not hold up the others for long.
+      (void)t.session->Exec("SET statement_timeout = '10s'; SET application_name = 'strata-guard-sync'");
     }
     if (!t.written) {
-      auto installed = GuardInstalled(*t.session);
-      if (!installed.ok()) {
-        fail(installed.status());
+      auto version = InstalledGuardVersion(*t.session);
+      if (!version.ok()) {
+        fail(version.status());
         continue;
       }
-      if (!*installed) {
+      if (*version == 0) {
         t.next_probe = now + absl::Milliseconds(500);
+        continue;
+      }
+      if (absl::Status s = UpgradeIfOlder(name, *t.session, *version); !s.ok()) {
+        fail(s);
         continue;
       }
     }
@@ -550,7 +607,7 @@ void GuardSync::Round() {
       continue;
     }
     if (current && now - t.confirmed_at >= kConfirmEvery) {
-      if (absl::Status s = ConfirmGuard(*t.session); !s.ok()) {
+      if (absl::Status s = ConfirmGuard(*t.session, absl::Now() - as_of); !s.ok()) {
         fail(s);
         continue;
       }
@@ -559,6 +616,16 @@ void GuardSync::Round() {
     if (!t.last_error.empty()) spdlog::info("guard sync {}: in sync again", name);
     t.last_error.clear();
   }
+}
+
+absl::Status GuardSync::UpgradeIfOlder(const std::string& name, pg::Session& db, int version) {
+  if (version >= kGuardVersion) return absl::OkStatus();
+  if (absl::Status s = InstallGuard(db, std::nullopt); !s.ok())
+    return absl::Status(s.code(), fmt::format("the guard is from an older Strata (version {}) and could not be "
+                                              "upgraded; run `strata guard install --env {}`: {}",
+                                              version, name, std::string(s.message())));
+  spdlog::info("guard sync {}: upgraded the guard from version {} to {}", name, version, kGuardVersion);
+  return absl::OkStatus();
 }
 
 absl::Status GuardSync::Bring(Target& t, const GuardState& expected, absl::Time now) {

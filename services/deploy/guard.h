@@ -64,16 +64,20 @@ struct GuardState {
 // `stale_after`: how long the guard trusts its check-outs without a
 // confirmation (ConfirmGuard) before refusing every change to a managed
 // object; zero: forever.
-absl::Status InstallGuard(pg::Session& db, absl::Duration stale_after);
+// Without `stale_after` a reinstall keeps the setting it had (new: 60 s).
+absl::Status InstallGuard(pg::Session& db, std::optional<absl::Duration> stale_after);
 // Removes it completely (a no-op when absent).
 absl::Status UninstallGuard(pg::Session& db);
 absl::StatusOr<bool> GuardInstalled(pg::Session& db);
+// 0: none; 1: the first version, which had no version function.
+absl::StatusOr<int> InstalledGuardVersion(pg::Session& db);
+int CurrentGuardVersion();
 // Replaces the guard's tables with `state`, in one transaction.
 absl::Status WriteGuardState(pg::Session& db, const GuardState& state);
 absl::StatusOr<GuardState> ReadGuardState(pg::Session& db);
-// Says the tables are current now (call only with a projection caught up
-// with the log, after writing what it says).
-absl::Status ConfirmGuard(pg::Session& db);
+// Says the tables were current `age` ago (call only with a projection that
+// had caught up with the log then, after writing what it says).
+absl::Status ConfirmGuard(pg::Session& db, absl::Duration age);
 // Re-reads where each managed object is in the catalog (renames are
 // recognised by it).
 absl::Status RefreshGuardAddresses(pg::Session& db);
@@ -120,6 +124,7 @@ class GuardSync {
   };
   void Round();
   absl::Status Bring(Target& t, const GuardState& expected, absl::Time now);
+  static absl::Status UpgradeIfOlder(const std::string& name, pg::Session& db, int version);
   Environments environments_;
   Expected expected_;
   CaughtUp caught_up_;
