@@ -153,9 +153,11 @@ static bool PrintGuardReport(const v1::GuardReport& r, bool with_drift) {
     std::cout << fmt::format("{}: no guard installed\n", r.environment());
   } else {
     std::cout << fmt::format(
-        "{}: guard installed, {} ({} managed object{}, {} check-out{}; confirmed by Strata {:.1f}s ago{})\n",
+        "{}: guard installed, {} ({} managed object{}, {} check-out{}; {}{})\n",
         r.environment(), r.in_sync() ? "in sync with the log" : "NOT in sync with the log yet", r.managed(),
-        r.managed() == 1 ? "" : "s", r.checkouts(), r.checkouts() == 1 ? "" : "s", r.seconds_since_sync(),
+        r.managed() == 1 ? "" : "s", r.checkouts(), r.checkouts() == 1 ? "" : "s",
+        r.seconds_since_sync() < 0 ? std::string("never confirmed by Strata yet")
+                                   : fmt::format("confirmed by Strata {:.1f}s ago", r.seconds_since_sync()),
         r.stale_after_seconds() ? fmt::format(", fails closed after {}s", r.stale_after_seconds()) : ", never stale");
     if (r.fails_closed())
       std::cout << "  FAILING CLOSED: Strata has not confirmed the check-outs in time; changes to managed objects are "

@@ -191,6 +191,9 @@ TEST_P(GuardE2ETest, OnlyTheHolderOfACheckOutChangesAnObjectInTheDatabase) {
   EXPECT_TRUE(status.in_sync());
   EXPECT_EQ(status.managed(), 3u);
   EXPECT_EQ(status.checkouts(), 0u);
+  EXPECT_FALSE(status.fails_closed());  // confirmed as part of the install
+  EXPECT_GE(status.seconds_since_sync(), 0);
+  EXPECT_EQ(status.stale_after_seconds(), 60u);
   // The guard is Strata's, not one of the environment's objects: no drift.
   v1::CheckDriftRequest drift_req;
   drift_req.set_environment("dev");
@@ -541,13 +544,32 @@ TEST_P(GuardE2ETest, InstallingWithoutSuperuserRightsSaysSoAndLeavesNothing) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
-// The sync and an install (or two deploy services) may write one guard at
-// the same time; each replaces all rows, and neither may fail for the other.
-TEST(GuardTables, ConcurrentWritersDoNotCollide) {
+// A new guard fails closed until confirmed; confirmations are dated back;
+// reinstalls keep them. The sync and an install (or two deploy services) may
+// write one guard at the same time; each replaces all rows, and neither may
+// fail for the other.
+TEST(GuardTables, ConfirmationsAndConcurrentWriters) {
   ScratchDatabase db("strata_it_guard_writers");
   auto installer = Connect(db.url());
   ASSERT_TRUE(installer);
   ASSERT_TRUE(deploy::InstallGuard(*installer, absl::Seconds(60)).ok());
+  // Not confirmed yet: a new guard fails closed until Strata confirms it.
+  auto confirmation = deploy::ReadGuardConfirmation(*installer);
+  ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+  EXPECT_TRUE(confirmation->fails_closed);
+  EXPECT_EQ(confirmation->confirmed_unix, 0);
+  ASSERT_TRUE(deploy::ConfirmGuard(*installer, absl::Seconds(2)).ok());
+  confirmation = deploy::ReadGuardConfirmation(*installer);
+  ASSERT_TRUE(confirmation.ok());
+  EXPECT_FALSE(confirmation->fails_closed);
+  EXPECT_GE(absl::ToDoubleSeconds(confirmation->age), 2);  // dated back to when its catch-up began
+  // A reinstall without a setting keeps the confirmation and the setting.
+  ASSERT_TRUE(deploy::InstallGuard(*installer, absl::Seconds(7)).ok());
+  ASSERT_TRUE(deploy::InstallGuard(*installer, std::nullopt).ok());
+  confirmation = deploy::ReadGuardConfirmation(*installer);
+  ASSERT_TRUE(confirmation.ok());
+  EXPECT_EQ(confirmation->stale_after, absl::Seconds(7));
+  EXPECT_GT(confirmation->confirmed_unix, 0);
   deploy::GuardState state;
   for (int i = 0; i < 300; ++i) state.managed.push_back("table:s.t" + std::to_string(1000 + i));
   state.checkouts.push_back({"table:s.t1000", "r", "u", "x", 1});

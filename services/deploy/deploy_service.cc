@@ -280,10 +280,18 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       const std::optional<absl::Duration> setting =
           req.has_stale_after_seconds() ? std::optional(absl::Seconds(stale_after)) : std::nullopt;
       if (absl::Status s = InstallGuard(**session, setting); !s.ok()) return s;
-      // The check-outs are there before the call returns; the sync keeps them.
+      // The check-outs are there, as of the log's end, before the call
+      // returns; the sync keeps them and confirms them from then on.
+      const absl::Time as_of = absl::Now();
+      if (absl::Status s = runner_->CatchUp(absl::Seconds(10)); !s.ok())
+        return absl::UnavailableError(fmt::format("the guard is installed in {} but its check-outs cannot be "
+                                                  "confirmed while this service is behind the log ({}); it fails "
+                                                  "closed until the service catches up",
+                                                  req.environment(), std::string(s.message())));
       auto expected = ExpectedGuardState();
       if (!expected.ok()) return expected.status();
       if (absl::Status s = WriteGuardState(**session, *expected); !s.ok()) return s;
+      if (absl::Status s = ConfirmGuard(**session, absl::Now() - as_of); !s.ok()) return s;
       spdlog::info("guard installed in {} by {}", req.environment(), who.user);
     }
     if (uninstall) {
@@ -304,7 +312,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
       auto confirmed = ReadGuardConfirmation(**session);
       if (!confirmed.ok()) return confirmed.status();
-      resp->set_seconds_since_sync(absl::ToDoubleSeconds(confirmed->age));
+      resp->set_seconds_since_sync(confirmed->confirmed_unix > 0 ? absl::ToDoubleSeconds(confirmed->age) : -1);
       resp->set_stale_after_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(confirmed->stale_after)));
       resp->set_fails_closed(confirmed->fails_closed);
     }

@@ -263,10 +263,10 @@ BEGIN
               HINT = format('%s refused: database role %s does not hold the check-out of %s', command, session_user, id);
     END IF;
     SELECT * INTO s FROM strata_guard.sync;
-    IF NOT FOUND OR (s.stale_after > interval '0' AND clock_timestamp() - s.synced_at > s.stale_after) THEN
+    IF NOT FOUND OR (s.stale_after > interval '0' AND s.synced_at < clock_timestamp() - s.stale_after) THEN
       RAISE EXCEPTION '% cannot be changed now: the guard in this database has not heard from Strata %',
                       substr(id, strpos(id, ':') + 1),
-                      CASE WHEN s.synced_at IS NULL THEN 'at all'
+                      CASE WHEN s.synced_at IS NULL OR s.synced_at = '-infinity' THEN 'yet'
                            ELSE 'since ' || to_char(s.synced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') END
         USING ERRCODE = 'insufficient_privilege',
               HINT = format('its check-outs may be out of date, so it refuses changes to managed objects until '
@@ -372,12 +372,13 @@ absl::Status InstallGuard(pg::Session& db, std::optional<absl::Duration> stale_a
                              kWrittenByThisTransaction + kCheck + kTriggers + fmt::format(kVersion, kGuardVersion);
   auto run = [&]() -> absl::Status {
     if (absl::Status s = db.Exec(script); !s.ok()) return s;
-    // Confirmed now (the caller writes the check-outs next); a reinstall
-    // without a new setting keeps the one it had.
+    // A new guard is not confirmed until the deploy service, caught up with
+    // the log, says so (ConfirmGuard); a reinstall or upgrade keeps the last
+    // confirmation, and its setting unless a new one is given.
     const std::string seconds = stale_after ? std::to_string(absl::ToDoubleSeconds(*stale_after)) : "60";
-    if (auto r = db.Query(fmt::format("INSERT INTO strata_guard.sync VALUES (1, now(), make_interval(secs => "
-                                      "$1::float8)) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at{}",
-                                      stale_after ? ", stale_after = excluded.stale_after" : ""),
+    if (auto r = db.Query(fmt::format("INSERT INTO strata_guard.sync VALUES (1, '-infinity', make_interval(secs => "
+                                      "$1::float8)) ON CONFLICT (id) DO {}",
+                                      stale_after ? "UPDATE SET stale_after = excluded.stale_after" : "NOTHING"),
                           {seconds});
         !r.ok())
       return r.status();
@@ -486,18 +487,22 @@ absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) {
 
 absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db) {
   auto rows = db.Query(
-      "SELECT extract(epoch FROM synced_at)::float8, extract(epoch FROM stale_after)::float8, "
-      "extract(epoch FROM clock_timestamp() - synced_at)::float8 FROM strata_guard.sync");
+      "SELECT synced_at > '-infinity', "
+      "CASE WHEN synced_at > '-infinity' THEN extract(epoch FROM synced_at)::float8 ELSE 0 END, "
+      "extract(epoch FROM stale_after)::float8, "
+      "CASE WHEN synced_at > '-infinity' THEN extract(epoch FROM clock_timestamp() - synced_at)::float8 ELSE 0 END, "
+      "stale_after > interval '0' AND synced_at < clock_timestamp() - stale_after "
+      "FROM strata_guard.sync");
   if (!rows.ok()) return rows.status();
   GuardConfirmation c;
   if (rows->size() == 0) {  // the guard refuses changes without it
     c.fails_closed = true;
     return c;
   }
-  c.confirmed_unix = std::stod(rows->text(0, 0));
-  c.stale_after = absl::Seconds(std::stod(rows->text(0, 1)));
-  c.age = absl::Seconds(std::stod(rows->text(0, 2)));
-  c.fails_closed = c.stale_after > absl::ZeroDuration() && c.age > c.stale_after;
+  c.confirmed_unix = rows->is_true(0, 0) ? std::stod(rows->text(0, 1)) : 0;
+  c.stale_after = absl::Seconds(std::stod(rows->text(0, 2)));
+  c.age = absl::Seconds(std::stod(rows->text(0, 3)));
+  c.fails_closed = rows->is_true(0, 4);
   return c;
 }
 

@@ -85,7 +85,7 @@ absl::Status RefreshGuardAddresses(pg::Session& db);
 struct GuardConfirmation {
   double confirmed_unix = 0;  // 0: never
   absl::Duration stale_after;
-  absl::Duration age;         // since the confirmation, by the database's clock
+  absl::Duration age;         // since the confirmation, by the database's clock (0: never confirmed)
   bool fails_closed = false;  // older than stale_after: changes to managed objects are refused
 };
 absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db);
