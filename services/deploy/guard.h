@@ -3,9 +3,10 @@
 // `InstallGuard` creates, in one transaction, a schema strata_guard with the
 // objects Strata manages and their current check-outs (Strata ids, e.g.
 // "table:sales.orders", with the holder's database role), and event
-// triggers on ddl_command_end and sql_drop (ENABLE ALWAYS, so replication
-// mode does not switch them off) that abort any CREATE, ALTER, DROP or
-// COMMENT touching a managed object unless the session's login role
+// triggers on ddl_command_end and sql_drop (and ddl_command_start for DROP
+// INDEX; ENABLE ALWAYS, so replication mode does not switch them off) that
+// abort any CREATE, ALTER, DROP, COMMENT, GRANT or REVOKE touching a managed
+// object unless the session's login role
 // (session_user) holds its check-out:
 //   ERROR: sales.orders is checked out by alice (boston) since 2026-11-25 10:02 UTC
 // Sub-objects count as their table (indexes without a check-out of their
