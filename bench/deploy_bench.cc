@@ -6,8 +6,6 @@
 // time, apply time (the deployment's transaction), the whole `deploy` call
 // (gates, drift check, plan again, apply) and Sqitch's deploy time, then
 // checks that both databases ended with the same catalog.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "CLI/CLI.hpp"
+#include "bench_server.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "schemadiff/catalog.h"
@@ -32,10 +31,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "strata-bench-deploy: {}\n", what);
-  std::exit(1);
-}
+using strata::bench::Check;
+using strata::bench::Die;
 
 std::string Table(int i) { return fmt::format("t{:04d}", i); }
 
@@ -53,51 +50,8 @@ std::string ViewSql(int i) {
                      Table(i));
 }
 
-// A child process whose first stdout line we wait for.
-struct Server {
-  pid_t pid = -1;
-  std::string endpoint;
-  ~Server() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-void StartServer(const std::string& bin, const std::string& dir, Server* s) {
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  s->pid = fork();
-  if (s->pid == 0) {
-    dup2(out[1], 1);
-    freopen((dir + "/server.log").c_str(), "w", stderr);
-    close(out[0]);
-    execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir", (dir + "/data").c_str(), "--tokens",
-          (dir + "/tokens.yaml").c_str(), "--secrets-file", (dir + "/secrets.yaml").c_str(), "--site", "bench",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  FILE* f = fdopen(out[0], "r");
-  char line[512];
-  if (!fgets(line, sizeof line, f)) Die("strata-server did not start; see " + dir + "/server.log");
-  std::string l(line);
-  const size_t at = l.find("listening on ");
-  if (at == std::string::npos) Die("unexpected: " + l);
-  s->endpoint = l.substr(at + 13, l.find(' ', at + 13) - at - 13);
-}
-
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int seconds = 1800) {
-  auto c = std::make_unique<grpc::ClientContext>();
-  c->AddMetadata("authorization", "Bearer " + token);
-  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return c;
-}
-
-void Check(const grpc::Status& s, const std::string& what) {
-  if (!s.ok()) Die(what + ": " + s.error_message());
-}
+// Calls as the benchmark's user (tokens.yaml).
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) { return strata::bench::Ctx(token, 1800); }
 
 // Checks out (reserving new names) and checks in each definition.
 void CheckIn(strata::v1::LockService::Stub& lock, const std::vector<std::pair<std::string, std::string>>& defs) {
@@ -204,9 +158,8 @@ int main(int argc, char** argv) {
                                          "release-manager]}\n";
   std::ofstream(dir + "/secrets.yaml") << "environments:\n  dev: {password: '" << password << "'}\nshadow_url: '"
                                        << pg_url << "'\n";
-  Server server;
-  StartServer(bin_dir + "/strata-server", dir, &server);
-  auto channel = grpc::CreateChannel(server.endpoint, grpc::InsecureChannelCredentials());
+  strata::bench::Server server(bin_dir + "/strata-server", dir);
+  auto channel = grpc::CreateChannel(server.endpoint(), grpc::InsecureChannelCredentials());
   auto lock = strata::v1::LockService::NewStub(channel);
   auto deploy = strata::v1::DeployService::NewStub(channel);
 

@@ -11,8 +11,6 @@
 //  * Propagation: from the check-out call's return to the row in
 //    strata_guard.checkouts (polled every 2 ms), for `--checkouts` objects;
 //    reports p50, p99 and max.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +25,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "CLI/CLI.hpp"
+#include "bench_server.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "strata/v1/deploy.grpc.pb.h"
@@ -38,61 +37,11 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "strata-bench-guard: {}\n", what);
-  std::exit(1);
-}
+using strata::bench::Check;
+using strata::bench::Die;
 
-struct Server {
-  pid_t pid = -1;
-  std::string endpoint;
-  ~Server() { Stop(); }
-  void Stop() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-    pid = -1;
-  }
-};
-
-// strata-server on an embedded log in `dir`; waits for its "listening" line.
-void StartServer(const std::string& bin, const std::string& dir, Server* s) {
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  s->pid = fork();
-  if (s->pid == 0) {
-    dup2(out[1], 1);
-    if (!freopen((dir + "/server.log").c_str(), "w", stderr)) _exit(126);
-    close(out[0]);
-    execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir", (dir + "/data").c_str(), "--tokens",
-          (dir + "/tokens.yaml").c_str(), "--secrets-file", (dir + "/secrets.yaml").c_str(), "--site", "bench",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  FILE* f = fdopen(out[0], "r");
-  char line[512];
-  if (!fgets(line, sizeof line, f)) Die("strata-server did not start; see " + dir + "/server.log");
-  const std::string l(line);
-  const size_t at = l.find("listening on ");
-  if (at == std::string::npos) Die("unexpected: " + l);
-  s->endpoint = l.substr(at + 13, l.find(' ', at + 13) - at - 13);
-}
-
-std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 300) {
-  auto c = std::make_unique<grpc::ClientContext>();
-  c->AddMetadata("authorization", "Bearer bench-token");
-  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return c;
-}
-
-void Check(const grpc::Status& s, const std::string& what) {
-  if (!s.ok()) Die(what + ": " + s.error_message());
-}
-void Check(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) Die(what + ": " + std::string(s.message()));
-}
+// Calls as the benchmark's user (tokens.yaml).
+std::unique_ptr<grpc::ClientContext> Ctx() { return strata::bench::Ctx("bench-token", 300); }
 
 // postgres://user:pw@host/db -> (user, pw, the URL for database `db`).
 struct PgParts {
@@ -168,9 +117,8 @@ int main(int argc, char** argv) {
   std::ofstream(dir + "/tokens.yaml") << "tokens:\n  - {token: bench-token, user: bench, roles: [dba], db_role: "
                                       << pg.user << "}\n";
   std::ofstream(dir + "/secrets.yaml") << "environments:\n  dev: {password: '" << pg.password << "'}\n";
-  Server server;
-  StartServer(bin_dir + "/strata-server", dir, &server);
-  auto channel = grpc::CreateChannel(server.endpoint, grpc::InsecureChannelCredentials());
+  strata::bench::Server server(bin_dir + "/strata-server", dir);
+  auto channel = grpc::CreateChannel(server.endpoint(), grpc::InsecureChannelCredentials());
   auto lock = strata::v1::LockService::NewStub(channel);
   auto deploy = strata::v1::DeployService::NewStub(channel);
 
