@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,17 @@ struct RefusalAudit {
 };
 bool ObjectInScope(const auth::Principal& who, std::string_view object);
 absl::Status RequireObjectInScope(const auth::Principal& who, std::string_view object, const RefusalAudit& audit);
+// Leaves out of `list` (a repeated field or a vector) the elements whose
+// object, as `object_of(element)` names it, `who` may not see; returns how
+// many were left out.
+template <typename List, typename ObjectOf>
+int KeepInScope(const auth::Principal& who, List* list, ObjectOf object_of) {
+  const auto kept_end = std::remove_if(list->begin(), list->end(),
+                                       [&](const auto& element) { return !ObjectInScope(who, object_of(element)); });
+  const int left_out = static_cast<int>(list->end() - kept_end);
+  list->erase(kept_end, list->end());
+  return left_out;
+}
 
 // Flags shared by every server: how to reach the log, where to keep state.
 struct ServerFlags {

@@ -471,16 +471,9 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   // scripts' SQL only when every change is in scope (a script may touch any table).
   static void HideOutOfScope(const auth::Principal& who, v1::Release* r) {
     if (who.schemas.empty()) return;
-    auto* entries = r->mutable_entries();
-    entries->erase(std::remove_if(entries->begin(), entries->end(),
-                                  [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
-                   entries->end());
-    auto* changed = r->mutable_changed();
-    const int before = changed->size();
-    changed->erase(std::remove_if(changed->begin(), changed->end(),
-                                  [&](const std::string& c) { return !hosting::ObjectInScope(who, c); }),
-                   changed->end());
-    if (changed->size() != before)
+    hosting::KeepInScope(who, r->mutable_entries(),
+                         [](const v1::BaselineEntry& e) -> const std::string& { return e.object(); });
+    if (hosting::KeepInScope(who, r->mutable_changed(), [](const std::string& c) -> const std::string& { return c; }))
       for (auto& d : *r->mutable_data_scripts()) {
         d.clear_sql();
         d.clear_rollback_sql();
@@ -498,10 +491,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
 
   static void HideOutOfScope(const auth::Principal& who, v1::Environment* env) {
     if (who.schemas.empty()) return;
-    auto* state = env->mutable_state();
-    state->erase(std::remove_if(state->begin(), state->end(),
-                                [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
-                 state->end());
+    hosting::KeepInScope(who, env->mutable_state(),
+                         [](const v1::BaselineEntry& e) -> const std::string& { return e.object(); });
   }
 
   static absl::Status InScope(const auth::Principal& who, const std::string& env) {

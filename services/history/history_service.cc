@@ -120,10 +120,8 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (absl::Status s = Query(*req, resp); !s.ok()) return s;
       // A scoped user sees the trail of the objects in scope (and of
       // environments, releases and baselines), not the others'.
-      auto* entries = resp->mutable_entries();
-      entries->erase(std::remove_if(entries->begin(), entries->end(),
-                                    [&](const v1::AuditEntry& e) { return !hosting::ObjectInScope(who, e.record().object()); }),
-                     entries->end());
+      hosting::KeepInScope(who, resp->mutable_entries(),
+                           [](const v1::AuditEntry& e) -> const std::string& { return e.record().object(); });
       return absl::OkStatus();
     });
   }
@@ -302,10 +300,8 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
 
   // A scoped user sees the entries of a baseline that are in scope.
   static void HideOutOfScope(const auth::Principal& who, v1::Baseline* b) {
-    auto* entries = b->mutable_entries();
-    entries->erase(std::remove_if(entries->begin(), entries->end(),
-                                  [&](const v1::BaselineEntry& e) { return !hosting::ObjectInScope(who, e.object()); }),
-                   entries->end());
+    hosting::KeepInScope(who, b->mutable_entries(),
+                         [](const v1::BaselineEntry& e) -> const std::string& { return e.object(); });
   }
 
   // Authenticates, then answers from a projection that has applied at least
