@@ -142,23 +142,28 @@ def _decide_object(e, t, f):
     return MALFORMED, "payload is not an object event"
 
 
+def _decide_creation(e, f, aggregate, what, exists):
+    """The event that creates a named aggregate: its name must be the
+    aggregate's, and it must come first (seq 1)."""
+    if aggregate != e.aggregate:
+        return MALFORMED, "%s name does not match its aggregate" % what
+    if f.last_seq != 0:
+        return RULE_VIOLATED, exists
+    return ACCEPTED, ""
+
+
 def _decide_baseline(e, t, f):
     if t != "baseline_created":
         return MALFORMED, "payload is not a baseline event"
-    if "baseline:" + e.baseline_created.name != e.aggregate:
-        return MALFORMED, "baseline name does not match its aggregate"
-    if f.last_seq != 0:  # baselines are immutable: only seq 1 creates one
-        return RULE_VIOLATED, "the baseline already exists"
-    return ACCEPTED, ""
+    # baselines are immutable: only seq 1 creates one
+    return _decide_creation(e, f, "baseline:" + e.baseline_created.name, "baseline",
+                            "the baseline already exists")
 
 
 def _decide_environment(e, t, f):
     if t == "environment_registered":
-        if "env:" + e.environment_registered.name != e.aggregate:
-            return MALFORMED, "environment name does not match its aggregate"
-        if f.last_seq != 0:
-            return RULE_VIOLATED, "the environment is already registered"
-        return ACCEPTED, ""
+        return _decide_creation(e, f, "env:" + e.environment_registered.name, "environment",
+                                "the environment is already registered")
     if f.last_seq == 0:
         return RULE_VIOLATED, "the environment is not registered"
     if t in ("environment_imported", "deployment_started"):
@@ -179,11 +184,8 @@ def _decide_environment(e, t, f):
 
 def _decide_release(e, t, f):
     if t == "release_created":
-        if "release:" + e.release_created.name != e.aggregate:
-            return MALFORMED, "release name does not match its aggregate"
-        if f.last_seq != 0:
-            return RULE_VIOLATED, "the release already exists"
-        return ACCEPTED, ""
+        return _decide_creation(e, f, "release:" + e.release_created.name, "release",
+                                "the release already exists")
     if t != "release_approved":
         return MALFORMED, "payload is not a release event"
     if f.last_seq == 0:
