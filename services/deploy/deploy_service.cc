@@ -238,8 +238,13 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::StatusOr<GuardState> ExpectedGuardState() {
     auto objects = DeployProjection::ReadObjects(db());
     if (!objects.ok()) return objects.status();
+    return GuardStateOf(*objects);
+  }
+
+  using Objects = std::map<std::string, internal::DeployObject>;
+  GuardState GuardStateOf(const Objects& objects) const {
     GuardState state;
-    for (const auto& [id, o] : *objects) {
+    for (const auto& [id, o] : objects) {
       state.managed.push_back(id);
       if (!o.holder().empty())
         state.checkouts.push_back(
@@ -302,12 +307,13 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     auto installed = GuardInstalled(**session);
     if (!installed.ok()) return installed.status();
     resp->set_installed(*installed);
+    // The projection's objects, read once for the comparison and the drift.
+    auto objects = DeployProjection::ReadObjects(db());
+    if (!objects.ok()) return objects.status();
     if (*installed) {
       auto actual = ReadGuardState(**session);
       if (!actual.ok()) return actual.status();
-      auto expected = ExpectedGuardState();
-      if (!expected.ok()) return expected.status();
-      resp->set_in_sync(*actual == *expected);
+      resp->set_in_sync(*actual == GuardStateOf(*objects));
       resp->set_managed(static_cast<uint32_t>(actual->managed.size()));
       resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
       auto confirmed = ReadGuardConfirmation(**session);
@@ -319,7 +325,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (install || uninstall) return absl::OkStatus();
     // The guard's state stands on its own: a comparison that cannot be made
     // is said in the report, not instead of it.
-    if (absl::Status s = GuardDrift(who, env->environment(), resp); !s.ok()) {
+    if (absl::Status s = GuardDrift(who, **session, *objects, resp); !s.ok()) {
       resp->clear_drift();
       resp->set_drift_note(fmt::format("not compared: {}", std::string(s.message())));
     }
@@ -331,13 +337,12 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   // whose text differs are compared again as catalogs (the latest versions
   // loaded into a shadow database and cut the same way), so a version
   // checked in from a hand-written file is not drift for its spelling.
-  absl::Status GuardDrift(const auth::Principal& who, const v1::Environment& env, v1::GuardReport* resp) {
-    auto live = ReadLive(env);
+  absl::Status GuardDrift(const auth::Principal& who, pg::Session& environment_db, const Objects& objects,
+                          v1::GuardReport* resp) {
+    auto live = schemadiff::ReadCatalog(environment_db);
     if (!live.ok()) return live.status();
     std::map<std::string, std::string> in_db;
     for (auto& d : schemadiff::DefinitionsOf(*live).objects) in_db[d.object] = std::move(d.sql);
-    auto objects = DeployProjection::ReadObjects(db());
-    if (!objects.ok()) return objects.status();
     auto add = [&](const std::string& id, v1::GuardDrift::Kind kind, const internal::DeployObject* o) {
       v1::GuardDrift* d = resp->add_drift();
       d->set_object(id);
@@ -351,19 +356,19 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     std::vector<std::string> changed;
     for (const auto& [id, sql] : in_db) {
       if (!hosting::ObjectInScope(who, id)) continue;
-      auto it = objects->find(id);
-      if (it == objects->end() || it->second.latest_version() == 0)
-        add(id, v1::GuardDrift::UNVERSIONED, it == objects->end() ? nullptr : &it->second);
+      auto it = objects.find(id);
+      if (it == objects.end() || it->second.latest_version() == 0)
+        add(id, v1::GuardDrift::UNVERSIONED, it == objects.end() ? nullptr : &it->second);
       else if (auth::Sha256Hex(sql) != it->second.latest_sha256())
         changed.push_back(id);
     }
-    for (const auto& [id, o] : *objects)
+    for (const auto& [id, o] : objects)
       if (o.latest_version() > 0 && !in_db.count(id) && hosting::ObjectInScope(who, id))
         add(id, v1::GuardDrift::MISSING, &o);
     if (changed.empty()) return absl::OkStatus();
 
     Entries latest;
-    for (const auto& [id, o] : *objects) {
+    for (const auto& [id, o] : objects) {
       if (o.latest_version() == 0) continue;
       v1::BaselineEntry e;
       e.set_object(id);
@@ -378,7 +383,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       resp->set_drift_note(fmt::format("text (the latest versions could not be loaded into a shadow database: {})",
                                        std::string(heads.status().message())));
       for (const std::string& id : changed) {
-        auto sql = DeployProjection::ReadDefinition(db(), id, objects->at(id).latest_version());
+        auto sql = DeployProjection::ReadDefinition(db(), id, objects.at(id).latest_version());
         if (!sql.ok()) return sql.status();
         as_versioned[id] = std::move(*sql);
       }
@@ -386,7 +391,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     for (const std::string& id : changed) {
       const std::string& versioned = as_versioned[id];
       if (versioned == in_db[id]) continue;
-      v1::GuardDrift* d = add(id, v1::GuardDrift::CHANGED, &objects->at(id));
+      v1::GuardDrift* d = add(id, v1::GuardDrift::CHANGED, &objects.at(id));
       for (auto& line : LinesThatDiffer(versioned, in_db[id], 6)) d->add_detail(std::move(line));
     }
     return absl::OkStatus();
