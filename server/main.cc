@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   hosting::ServerFlags flags;
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);
   CLI11_PARSE(app, argc, argv);
-  if (absl::Status s = hosting::SetLogFormat(flags.log_format); !s.ok()) return hosting::Fail("strata-server", s);
+  if (absl::Status s = hosting::ConfigureLogging(flags); !s.ok()) return hosting::Fail("strata-server", s);
 
   auto basics = hosting::OpenServerBasics(flags);
   if (!basics.ok()) return hosting::Fail("strata-server", basics.status());

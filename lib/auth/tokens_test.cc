@@ -52,6 +52,11 @@ TEST(TokenStoreTest, RejectsBadFilesWithTheEntry) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(Sha256HexTest, IsTheLowercaseHexOfTheDigest) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 }  // namespace
 }  // namespace strata::auth
 

@@ -83,6 +83,17 @@ class EventLog {
   // The offset the next record appended to `partition` will get (Kafka's
   // high watermark): every record below it is readable.
   virtual absl::StatusOr<int64_t> EndOffset(int32_t partition) = 0;
+  // EndOffset of every partition, in one go where the log can (Kafka: one
+  // request per broker rather than a round trip per partition).
+  virtual absl::StatusOr<std::vector<int64_t>> EndOffsets() {
+    std::vector<int64_t> ends;
+    for (int32_t p = 0; p < partitions(); ++p) {
+      auto end = EndOffset(p);
+      if (!end.ok()) return end.status();
+      ends.push_back(*end);
+    }
+    return ends;
+  }
 
   // A reader of all partitions; partition p starts at start_offsets[p]
   // (missing entries start at 0).

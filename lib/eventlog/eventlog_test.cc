@@ -131,6 +131,22 @@ TEST_P(EventLogTest, AppendsAreReadBackInOrderWithHeaders) {
   }
 }
 
+TEST_P(EventLogTest, EndOffsetsOfAllPartitionsAtOnceMatchEachPartitions) {
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(log_->Append("object:table:s.ends" + std::to_string(i % 9), "x", {}).ok());
+  auto ends = log_->EndOffsets();
+  ASSERT_TRUE(ends.ok()) << ends.status();
+  ASSERT_EQ(static_cast<int32_t>(ends->size()), log_->partitions());
+  int64_t total = 0;
+  for (int32_t p = 0; p < log_->partitions(); ++p) {
+    auto one = log_->EndOffset(p);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ((*ends)[p], *one) << "partition " << p;
+    total += (*ends)[p];
+  }
+  EXPECT_EQ(total, 25);
+}
+
 TEST_P(EventLogTest, BacklogCountsWhatTheReaderHasNotReturnedYet) {
   const std::string key = "object:table:s.backlog";
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(log_->Append(key, std::to_string(i), {}).ok());

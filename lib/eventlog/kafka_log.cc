@@ -1,5 +1,6 @@
 #include "eventlog/kafka_log.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -160,6 +161,7 @@ class KafkaLog : public EventLog {
   KafkaLog(LogConfig config, RdKafkaPtr producer, int32_t partitions)
       : config_(std::move(config)), producer_(std::move(producer)), partitions_(partitions) {
     poller_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kafka-acks");
       while (!stop_.load()) rd_kafka_poll(producer_.get(), 50);
     });
   }
@@ -205,6 +207,26 @@ class KafkaLog : public EventLog {
       return absl::UnavailableError(
           absl::StrCat("kafka end offset of partition ", partition, ": ", rd_kafka_err2str(err)));
     return hi;
+  }
+
+  absl::StatusOr<std::vector<int64_t>> EndOffsets() override {
+    // A ListOffsets request for the latest offset (timestamp -1) of every
+    // partition, grouped by leader: one round trip per broker.
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions_);
+    for (int32_t p = 0; p < partitions_; ++p)
+      rd_kafka_topic_partition_list_add(list, config_.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(producer_.get(), list, 5000);
+    std::vector<int64_t> ends(partitions_, -1);
+    for (int i = 0; !err && i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = list->elems[i];
+      if (tp.err) err = tp.err;
+      else if (tp.partition >= 0 && tp.partition < partitions_) ends[tp.partition] = tp.offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) return absl::UnavailableError(absl::StrCat("kafka end offsets: ", rd_kafka_err2str(err)));
+    for (int32_t p = 0; p < partitions_; ++p)
+      if (ends[p] < 0) return EventLog::EndOffsets();  // not answered: ask partition by partition
+    return ends;
   }
 
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(

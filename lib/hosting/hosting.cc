@@ -96,6 +96,9 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
                  "can stand for a user (cert_subject in the token file)");
   app.add_option("--metrics-listen", f->metrics_listen,
                  "HTTP address for Prometheus /metrics, /healthz and /readyz (e.g. 0.0.0.0:9300; default: off)");
+  app.add_option("--log-level", f->log_level,
+                 "trace, debug, info (every command, one line each), warn or error")
+      ->capture_default_str();
   app.add_option("--log-format", f->log_format, "text or json (one JSON object per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -211,6 +214,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   interceptors.push_back(NewRequestMetricsInterceptorFactory(registry));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* s : services) builder.RegisterService(s);
+  // Handlers block until the log has decided their command, so many run at
+  // once. gRPC's synchronous server lets a thread that finished a call exit
+  // when more than MAX_POLLERS threads are waiting for work (default 2) and
+  // starts new ones when too few wait: under load that is a thread created
+  // and destroyed for nearly every call. Keeping up to 64 waiting threads
+  // (their stacks are reserved, not resident) avoids it.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0)
     return absl::UnavailableError(fmt::format("cannot listen on {}", address));
@@ -295,7 +305,13 @@ class JsonFormatter : public spdlog::formatter {
 };
 }  // namespace
 
-absl::Status SetLogFormat(const std::string& format) {
+absl::Status ConfigureLogging(const ServerFlags& flags) {
+  const spdlog::level::level_enum level = spdlog::level::from_str(flags.log_level);
+  if (level == spdlog::level::off && flags.log_level != "off")
+    return absl::InvalidArgumentError(
+        fmt::format("--log-level '{}': trace, debug, info, warn, error or off", flags.log_level));
+  spdlog::set_level(level);
+  const std::string& format = flags.log_format;
   if (format == "text" || format.empty()) return absl::OkStatus();
   if (format != "json") return absl::InvalidArgumentError(fmt::format("--log-format '{}': text or json", format));
   spdlog::set_formatter(std::make_unique<JsonFormatter>());

@@ -81,6 +81,7 @@ struct ServerFlags {
   // HTTP address for /metrics, /healthz, /readyz; empty: none.
   std::string metrics_listen;
   std::string log_format = "text";  // or "json"
+  std::string log_level = "info";   // trace, debug, info, warn, error
 };
 void AddServerFlags(CLI::App& app, ServerFlags* flags, bool kafka_required);
 // The log configuration the flags describe; the embedded log lives in
@@ -127,9 +128,10 @@ void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens);
 
 // Sends logs to stderr (stdout carries only the "listening on" line).
 void InitLogging(const std::string& name);
-// "text" (the default) or "json": one JSON object per line with time, level,
-// logger and message, for log collectors.
-absl::Status SetLogFormat(const std::string& format);
+// The flags' --log-format, "text" (the default) or "json": one JSON object
+// per line with time, level, logger and message, for log collectors; and
+// --log-level (INVALID_ARGUMENT naming the choices for anything else).
+absl::Status ConfigureLogging(const ServerFlags& flags);
 
 // What a server runs besides its modules: a monitor of their projections
 // with, given --metrics-listen, the HTTP endpoint (started before catching up,

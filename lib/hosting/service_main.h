@@ -31,7 +31,7 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   flags.listen = spec.default_listen;
   AddServerFlags(app, &flags, /*kafka_required=*/true);
   CLI11_PARSE(app, argc, argv);
-  if (absl::Status s = SetLogFormat(flags.log_format); !s.ok()) return Fail(spec.name, s);
+  if (absl::Status s = ConfigureLogging(flags); !s.ok()) return Fail(spec.name, s);
 
   auto basics = OpenServerBasics(flags);
   if (!basics.ok()) return Fail(spec.name, basics.status());

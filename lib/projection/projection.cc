@@ -4,11 +4,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include <pthread.h>
+
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "rocksdb/db.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
@@ -18,6 +21,7 @@ namespace {
 
 constexpr char kSkippedKey[] = "\x01skipped";
 constexpr char kPartitionsKey[] = "\x01partitions";
+constexpr char kFormatKey[] = "\x01format";
 
 std::string OffsetKey(int32_t partition) { return fmt::format("\x01offset/{:08d}", partition); }
 
@@ -25,6 +29,24 @@ std::string EncodeU64(uint64_t v) { return std::to_string(v); }
 uint64_t DecodeU64(const std::string& s) { return s.empty() ? 0 : std::stoull(s); }
 
 rocksdb::Slice Slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+// The "family" of a key for memtable insert hints: up to and including its
+// first '\0' ("u/alice\0", "j/table:s.t\0", ...), else the whole key
+// ("h/table:s.t", an offset key). Keys of one family are mostly written in
+// order (an index by time) or are one key written again and again (an
+// object's state): with a hint per family, an insert starts where the
+// family's last one went instead of searching the memtable from the top
+// (measured: about a third of the instructions of a check-out in
+// strata-server went to memtable inserts without hints).
+class KeyFamily : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "strata.KeyFamily"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const void* nul = std::memchr(key.data(), '\0', key.size());
+    return nul ? rocksdb::Slice(key.data(), static_cast<const char*>(nul) - key.data() + 1) : key;
+  }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
+};
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -180,22 +202,51 @@ absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerO
   // favour CPU over disk space.
   ro.compression = rocksdb::kLZ4Compression;
   ro.IncreaseParallelism(2);
-  if (options.rebuild && std::filesystem::exists(options.db_path)) {
-    rocksdb::Status s = rocksdb::DestroyDB(options.db_path, ro);
-    if (!s.ok()) return FromRocks(s, "wipe projection for rebuild");
+  ro.memtable_insert_with_hint_prefix_extractor = std::make_shared<KeyFamily>();
+  auto open = [&](bool wipe) -> absl::StatusOr<std::unique_ptr<rocksdb::DB>> {
+    if (wipe && std::filesystem::exists(options.db_path)) {
+      rocksdb::Status s = rocksdb::DestroyDB(options.db_path, ro);
+      if (!s.ok()) return FromRocks(s, "wipe projection for rebuild");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(options.db_path, ec);
+    if (ec)
+      return absl::FailedPreconditionError(
+          fmt::format("cannot create projection directory {}: {}", options.db_path, ec.message()));
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(ro, options.db_path, &raw);
+    if (!s.ok()) return FromRocks(s, fmt::format("open projection store {}", options.db_path));
+    return std::unique_ptr<rocksdb::DB>(raw);
+  };
+  auto opened = open(options.rebuild);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<rocksdb::DB> db = std::move(*opened);
+  std::string value;
+  // A store in another layout is rebuilt (stores from before layouts were
+  // numbered are layout 1).
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kFormatKey, &value);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read projection format");
+  uint32_t stored = 0;
+  if (s.ok()) {
+    stored = static_cast<uint32_t>(DecodeU64(value));
+  } else if (db->Get(rocksdb::ReadOptions(), kPartitionsKey, &value).ok()) {
+    stored = 1;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options.db_path, ec);
-  if (ec)
-    return absl::FailedPreconditionError(
-        fmt::format("cannot create projection directory {}: {}", options.db_path, ec.message()));
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(ro, options.db_path, &raw);
-  if (!s.ok()) return FromRocks(s, fmt::format("open projection store {}", options.db_path));
-  std::unique_ptr<rocksdb::DB> db(raw);
+  if (stored != 0 && stored != options.format_version) {
+    spdlog::info("projection {}: stored in layout {}, this version uses layout {}: rebuilding it from the log",
+                 options.db_path, stored, options.format_version);
+    db.reset();
+    opened = open(/*wipe=*/true);
+    if (!opened.ok()) return opened.status();
+    db = std::move(*opened);
+    stored = 0;
+  }
+  if (stored == 0) {
+    s = db->Put(rocksdb::WriteOptions(), kFormatKey, EncodeU64(options.format_version));
+    if (!s.ok()) return FromRocks(s, "init projection");
+  }
 
   const int32_t partitions = log->partitions();
-  std::string value;
   s = db->Get(rocksdb::ReadOptions(), kPartitionsKey, &value);
   if (s.ok() && std::stoi(value) != partitions)
     return absl::FailedPreconditionError(fmt::format(
@@ -236,12 +287,21 @@ absl::Status ProjectionRunner::Start() {
   if (running_) return absl::OkStatus();
   running_ = true;
   stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    // "apply:lock", "apply:history", ... in top -H and perf.
+    const std::string name = "apply:" + std::filesystem::path(options_.db_path).filename().string();
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    Loop();
+  });
   return absl::OkStatus();
 }
 
 void ProjectionRunner::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  gather_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   // Commits skip the WAL: persist them so a clean restart replays nothing.
   if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
@@ -268,6 +328,12 @@ void ProjectionRunner::Loop() {
   auto reader = log_->OpenReader(start);
   if (!reader.ok()) return Fail(reader.status());
   while (!stop_) {
+    if (uncommitted_events_ > 0 && options_.idle_batching > absl::ZeroDuration()) {
+      // Idle batching (see RunnerOptions): let events gather unless someone waits.
+      std::unique_lock lk(mu_);
+      gather_cv_.wait_for(lk, absl::ToChronoNanoseconds(gathering_since_ + options_.idle_batching - absl::Now()),
+                          [&] { return stop_.load() || !waiting_.empty(); });
+    }
     // Poll briefly while holding uncommitted work so that a quiet log still
     // commits promptly.
     const absl::Duration wait = uncommitted_events_ ? absl::ZeroDuration() : absl::Milliseconds(100);
@@ -349,13 +415,14 @@ absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>&
     }
     pending_next_[r.partition] = r.offset + 1;
     pending_touched_[r.partition] = true;
-    ++uncommitted_events_;
+    if (uncommitted_events_++ == 0) gathering_since_ = absl::Now();
   }
   return absl::OkStatus();
 }
 
 bool ProjectionRunner::ShouldCommit(int64_t backlog) const {
-  if (backlog == 0) return true;  // caught up with the log
+  // Caught up with the log (and, with idle batching, gathered long enough).
+  if (backlog == 0 && absl::Now() - gathering_since_ >= options_.idle_batching) return true;
   if (uncommitted_events_ >= options_.max_uncommitted_events) return true;
   if (projection_->UncommittedBytes() >= options_.max_uncommitted_bytes) return true;
   if (absl::Now() - last_commit_ >= options_.commit_interval) return true;
@@ -468,8 +535,10 @@ absl::Status ProjectionRunner::WaitForAll(const std::vector<eventlog::Position>&
       if (next_[p.partition] <= p.offset) return false;
     return true;
   };
-  // Registered so that the runner commits as soon as it has applied all of them.
+  // Registered so that the runner commits as soon as it has applied all of
+  // them (and stops gathering, see RunnerOptions::idle_batching).
   auto waiting = waiting_.insert(waiting_.end(), &positions);
+  gather_cv_.notify_all();
   applied_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout),
                        [&] { return applied() || !health_.ok() || !running_; });
   waiting_.erase(waiting);
@@ -492,12 +561,11 @@ absl::Status ProjectionRunner::CatchUpPartition(int32_t partition, absl::Duratio
 }
 
 absl::Status ProjectionRunner::CatchUp(absl::Duration timeout) {
+  auto end_offsets = log_->EndOffsets();
+  if (!end_offsets.ok()) return end_offsets.status();
   std::vector<eventlog::Position> ends;
-  for (int32_t p = 0; p < log_->partitions(); ++p) {
-    auto end = log_->EndOffset(p);
-    if (!end.ok()) return end.status();
-    if (*end > 0) ends.push_back({p, *end - 1});
-  }
+  for (int32_t p = 0; p < static_cast<int32_t>(end_offsets->size()); ++p)
+    if ((*end_offsets)[p] > 0) ends.push_back({p, (*end_offsets)[p] - 1});
   return WaitForAll(ends, timeout);
 }
 

@@ -11,8 +11,9 @@
 //    works through a backlog (a rebuild) it keeps applying and commits every
 //    RunnerOptions::max_uncommitted_events or commit_interval, so that an
 //    aggregate touched many times is read and written once per commit.
-//  * An empty directory, or Options::rebuild, replays the whole log from
-//    offset 0.
+//  * An empty directory, Options::rebuild, or a store written in another
+//    storage layout (RunnerOptions::format_version) replays the whole log
+//    from offset 0.
 //  * Records that are not a valid strata.v1.Event (garbage on the topic) are
 //    skipped and counted (persistently); the runner keeps going.
 //  * WaitForApplied(p) returns once the record at p is applied and durable,
@@ -142,6 +143,10 @@ struct RunnerOptions {
   std::string db_path;
   // Wipe the projection and replay the log from offset 0.
   bool rebuild = false;
+  // The projection's storage layout. A store written with another layout
+  // (a store from before versions counts as 1) is wiped and rebuilt from the
+  // log when opened: the log is the source of truth, the store a cache of it.
+  uint32_t format_version = 1;
   // Records read from the log per poll.
   size_t max_batch = 5000;
   // While working through a backlog with nobody waiting, commit at least
@@ -149,6 +154,12 @@ struct RunnerOptions {
   size_t max_uncommitted_events = 1'000'000;
   size_t max_uncommitted_bytes = 128 << 20;
   absl::Duration commit_interval = absl::Seconds(10);
+  // Caught up and with nobody waiting for what it applied, the runner lets
+  // new events gather this long before it reads, applies and commits them
+  // in one go (0: each as it comes). Whoever waits (WaitForApplied,
+  // CatchUp) ends the gathering at once. For projections that are not on
+  // the path of every command: fewer wake-ups and commits per event.
+  absl::Duration idle_batching = absl::ZeroDuration();
   // A backlog of at least this many records switches RocksDB to bulk
   // loading until the runner has caught up (see SetBulkLoading).
   int64_t bulk_load_backlog = 100'000;
@@ -241,6 +252,10 @@ class ProjectionRunner {
 
   mutable std::mutex mu_;
   std::condition_variable applied_cv_;
+  // Ends the idle batching early (a waiter came, or Stop).
+  std::condition_variable gather_cv_;
+  // Runner thread: when the oldest uncommitted event was applied.
+  absl::Time gathering_since_;
   std::vector<int64_t> next_;  // per partition: next offset to apply (committed)
   // What WaitForAll callers wait for, each a group of positions.
   std::list<const std::vector<eventlog::Position>*> waiting_;

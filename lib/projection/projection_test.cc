@@ -243,6 +243,34 @@ TEST_F(ProjectionTest, RebuildReplaysFromTheStartToTheSameState) {
   EXPECT_EQ(runner->stats().events_applied, 70u);
 }
 
+TEST_F(ProjectionTest, AStoreInAnotherLayoutIsRebuiltFromTheLog) {
+  AppendMany(40);
+  {
+    auto runner = Open();  // layout 1
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+    // Something layout 2 no longer writes.
+    ASSERT_TRUE(runner->db()->Put(rocksdb::WriteOptions(), "layout-1-only", "x").ok());
+  }
+  AppendMany(5);
+  RunnerOptions o;
+  o.format_version = 2;
+  {
+    auto runner = Open(o);
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+    EXPECT_EQ(runner->stats().events_applied, 45u) << "the whole log again";
+    EXPECT_EQ(Read(*runner, "applications"), 45);
+    EXPECT_EQ(ReadString(*runner, "layout-1-only"), "(missing)");
+  }
+  // Opened again in the same layout: resumed, not rebuilt.
+  auto runner = Open(o);
+  ASSERT_TRUE(runner->Start().ok());
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(runner->stats().events_applied, 0u);
+  EXPECT_EQ(Read(*runner, "applications"), 45);
+}
+
 TEST_F(ProjectionTest, RefusesAStoreThatIsAheadOfTheLog) {
   AppendMany(10);
   {

@@ -471,6 +471,9 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
   // The projection's BatchDone only drops caches: a rebuild may write one
   // commit while it applies the next.
   ro.pipeline_commits = true;
+  // Not on the path of any command: events gather for a few milliseconds
+  // between commits unless a query waits for them.
+  ro.idle_batching = absl::Milliseconds(5);
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);

@@ -294,6 +294,9 @@ absl::StatusOr<std::unique_ptr<ImpactModule>> ImpactModule::Open(ImpactModuleOpt
   projection::RunnerOptions ro;
   ro.db_path = m->options_.data_dir + "/impact";
   ro.rebuild = m->options_.rebuild;
+  // Not on the path of any command: events gather for a few milliseconds
+  // between commits unless a query waits for them.
+  ro.idle_batching = absl::Milliseconds(5);
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
