@@ -1,9 +1,11 @@
 #include "deploy/deploy_projection.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "fmt/format.h"
+#include "metrics/metrics.h"
 #include "model/object_id.h"
 #include "rocksdb/db.h"
 
@@ -37,8 +39,11 @@ std::string Version(const std::string& id, uint64_t version) {
 }
 std::string Baseline(const std::string& name) { return "b/" + name; }
 std::string Environment(const std::string& name) { return "e/" + name; }
+std::string EnvironmentObjects(const std::string& name) { return "E/" + name; }
 std::string Release(const std::string& name) { return "r/" + name; }
+std::string ReleaseEntries(const std::string& name) { return "q/" + name; }
 std::string Deployment(const std::string& id) { return "D/" + id; }
+std::string DeploymentDetail(const std::string& id) { return "X/" + id; }
 std::string EnvironmentDeploymentsPrefix(const std::string& env) { return "d/" + env + std::string(1, '\0'); }
 std::string Succeeded(const std::string& env, const std::string& release) {
   return "s/" + env + std::string(1, '\0') + release;
@@ -83,7 +88,80 @@ absl::StatusOr<std::vector<Message>> ReadAll(rocksdb::DB* db, const std::string&
 
 bool IsObject(const std::string& aggregate) { return aggregate.rfind("object:", 0) == 0; }
 
+metrics::Counter& ObjectScanCounter() {
+  static metrics::Counter& c = metrics::Registry::Default().GetCounter(
+      "strata_deploy_object_scans_total",
+      "Reads of every object of the deploy projection, or of a slice of them (explicit requests, a guard found, "
+      "the guard's periodic read-back; never per command)");
+  return c;
+}
+
+// The object versions stored under `key` (none: empty).
+absl::StatusOr<google::protobuf::RepeatedPtrField<v1::BaselineEntry>> GetEntries(projection::StateTxn& txn,
+                                                                                 const std::string& key) {
+  auto e = GetMessage<internal::Entries>(txn, key);
+  if (!e.ok()) return e.status();
+  if (!*e) return google::protobuf::RepeatedPtrField<v1::BaselineEntry>();
+  return std::move(*(*e)->mutable_entries());
+}
+
+void PutEntries(projection::StateTxn& txn, const std::string& key,
+                const google::protobuf::RepeatedPtrField<v1::BaselineEntry>& entries) {
+  internal::Entries e;
+  *e.mutable_entries() = entries;
+  txn.Put(key, e.SerializeAsString());
+}
+
 }  // namespace
+
+void DeployProjection::TrackObjectChanges(bool on) {
+  if (!on) {
+    tracking_.store(false);
+    absl::MutexLock l(&changes_mu_);
+    changes_.clear();
+    changes_overflow_ = false;
+    return;
+  }
+  tracking_.store(true);
+}
+
+ObjectChanges DeployProjection::TakeObjectChanges() {
+  ObjectChanges out;
+  {
+    absl::MutexLock l(&changes_mu_);
+    out.overflow = changes_overflow_;
+    if (!out.overflow) out.ids.assign(changes_.begin(), changes_.end());
+    changes_.clear();
+    changes_overflow_ = false;
+  }
+  std::sort(out.ids.begin(), out.ids.end());
+  return out;
+}
+
+void DeployProjection::BatchDone(bool committed) {
+  bool notify = false;
+  // Checked after the commit is durable (see TrackObjectChanges).
+  if (committed && (!batch_objects_.empty() || batch_objects_overflow_) && tracking_.load()) {
+    absl::MutexLock l(&changes_mu_);
+    if (!changes_overflow_) {
+      if (batch_objects_overflow_ || changes_.size() + batch_objects_.size() > max_tracked_changes_) {
+        changes_overflow_ = true;
+        changes_.clear();
+      } else {
+        changes_.insert(batch_objects_.begin(), batch_objects_.end());
+      }
+    }
+    notify = true;
+  }
+  if (committed && batch_environments_) {
+    env_generation_.fetch_add(1);
+    notify = true;
+  }
+  batch_objects_.clear();
+  batch_objects_overflow_ = false;
+  batch_environments_ = false;
+  if (notify && on_guard_change_) on_guard_change_();
+}
 
 void DeployProjection::Publish(const v1::Event& e, const decide::Decision& d) {
   if (board_) board_->Publish(e.event_id(), d);
@@ -132,6 +210,16 @@ absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::State
     txn.PutBlind(keys::Version(id, e.checked_in().version()), e.checked_in().definition());
   }
   txn.Put(keys::Object(id), obj.SerializeAsString());
+  // For the guard's feed. Kept whether or not it is tracked now: a commit
+  // decides at its end (BatchDone), after the state is durable.
+  if (!batch_objects_overflow_) {
+    if (batch_objects_.size() < max_tracked_changes_) {
+      batch_objects_.insert(id);
+    } else {
+      batch_objects_overflow_ = true;
+      batch_objects_.clear();
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -163,7 +251,7 @@ absl::Status DeployProjection::ApplyRelease(const v1::Event& e, projection::Stat
     rel->set_user(e.actor().user());
     rel->set_site(e.actor().site());
     *rel->mutable_time() = e.time();
-    *rel->mutable_entries() = c.entries();
+    PutEntries(txn, keys::ReleaseEntries(name), c.entries());
     *rel->mutable_changed() = c.changed();
     rel->set_base(c.base());
     *rel->mutable_data_scripts() = c.data_scripts();
@@ -190,6 +278,7 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
   Publish(e, d);
   if (!d.accepted()) return absl::OkStatus();
   state.set_last_seq(e.seq());
+  batch_environments_ = true;
 
   switch (e.payload_case()) {
     case v1::Event::kEnvironmentRegistered: {
@@ -205,8 +294,8 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       break;
     }
     case v1::Event::kEnvironmentImported:
-      *env->mutable_state() = e.environment_imported().entries();
-      env->set_object_count(env->state_size());
+      PutEntries(txn, keys::EnvironmentObjects(name), e.environment_imported().entries());
+      env->set_object_count(e.environment_imported().entries_size());
       break;
     case v1::Event::kDeploymentStarted: {
       const auto& st = e.deployment_started();
@@ -223,18 +312,20 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       dep->set_status("running");
       dep->set_script_sha256(st.script_sha256());
       dep->set_drift_override(st.drift_override());
-      dep->set_script(st.script());
-      dep->set_rollback_script(st.rollback_script());
-      *rec.mutable_before() = env->state();
-      *rec.mutable_after() = st.target();
       rec.set_release_before(env->current_release());
       rec.set_backend_pid(st.backend_pid());
+      internal::DeploymentDetail detail;
+      auto before = GetEntries(txn, keys::EnvironmentObjects(name));
+      if (!before.ok()) return before.status();
+      *detail.mutable_before() = std::move(*before);
+      *detail.mutable_after() = st.target();
+      detail.set_script(st.script());
+      detail.set_rollback_script(st.rollback_script());
       txn.Put(keys::Deployment(st.deployment_id()), rec.SerializeAsString());
+      txn.Put(keys::DeploymentDetail(st.deployment_id()), detail.SerializeAsString());
       txn.Put(fmt::format("{}{:020d}", keys::EnvironmentDeploymentsPrefix(name), e.seq()), st.deployment_id());
       env->set_running_deployment(st.deployment_id());
       *env->mutable_last_deployment() = *dep;
-      env->mutable_last_deployment()->clear_script();
-      env->mutable_last_deployment()->clear_rollback_script();
       break;
     }
     case v1::Event::kDeploymentFinished: {
@@ -249,8 +340,11 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       dep->set_duration_ms(f.duration_ms());
       dep->set_error(f.error());
       if (f.succeeded()) {
-        *env->mutable_state() = rec.after();
-        env->set_object_count(env->state_size());
+        auto detail = GetMessage<internal::DeploymentDetail>(txn, keys::DeploymentDetail(f.deployment_id()));
+        if (!detail.ok()) return detail.status();
+        const internal::DeploymentDetail after = detail->value_or(internal::DeploymentDetail());
+        PutEntries(txn, keys::EnvironmentObjects(name), after.after());
+        env->set_object_count(after.after_size());
         env->set_current_release(dep->release());
         if (dep->kind() == v1::DEPLOY) {
           txn.Put(keys::Succeeded(name, dep->release()), "");
@@ -267,13 +361,12 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       }
       txn.Put(keys::Deployment(f.deployment_id()), rec.SerializeAsString());
       *env->mutable_last_deployment() = *dep;
-      env->mutable_last_deployment()->clear_script();
-      env->mutable_last_deployment()->clear_rollback_script();
       break;
     }
     default:
       break;
   }
+  env->clear_state();  // kept under E/ (see the layout)
   txn.Put(keys::Environment(name), state.SerializeAsString());
   return absl::OkStatus();
 }
@@ -294,7 +387,12 @@ absl::StatusOr<std::string> DeployProjection::ReadDefinition(rocksdb::DB* db, co
 
 absl::StatusOr<std::optional<internal::EnvironmentState>> DeployProjection::ReadEnvironment(
     rocksdb::DB* db, const std::string& name) {
-  return ReadMessage<internal::EnvironmentState>(db, keys::Environment(name));
+  auto env = ReadMessage<internal::EnvironmentState>(db, keys::Environment(name));
+  if (!env.ok() || !*env) return env;
+  auto entries = ReadMessage<internal::Entries>(db, keys::EnvironmentObjects(name));
+  if (!entries.ok()) return entries.status();
+  if (*entries) *(*env)->mutable_environment()->mutable_state() = std::move(*(*entries)->mutable_entries());
+  return env;
 }
 
 absl::StatusOr<std::vector<internal::EnvironmentState>> DeployProjection::ReadEnvironments(rocksdb::DB* db) {
@@ -308,7 +406,12 @@ absl::StatusOr<std::vector<internal::EnvironmentState>> DeployProjection::ReadEn
 
 absl::StatusOr<std::optional<internal::ReleaseState>> DeployProjection::ReadRelease(rocksdb::DB* db,
                                                                                   const std::string& name) {
-  return ReadMessage<internal::ReleaseState>(db, keys::Release(name));
+  auto r = ReadMessage<internal::ReleaseState>(db, keys::Release(name));
+  if (!r.ok() || !*r) return r;
+  auto entries = ReadMessage<internal::Entries>(db, keys::ReleaseEntries(name));
+  if (!entries.ok()) return entries.status();
+  if (*entries) *(*r)->mutable_release()->mutable_entries() = std::move(*(*entries)->mutable_entries());
+  return r;
 }
 
 absl::StatusOr<std::vector<internal::ReleaseState>> DeployProjection::ReadReleases(rocksdb::DB* db) {
@@ -324,7 +427,18 @@ absl::StatusOr<std::vector<internal::ReleaseState>> DeployProjection::ReadReleas
 
 absl::StatusOr<std::optional<internal::DeploymentRecord>> DeployProjection::ReadDeployment(rocksdb::DB* db,
                                                                                          const std::string& id) {
-  return ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(id));
+  auto rec = ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(id));
+  if (!rec.ok() || !*rec) return rec;
+  auto detail = ReadMessage<internal::DeploymentDetail>(db, keys::DeploymentDetail(id));
+  if (!detail.ok()) return detail.status();
+  if (*detail) {
+    internal::DeploymentDetail& d = **detail;
+    *(*rec)->mutable_before() = std::move(*d.mutable_before());
+    *(*rec)->mutable_after() = std::move(*d.mutable_after());
+    (*rec)->mutable_deployment()->set_script(std::move(*d.mutable_script()));
+    (*rec)->mutable_deployment()->set_rollback_script(std::move(*d.mutable_rollback_script()));
+  }
+  return rec;
 }
 
 absl::StatusOr<std::vector<internal::DeploymentRecord>> DeployProjection::ReadDeployments(rocksdb::DB* db,
@@ -335,7 +449,7 @@ absl::StatusOr<std::vector<internal::DeploymentRecord>> DeployProjection::ReadDe
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   it->SeekForPrev(prefix + std::string(21, '\xff'));
   for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
-    auto rec = ReadDeployment(db, it->value().ToString());
+    auto rec = ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(it->value().ToString()));
     if (!rec.ok()) return rec.status();
     if (*rec) out.push_back(std::move(**rec));
     if (limit && out.size() >= limit) break;
@@ -353,8 +467,11 @@ bool DeployProjection::SucceededOn(rocksdb::DB* db, const std::string& env, cons
   return db->Get(rocksdb::ReadOptions(), keys::Succeeded(env, release), &ignored).ok();
 }
 
+uint64_t DeployProjection::ObjectScans() { return static_cast<uint64_t>(ObjectScanCounter().value()); }
+
 absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> DeployProjection::ReadHeads(
     rocksdb::DB* db) {
+  ObjectScanCounter().Increment();
   std::map<std::string, std::pair<uint64_t, std::string>> heads;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
@@ -368,9 +485,23 @@ absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> DeployPr
 }
 
 absl::StatusOr<std::map<std::string, internal::DeployObject>> DeployProjection::ReadObjects(rocksdb::DB* db) {
+  bool done = false;
+  return ReadObjectsAfter(db, "", std::numeric_limits<size_t>::max(), &done);
+}
+
+absl::StatusOr<std::map<std::string, internal::DeployObject>> DeployProjection::ReadObjectsAfter(
+    rocksdb::DB* db, const std::string& after, size_t limit, bool* done) {
+  ObjectScanCounter().Increment();
   std::map<std::string, internal::DeployObject> objects;
+  *done = true;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
+  it->Seek(keys::Object(after));
+  if (!after.empty() && it->Valid() && it->key() == rocksdb::Slice(keys::Object(after))) it->Next();
+  for (; it->Valid() && it->key().starts_with("o/"); it->Next()) {
+    if (objects.size() == limit) {
+      *done = false;
+      break;
+    }
     internal::DeployObject o;
     if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
       return absl::DataLossError("corrupt deploy state at " + it->key().ToString());

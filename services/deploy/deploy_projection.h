@@ -3,17 +3,29 @@
 // releases are made of, rebuilt from the event log with the accept rule of
 // strata_decide.
 //
-// Storage layout (RocksDB):
+// Storage layout (RocksDB), version kFormatVersion. The large parts (an
+// environment's or a release's object versions, a deployment's states and
+// scripts) are kept apart from the small records that lists, gates and the
+// pipeline read, so that those cost what they show, not the repository:
 //   o/<object id>                  -> strata.internal.DeployObject
 //   v/<object id>\0<version %020d>  -> the version's definition (SQL)
 //   b/<baseline name>              -> strata.v1.BaselineCreated
-//   e/<environment>                -> strata.internal.EnvironmentState
-//   r/<release>                    -> strata.internal.ReleaseState
-//   D/<deployment id>              -> strata.internal.DeploymentRecord
+//   e/<environment>                -> strata.internal.EnvironmentState (without its state entries)
+//   E/<environment>                -> strata.internal.Entries (what Strata expects there)
+//   r/<release>                    -> strata.internal.ReleaseState (without its entries)
+//   q/<release>                    -> strata.internal.Entries (the release's object versions)
+//   D/<deployment id>              -> strata.internal.DeploymentRecord (without states and scripts)
+//   X/<deployment id>              -> strata.internal.DeploymentDetail (states and scripts)
 //   d/<environment>\0<seq %020d>    -> deployment id (an environment's deployments in order)
 //   s/<environment>\0<release>     -> "" (the release succeeded there once)
+//
+// Thread-safety: Apply/Flush/BatchDone run on the runner's thread; the
+// static readers read committed state from any thread; the change feed
+// (TrackObjectChanges, TakeObjectChanges, environments_generation) may be
+// used from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -21,6 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "decide/decide.h"
 #include "projection/projection.h"
 #include "strata/internal/deploy_state.pb.h"
@@ -49,44 +64,87 @@ std::string Object(const std::string& id);
 std::string Version(const std::string& id, uint64_t version);
 std::string Baseline(const std::string& name);
 std::string Environment(const std::string& name);
+std::string EnvironmentObjects(const std::string& name);
 std::string Release(const std::string& name);
+std::string ReleaseEntries(const std::string& name);
 std::string Deployment(const std::string& id);
+std::string DeploymentDetail(const std::string& id);
 std::string EnvironmentDeploymentsPrefix(const std::string& env);
 std::string Succeeded(const std::string& env, const std::string& release);
 }  // namespace keys
 
+// Objects whose guard rows may have changed since the last TakeObjectChanges.
+struct ObjectChanges {
+  std::vector<std::string> ids;  // sorted, unique
+  bool overflow = false;         // too many to list: compare everything
+};
+
 class DeployProjection : public projection::Projection {
  public:
-  explicit DeployProjection(DecisionBoard* board) : board_(board) {}
+  // Version of the storage layout above (a store in another one is rebuilt).
+  static constexpr uint32_t kFormatVersion = 2;
+
+  // `max_tracked_changes`: see TrackObjectChanges.
+  explicit DeployProjection(DecisionBoard* board, size_t max_tracked_changes = 20'000)
+      : board_(board), max_tracked_changes_(max_tracked_changes) {}
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
-  // Called after every durable commit, on the runner's thread (set before
-  // the runner starts): the guard's sync follows the projection at once.
-  void OnCommit(std::function<void()> callback) { on_commit_ = std::move(callback); }
-  void BatchDone(bool committed) override {
-    if (committed && on_commit_) on_commit_();
-  }
+  // Called after a durable commit that changed what the guard's sync
+  // follows (an environment, or an object while changes are tracked), on
+  // the runner's thread (set before the runner starts). A commit that
+  // changed nothing of that calls nobody.
+  void OnGuardChange(std::function<void()> callback) { on_guard_change_ = std::move(callback); }
+  void BatchDone(bool committed) override;
+
+  // The change feed of the guard's sync. While tracked, every committed
+  // change to an object (check-out, check-in, undo, ...) adds its id, until
+  // TakeObjectChanges takes them; more than `max_tracked_changes` at once
+  // become "overflow". Untracked (the default), nothing is kept. Turning it
+  // on and then reading the committed state misses nothing: a commit that
+  // lands after the switch is in the feed, one before it is in the state.
+  void TrackObjectChanges(bool on);
+  ObjectChanges TakeObjectChanges();
+  // Grows with every committed change to an environment aggregate.
+  uint64_t environments_generation() const { return env_generation_.load(); }
 
   // Read side (committed state).
   static absl::StatusOr<std::optional<internal::DeployObject>> ReadObject(rocksdb::DB* db, const std::string& id);
   static absl::StatusOr<std::string> ReadDefinition(rocksdb::DB* db, const std::string& id, uint64_t version);
+  // One environment with its expected state (environment().state()).
   static absl::StatusOr<std::optional<internal::EnvironmentState>> ReadEnvironment(rocksdb::DB* db,
                                                                                  const std::string& name);
+  // Every environment in pipeline order, without state entries (object_count says how many).
   static absl::StatusOr<std::vector<internal::EnvironmentState>> ReadEnvironments(rocksdb::DB* db);
+  // One release with its entries.
   static absl::StatusOr<std::optional<internal::ReleaseState>> ReadRelease(rocksdb::DB* db, const std::string& name);
+  // Every release, newest first, without entries (object_count says how many).
   static absl::StatusOr<std::vector<internal::ReleaseState>> ReadReleases(rocksdb::DB* db);
+  // One deployment with its states and scripts.
   static absl::StatusOr<std::optional<internal::DeploymentRecord>> ReadDeployment(rocksdb::DB* db,
                                                                                 const std::string& id);
-  // An environment's deployments, newest first (at most `limit`, 0: all).
+  // An environment's deployments, newest first (at most `limit`, 0: all),
+  // without states and scripts (ReadDeployment has them).
   static absl::StatusOr<std::vector<internal::DeploymentRecord>> ReadDeployments(rocksdb::DB* db,
                                                                                const std::string& env,
                                                                                size_t limit = 0);
   static absl::StatusOr<std::optional<v1::BaselineCreated>> ReadBaseline(rocksdb::DB* db, const std::string& name);
   static bool SucceededOn(rocksdb::DB* db, const std::string& env, const std::string& release);
-  // Every object Strata knows (with a version or checked out), by id.
+  // Every object Strata knows (with a version or checked out), by id. Reads
+  // the whole repository: for explicit requests and the guard's periodic
+  // read-back, never per command (counted in ObjectScans()).
   static absl::StatusOr<std::map<std::string, internal::DeployObject>> ReadObjects(rocksdb::DB* db);
-  // Every object with a version: id -> (latest version, its sha256).
+  // The same for the first `limit` of them after `after` ("" : from the
+  // first) in id order; `*done` says whether none follow (counted too).
+  static absl::StatusOr<std::map<std::string, internal::DeployObject>> ReadObjectsAfter(rocksdb::DB* db,
+                                                                                      const std::string& after,
+                                                                                      size_t limit, bool* done);
+  // Every object with a version: id -> (latest version, its sha256). Also
+  // a whole-repository read (counted).
   static absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> ReadHeads(rocksdb::DB* db);
+  // How many whole-repository reads (ReadObjects, ReadHeads) and slices
+  // (ReadObjectsAfter) this process made; also the metric
+  // strata_deploy_object_scans_total.
+  static uint64_t ObjectScans();
 
  private:
   absl::Status ApplyObject(const v1::Event& e, projection::StateTxn& txn);
@@ -94,9 +152,21 @@ class DeployProjection : public projection::Projection {
   absl::Status ApplyRelease(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyBaseline(const v1::Event& e, projection::StateTxn& txn);
   void Publish(const v1::Event& e, const decide::Decision& d);
-  std::function<void()> on_commit_;
+  std::function<void()> on_guard_change_;
 
   DecisionBoard* board_;
+  const size_t max_tracked_changes_;
+  // Runner thread only: what the events since the last commit touched.
+  absl::flat_hash_set<std::string> batch_objects_;
+  bool batch_objects_overflow_ = false;
+  bool batch_environments_ = false;
+  // The feed, for any thread. Rule: tracking_ is switched before the caller
+  // reads the state it completes; changes_ only grows while tracking_.
+  std::atomic<bool> tracking_{false};
+  absl::Mutex changes_mu_;
+  absl::flat_hash_set<std::string> changes_ ABSL_GUARDED_BY(changes_mu_);
+  bool changes_overflow_ ABSL_GUARDED_BY(changes_mu_) = false;
+  std::atomic<uint64_t> env_generation_{0};
 };
 
 }  // namespace strata::deploy

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "eventlog/embedded_log.h"
@@ -21,9 +22,10 @@ class DeployProjectionTest : public ::testing::Test {
     log_ = std::move(*eventlog::OpenEmbeddedLog({.dir = (root_ / "log").string(), .partitions = 2}));
     Open(false);
   }
-  void Open(bool rebuild) {
+  void Open(bool rebuild, size_t max_tracked_changes = 20'000) {
     runner_.reset();
-    projection_ = std::make_unique<DeployProjection>(&board_);
+    projection_ = std::make_unique<DeployProjection>(&board_, max_tracked_changes);
+    projection_->OnGuardChange([this] { ++guard_changes_; });
     runner_ = std::move(*projection::ProjectionRunner::Open({.db_path = (root_ / "state").string(), .rebuild = rebuild},
                                                             log_.get(), projection_.get()));
     ASSERT_TRUE(runner_->Start().ok());
@@ -118,6 +120,7 @@ class DeployProjectionTest : public ::testing::Test {
   std::unique_ptr<DeployProjection> projection_;
   std::unique_ptr<projection::ProjectionRunner> runner_;
   int next_id_ = 0;
+  std::atomic<int> guard_changes_{0};
 };
 
 TEST_F(DeployProjectionTest, KeepsEveryVersionsDefinitionAndTheHeads) {
@@ -205,6 +208,105 @@ TEST_F(DeployProjectionTest, ReleasesAreImmutableAndCollectApprovals) {
   ASSERT_EQ((*r)->release().approvals_size(), 1);
   EXPECT_EQ((*r)->release().approvals(0).user(), "rita");
   EXPECT_EQ((*r)->release().approvals(0).environment(), "prod");
+}
+
+}  // namespace
+}  // namespace strata::deploy
+
+namespace strata::deploy {
+namespace {
+
+TEST_F(DeployProjectionTest, ListsCarryTheSmallRecordsAndSingleReadsTheWholeOnes) {
+  CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");
+  CheckIn("table:s.u", 1, 1, "CREATE TABLE s.u (a int);");
+  Register("qa", 2);
+  CreateRelease("r1", {{"table:s.t", 1}, {"table:s.u", 1}});
+  ASSERT_TRUE(Submit(Started("qa", 2, "d1", "r1", v1::DEPLOY, "", {{"table:s.t", 1}, {"table:s.u", 1}})).accepted());
+  ASSERT_TRUE(Submit(Finished("qa", 3, "d1", true)).accepted());
+
+  // Environments, releases and deployments in lists: without their objects,
+  // states and scripts, which can be as large as the repository.
+  auto envs = DeployProjection::ReadEnvironments(runner_->db());
+  ASSERT_TRUE(envs.ok());
+  ASSERT_EQ(envs->size(), 1u);
+  EXPECT_EQ((*envs)[0].environment().state_size(), 0);
+  EXPECT_EQ((*envs)[0].environment().object_count(), 2u);
+  EXPECT_EQ((*envs)[0].environment().last_deployment().script(), "");
+  auto releases = DeployProjection::ReadReleases(runner_->db());
+  ASSERT_TRUE(releases.ok());
+  ASSERT_EQ(releases->size(), 1u);
+  EXPECT_EQ((*releases)[0].release().entries_size(), 0);
+  EXPECT_EQ((*releases)[0].release().object_count(), 2u);
+  auto list = DeployProjection::ReadDeployments(runner_->db(), "qa");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].deployment().status(), "succeeded");
+  EXPECT_EQ((*list)[0].deployment().script(), "");
+  EXPECT_EQ((*list)[0].after_size(), 0);
+
+  // One at a time: whole.
+  EXPECT_EQ(Env("qa").environment().state_size(), 2);
+  auto r1 = DeployProjection::ReadRelease(runner_->db(), "r1");
+  ASSERT_TRUE(r1.ok() && r1->has_value());
+  EXPECT_EQ((*r1)->release().entries_size(), 2);
+  auto d1 = DeployProjection::ReadDeployment(runner_->db(), "d1");
+  ASSERT_TRUE(d1.ok() && d1->has_value());
+  EXPECT_EQ((*d1)->deployment().script(), "-- script of d1");
+  EXPECT_EQ((*d1)->deployment().rollback_script(), "-- undo d1");
+  EXPECT_EQ((*d1)->before_size(), 0);
+  EXPECT_EQ((*d1)->after_size(), 2);
+}
+
+TEST_F(DeployProjectionTest, UntrackedCommitsKeepNothingForTheGuardAndWakeNobody) {
+  const uint64_t scans = DeployProjection::ObjectScans();
+  CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");
+  auto co = Ev("object:table:s.t", 3);
+  co.mutable_checked_out();
+  ASSERT_TRUE(Submit(co).accepted());
+  EXPECT_EQ(guard_changes_.load(), 0);
+  EXPECT_TRUE(projection_->TakeObjectChanges().ids.empty());
+  EXPECT_EQ(DeployProjection::ObjectScans(), scans);
+  // Environments always count (the sync lists them again).
+  const uint64_t generation = projection_->environments_generation();
+  Register("qa", 1);
+  EXPECT_EQ(projection_->environments_generation(), generation + 1);
+  EXPECT_EQ(guard_changes_.load(), 1);
+}
+
+TEST_F(DeployProjectionTest, TrackedCommitsListTheObjectsTheyChangedOnce) {
+  projection_->TrackObjectChanges(true);
+  CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");
+  auto co = Ev("object:table:s.u", 1);
+  co.mutable_checked_out();
+  ASSERT_TRUE(Submit(co).accepted());
+  auto lost = Ev("object:table:s.v", 2);  // a lost race changes nothing
+  lost.mutable_checked_out();
+  EXPECT_FALSE(Submit(lost).accepted());
+  EXPECT_GE(guard_changes_.load(), 3);
+  ObjectChanges c = projection_->TakeObjectChanges();
+  EXPECT_FALSE(c.overflow);
+  EXPECT_EQ(c.ids, (std::vector<std::string>{"table:s.t", "table:s.u"}));
+  EXPECT_TRUE(projection_->TakeObjectChanges().ids.empty()) << "taken once";
+  // Off again: what was pending is dropped.
+  auto undo = Ev("object:table:s.u", 2);
+  undo.mutable_check_out_undone();
+  ASSERT_TRUE(Submit(undo).accepted());
+  projection_->TrackObjectChanges(false);
+  EXPECT_TRUE(projection_->TakeObjectChanges().ids.empty());
+}
+
+TEST_F(DeployProjectionTest, TooManyChangesAtOnceSayOverflow) {
+  Open(/*rebuild=*/false, /*max_tracked_changes=*/3);
+  projection_->TrackObjectChanges(true);
+  for (int i = 0; i < 4; ++i) {
+    auto co = Ev("object:table:s.t" + std::to_string(i), 1);
+    co.mutable_checked_out();
+    ASSERT_TRUE(Submit(co).accepted());
+  }
+  ObjectChanges c = projection_->TakeObjectChanges();
+  EXPECT_TRUE(c.overflow);
+  EXPECT_TRUE(c.ids.empty());
+  EXPECT_FALSE(projection_->TakeObjectChanges().overflow) << "reset once taken";
 }
 
 }  // namespace

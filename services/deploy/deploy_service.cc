@@ -246,11 +246,33 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     GuardState state;
     for (const auto& [id, o] : objects) {
       state.managed.push_back(id);
-      if (!o.holder().empty())
-        state.checkouts.push_back(
-            {id, tokens_->DbRoleOf(o.holder()), o.holder(), o.holder_site(), o.held_since().seconds()});
+      if (!o.holder().empty()) state.checkouts.push_back(GuardCheckoutOf(id, o));
     }
     return state;
+  }
+  GuardCheckout GuardCheckoutOf(const std::string& id, const internal::DeployObject& o) const {
+    return {id, tokens_->DbRoleOf(o.holder()), o.holder(), o.holder_site(), o.held_since().seconds()};
+  }
+
+  absl::StatusOr<GuardState> ExpectedGuardSlice(const std::string& after, size_t limit, bool* done) {
+    auto objects = DeployProjection::ReadObjectsAfter(db(), after, limit, done);
+    if (!objects.ok()) return objects.status();
+    return GuardStateOf(*objects);
+  }
+
+  // The guard rows of `ids` (sorted), from one point read each.
+  absl::StatusOr<GuardDelta> GuardRowsOf(const std::vector<std::string>& ids) {
+    GuardDelta d;
+    d.ids = ids;
+    for (const std::string& id : ids) {
+      auto o = DeployProjection::ReadObject(db(), id);
+      if (!o.ok()) return o.status();
+      // As ReadObjects: a reservation given up is not managed.
+      if (!*o || ((*o)->latest_version() == 0 && (*o)->holder().empty())) continue;
+      d.managed.push_back(id);
+      if (!(*o)->holder().empty()) d.checkouts.push_back(GuardCheckoutOf(id, **o));
+    }
+    return d;
   }
 
   // Environments and how to connect to them, for the guard's sync.
@@ -298,6 +320,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       if (absl::Status s = WriteGuardState(**session, *expected); !s.ok()) return s;
       if (absl::Status s = ConfirmGuard(**session, absl::Now() - as_of); !s.ok()) return s;
       spdlog::info("guard installed in {} by {}", req.environment(), who.user);
+      if (wake_guard_sync_) wake_guard_sync_();  // it follows the log from now on
     }
     if (uninstall) {
       if (absl::Status s = UninstallGuard(**session); !s.ok()) return s;
@@ -1169,15 +1192,19 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (absl::Status s = CheckOverride(who, req.override_drift_reason()); !s.ok()) return s;
     if (!env->environment().running_deployment().empty())
       return absl::FailedPreconditionError(RunningMessage(env->environment()));
-    // The last deployment that is still in effect.
+    // The last deployment that is still in effect (listed without its
+    // states and scripts, then read whole).
     auto history = DeployProjection::ReadDeployments(db(), req.environment());
     if (!history.ok()) return history.status();
-    const internal::DeploymentRecord* target = nullptr;
+    std::optional<internal::DeploymentRecord> found;
     for (const auto& rec : *history)
       if (rec.deployment().kind() == v1::DEPLOY && rec.deployment().status() == "succeeded") {
-        target = &rec;
+        auto full = DeployProjection::ReadDeployment(db(), rec.deployment().id());
+        if (!full.ok()) return full.status();
+        found = std::move(*full);
         break;
       }
+    const internal::DeploymentRecord* target = found ? &*found : nullptr;
     if (!target)
       return absl::FailedPreconditionError(
           fmt::format("{} has no deployment to roll back (none succeeded, or all were rolled back)", req.environment()));
@@ -1406,6 +1433,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     return absl::OkStatus();
   }
 
+ public:
+  // Set by the module before serving: tells the guard's sync to look now.
+  std::function<void()> wake_guard_sync_;
+
+ private:
   const DeployModuleOptions& options_;
   eventlog::EventLog* log_;
   projection::ProjectionRunner* runner_;
@@ -1423,8 +1455,14 @@ absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOpt
   if (!secrets.ok()) return secrets.status();
   m->secrets_ = std::move(*secrets);
   m->projection_ = std::make_unique<DeployProjection>(&m->board_);
-  auto runner = projection::ProjectionRunner::Open(
-      {.db_path = m->options_.data_dir + "/deploy", .rebuild = m->options_.rebuild}, log, m->projection_.get());
+  (void)DeployProjection::ObjectScans();  // the metric exists (at 0) from the start
+  auto runner = projection::ProjectionRunner::Open({.db_path = m->options_.data_dir + "/deploy",
+                                                    .rebuild = m->options_.rebuild,
+                                                    .format_version = DeployProjection::kFormatVersion,
+                                                    // Deploy commands wait for their own events; check-outs
+                                                    // and check-ins of objects gather for a few milliseconds.
+                                                    .idle_batching = absl::Milliseconds(5)},
+                                                   log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
   m->service_ = std::make_unique<DeployServiceImpl>(m->options_, log, m->runner_.get(), &m->board_,
@@ -1437,10 +1475,20 @@ DeployModule::~DeployModule() { Stop(); }
 absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
   // Guarded environments follow the log: woken by every commit of the
   // projection, from the end of the catch-up on.
-  guard_sync_ = std::make_unique<GuardSync>([this] { return service_->GuardTargets(); },
-                                            [this] { return service_->ExpectedGuardState(); },
-                                            [this] { return runner_->CatchUp(absl::Seconds(2)); });
-  projection_->OnCommit([sync = guard_sync_.get()] { sync->Wake(); });
+  DeployProjection* projection = projection_.get();
+  guard_sync_ = std::make_unique<GuardSync>(GuardSync::Feed{
+      .environments = [this] { return service_->GuardTargets(); },
+      .environments_generation = [projection] { return projection->environments_generation(); },
+      .expected = [this] { return service_->ExpectedGuardState(); },
+      .expected_slice = [this](const std::string& after, size_t limit,
+                               bool* done) { return service_->ExpectedGuardSlice(after, limit, done); },
+      .rows_of = [this](const std::vector<std::string>& ids) { return service_->GuardRowsOf(ids); },
+      .track = [projection](bool on) { projection->TrackObjectChanges(on); },
+      .take_changes = [projection] { return projection->TakeObjectChanges(); },
+      .caught_up = [this] { return runner_->CatchUp(absl::Seconds(2)); }});
+  // Only commits that change what the sync follows wake it.
+  projection_->OnGuardChange([sync = guard_sync_.get()] { sync->Wake(); });
+  service_->wake_guard_sync_ = [sync = guard_sync_.get()] { sync->Wake(); };
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
   if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
   guard_sync_->Start();

@@ -1,6 +1,9 @@
 #include "deploy/guard.h"
 
 #include <algorithm>
+#include <set>
+
+#include <pthread.h>
 
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
@@ -35,12 +38,16 @@ CREATE TABLE IF NOT EXISTS strata_guard.sync (
   synced_at timestamptz NOT NULL
 );
 ALTER TABLE strata_guard.sync ADD COLUMN IF NOT EXISTS stale_after interval NOT NULL DEFAULT '60 seconds';
+-- The sync reads the tables a slice of objects at a time, in byte order.
+CREATE INDEX IF NOT EXISTS managed_object_bytes ON strata_guard.managed (object COLLATE "C");
+CREATE INDEX IF NOT EXISTS checkouts_object_bytes ON strata_guard.checkouts (object COLLATE "C");
 REVOKE ALL ON ALL TABLES IN SCHEMA strata_guard FROM PUBLIC;
 )sql";
 
 // What this code installs; a guard found with an older version is upgraded
 // by the sync (GuardSync), keeping its tables and settings.
-constexpr int kGuardVersion = 2;
+// 3: indexes for reading slices of objects.
+constexpr int kGuardVersion = 3;
 
 // Strata ids of what a catalog row belongs to, the object itself first and
 // then what contains it (an index's table, a trigger's table, ...): the first
@@ -460,30 +467,61 @@ absl::Status ConfirmGuard(pg::Session& db, absl::Duration age) {
   return r.status();
 }
 
-absl::Status RefreshGuardAddresses(pg::Session& db) {
-  // An address whose object still exists is kept when the name no longer
-  // finds it (its schema was renamed): it is still the managed object.
-  return db.Exec(
-      "UPDATE strata_guard.managed m SET classid = a.classid, objid = a.objid "
-      "FROM strata_guard.managed x, strata_guard.address_of(x.object) a "
-      "WHERE m.object = x.object AND (m.classid, m.objid) IS DISTINCT FROM (a.classid, a.objid) "
-      "AND (a.objid IS NOT NULL OR m.objid IS NULL OR pg_describe_object(m.classid, m.objid, 0) IS NULL)");
+namespace {
+
+// "object > $1 [AND object <= $2]" and its parameters, for a range of
+// objects (see ReadGuardStateRange). Objects sort bytewise, as in the
+// projection (COLLATE "C").
+std::pair<std::string, std::vector<std::string>> RangeCondition(const std::string& column, const std::string& after,
+                                                                const std::optional<std::string>& last) {
+  std::string condition = column + " COLLATE \"C\" > $1";
+  std::vector<std::string> params = {after};
+  if (last) {
+    condition += " AND " + column + " COLLATE \"C\" <= $2";
+    params.push_back(*last);
+  }
+  return {condition, params};
 }
 
-absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) {
+}  // namespace
+
+absl::Status RefreshGuardAddresses(pg::Session& db, const std::string& after, const std::optional<std::string>& last) {
+  // An address whose object still exists is kept when the name no longer
+  // finds it (its schema was renamed): it is still the managed object.
+  auto [condition, params] = RangeCondition("x.object", after, last);
+  return db.Query(
+               "UPDATE strata_guard.managed m SET classid = a.classid, objid = a.objid "
+               "FROM strata_guard.managed x, strata_guard.address_of(x.object) a "
+               "WHERE " + condition + " AND m.object = x.object "
+               "AND (m.classid, m.objid) IS DISTINCT FROM (a.classid, a.objid) "
+               "AND (a.objid IS NOT NULL OR m.objid IS NULL OR pg_describe_object(m.classid, m.objid, 0) IS NULL)",
+               params)
+      .status();
+}
+
+absl::Status RefreshGuardAddresses(pg::Session& db) { return RefreshGuardAddresses(db, "", std::nullopt); }
+
+absl::StatusOr<GuardState> ReadGuardStateRange(pg::Session& db, const std::string& after,
+                                               const std::optional<std::string>& last) {
   GuardState state;
-  auto managed = db.Query("SELECT object FROM strata_guard.managed ORDER BY object");
+  auto [managed_condition, params] = RangeCondition("object", after, last);
+  auto managed = db.Query(
+      "SELECT object FROM strata_guard.managed WHERE " + managed_condition + " ORDER BY object COLLATE \"C\"",
+      params);
   if (!managed.ok()) return managed.status();
   for (int i = 0; i < managed->size(); ++i) state.managed.push_back(managed->text(i, 0));
   auto rows = db.Query(
       "SELECT object, db_role, holder, site, extract(epoch FROM since)::bigint FROM strata_guard.checkouts "
-      "ORDER BY object");
+      "WHERE " + managed_condition + " ORDER BY object COLLATE \"C\"",
+      params);
   if (!rows.ok()) return rows.status();
   for (int i = 0; i < rows->size(); ++i)
     state.checkouts.push_back(
         {rows->text(i, 0), rows->text(i, 1), rows->text(i, 2), rows->text(i, 3), rows->number(i, 4)});
   return state;
 }
+
+absl::StatusOr<GuardState> ReadGuardState(pg::Session& db) { return ReadGuardStateRange(db, "", std::nullopt); }
 
 absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db) {
   auto rows = db.Query(
@@ -506,22 +544,104 @@ absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db) {
   return c;
 }
 
-GuardSync::GuardSync(Environments environments, Expected expected, CaughtUp caught_up, absl::Duration period)
-    : environments_(std::move(environments)),
-      expected_(std::move(expected)),
-      caught_up_(std::move(caught_up)),
-      period_(period) {}
+GuardDelta DeltaBetween(const GuardState& actual, const GuardState& expected) {
+  // Both sides are sorted by object: merge them.
+  std::set<std::string> ids;
+  {
+    auto a = actual.managed.begin(), e = expected.managed.begin();
+    while (a != actual.managed.end() || e != expected.managed.end()) {
+      if (e == expected.managed.end() || (a != actual.managed.end() && *a < *e)) {
+        ids.insert(*a++);
+      } else if (a == actual.managed.end() || *e < *a) {
+        ids.insert(*e++);
+      } else {
+        ++a, ++e;
+      }
+    }
+  }
+  {
+    auto a = actual.checkouts.begin(), e = expected.checkouts.begin();
+    while (a != actual.checkouts.end() || e != expected.checkouts.end()) {
+      if (e == expected.checkouts.end() || (a != actual.checkouts.end() && a->object < e->object)) {
+        ids.insert((a++)->object);
+      } else if (a == actual.checkouts.end() || e->object < a->object) {
+        ids.insert((e++)->object);
+      } else {
+        if (!(*a == *e)) ids.insert(a->object);
+        ++a, ++e;
+      }
+    }
+  }
+  GuardDelta d;
+  d.ids.assign(ids.begin(), ids.end());
+  for (const std::string& m : expected.managed)
+    if (ids.count(m)) d.managed.push_back(m);
+  for (const GuardCheckout& c : expected.checkouts)
+    if (ids.count(c.object)) d.checkouts.push_back(c);
+  return d;
+}
+
+absl::Status ApplyGuardDelta(pg::Session& db, const GuardDelta& delta) {
+  if (delta.ids.empty()) return absl::OkStatus();
+  const nlohmann::json ids = delta.ids;
+  const nlohmann::json managed = delta.managed;
+  nlohmann::json checkouts = nlohmann::json::array();
+  for (const GuardCheckout& c : delta.checkouts)
+    checkouts.push_back({{"object", c.object},
+                         {"db_role", c.db_role},
+                         {"holder", c.holder},
+                         {"site", c.site},
+                         {"since", c.since_unix}});
+  if (absl::Status s = db.Exec("BEGIN"); !s.ok()) return s;
+  auto run = [&]() -> absl::Status {
+    // One writer at a time, as in WriteGuardState.
+    if (absl::Status s = db.Exec("LOCK TABLE strata_guard.managed, strata_guard.checkouts IN EXCLUSIVE MODE");
+        !s.ok())
+      return s;
+    // A managed row that stays keeps its catalog address.
+    if (auto r = db.Query("DELETE FROM strata_guard.managed WHERE object IN "
+                          "(SELECT jsonb_array_elements_text($1::jsonb) EXCEPT "
+                          " SELECT jsonb_array_elements_text($2::jsonb))",
+                          {ids.dump(), managed.dump()});
+        !r.ok())
+      return r.status();
+    if (auto r = db.Query("INSERT INTO strata_guard.managed (object, classid, objid) SELECT x, a.classid, a.objid "
+                          "FROM jsonb_array_elements_text($1::jsonb) AS x, strata_guard.address_of(x) AS a "
+                          "ON CONFLICT (object) DO NOTHING",
+                          {managed.dump()});
+        !r.ok())
+      return r.status();
+    if (auto r = db.Query("DELETE FROM strata_guard.checkouts WHERE object IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                          {ids.dump()});
+        !r.ok())
+      return r.status();
+    if (auto r = db.Query(
+            "INSERT INTO strata_guard.checkouts SELECT x.object, x.db_role, x.holder, x.site, to_timestamp(x.since) "
+            "FROM jsonb_to_recordset($1::jsonb) AS x(object text, db_role text, holder text, site text, since bigint)",
+            {checkouts.dump()});
+        !r.ok())
+      return r.status();
+    return db.Exec("COMMIT");
+  };
+  absl::Status s = run();
+  if (!s.ok()) (void)db.Exec("ROLLBACK");
+  return s;
+}
+
+GuardSync::GuardSync(Feed feed, absl::Duration period) : feed_(std::move(feed)), period_(period) {}
 
 GuardSync::~GuardSync() { Stop(); }
 
 void GuardSync::Start() {
   thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "guard-sync");
     while (!stopping_.load()) {
       Round();
       std::unique_lock lock(wake_mu_);
       wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(period_), [this] { return woken_ || stopping_.load(); });
       woken_ = false;
     }
+    if (tracking_) feed_.track(false);
   });
 }
 
@@ -542,60 +662,90 @@ void GuardSync::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void GuardSync::RefreshEnvironments() {
+  // The generation first: a change while reading is read again next round.
+  const uint64_t generation = feed_.environments_generation();
+  if (environments_generation_ == generation) return;
+  environments_ = feed_.environments();
+  environments_generation_ = generation;
+  std::set<std::string> names;
+  for (const auto& [name, url] : environments_) names.insert(name);
+  for (auto it = targets_.begin(); it != targets_.end();) it = names.count(it->first) ? std::next(it) : targets_.erase(it);
+}
+
 void GuardSync::Round() {
   const absl::Time now = absl::Now();
-  // A confirmation tells the guard "these check-outs are the log's as of
-  // now", so the projection must have caught up with the log first, and
-  // the expected state is read after that.
+  RefreshEnvironments();
+  // What was committed since the last round (tracked only while a guard
+  // is in sync: without one this is nothing) goes to the guards first.
+  Bring(tracking_ ? feed_.take_changes() : ObjectChanges{}, now, /*read_back=*/true);
+  // A confirmation tells a guard "these check-outs are the log's as of
+  // then", so the projection must have caught up with the log's end first,
+  // and what it brought in be written; what is confirmed is the log as of
+  // the start of the catch-up. (A catch-up can take a while, on Kafka a
+  // round trip per partition: check-outs are written before it, not after.)
   bool confirm_due = false;
-  for (const auto& [name, t] : targets_) confirm_due |= t.written && now - t.confirmed_at >= kConfirmEvery;
-  bool current = false;
-  // What is confirmed is the log as of the start of the catch-up.
-  const absl::Time as_of = absl::Now();
+  for (const auto& [name, t] : targets_) confirm_due |= t.in_sync && now - t.confirmed_at >= kConfirmEvery;
   if (confirm_due) {
-    const absl::Status caught_up = caught_up_();
-    current = caught_up.ok();
-    const std::string error = current ? "" : std::string(caught_up.message());
+    const absl::Time as_of = absl::Now();
+    const absl::Status caught_up = feed_.caught_up();
+    const std::string error = caught_up.ok() ? "" : std::string(caught_up.message());
     if (error != caught_up_error_) {
-      if (current) spdlog::info("guard sync: caught up with the log again, confirming the guards");
+      if (caught_up.ok()) spdlog::info("guard sync: caught up with the log again, confirming the guards");
       else spdlog::warn("guard sync: not confirming the guards while behind the log: {}", error);
       caught_up_error_ = error;
     }
+    if (caught_up.ok()) {
+      if (tracking_) Bring(feed_.take_changes(), now, /*read_back=*/false);
+      for (auto& [name, t] : targets_) {
+        if (!t.in_sync || now - t.confirmed_at < kConfirmEvery) continue;
+        if (absl::Status s = ConfirmGuard(*t.session, absl::Now() - as_of); !s.ok()) {
+          Fail(name, t, s, now);
+          continue;
+        }
+        t.confirmed_at = now;
+      }
+    }
   }
-  auto expected = expected_();
-  if (!expected.ok()) {
-    spdlog::warn("guard sync: cannot read the expected state: {}", expected.status().ToString());
-    return;
+  // No guard in sync: nothing to follow until one is found.
+  bool any_in_sync = false;
+  for (const auto& [name, t] : targets_) any_in_sync |= t.in_sync;
+  if (tracking_ && !any_in_sync) {
+    feed_.track(false);
+    tracking_ = false;
   }
-  for (const auto& [name, url] : environments_()) {
+}
+
+void GuardSync::Fail(const std::string& name, Target& t, const absl::Status& s, absl::Time now) {
+  const std::string error(s.message());
+  if (error != t.last_error) spdlog::warn("guard sync {}: {}", name, error);
+  t.last_error = error;
+  t.session.reset();
+  t.in_sync = false;
+  t.next_probe = now + absl::Seconds(2);
+}
+
+void GuardSync::Bring(const ObjectChanges& changes, absl::Time now, bool read_back) {
+  // Each read at most once a round, and only when a guard needs it.
+  std::optional<GuardState> full;
+  std::optional<GuardDelta> rows;
+  for (const auto& [name, url] : environments_) {
     Target& t = targets_[name];
-    // Unreachable environments are tried again every few seconds; reachable
-    // ones without a guard are asked twice a second whether one is there
-    // now (one query on a kept connection), so a new guard follows the log
-    // from its first check-out on.
     if (now < t.next_probe) continue;
-    auto fail = [&](const absl::Status& s) {
-      const std::string error(s.message());
-      if (error != t.last_error) spdlog::warn("guard sync {}: {}", name, error);
-      t.last_error = error;
-      t.session.reset();
-      t.written.reset();
-      t.next_probe = now + absl::Seconds(2);
-    };
     if (!t.session) {
       auto session = pg::Session::Connect(url);
       if (!session.ok()) {
-        fail(session.status());
+        Fail(name, t, session.status(), now);
         continue;
       }
       t.session = std::move(*session);
       // One environment that hangs must not hold up the others for long.
       (void)t.session->Exec("SET statement_timeout = '10s'; SET application_name = 'strata-guard-sync'");
     }
-    if (!t.written) {
+    if (!t.in_sync) {
       auto version = InstalledGuardVersion(*t.session);
       if (!version.ok()) {
-        fail(version.status());
+        Fail(name, t, version.status(), now);
         continue;
       }
       if (*version == 0) {
@@ -603,20 +753,49 @@ void GuardSync::Round() {
         continue;
       }
       if (absl::Status s = UpgradeIfOlder(name, *t.session, *version); !s.ok()) {
-        fail(s);
+        Fail(name, t, s, now);
         continue;
       }
     }
-    if (absl::Status s = Bring(t, *expected, now); !s.ok()) {
-      fail(s);
-      continue;
-    }
-    if (current && now - t.confirmed_at >= kConfirmEvery) {
-      if (absl::Status s = ConfirmGuard(*t.session, absl::Now() - as_of); !s.ok()) {
-        fail(s);
+    if (!t.in_sync || changes.overflow) {
+      // The feed goes on before the state it completes is read.
+      if (!tracking_) {
+        feed_.track(true);
+        tracking_ = true;
+      }
+      if (!full) {
+        auto expected = feed_.expected();
+        if (!expected.ok()) {
+          spdlog::warn("guard sync: cannot read the expected state: {}", expected.status().ToString());
+          return;
+        }
+        full = std::move(*expected);
+      }
+      if (absl::Status s = CompareAll(name, t, *full); !s.ok()) {
+        Fail(name, t, s, now);
         continue;
       }
-      t.confirmed_at = now;
+      if (!t.in_sync) t.next_slice = now + kReadBackEvery;  // just compared: the read-back starts later
+      t.in_sync = true;
+    } else if (!changes.ids.empty()) {
+      if (!rows) {
+        auto r = feed_.rows_of(changes.ids);
+        if (!r.ok()) {
+          spdlog::warn("guard sync: cannot read the changed objects: {}", r.status().ToString());
+          return;
+        }
+        rows = std::move(*r);
+      }
+      if (absl::Status s = ApplyGuardDelta(*t.session, *rows); !s.ok()) {
+        Fail(name, t, s, now);
+        continue;
+      }
+    }
+    if (read_back) {
+      if (absl::Status s = ReadBackSlice(name, t, now); !s.ok()) {
+        Fail(name, t, s, now);
+        continue;
+      }
     }
     if (!t.last_error.empty()) spdlog::info("guard sync {}: in sync again", name);
     t.last_error.clear();
@@ -633,22 +812,72 @@ absl::Status GuardSync::UpgradeIfOlder(const std::string& name, pg::Session& db,
   return absl::OkStatus();
 }
 
-absl::Status GuardSync::Bring(Target& t, const GuardState& expected, absl::Time now) {
-  // What this loop wrote is trusted for a few seconds; then the tables are
-  // read back (a reinstalled or hand-emptied guard is repaired) and the
-  // objects' catalog addresses refreshed (objects created or re-created).
-  if (t.written && *t.written == expected && now - t.written_at < kReadBackEvery) return absl::OkStatus();
-  if (t.written && *t.written == expected) {
-    auto actual = ReadGuardState(*t.session);
-    if (!actual.ok()) return actual.status();
-    if (*actual == expected) {
-      t.written_at = now;
-      return RefreshGuardAddresses(*t.session);
+absl::Status GuardSync::CompareAll(const std::string& name, Target& t, const GuardState& expected) {
+  // A guard found (installed, reconnected), or a feed that overflowed: its
+  // tables may be anything. Only rows that differ are written.
+  auto actual = ReadGuardState(*t.session);
+  if (!actual.ok()) return actual.status();
+  const GuardDelta delta = DeltaBetween(*actual, expected);
+  if (delta.ids.empty()) return absl::OkStatus();
+  if (t.in_sync)
+    spdlog::info("guard sync {}: {} object(s) brought up to date after the change feed overflowed", name,
+                 delta.ids.size());
+  return ApplyGuardDelta(*t.session, delta);
+}
+
+absl::Status GuardSync::ReadBackSlice(const std::string& name, Target& t, absl::Time now) {
+  if (!t.in_sync || now < t.next_slice) return absl::OkStatus();
+  const absl::Time started = absl::Now();
+  if (t.read_back_after.empty()) t.pass_started = started;
+  bool done = false;
+  auto expected = feed_.expected_slice(t.read_back_after, kReadBackSlice, &done);
+  if (!expected.ok()) return expected.status();
+  // The slice's range in the guard's tables: up to its last object, or to
+  // the end when it is the last slice (rows of objects Strata no longer has).
+  std::optional<std::string> last;
+  if (!done) {
+    last = expected->managed.empty() ? std::string() : expected->managed.back();
+    if (!expected->checkouts.empty() && expected->checkouts.back().object > *last)
+      last = expected->checkouts.back().object;
+  }
+  auto actual = ReadGuardStateRange(*t.session, t.read_back_after, last);
+  if (!actual.ok()) return actual.status();
+  const GuardDelta delta = DeltaBetween(*actual, *expected);
+  if (!delta.ids.empty()) {
+    // The change feed may have moved some of these since the slice was read:
+    // what is written is read again now.
+    auto rows = feed_.rows_of(delta.ids);
+    if (!rows.ok()) return rows.status();
+    if (!(*rows == delta))
+      spdlog::debug("guard sync {}: read-back found {} object(s) in flight", name, delta.ids.size());
+    const GuardState current{rows->managed, rows->checkouts};
+    const GuardState found = [&] {
+      GuardState f;
+      for (const auto& m : actual->managed)
+        if (std::binary_search(delta.ids.begin(), delta.ids.end(), m)) f.managed.push_back(m);
+      for (const auto& c : actual->checkouts)
+        if (std::binary_search(delta.ids.begin(), delta.ids.end(), c.object)) f.checkouts.push_back(c);
+      return f;
+    }();
+    const GuardDelta repair = DeltaBetween(found, current);
+    if (!repair.ids.empty()) {
+      spdlog::warn("guard sync {}: {} object(s) differed from the log in the guard's tables (changed by hand?); "
+                   "repaired",
+                   name, repair.ids.size());
+      if (absl::Status s = ApplyGuardDelta(*t.session, repair); !s.ok()) return s;
     }
   }
-  if (absl::Status s = WriteGuardState(*t.session, expected); !s.ok()) return s;
-  t.written = expected;
-  t.written_at = now;
+  if (absl::Status s = RefreshGuardAddresses(*t.session, t.read_back_after, last); !s.ok()) return s;
+  // Spaced so that the read-back takes about 1% of the time, and a pass at
+  // least kReadBackEvery.
+  const absl::Duration took = absl::Now() - started;
+  t.next_slice = absl::Now() + std::max(period_, 100 * took);
+  if (done) {
+    t.read_back_after.clear();
+    t.next_slice = std::max(t.next_slice, t.pass_started + kReadBackEvery);
+  } else {
+    t.read_back_after = *last;
+  }
   return absl::OkStatus();
 }
 

@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "deploy/deploy_projection.h"
 #include "pg/pg.h"
 
 namespace strata::deploy {
@@ -76,12 +77,18 @@ int CurrentGuardVersion();
 // Replaces the guard's tables with `state`, in one transaction.
 absl::Status WriteGuardState(pg::Session& db, const GuardState& state);
 absl::StatusOr<GuardState> ReadGuardState(pg::Session& db);
+// The rows of objects after `after` ("" : from the first) up to and
+// including `last` (none: to the end), sorted.
+absl::StatusOr<GuardState> ReadGuardStateRange(pg::Session& db, const std::string& after,
+                                               const std::optional<std::string>& last);
 // Says the tables were current `age` ago (call only with a projection that
 // had caught up with the log then, after writing what it says).
 absl::Status ConfirmGuard(pg::Session& db, absl::Duration age);
 // Re-reads where each managed object is in the catalog (renames are
-// recognised by it).
+// recognised by it); the second form only for the objects of a range, as
+// ReadGuardStateRange.
 absl::Status RefreshGuardAddresses(pg::Session& db);
+absl::Status RefreshGuardAddresses(pg::Session& db, const std::string& after, const std::optional<std::string>& last);
 
 struct GuardConfirmation {
   double confirmed_unix = 0;  // 0: never
@@ -91,20 +98,65 @@ struct GuardConfirmation {
 };
 absl::StatusOr<GuardConfirmation> ReadGuardConfirmation(pg::Session& db);
 
-// Keeps every guarded environment's tables equal to what the log says,
-// checking every `period` and whenever woken: `environments` lists (name, connection URL with
-// password), `expected` computes the state from the projection,
-// `caught_up` brings the projection up to the log's current end (an error
-// when it cannot: then the guards are not confirmed and fail closed once
-// stale). Writes only what changed; reconnects after errors (logged once
-// per change of error).
+// The guard rows of some objects as the projection has them now: `ids` are
+// the objects concerned, `managed` those of them Strata manages, and
+// `checkouts` those of them checked out.
+struct GuardDelta {
+  std::vector<std::string> ids;          // sorted, unique
+  std::vector<std::string> managed;      // a subset of ids, sorted
+  std::vector<GuardCheckout> checkouts;  // a subset of ids, sorted by object
+  bool operator==(const GuardDelta&) const = default;
+};
+// Makes the guard's rows of exactly `delta.ids` equal to it, in one
+// transaction; every other row stays as it is.
+absl::Status ApplyGuardDelta(pg::Session& db, const GuardDelta& delta);
+// The objects whose rows differ between `actual` and `expected`, with their
+// rows in `expected`: ApplyGuardDelta of it turns `actual` into `expected`.
+GuardDelta DeltaBetween(const GuardState& actual, const GuardState& expected);
+
+// Keeps every guarded environment's tables equal to what the log says, at a
+// cost that follows the change, not the repository:
+//  * without a guarded environment: nothing per commit (the projection's
+//    change feed is off and its commits do not wake the sync); reachable
+//    environments are asked twice a second whether a guard is there now
+//    (one query on a kept connection), unreachable ones every 2 s;
+//  * with a guard in sync: each round reads the objects committed since
+//    the last one (the change feed) from the projection and writes their
+//    rows, and only theirs, in one transaction;
+//  * the whole expected state is read and compared with the guard's tables
+//    (differences repaired row by row) when a guard is found or reconnected
+//    and when the feed overflowed: only then is it confirmed;
+//  * the periodic read-back (a guard's tables may have been changed by hand;
+//    objects created since need their catalog addresses) goes through the
+//    objects a slice of kReadBackSlice at a time, at most one slice per
+//    round, spaced so that it takes at most about 1% of the time and a
+//    whole pass at least kReadBackEvery: a check-out waits for at most one
+//    slice, whatever the size of the repository.
+// Rounds run every `period` and whenever woken. Confirmations (ConfirmGuard)
+// only follow a catch-up with the log's end (`Feed::caught_up`; an error:
+// the guards are not confirmed and fail closed once stale). Reconnects
+// after errors (logged once per change of error).
 class GuardSync {
  public:
-  using Environments = std::function<std::vector<std::pair<std::string, std::string>>()>;
-  using Expected = std::function<absl::StatusOr<GuardState>()>;
-  using CaughtUp = std::function<absl::Status()>;
-  GuardSync(Environments environments, Expected expected, CaughtUp caught_up,
-            absl::Duration period = absl::Milliseconds(200));
+  // What the sync reads, all from the deploy projection.
+  struct Feed {
+    // (name, connection URL with password) of every environment; read again
+    // only when `environments_generation` has changed.
+    std::function<std::vector<std::pair<std::string, std::string>>()> environments;
+    std::function<uint64_t()> environments_generation;
+    // The whole expected state (reads every object).
+    std::function<absl::StatusOr<GuardState>()> expected;
+    // The expected rows of the first `limit` objects after `after` ("" : from
+    // the first), in order; `done` when there are no more after them.
+    std::function<absl::StatusOr<GuardState>(const std::string& after, size_t limit, bool* done)> expected_slice;
+    // The rows of these objects (point reads).
+    std::function<absl::StatusOr<GuardDelta>(const std::vector<std::string>& ids)> rows_of;
+    // The projection's change feed (DeployProjection::TrackObjectChanges, TakeObjectChanges).
+    std::function<void(bool)> track;
+    std::function<ObjectChanges()> take_changes;
+    std::function<absl::Status()> caught_up;
+  };
+  explicit GuardSync(Feed feed, absl::Duration period = absl::Milliseconds(200));
   ~GuardSync();
   void Start();
   void Stop();
@@ -112,26 +164,42 @@ class GuardSync {
   // rather than at the end of the period. Any thread; also before Start().
   void Wake();
 
- private:
   static constexpr absl::Duration kConfirmEvery = absl::Seconds(1);
   static constexpr absl::Duration kReadBackEvery = absl::Seconds(5);
+  static constexpr size_t kReadBackSlice = 2'000;
+
+ private:
   struct Target {
     std::unique_ptr<pg::Session> session;
-    std::optional<GuardState> written;
-    absl::Time written_at = absl::InfinitePast();
+    bool in_sync = false;  // compared in full since connecting, deltas since
+    // The periodic read-back: where the pass is, and when the next slice is due.
+    std::string read_back_after;
+    absl::Time pass_started = absl::InfinitePast();
+    absl::Time next_slice = absl::InfinitePast();
     absl::Time confirmed_at = absl::InfinitePast();
     std::string last_error;
     absl::Time next_probe = absl::InfinitePast();
   };
+  // All below: the sync's thread only.
   void Round();
-  absl::Status Bring(Target& t, const GuardState& expected, absl::Time now);
+  // Connects, finds guards, writes `changes` (or compares in full where
+  // needed) and, with `read_back`, a slice of the periodic read-back.
+  void Bring(const ObjectChanges& changes, absl::Time now, bool read_back);
+  void Fail(const std::string& name, Target& t, const absl::Status& s, absl::Time now);
+  void RefreshEnvironments();
+  // Compares the guard's tables with `expected` and repairs what differs.
+  absl::Status CompareAll(const std::string& name, Target& t, const GuardState& expected);
+  // One slice of the periodic read-back, if one is due.
+  absl::Status ReadBackSlice(const std::string& name, Target& t, absl::Time now);
   static absl::Status UpgradeIfOlder(const std::string& name, pg::Session& db, int version);
-  Environments environments_;
-  Expected expected_;
-  CaughtUp caught_up_;
+  Feed feed_;
   const absl::Duration period_;
+  std::vector<std::pair<std::string, std::string>> environments_;
+  std::optional<uint64_t> environments_generation_;
   std::map<std::string, Target> targets_;
+  bool tracking_ = false;
   std::string caught_up_error_;
+
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool woken_ = false;  // guarded by wake_mu_
