@@ -28,9 +28,11 @@ up: build pg
 down:
 	@if [ -f .strata/server.pid ]; then kill $$(cat .strata/server.pid) 2>/dev/null || true; rm -f .strata/server.pid; echo "strata-server stopped"; fi
 
+# Every benchmark; each figure is printed beside the value recorded in
+# docs/benchmarks.md (bench/figures.sh), with a table of both at the end.
 bench: build pg
 	@bash scripts/install-deps.sh --bench
-	bash bench/run.sh
+	bash -o pipefail -c 'bash bench/run.sh $(BUILD) | bash bench/figures.sh docs/benchmarks.md'
 
 # Renders every overlay in deploy/k8s and validates it offline against the
 # Kubernetes (and Strimzi) schemas; a deliberately broken fixture must fail.

@@ -19,6 +19,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench_server.h"
+#include "figure.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "schemadiff/catalog.h"
@@ -215,6 +216,8 @@ int main(int argc, char** argv) {
   fmt::print("strata: plan {:.2f} s ({} statements, {} changed objects); apply {:.2f} s (one transaction); "
              "plan + apply {:.2f} s; whole deploy call (gates, drift check, plan, apply) {:.2f} s\n",
              plan_s, plan.statements(), plan.changed_objects_size(), apply_s, plan_s + apply_s, deploy_s);
+  strata::bench::Figure("deploy.1000.plan", plan_s, "s");
+  strata::bench::Figure("deploy.1000.apply", apply_s, "s");
 
   if (!sqitch) return 0;
   const std::string sq = dir + "/sqitch";
@@ -230,6 +233,7 @@ int main(int argc, char** argv) {
   fmt::print("ratio: sqitch deploy / strata (plan + apply) = {:.1f}x; sqitch deploy / strata whole deploy call = "
              "{:.1f}x\n",
              sqitch_s / (plan_s + apply_s), sqitch_s / deploy_s);
+  strata::bench::Figure("deploy.1000.vs_sqitch", sqitch_s / (plan_s + apply_s), "x");
   const bool same = CatalogFacts(strata::pg::WithDatabase(pg_url, strata_db)) ==
                     CatalogFacts(strata::pg::WithDatabase(pg_url, sqitch_db));
   fmt::print("verify: both databases have {} catalogs\n", same ? "equal" : "DIFFERENT");

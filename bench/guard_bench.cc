@@ -26,6 +26,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench_server.h"
+#include "figure.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "strata/v1/deploy.grpc.pb.h"
@@ -181,6 +182,14 @@ int main(int argc, char** argv) {
   }
   fmt::print("check-out -> guard table, {} check-outs: p50 {:.0f} ms, p99 {:.0f} ms, max {:.0f} ms\n", checkouts,
              Percentile(latencies, 0.5), Percentile(latencies, 0.99), *std::max_element(latencies.begin(), latencies.end()));
+  std::vector<double> alter_overhead, grant_overhead;
+  for (int r = 0; r < rounds; ++r) {
+    alter_overhead.push_back(1000 * (with[r] - without[r]) / alters);
+    grant_overhead.push_back(1000 * (grants_with[r] - grants_without[r]) / grants);
+  }
+  strata::bench::Figure("guard.alter_overhead", Percentile(alter_overhead, 0.5), "ms");
+  strata::bench::Figure("guard.grant_overhead", Percentile(grant_overhead, 0.5), "ms");
+  strata::bench::Figure("guard.propagation.p99", Percentile(latencies, 0.99), "ms");
 
   ddl->reset();
   probe->reset();

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 
 #include "CLI/CLI.hpp"
+#include "figure.h"
 #include "bench_events.h"
 #include "eventlog/embedded_log.h"
 #include "fmt/format.h"
@@ -48,6 +49,14 @@ void PrintLatency(const std::string& label, std::vector<double> ms, int rows) {
   std::cout << fmt::format("query[{}]: calls={} rows/page={} p50={:.3f}ms p99={:.3f}ms max={:.3f}ms\n",
                            label, ms.size(), rows, ms[ms.size() / 2], ms[ms.size() * 99 / 100],
                            ms.back());
+  std::string key = "history.query.";
+  for (char c : label) {
+    const bool word = std::isalnum(static_cast<unsigned char>(c));
+    if (word) key += c;
+    else if (key.back() != '_') key += '_';
+  }
+  bench::Figure(key + ".p50", ms[ms.size() / 2], "ms");
+  bench::Figure(key + ".p99", ms[ms.size() * 99 / 100], "ms");
 }
 
 }  // namespace
@@ -110,6 +119,9 @@ int main(int argc, char** argv) {
       "cpu_us/event={:.1f}\n",
       stats.events_applied, rebuild_s, stats.events_applied / rebuild_s, stats.batches, rebuild_cpu_s,
       1e6 * rebuild_cpu_s / std::max<double>(1, stats.events_applied));
+  bench::Figure("history.rebuild", stats.events_applied / rebuild_s, "events/s");
+  bench::Figure("history.rebuild.cpu", 1e6 * rebuild_cpu_s / std::max<double>(1, stats.events_applied),
+                "us/event");
 
   auto server = hosting::GrpcServer::Start("127.0.0.1:0", {(*module)->service()});
   if (!server.ok()) return std::cerr << server.status() << "\n", 1;
@@ -167,6 +179,7 @@ int main(int argc, char** argv) {
   const double export_s = Seconds(t_export);
   std::cout << fmt::format("export: records={} seconds={:.2f} records/s={:.0f} (~{:.0f} MB of JSON Lines)\n",
                            exported, export_s, exported / export_s, bytes / 1e6);
+  bench::Figure("history.export", exported / export_s, "records/s");
   (*server)->Shutdown();
   (*module)->Stop();
   return exported == static_cast<uint64_t>(events) ? 0 : 2;

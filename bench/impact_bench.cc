@@ -32,6 +32,7 @@
 #include <sys/resource.h>
 
 #include "CLI/CLI.hpp"
+#include "figure.h"
 #include "eventlog/embedded_log.h"
 #include "fmt/format.h"
 #include "hosting/hosting.h"
@@ -106,6 +107,7 @@ int ParseBench(const std::string& kind, const std::string& schema_file, int targ
       "max={:.1f} (per CPU-second: {:.1f} MB); libpg_query parse alone: median {:.1f} MB/s\n",
       kind, lines, dump.size(), objects, references, runs, Pct(mbps, 50), Pct(mbps, 0), Pct(mbps, 100), Pct(cpu_mbps, 50),
       Pct(parse_mbps, 50));
+  bench::Figure("impact.analyze." + kind, Pct(mbps, 50), "MB/s");
   return 0;
 }
 
@@ -263,6 +265,7 @@ int main(int argc, char** argv) {
       "objects/s={:.0f} cpu_us/event={:.1f}\n",
       objects, edges, unknown, stats.events_applied, rebuild_s, stats.events_applied / rebuild_s,
       objects / rebuild_s, 1e6 * cpu_s / std::max<double>(1, stats.events_applied));
+  bench::Figure("impact.rebuild", stats.events_applied / rebuild_s, "events/s");
 
   auto server = hosting::GrpcServer::Start("127.0.0.1:0", {(*module)->service()});
   if (!server.ok()) return std::cerr << server.status() << "\n", 1;
@@ -299,6 +302,8 @@ int main(int argc, char** argv) {
       "query[dependents, transitive]: calls={} p50={:.3f}ms p99={:.3f}ms max={:.3f}ms closure p50={} p99={} "
       "max={}\n",
       queries, Pct(ms, 50), Pct(ms, 99), Pct(ms, 100), Pct(sizes, 50), Pct(sizes, 99), Pct(sizes, 100));
+  bench::Figure("impact.dependents.p50", Pct(ms, 50), "ms");
+  bench::Figure("impact.dependents.p99", Pct(ms, 99), "ms");
   std::vector<double> wide_ms;
   for (int q = 0; q < 50; ++q) {
     double m;

@@ -3,9 +3,13 @@
 // contention), so the figures measure the command path: gRPC, validation,
 // append to the log, projection apply, answer.
 //
-//   strata-bench-lock --endpoint 127.0.0.1:7300 --token T --clients 32 --seconds 10
+//   strata-bench-lock --endpoint 127.0.0.1:7300 --token T --clients 32 --seconds 10 [--server-pid PID]
 //
-// Prints round-trip latency percentiles and commands per second.
+// Prints round-trip latency percentiles and commands per second; with
+// --server-pid, the CPU time the server process (all its threads, also
+// those that ended) spent per command during the measurement, from
+// /proc/PID/stat. Figures also go out as "figure:" lines (bench/figure.h),
+// keyed lock.<label>.c<clients>.*.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -14,21 +18,56 @@
 #include <iostream>
 #include <thread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
 #include "CLI/CLI.hpp"
+#include "figure.h"
 #include "fmt/format.h"
 #include "strata/v1/lock.grpc.pb.h"
+
+namespace {
+
+// CPU seconds (user + system) process `pid` has used, all threads included;
+// -1 when unreadable.
+double ProcessCpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field; ++i) {  // fields 14 and 15: utime, stime
+    if (i == 14 || i == 15) ticks += std::stod(field);
+    if (i == 15) return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  return -1;
+}
+
+double OwnCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"strata-bench-lock: check-out+undo round trips"};
   std::string endpoint = "127.0.0.1:7300", token, label = "run";
-  int clients = 1, objects_per_client = 16;
+  int clients = 1, objects_per_client = 16, server_pid = 0;
   double seconds = 10, warmup = 1;
   app.add_option("--endpoint", endpoint);
   app.add_option("--token", token)->required();
   app.add_option("--clients", clients);
   app.add_option("--seconds", seconds, "measurement time (bounded)")->check(CLI::Range(0.1, 300.0));
   app.add_option("--warmup", warmup);
-  app.add_option("--label", label);
+  app.add_option("--label", label, "names the figures: lock.<label>.c<clients>.*");
+  app.add_option("--server-pid", server_pid, "also report this process's CPU time per command");
   CLI11_PARSE(app, argc, argv);
 
   using Clock = std::chrono::steady_clock;
@@ -70,11 +109,14 @@ int main(int argc, char** argv) {
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  const double server_cpu0 = server_pid ? ProcessCpuSeconds(server_pid) : -1, own_cpu0 = OwnCpuSeconds();
   measuring = true;
   const auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   measuring = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double server_cpu = server_pid ? ProcessCpuSeconds(server_pid) - server_cpu0 : -1;
+  const double own_cpu = OwnCpuSeconds() - own_cpu0;
   stop = true;
   for (auto& t : threads) t.join();
 
@@ -87,10 +129,17 @@ int main(int argc, char** argv) {
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all[std::min(all.size() - 1, size_t(p * all.size()))] / 1000.0; };
   const double rps = all.size() / elapsed;
+  const double commands = 2.0 * all.size();
   std::cout << fmt::format(
       "{}: clients={} round_trips={} errors={} checkout+undo p50={:.3f}ms p99={:.3f}ms "
-      "max={:.3f}ms round_trips/s={:.0f} commands/s={:.0f}\n",
-      label, clients, all.size(), errors.load(), pct(0.50), pct(0.99), all.back() / 1000.0, rps,
-      2 * rps);
+      "max={:.3f}ms round_trips/s={:.0f} commands/s={:.0f}",
+      label, clients, all.size(), errors.load(), pct(0.50), pct(0.99), all.back() / 1000.0, rps, 2 * rps);
+  if (server_cpu >= 0) std::cout << fmt::format(" server_cpu/command={:.0f}us", 1e6 * server_cpu / commands);
+  std::cout << fmt::format(" driver_cpu/command={:.0f}us\n", 1e6 * own_cpu / commands);
+  const std::string key = fmt::format("lock.{}.c{}", label, clients);
+  strata::bench::Figure(key + ".p50", pct(0.50), "ms");
+  strata::bench::Figure(key + ".p99", pct(0.99), "ms");
+  strata::bench::Figure(key + ".throughput", 2 * rps, "commands/s");
+  if (server_cpu >= 0) strata::bench::Figure(key + ".server_cpu", 1e6 * server_cpu / commands, "us/command");
   return errors.load() > 0 ? 2 : 0;
 }

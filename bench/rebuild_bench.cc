@@ -9,7 +9,10 @@
 //
 // With --backend embedded the log stays in DIR/log, so `strata-server
 // --data-dir DIR` can be started on it afterwards (bench/run.sh measures its
-// memory that way).
+// memory that way). With --backend kafka --bootstrap HOST:PORT the events go
+// to that broker (a strata-devbroker) and stay there for servers started on
+// it. --write-only writes the log and stops (tests use it to start servers
+// on a large repository).
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
@@ -25,6 +28,7 @@
 #include "lock/lock_projection.h"
 #include "projection/projection.h"
 #include "bench_events.h"
+#include "figure.h"
 
 namespace {
 
@@ -38,7 +42,8 @@ int main(int argc, char** argv) {
   std::string backend = "embedded", dir = "/tmp/strata-bench-rebuild";
   int64_t events = 1'000'000, objects = 100'000;
   int partitions = 8;
-  bool reuse = false;
+  bool reuse = false, write_only = false;
+  std::string bootstrap;
   projection::RunnerOptions runner_options;
   size_t uncommitted_mb = runner_options.max_uncommitted_bytes >> 20;
   app.add_option("--max-uncommitted-events", runner_options.max_uncommitted_events,
@@ -51,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--objects", objects);
   app.add_option("--partitions", partitions);
   app.add_option("--dir", dir);
+  app.add_option("--bootstrap", bootstrap, "kafka: write to this broker (its topic strata.events) instead of a "
+                                           "mock cluster of this process");
+  app.add_flag("--write-only", write_only, "write the log, do not replay it");
   CLI11_PARSE(app, argc, argv);
   int64_t per_object = std::max<int64_t>(1, events / objects);
   events = per_object * objects;
@@ -80,17 +88,31 @@ int main(int argc, char** argv) {
       for (auto& t : ts) t.join();
     }
   } else {
-    auto m = devbroker::MockKafka::Start(1, "strata.events", partitions);
-    if (!m.ok()) return std::cerr << m.status() << "\n", 1;
-    mock = std::move(*m);
+    if (bootstrap.empty()) {
+      auto m = devbroker::MockKafka::Start(1, "strata.events", partitions);
+      if (!m.ok()) return std::cerr << m.status() << "\n", 1;
+      mock = std::move(*m);
+      bootstrap = mock->bootstrap();
+    }
     // Fill the topic with a plain asynchronous producer, in per-object order.
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", mock->bootstrap().c_str(), err, sizeof err);
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
     rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err);
     rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
     rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, sizeof err);
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) return std::cerr << "kafka producer: " << err << "\n", 1;
+    {
+      // The topic's partition count decides where each key goes.
+      const rd_kafka_metadata_t* md = nullptr;
+      rd_kafka_topic_t* t = rd_kafka_topic_new(rk, "strata.events", nullptr);
+      if (rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+          md->topics[0].partition_cnt > 0)
+        partitions = md->topics[0].partition_cnt;
+      if (md) rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(t);
+    }
     for (int64_t i = 0; i < per_object; ++i)
       for (int64_t o = 0; o < objects; ++o) {
         const std::string value = MakeEvent(o, i).SerializeAsString();
@@ -120,7 +142,7 @@ int main(int argc, char** argv) {
     }
     rd_kafka_destroy(rk);
     eventlog::LogConfig c;
-    c.kafka_bootstrap = mock->bootstrap();
+    c.kafka_bootstrap = bootstrap;
     c.partitions = partitions;
     auto l = eventlog::OpenKafkaLog(c);
     if (!l.ok()) return std::cerr << l.status() << "\n", 1;
@@ -128,6 +150,11 @@ int main(int argc, char** argv) {
   }
   const double write_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_write).count();
+  if (write_only) {
+    std::cout << fmt::format("log written: events={} objects={} partitions={} in {:.1f}s\n", events, objects,
+                             partitions, write_s);
+    return 0;
+  }
 
   lock::OutcomeBoard board;
   lock::LockProjection projection(&board);
@@ -147,6 +174,7 @@ int main(int argc, char** argv) {
       "events/s={:.0f} (log written in {:.1f}s)\n",
       backend, events, objects, partitions, stats.events_applied, stats.batches, secs,
       stats.events_applied / secs, write_s);
+  bench::Figure("rebuild." + backend + ".replay", stats.events_applied / secs, "events/s");
   (*runner)->Stop();
   return stats.events_applied == static_cast<uint64_t>(events) ? 0 : 2;
 }

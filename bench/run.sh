@@ -25,32 +25,56 @@ wait_port() {
   echo "server did not start" >&2; cat "$1" >&2; exit 1
 }
 
-load() {  # load LABEL PORT
+load() {  # load LABEL PORT PID: 1 and 32 clients, with the server's CPU time per command
   for c in 1 32; do
     "$BIN/strata-bench-lock" --endpoint "127.0.0.1:$2" --token bench-token --clients "$c" \
-      --seconds "$SECONDS_PER_RUN" --label "$1"
+      --seconds "$SECONDS_PER_RUN" --label "$1" --server-pid "$3"
   done
+}
+
+# serve LABEL DATADIR [strata-server flags...]: starts strata-server, runs the
+# lock load against it, stops it.
+serve() {
+  local label=$1 data=$2; shift 2
+  "$BIN/strata-server" --tokens "$WORK/tokens.yaml" --data-dir "$data" --listen 127.0.0.1:0 "$@" \
+    > "$WORK/$label.out" 2> "$WORK/$label.err" & PIDS+=($!)
+  local pid=$! port
+  port=$(wait_port "$WORK/$label.out")
+  load "$label" "$port" "$pid"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1024/1024)" GiB"}'), $(uname -r)"
 
-echo "== latency and throughput: embedded log (strata-server)"
-"$BIN/strata-server" --tokens "$WORK/tokens.yaml" --data-dir "$WORK/embedded" --listen 127.0.0.1:0 \
-  > "$WORK/server.out" 2> "$WORK/server.err" & PIDS+=($!)
-load embedded "$(wait_port "$WORK/server.out")"
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
-
-echo "== latency and throughput: Kafka via strata-devbroker (strata-lock)"
-"$BIN/strata-devbroker" --brokers 3 --partitions 8 --no-stdin > "$WORK/broker.out" & PIDS+=($!)
-for _ in $(seq 100); do grep -q bootstrap "$WORK/broker.out" && break; sleep 0.1; done
-BOOT=$(sed -n 's/^bootstrap: //p' "$WORK/broker.out")
-"$BIN/strata-lock" --kafka "$BOOT" --tokens "$WORK/tokens.yaml" --data-dir "$WORK/kafka" \
-  --listen 127.0.0.1:0 > "$WORK/lock.out" 2> "$WORK/lock.err" & PIDS+=($!)
-load kafka "$(wait_port "$WORK/lock.out")"
-kill "${PIDS[-1]}" "${PIDS[-2]}"; wait 2>/dev/null || true
-
-echo "== rebuild: 1,000,000 events over 100,000 objects"
+# The 100,000-object repository of the issue-18 figures: 1,000,000 check-out /
+# check-in events over 100,000 objects (also the rebuild figure below).
+echo "== rebuild: 1,000,000 events over 100,000 objects (embedded log), and the log the lock figures use"
 "$BIN/strata-bench-rebuild" --backend embedded --events 1000000 --objects 100000 --dir "$WORK/rebuild"
+mkdir -p "$WORK/embedded-100k" && cp -r "$WORK/rebuild/log" "$WORK/embedded-100k/log"
+
+echo "== lock: check-out + undo round trips, strata-server (all four services), embedded log"
+serve embedded.empty "$WORK/embedded-empty"
+echo "   the same with 100,000 objects in the repository (startup replays the log first)"
+serve embedded.100k "$WORK/embedded-100k"
+
+echo "== lock: the same on Kafka via strata-devbroker (strata-server --kafka)"
+"$BIN/strata-devbroker" --brokers 3 --partitions 8 --no-stdin > "$WORK/broker.out" & PIDS+=($!)
+BROKER=$!
+for _ in $(seq 100); do grep -q bootstrap "$WORK/broker.out" && break; sleep 0.1; done
+serve kafka.empty "$WORK/kafka-empty" --kafka "$(sed -n 's/^bootstrap: //p' "$WORK/broker.out")"
+kill "$BROKER"; wait "$BROKER" 2>/dev/null || true
+# librdkafka's mock broker keeps ~5 MB per partition: 64 partitions hold the 1,000,000 events.
+"$BIN/strata-devbroker" --brokers 3 --partitions 64 --no-stdin > "$WORK/broker64.out" & PIDS+=($!)
+BROKER=$!
+for _ in $(seq 100); do grep -q bootstrap "$WORK/broker64.out" && break; sleep 0.1; done
+BOOT=$(sed -n 's/^bootstrap: //p' "$WORK/broker64.out")
+"$BIN/strata-bench-rebuild" --backend kafka --bootstrap "$BOOT" --events 1000000 --objects 100000 --write-only \
+  --dir "$WORK/kafka-writer"
+echo "   the same with 100,000 objects in the repository (startup replays the log first)"
+serve kafka.100k "$WORK/kafka-100k" --kafka "$BOOT"
+kill "$BROKER"; wait "$BROKER" 2>/dev/null || true
+
+echo "== rebuild: 1,000,000 events over 100,000 objects, Kafka"
 # librdkafka's mock broker keeps ~5 MB per partition: 64 partitions hold the whole log.
 "$BIN/strata-bench-rebuild" --backend kafka --events 1000000 --objects 100000 --partitions 64 --dir "$WORK/rebuild-kafka"
 
@@ -67,7 +91,8 @@ PORT=$(wait_port "$WORK/rss.out")
 "$BIN/strata" --endpoint "127.0.0.1:$PORT" --token bench-token show table:bench.t99999 > /dev/null
 "$BIN/strata" --endpoint "127.0.0.1:$PORT" --token bench-token locks > /dev/null
 "$BIN/strata-bench-lock" --endpoint "127.0.0.1:$PORT" --token bench-token --clients 8 --seconds 3 --label "with-100k-objects"
-awk -v pid="${PIDS[-1]}" '/VmRSS|VmHWM/ {printf "strata-server (100k objects) %s %d MB\n", $1, $2/1024}' "/proc/${PIDS[-1]}/status"
+awk -v pid="${PIDS[-1]}" '/VmRSS|VmHWM/ {printf "strata-server (100k objects) %s %d MB\n", $1, $2/1024;
+  printf "figure: memory.server_100k.%s %d MB\n", ($1 == "VmRSS:" ? "rss" : "peak"), $2/1024}' "/proc/${PIDS[-1]}/status"
 
 echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "figure.h"
 #include "fmt/format.h"
 #include "pg/pg.h"
 #include "schemadiff/apply.h"
@@ -168,6 +169,7 @@ int main(int argc, char** argv) {
 
   strata::schemadiff::ShadowOptions options{shadow};
   std::string script;
+  std::vector<double> totals;
   for (int r = 1; r <= runs; ++r) {
     auto t0 = Clock::now();
     auto catalogs = strata::schemadiff::LoadCatalogs(a_path, b_path, options);
@@ -188,13 +190,18 @@ int main(int argc, char** argv) {
                "{} objects -> {} objects, {} statements, {} data-loss steps\n",
                r, Since(t0), load, diff, catalogs->first.objects.size(), catalogs->second.objects.size(),
                plan->steps.size(), plan->data_loss.size());
+    totals.push_back(Since(t0));
   }
+  std::sort(totals.begin(), totals.end());
+  if (!totals.empty()) strata::bench::Figure("schemadiff.synthetic.total", totals[totals.size() / 2], "s");
   std::ofstream(script_path) << script;
   if (!peer.empty()) {
     auto t0 = Clock::now();
     std::string cmd = fmt::format("{} {} {} > {}/peer.sql 2> {}/peer.err", peer, a_path, b_path, dir, dir);
     int rc = std::system(cmd.c_str());
-    fmt::print("peer {}: {:.2f} s (exit {})\n", peer, Since(t0), rc);
+    const double peer_s = Since(t0);
+    fmt::print("peer {}: {:.2f} s (exit {})\n", peer, peer_s, rc);
+    if (!totals.empty()) strata::bench::Figure("schemadiff.synthetic.vs_" + peer, peer_s / totals[totals.size() / 2], "x");
   }
   if (verify) {
     std::string admin = shadow.empty() ? "dbname=postgres" : shadow;

@@ -166,23 +166,6 @@ TEST_P(TlsTest, MutualTlsRefusesUnknownCertificatesAndMapsSubjectsToUsers) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, TlsTest, ::testing::Values("embedded", "kafka"));
 
-// The metrics port from "... metrics on 127.0.0.1:PORT)".
-int MetricsPort(const Stack& stack) {
-  static const std::regex kMetrics("metrics on 127\\.0\\.0\\.1:([0-9]+)");
-  for (const std::string& line : stack.StdoutLines()) {
-    std::smatch m;
-    if (std::regex_search(line, m, kMetrics)) return std::stoi(m[1]);
-  }
-  return 0;
-}
-
-// The value of the sample `series` (name with labels, as printed), or -1.
-double Sample(const std::string& text, const std::string& series) {
-  const size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
 // The gRPC health status of `service` ("" = the whole server), asked with a
 // generic call (grpc.health.v1.Health/Check: request field 1 = service name,
 // response field 1 = status; 1 SERVING, 2 NOT_SERVING), or -1 on error.
@@ -235,7 +218,7 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
   const std::string latency_count = R"(strata_grpc_request_duration_seconds_count{service="strata.v1.LockService",method="CheckOut"})";
   const std::string applied = R"(strata_projection_events_applied_total{projection="lock"})";
   const std::string before = scrape();
-  const double applied_before = Sample(before, applied);
+  const double applied_before = MetricSample(before, applied);
   EXPECT_GE(applied_before, 0) << before;
 
   auto lock = stack.Stub();
@@ -251,20 +234,20 @@ TEST_P(ObservabilityTest, MetricsMoveWithRequestsAndReadinessFollowsTheLog) {
   EXPECT_FALSE(lock->CheckOut(Ctx("bob-token").get(), taken, &resp).ok());
 
   std::string after = scrape();
-  EXPECT_EQ(Sample(after, ok_checkouts), std::max(0.0, Sample(before, ok_checkouts)) + 3) << after;
-  EXPECT_EQ(Sample(after, refused), std::max(0.0, Sample(before, refused)) + 1) << after;
-  EXPECT_GE(Sample(after, latency_count), 4) << after;
+  EXPECT_EQ(MetricSample(after, ok_checkouts), std::max(0.0, MetricSample(before, ok_checkouts)) + 3) << after;
+  EXPECT_EQ(MetricSample(after, refused), std::max(0.0, MetricSample(before, refused)) + 1) << after;
+  EXPECT_GE(MetricSample(after, latency_count), 4) << after;
   // The projection applied the three check-outs (and the refusal's audit record).
-  for (int i = 0; i < 50 && Sample(after, applied) < applied_before + 3; ++i) {
+  for (int i = 0; i < 50 && MetricSample(after, applied) < applied_before + 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     after = scrape();
   }
-  EXPECT_GE(Sample(after, applied), applied_before + 3) << after;
+  EXPECT_GE(MetricSample(after, applied), applied_before + 3) << after;
   EXPECT_THAT(after, HasSubstr("strata_projection_lag_records{projection=\"lock\",partition=\"0\"}"));
   EXPECT_THAT(after, HasSubstr("strata_log_end_offset{partition=\"3\"}"));
   EXPECT_EQ(after.find("strata_log_end_offset{partition=\"3\"}"), after.rfind("strata_log_end_offset{partition=\"3\"}"))
       << "each series once";
-  EXPECT_EQ(Sample(after, R"(strata_projection_healthy{projection="lock"})"), 1);
+  EXPECT_EQ(MetricSample(after, R"(strata_projection_healthy{projection="lock"})"), 1);
 
   // Logs are one JSON object per line, and no token appears in them.
   const std::string logs = stack.StderrText();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 
 #include "eventlog/event_log.h"
@@ -138,6 +139,21 @@ std::string Stack::StderrText() const {
 }
 
 bool Stack::running() { return proc_ && proc_->Running(); }
+
+int MetricsPort(const Stack& stack, const std::string& service) {
+  static const std::regex kMetrics("metrics on 127\\.0\\.0\\.1:([0-9]+)");
+  for (const std::string& line : stack.StdoutLines(service)) {
+    std::smatch m;
+    if (std::regex_search(line, m, kMetrics)) return std::stoi(m[1]);
+  }
+  return 0;
+}
+
+double MetricSample(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
 
 void Stack::WipeProjection() {
   if (backend_ == "kafka") {

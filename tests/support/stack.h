@@ -109,6 +109,13 @@ class Stack {
   int port_ = 0, history_port_ = 0, impact_port_ = 0, deploy_port_ = 0;
 };
 
+// The metrics port a service process of `stack` announced ("... metrics on
+// 127.0.0.1:PORT"; started with --metrics-listen 127.0.0.1:0), or 0.
+int MetricsPort(const Stack& stack, const std::string& service = "lock");
+// The value of the sample `series` (its name with labels, as printed) in a
+// Prometheus text page, or -1 when it is not there.
+double MetricSample(const std::string& text, const std::string& series);
+
 // Runs the strata CLI against `endpoint` with `token`; returns its exit code
 // and puts stdout and stderr into *out.
 int RunCli(const std::string& endpoint, const std::string& token, const std::string& args,

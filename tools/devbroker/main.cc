@@ -3,8 +3,15 @@
 //
 // Prints "bootstrap: HOST:PORT,..." on stdout once ready, then reads control
 // commands from stdin, one per line (see MockKafka::Control), answering each
-// with "ok: ..." or "error: ...". Exits on SIGTERM/SIGINT or when stdin closes
-// (unless --no-stdin).
+// with "ok: ..." or "error: ...". Exits on SIGTERM/SIGINT, or when a pipe on
+// stdin closes (its owner, a test or a script, is gone). Stdin is read only
+// when it is a pipe, a socket, a file, or a terminal this process is in the
+// foreground of: started in the background (`strata-devbroker &`), under
+// nohup or with stdin at /dev/null, it runs until SIGTERM/SIGINT instead of
+// being stopped by the terminal or ending at once. --no-stdin never reads it.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -12,6 +19,22 @@
 
 #include "CLI/CLI.hpp"
 #include "devbroker/mock_kafka.h"
+
+namespace {
+
+enum class Control { kNone, kUntilEof, kKeepRunning };
+
+// Where control commands come from (see the header comment).
+Control ControlSource() {
+  struct stat st {};
+  if (fstat(STDIN_FILENO, &st) != 0) return Control::kNone;
+  if (isatty(STDIN_FILENO)) return tcgetpgrp(STDIN_FILENO) == getpgrp() ? Control::kUntilEof : Control::kNone;
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) return Control::kUntilEof;
+  if (S_ISREG(st.st_mode)) return Control::kKeepRunning;  // commands from a file; its end stops nothing
+  return Control::kNone;  // /dev/null, nohup's unreadable stdin, other devices
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"strata-devbroker: librdkafka's mock Kafka cluster on loopback"};
@@ -39,8 +62,12 @@ int main(int argc, char** argv) {
   std::cout << "topic: " << topic << " partitions: " << partitions << " brokers: " << brokers
             << std::endl;
 
-  if (!no_stdin) {
-    std::thread([&] {
+  const Control control = no_stdin ? Control::kNone : ControlSource();
+  if (control == Control::kNone) {
+    std::cout << "control: none (stdin is not a pipe or a terminal in the foreground); stop with SIGTERM or SIGINT"
+              << std::endl;
+  } else {
+    std::thread([&, control] {
       std::string line;
       while (std::getline(std::cin, line)) {
         if (line.empty()) continue;
@@ -48,7 +75,7 @@ int main(int argc, char** argv) {
         std::cout << (r.ok() ? "ok: " + *r : "error: " + std::string(r.status().message()))
                   << std::endl;
       }
-      kill(getpid(), SIGTERM);  // stdin closed: the owner is gone
+      if (control == Control::kUntilEof) kill(getpid(), SIGTERM);  // stdin closed: the owner is gone
     }).detach();
   }
   int sig = 0;
