@@ -7,7 +7,6 @@
 #include <mutex>
 #include <thread>
 
-#include <pthread.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -93,19 +92,12 @@ class EmbeddedLog : public EventLog {
   EmbeddedLog(std::unique_ptr<rocksdb::DB> db, std::string dir, int32_t partitions, bool sync,
               std::vector<int64_t> ends)
       : db_(std::move(db)), dir_(std::move(dir)), partitions_(partitions), sync_(sync),
-        end_(std::move(ends)), tail_(partitions), tail_bytes_(partitions, 0) {
-    writer_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "log-writer");
-      WriterLoop();
-    });
-  }
+        end_(std::move(ends)), tail_(partitions), tail_bytes_(partitions, 0) {}
   ~EmbeddedLog() override {
-    {
-      std::lock_guard lk(mu_);
-      stopping_ = true;
-    }
-    queue_cv_.notify_all();
-    writer_.join();
+    std::unique_lock lk(mu_);
+    stopping_ = true;
+    done_cv_.wait(lk, [&] { return queue_.empty(); });  // appends under way finish
+    appended_cv_.notify_all();
   }
 
   int32_t partitions() const override { return partitions_; }
@@ -120,9 +112,13 @@ class EmbeddedLog : public EventLog {
     p.record.headers = headers;
     std::unique_lock lk(mu_);
     if (stopping_) return absl::UnavailableError("event log is shutting down");
+    // Group commit as in LevelDB: the first append in the queue writes (and
+    // syncs) every record queued by then, the others wait for it; the next
+    // in line then leads the next group. One append at a time is written by
+    // its own thread, with no hand-over to a writer thread and back.
     queue_.push_back(&p);
-    queue_cv_.notify_one();
-    done_cv_.wait(lk, [&] { return p.done; });
+    done_cv_.wait(lk, [&] { return p.done || queue_.front() == &p; });
+    if (!p.done) WriteGroup(lk);
     if (!p.status.ok()) return p.status;
     return Position{p.record.partition, p.record.offset};
   }
@@ -192,50 +188,48 @@ class EmbeddedLog : public EventLog {
     bool done = false;
   };
 
-  void WriterLoop() {
-    std::unique_lock lk(mu_);
-    while (true) {
-      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
-      std::deque<Pending*> batch;
-      batch.swap(queue_);
-      std::vector<int64_t> next = end_;
-      lk.unlock();
+  // Called by the append at the front of the queue, holding `lk`: writes the
+  // records of every queued append, one batch and one sync, then wakes them
+  // (and the next leader) and the readers.
+  void WriteGroup(std::unique_lock<std::mutex>& lk) {
+    const std::vector<Pending*> batch(queue_.begin(), queue_.end());
+    std::vector<int64_t> next = end_;
+    lk.unlock();
 
-      rocksdb::WriteBatch wb;
-      const int64_t now = NowMs();
+    rocksdb::WriteBatch wb;
+    const int64_t now = NowMs();
+    for (Pending* p : batch) {
+      p->record.offset = next[p->record.partition]++;
+      p->record.timestamp_ms = now;
+      wb.Put(RecordKey(p->record.partition, p->record.offset), EncodeStoredRecord(p->record));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync_;
+    rocksdb::Status s = db_->Write(wo, &wb);
+
+    lk.lock();
+    if (s.ok()) {
+      // Readers are mostly at the end of the log: they take new records
+      // from here instead of from RocksDB.
       for (Pending* p : batch) {
-        p->record.offset = next[p->record.partition]++;
-        p->record.timestamp_ms = now;
-        wb.Put(RecordKey(p->record.partition, p->record.offset), EncodeStoredRecord(p->record));
-      }
-      rocksdb::WriteOptions wo;
-      wo.sync = sync_;
-      rocksdb::Status s = db_->Write(wo, &wb);
-
-      lk.lock();
-      if (s.ok()) {
-        // Readers are mostly at the end of the log: they take new records
-        // from here instead of from RocksDB.
-        for (Pending* p : batch) {
-          const int32_t partition = p->record.partition;
-          std::deque<Record>& t = tail_[partition];
-          t.push_back(p->record);
-          tail_bytes_[partition] += p->record.key.size() + p->record.value.size();
-          while (t.size() > kTailRecords || (t.size() > 1 && tail_bytes_[partition] > kTailBytes)) {
-            tail_bytes_[partition] -= t.front().key.size() + t.front().value.size();
-            t.pop_front();
-          }
+        const int32_t partition = p->record.partition;
+        std::deque<Record>& t = tail_[partition];
+        t.push_back(p->record);
+        tail_bytes_[partition] += p->record.key.size() + p->record.value.size();
+        while (t.size() > kTailRecords || (t.size() > 1 && tail_bytes_[partition] > kTailBytes)) {
+          tail_bytes_[partition] -= t.front().key.size() + t.front().value.size();
+          t.pop_front();
         }
       }
-      for (Pending* p : batch) {
-        p->done = true;
-        if (!s.ok()) p->status = absl::UnavailableError("embedded log write failed: " + s.ToString());
-      }
-      if (s.ok()) end_ = next;
-      done_cv_.notify_all();
-      appended_cv_.notify_all();
+      end_ = next;
     }
+    for (Pending* p : batch) {
+      p->done = true;
+      if (!s.ok()) p->status = absl::UnavailableError("embedded log write failed: " + s.ToString());
+    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+    done_cv_.notify_all();
+    if (s.ok()) appended_cv_.notify_all();
   }
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -243,8 +237,10 @@ class EmbeddedLog : public EventLog {
   const int32_t partitions_;
   const bool sync_;
 
+  // Guards everything below. queue_: appends waiting to be written, the
+  // first of them writing (see Append).
   std::mutex mu_;
-  std::condition_variable queue_cv_, done_cv_, appended_cv_;
+  std::condition_variable done_cv_, appended_cv_;
   std::deque<Pending*> queue_;
   std::vector<int64_t> end_;  // per partition: offset of the next record
   // Per partition, the last records written (up to kTailRecords and about
@@ -255,7 +251,6 @@ class EmbeddedLog : public EventLog {
   std::vector<std::deque<Record>> tail_;
   std::vector<size_t> tail_bytes_;
   bool stopping_ = false;
-  std::thread writer_;
 };
 
 absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
@@ -320,11 +315,6 @@ absl::StatusOr<std::unique_ptr<EventLog>> OpenEmbeddedLog(const EmbeddedLogOptio
   rocksdb::Options ro;
   ro.create_if_missing = true;
   ro.IncreaseParallelism(2);
-  // Every group commit ends in an fdatasync of the WAL. Appending to a new
-  // file makes that sync a journal commit as well (the file's size
-  // changes); overwriting a recycled file does not, which on this project's
-  // machine cut the sync from ~220 to ~140 microseconds.
-  ro.recycle_log_file_num = 4;
   // Record keys are 'r' + partition + offset: each partition's records are
   // appended in key order, so an insert starts where that partition's last
   // one went instead of searching the memtable from the top.

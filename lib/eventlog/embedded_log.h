@@ -1,9 +1,10 @@
 // The embedded event log: a durable, single-node log stored in RocksDB, for
 // strata-server when no Kafka is configured. One process owns the directory.
 //
-// Appends from many threads are group-committed by one writer thread: each
-// batch is written with one fsync, so Append() returns only durable records
-// while concurrent callers share the cost of the sync.
+// Appends from many threads are group-committed: the first waiting append
+// writes the records of all the others with one fsync (LevelDB's scheme), so
+// Append() returns only durable records while concurrent callers share the
+// cost of the sync, and a lone append costs no hand-over to another thread.
 #pragma once
 
 #include <memory>
