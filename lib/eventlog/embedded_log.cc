@@ -135,8 +135,9 @@ class EmbeddedLog : public EventLog {
     return end_;
   }
 
-  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(
-      const std::vector<int64_t>& start_offsets) override {
+  using EventLog::OpenReader;
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(const std::vector<int64_t>& start_offsets,
+                                                        const ReaderOptions&) override {
     std::vector<int64_t> next(partitions_, 0);
     for (size_t p = 0; p < next.size() && p < start_offsets.size(); ++p) next[p] = start_offsets[p];
     return std::unique_ptr<LogReader>(new EmbeddedReader(this, std::move(next)));

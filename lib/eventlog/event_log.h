@@ -95,10 +95,23 @@ class EventLog {
     return ends;
   }
 
+  // How a reader waits for new records.
+  struct ReaderOptions {
+    // Kafka: how long a fetch may wait at the broker for records
+    // (fetch.wait.max.ms; a --kafka-property overrides it). librdkafka's mock
+    // broker holds every fetch that long even when records arrive, and each
+    // fetch costs a round trip: a reader on the command path waits 1 ms, one
+    // that gathers events anyway can wait longer and fetch far less often.
+    // The embedded log wakes readers as records are appended and ignores it.
+    absl::Duration max_wait = absl::Milliseconds(1);
+  };
   // A reader of all partitions; partition p starts at start_offsets[p]
   // (missing entries start at 0).
-  virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(
-      const std::vector<int64_t>& start_offsets) = 0;
+  virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(const std::vector<int64_t>& start_offsets,
+                                                                const ReaderOptions& options) = 0;
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(const std::vector<int64_t>& start_offsets) {
+    return OpenReader(start_offsets, ReaderOptions{});
+  }
 };
 
 // How to reach the log. Exactly one of kafka_bootstrap / embedded_dir is set.

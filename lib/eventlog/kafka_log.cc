@@ -229,8 +229,9 @@ class KafkaLog : public EventLog {
     return ends;
   }
 
-  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(
-      const std::vector<int64_t>& start_offsets) override {
+  using EventLog::OpenReader;
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(const std::vector<int64_t>& start_offsets,
+                                                        const ReaderOptions& options) override {
     static std::atomic<int> reader_seq{0};
     auto conf = MakeConf(config_, {
         // A group id is required by the consumer API, but no offsets are ever
@@ -241,7 +242,7 @@ class KafkaLog : public EventLog {
         {"enable.partition.eof", "false"},
         // Never jump over missing offsets: report them (see Poll).
         {"auto.offset.reset", "error"},
-        {"fetch.wait.max.ms", "1"},
+        {"fetch.wait.max.ms", absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(options.max_wait)))},
         {"fetch.error.backoff.ms", "10"},
         {"fetch.min.bytes", "1"},
         {"isolation.level", "read_uncommitted"},

@@ -325,7 +325,7 @@ void ProjectionRunner::Loop() {
   pending_touched_.assign(start.size(), false);
   txn_ = std::make_unique<StateTxn>(db_.get());
   last_commit_ = absl::Now();
-  auto reader = log_->OpenReader(start);
+  auto reader = log_->OpenReader(start, {.max_wait = options_.read_wait});
   if (!reader.ok()) return Fail(reader.status());
   while (!stop_) {
     if (uncommitted_events_ > 0 && options_.idle_batching > absl::ZeroDuration()) {

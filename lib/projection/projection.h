@@ -160,6 +160,10 @@ struct RunnerOptions {
   // CatchUp) ends the gathering at once. For projections that are not on
   // the path of every command: fewer wake-ups and commits per event.
   absl::Duration idle_batching = absl::ZeroDuration();
+  // How long a read from the log may wait for new records (see
+  // EventLog::ReaderOptions): short on the command path, longer for
+  // projections that gather events anyway (Kafka fetches less often).
+  absl::Duration read_wait = absl::Milliseconds(1);
   // A backlog of at least this many records switches RocksDB to bulk
   // loading until the runner has caught up (see SetBulkLoading).
   int64_t bulk_load_backlog = 100'000;

@@ -45,6 +45,9 @@ std::string ReleaseEntries(const std::string& name) { return "q/" + name; }
 std::string Deployment(const std::string& id) { return "D/" + id; }
 std::string DeploymentDetail(const std::string& id) { return "X/" + id; }
 std::string EnvironmentDeploymentsPrefix(const std::string& env) { return "d/" + env + std::string(1, '\0'); }
+std::string LatestDeploymentOfRelease(const std::string& env, const std::string& release) {
+  return "L/" + env + std::string(1, '\0') + release;
+}
 std::string Succeeded(const std::string& env, const std::string& release) {
   return "s/" + env + std::string(1, '\0') + release;
 }
@@ -324,6 +327,7 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
       txn.Put(keys::Deployment(st.deployment_id()), rec.SerializeAsString());
       txn.Put(keys::DeploymentDetail(st.deployment_id()), detail.SerializeAsString());
       txn.Put(fmt::format("{}{:020d}", keys::EnvironmentDeploymentsPrefix(name), e.seq()), st.deployment_id());
+      if (st.kind() == v1::DEPLOY) txn.Put(keys::LatestDeploymentOfRelease(name, st.release()), st.deployment_id());
       env->set_running_deployment(st.deployment_id());
       *env->mutable_last_deployment() = *dep;
       break;
@@ -386,9 +390,9 @@ absl::StatusOr<std::string> DeployProjection::ReadDefinition(rocksdb::DB* db, co
 }
 
 absl::StatusOr<std::optional<internal::EnvironmentState>> DeployProjection::ReadEnvironment(
-    rocksdb::DB* db, const std::string& name) {
+    rocksdb::DB* db, const std::string& name, bool with_state) {
   auto env = ReadMessage<internal::EnvironmentState>(db, keys::Environment(name));
-  if (!env.ok() || !*env) return env;
+  if (!env.ok() || !*env || !with_state) return env;
   auto entries = ReadMessage<internal::Entries>(db, keys::EnvironmentObjects(name));
   if (!entries.ok()) return entries.status();
   if (*entries) *(*env)->mutable_environment()->mutable_state() = std::move(*(*entries)->mutable_entries());
@@ -405,9 +409,10 @@ absl::StatusOr<std::vector<internal::EnvironmentState>> DeployProjection::ReadEn
 }
 
 absl::StatusOr<std::optional<internal::ReleaseState>> DeployProjection::ReadRelease(rocksdb::DB* db,
-                                                                                  const std::string& name) {
+                                                                                  const std::string& name,
+                                                                                  bool with_entries) {
   auto r = ReadMessage<internal::ReleaseState>(db, keys::Release(name));
-  if (!r.ok() || !*r) return r;
+  if (!r.ok() || !*r || !with_entries) return r;
   auto entries = ReadMessage<internal::Entries>(db, keys::ReleaseEntries(name));
   if (!entries.ok()) return entries.status();
   if (*entries) *(*r)->mutable_release()->mutable_entries() = std::move(*(*entries)->mutable_entries());
@@ -426,9 +431,10 @@ absl::StatusOr<std::vector<internal::ReleaseState>> DeployProjection::ReadReleas
 }
 
 absl::StatusOr<std::optional<internal::DeploymentRecord>> DeployProjection::ReadDeployment(rocksdb::DB* db,
-                                                                                         const std::string& id) {
+                                                                                         const std::string& id,
+                                                                                         bool with_detail) {
   auto rec = ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(id));
-  if (!rec.ok() || !*rec) return rec;
+  if (!rec.ok() || !*rec || !with_detail) return rec;
   auto detail = ReadMessage<internal::DeploymentDetail>(db, keys::DeploymentDetail(id));
   if (!detail.ok()) return detail.status();
   if (*detail) {
@@ -453,6 +459,19 @@ absl::StatusOr<std::vector<internal::DeploymentRecord>> DeployProjection::ReadDe
     if (!rec.ok()) return rec.status();
     if (*rec) out.push_back(std::move(**rec));
     if (limit && out.size() >= limit) break;
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, internal::DeploymentRecord>> DeployProjection::ReadLatestDeployments(
+    rocksdb::DB* db, const std::string& env) {
+  const std::string prefix = keys::LatestDeploymentOfRelease(env, "");
+  std::map<std::string, internal::DeploymentRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto rec = ReadMessage<internal::DeploymentRecord>(db, keys::Deployment(it->value().ToString()));
+    if (!rec.ok()) return rec.status();
+    if (*rec) out.emplace(it->key().ToString().substr(prefix.size()), std::move(**rec));
   }
   return out;
 }

@@ -17,6 +17,7 @@
 //   D/<deployment id>              -> strata.internal.DeploymentRecord (without states and scripts)
 //   X/<deployment id>              -> strata.internal.DeploymentDetail (states and scripts)
 //   d/<environment>\0<seq %020d>    -> deployment id (an environment's deployments in order)
+//   L/<environment>\0<release>     -> deployment id (the release's latest deployment there)
 //   s/<environment>\0<release>     -> "" (the release succeeded there once)
 //
 // Thread-safety: Apply/Flush/BatchDone run on the runner's thread; the
@@ -70,6 +71,7 @@ std::string ReleaseEntries(const std::string& name);
 std::string Deployment(const std::string& id);
 std::string DeploymentDetail(const std::string& id);
 std::string EnvironmentDeploymentsPrefix(const std::string& env);
+std::string LatestDeploymentOfRelease(const std::string& env, const std::string& release);
 std::string Succeeded(const std::string& env, const std::string& release);
 }  // namespace keys
 
@@ -82,7 +84,7 @@ struct ObjectChanges {
 class DeployProjection : public projection::Projection {
  public:
   // Version of the storage layout above (a store in another one is rebuilt).
-  static constexpr uint32_t kFormatVersion = 2;
+  static constexpr uint32_t kFormatVersion = 3;
 
   // `max_tracked_changes`: see TrackObjectChanges.
   explicit DeployProjection(DecisionBoard* board, size_t max_tracked_changes = 20'000)
@@ -110,18 +112,26 @@ class DeployProjection : public projection::Projection {
   // Read side (committed state).
   static absl::StatusOr<std::optional<internal::DeployObject>> ReadObject(rocksdb::DB* db, const std::string& id);
   static absl::StatusOr<std::string> ReadDefinition(rocksdb::DB* db, const std::string& id, uint64_t version);
-  // One environment with its expected state (environment().state()).
+  // One environment, with its expected state (environment().state()) or
+  // without it (object_count says how many objects it holds).
   static absl::StatusOr<std::optional<internal::EnvironmentState>> ReadEnvironment(rocksdb::DB* db,
-                                                                                 const std::string& name);
+                                                                                 const std::string& name,
+                                                                                 bool with_state = true);
   // Every environment in pipeline order, without state entries (object_count says how many).
   static absl::StatusOr<std::vector<internal::EnvironmentState>> ReadEnvironments(rocksdb::DB* db);
-  // One release with its entries.
-  static absl::StatusOr<std::optional<internal::ReleaseState>> ReadRelease(rocksdb::DB* db, const std::string& name);
+  // One release, with its entries or without them.
+  static absl::StatusOr<std::optional<internal::ReleaseState>> ReadRelease(rocksdb::DB* db, const std::string& name,
+                                                                         bool with_entries = true);
   // Every release, newest first, without entries (object_count says how many).
   static absl::StatusOr<std::vector<internal::ReleaseState>> ReadReleases(rocksdb::DB* db);
-  // One deployment with its states and scripts.
+  // One deployment, with its states and scripts or without them.
   static absl::StatusOr<std::optional<internal::DeploymentRecord>> ReadDeployment(rocksdb::DB* db,
-                                                                                const std::string& id);
+                                                                                const std::string& id,
+                                                                                bool with_detail = true);
+  // Each release's latest deployment (kind DEPLOY) in `env`, by release,
+  // without states and scripts: what the pipeline board shows.
+  static absl::StatusOr<std::map<std::string, internal::DeploymentRecord>> ReadLatestDeployments(
+      rocksdb::DB* db, const std::string& env);
   // An environment's deployments, newest first (at most `limit`, 0: all),
   // without states and scripts (ReadDeployment has them).
   static absl::StatusOr<std::vector<internal::DeploymentRecord>> ReadDeployments(rocksdb::DB* db,

@@ -257,6 +257,31 @@ TEST_F(DeployProjectionTest, ListsCarryTheSmallRecordsAndSingleReadsTheWholeOnes
   EXPECT_EQ((*d1)->after_size(), 2);
 }
 
+// What the pipeline board shows per environment: each release's latest
+// deployment, read without going through every deployment ever made.
+TEST_F(DeployProjectionTest, EachReleasesLatestDeploymentIsKeptApart) {
+  CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");
+  Register("qa", 2);
+  CreateRelease("r1", {{"table:s.t", 1}});
+  CreateRelease("r2", {{"table:s.t", 1}});
+  ASSERT_TRUE(Submit(Started("qa", 2, "d1", "r1")).accepted());
+  ASSERT_TRUE(Submit(Finished("qa", 3, "d1", false)).accepted());
+  ASSERT_TRUE(Submit(Started("qa", 4, "d2", "r1")).accepted());
+  ASSERT_TRUE(Submit(Finished("qa", 5, "d2", true)).accepted());
+  ASSERT_TRUE(Submit(Started("qa", 6, "d3", "r2")).accepted());
+  ASSERT_TRUE(Submit(Finished("qa", 7, "d3", true)).accepted());
+  ASSERT_TRUE(Submit(Started("qa", 8, "d4", "", v1::ROLLBACK, "d3", {{"table:s.t", 1}})).accepted());
+  ASSERT_TRUE(Submit(Finished("qa", 9, "d4", true)).accepted());
+  auto latest = DeployProjection::ReadLatestDeployments(runner_->db(), "qa");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_EQ(latest->size(), 2u) << "rollbacks are not a release's deployment";
+  EXPECT_EQ(latest->at("r1").deployment().id(), "d2");
+  EXPECT_EQ(latest->at("r1").deployment().status(), "succeeded");
+  EXPECT_EQ(latest->at("r2").deployment().id(), "d3");
+  EXPECT_EQ(latest->at("r2").deployment().status(), "rolled back");
+  EXPECT_TRUE(DeployProjection::ReadLatestDeployments(runner_->db(), "prod")->empty());
+}
+
 TEST_F(DeployProjectionTest, UntrackedCommitsKeepNothingForTheGuardAndWakeNobody) {
   const uint64_t scans = DeployProjection::ObjectScans();
   CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int);");

@@ -218,7 +218,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
                                                       std::string(id.status().message())));
       if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {log_, options_.site, "read"}); !s.ok())
         return s;
-      auto env = Environment(req->environment());
+      auto env = Environment(req->environment(), /*with_state=*/false);
       if (!env.ok()) return env.status();
       auto live = ReadLive(env->environment());
       if (!live.ok()) return live.status();
@@ -299,10 +299,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
           "--stale-after {}s is too short: the deploy service confirms the guard's check-outs every second; give "
           "at least 3s (or 0 for never, which lets a stale guard grant what the log no longer grants)",
           stale_after));
-    auto env = Environment(req.environment());
+    auto env = Environment(req.environment(), /*with_state=*/false);
     if (!env.ok()) return env.status();
     auto session = Connect(env->environment());
     if (!session.ok()) return session.status();
+    std::optional<GuardState> written;  // by the install
     if (install) {
       const std::optional<absl::Duration> setting =
           req.has_stale_after_seconds() ? std::optional(absl::Seconds(stale_after)) : std::nullopt;
@@ -319,6 +320,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       if (!expected.ok()) return expected.status();
       if (absl::Status s = WriteGuardState(**session, *expected); !s.ok()) return s;
       if (absl::Status s = ConfirmGuard(**session, absl::Now() - as_of); !s.ok()) return s;
+      written = std::move(*expected);
       spdlog::info("guard installed in {} by {}", req.environment(), who.user);
       if (wake_guard_sync_) wake_guard_sync_();  // it follows the log from now on
     }
@@ -330,13 +332,18 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     auto installed = GuardInstalled(**session);
     if (!installed.ok()) return installed.status();
     resp->set_installed(*installed);
-    // The projection's objects, read once for the comparison and the drift.
-    auto objects = DeployProjection::ReadObjects(db());
-    if (!objects.ok()) return objects.status();
+    // Status: the projection's objects, read once for the comparison and the
+    // drift (an install compares with what it wrote; an uninstall with nothing).
+    Objects objects;
+    if (!install && !uninstall) {
+      auto all = DeployProjection::ReadObjects(db());
+      if (!all.ok()) return all.status();
+      objects = std::move(*all);
+    }
     if (*installed) {
       auto actual = ReadGuardState(**session);
       if (!actual.ok()) return actual.status();
-      resp->set_in_sync(*actual == GuardStateOf(*objects));
+      resp->set_in_sync(*actual == (written ? *written : GuardStateOf(objects)));
       resp->set_managed(static_cast<uint32_t>(actual->managed.size()));
       resp->set_checkouts(static_cast<uint32_t>(actual->checkouts.size()));
       auto confirmed = ReadGuardConfirmation(**session);
@@ -348,7 +355,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (install || uninstall) return absl::OkStatus();
     // The guard's state stands on its own: a comparison that cannot be made
     // is said in the report, not instead of it.
-    if (absl::Status s = GuardDrift(who, **session, *objects, resp); !s.ok()) {
+    if (absl::Status s = GuardDrift(who, **session, objects, resp); !s.ok()) {
       resp->clear_drift();
       resp->set_drift_note(fmt::format("not compared: {}", std::string(s.message())));
     }
@@ -437,7 +444,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   grpc::Status ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
                                v1::ListDeploymentsResponse* resp) override {
     return Handle(ctx, "", "", [&](const auth::Principal&) -> absl::Status {
-      if (auto env = Environment(req->environment()); !env.ok()) return env.status();
+      if (auto env = Environment(req->environment(), /*with_state=*/false); !env.ok()) return env.status();
       auto list = DeployProjection::ReadDeployments(db(), req->environment(), req->limit() ? req->limit() : 50);
       if (!list.ok()) return list.status();
       for (auto& rec : *list) {
@@ -593,8 +600,10 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     return runner_->CatchUpPartition(log_->PartitionFor(aggregate), options_.apply_timeout);
   }
 
-  absl::StatusOr<internal::EnvironmentState> Environment(const std::string& name) {
-    auto env = DeployProjection::ReadEnvironment(db(), name);
+  // An environment, with what Strata expects there (every object it holds)
+  // only when the caller needs that.
+  absl::StatusOr<internal::EnvironmentState> Environment(const std::string& name, bool with_state = true) {
+    auto env = DeployProjection::ReadEnvironment(db(), name, with_state);
     if (!env.ok()) return env.status();
     if (!*env) {
       auto all = DeployProjection::ReadEnvironments(db());
@@ -607,13 +616,13 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     }
     return std::move(**env);
   }
-  absl::StatusOr<internal::EnvironmentState> FreshEnvironment(const std::string& name) {
+  absl::StatusOr<internal::EnvironmentState> FreshEnvironment(const std::string& name, bool with_state = true) {
     if (absl::Status s = CatchUpWith("env:" + name); !s.ok()) return s;
-    return Environment(name);
+    return Environment(name, with_state);
   }
-  absl::StatusOr<internal::ReleaseState> Release(const std::string& name) {
+  absl::StatusOr<internal::ReleaseState> Release(const std::string& name, bool with_entries = true) {
     if (absl::Status s = CatchUpWith("release:" + name); !s.ok()) return s;
-    auto r = DeployProjection::ReadRelease(db(), name);
+    auto r = DeployProjection::ReadRelease(db(), name, with_entries);
     if (!r.ok()) return r.status();
     if (!*r) return absl::NotFoundError(fmt::format("no release {}; see `strata release list`", name));
     return std::move(**r);
@@ -808,7 +817,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::Status DoImport(const auth::Principal& who, const v1::ImportRequest& req, v1::ImportResponse* resp) {
     if (absl::Status s = NeedRole(who, {"dba", "admin"}, "importing an environment"); !s.ok()) return s;
     if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
-    auto env = FreshEnvironment(req.environment());
+    auto env = FreshEnvironment(req.environment(), /*with_state=*/false);
     if (!env.ok()) return env.status();
     if (!env->environment().running_deployment().empty())
       return absl::FailedPreconditionError(fmt::format("deployment {} is running on {}; import when it is done",
@@ -923,7 +932,21 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       }
       if (ds.sql().empty()) return absl::InvalidArgumentError(fmt::format("data script {} is empty", ds.name()));
     }
-    auto heads = DeployProjection::ReadHeads(db());
+    // Named objects are read one by one; "everything since" reads every head.
+    std::map<std::string, std::pair<uint64_t, std::string>> named_heads;
+    absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> heads = named_heads;
+    if (req.objects().empty()) {
+      heads = DeployProjection::ReadHeads(db());
+    } else {
+      for (const auto& text : req.objects()) {
+        auto id = model::ParseObjectId(text);
+        if (!id.ok()) continue;  // refused below with the reason
+        auto o = DeployProjection::ReadObject(db(), id->ToString());
+        if (!o.ok()) return o.status();
+        if (*o && (*o)->latest_version() > 0)
+          (*heads)[id->ToString()] = {(*o)->latest_version(), (*o)->latest_sha256()};
+      }
+    }
     if (!heads.ok()) return heads.status();
     auto base = BaseState(req.since());
     if (!base.ok()) return base.status();
@@ -985,10 +1008,10 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::Status DoApprove(const auth::Principal& who, const v1::ApproveRequest& req, v1::Release* resp) {
     if (absl::Status s = NeedRole(who, {"release-manager", "admin"}, "approving a release"); !s.ok()) return s;
     if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
-    auto env = Environment(req.environment());
+    auto env = Environment(req.environment(), /*with_state=*/false);
     if (!env.ok()) return env.status();
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      auto rel = Release(req.release());
+      auto rel = Release(req.release(), /*with_entries=*/false);
       if (!rel.ok()) return rel.status();
       v1::Event e = NewEvent(who, "release:" + req.release(), rel->last_seq() + 1);
       e.mutable_release_approved()->set_environment(req.environment());
@@ -1263,7 +1286,7 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       return claimed.status();
     }
     if (!claimed->accepted()) {
-      auto now = FreshEnvironment(env.name());
+      auto now = FreshEnvironment(env.name(), /*with_state=*/false);
       if (now.ok() && !now->environment().running_deployment().empty())
         return absl::FailedPreconditionError(RunningMessage(now->environment()));
       return absl::AbortedError(fmt::format(
@@ -1355,13 +1378,13 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (absl::Status s = InScope(who, req.environment()); !s.ok()) return s;
     if (req.reason().empty())
       return absl::InvalidArgumentError("abandoning a deployment needs a reason; it is recorded in the audit trail");
-    auto env = FreshEnvironment(req.environment());
+    auto env = FreshEnvironment(req.environment(), /*with_state=*/false);
     if (!env.ok()) return env.status();
     const std::string running = env->environment().running_deployment();
     if (running.empty())
       return absl::FailedPreconditionError(fmt::format("no deployment is running on {}", req.environment()));
     // A deployment whose transaction is still open in PostgreSQL is alive.
-    auto started = DeployProjection::ReadDeployment(db(), running);
+    auto started = DeployProjection::ReadDeployment(db(), running, /*with_detail=*/false);
     if (!started.ok()) return started.status();
     if (const int32_t pid = *started ? (*started)->backend_pid() : 0; pid > 0) {
       auto session = Connect(env->environment());
@@ -1388,11 +1411,9 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     if (!d->accepted())
       return absl::AbortedError(fmt::format("{} changed meanwhile ({}); look again", req.environment(), d->reason));
     CountDeployment(req.environment(), *started ? (*started)->deployment().kind() : v1::DEPLOY, "abandoned");
-    auto rec = DeployProjection::ReadDeployment(db(), running);
+    auto rec = DeployProjection::ReadDeployment(db(), running, /*with_detail=*/false);
     if (!rec.ok()) return rec.status();
     if (*rec) *resp = (*rec)->deployment();
-    resp->clear_script();
-    resp->clear_rollback_script();
     return absl::OkStatus();
   }
 
@@ -1407,10 +1428,10 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       v1::Environment* out = resp->add_environments();
       *out = (*envs)[i].environment();
       out->clear_state();
-      auto deps = DeployProjection::ReadDeployments(db(), out->name());
-      if (!deps.ok()) return deps.status();
-      for (const auto& d : *deps)  // newest first: keep the first seen
-        if (d.deployment().kind() == v1::DEPLOY) status[i].emplace(d.deployment().release(), d.deployment().status());
+      // One record per release deployed there, not every deployment ever.
+      auto latest = DeployProjection::ReadLatestDeployments(db(), out->name());
+      if (!latest.ok()) return latest.status();
+      for (const auto& [release, d] : *latest) status[i].emplace(release, d.deployment().status());
     }
     for (const auto& r : *releases) {
       v1::PipelineRow* row = resp->add_releases();
@@ -1461,7 +1482,8 @@ absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOpt
                                                     .format_version = DeployProjection::kFormatVersion,
                                                     // Deploy commands wait for their own events; check-outs
                                                     // and check-ins of objects gather for a few milliseconds.
-                                                    .idle_batching = absl::Milliseconds(5)},
+                                                    .idle_batching = absl::Milliseconds(5),
+                                                    .read_wait = absl::Milliseconds(10)},
                                                    log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);

@@ -282,7 +282,11 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       const uint32_t recent = req->recent() ? std::min(req->recent(), kMaxPage) : 20;
       it->SeekForPrev("k0");  // just after every "k/" key
       std::string value;
-      for (; it->Valid() && it->key().starts_with("k/") && resp->recent_check_ins_size() < static_cast<int>(recent);
+      // A scoped user's check-ins may be rare among everyone's: the walk back
+      // is bounded like an audit query's page, not by the whole history.
+      int scanned = 0;
+      for (; it->Valid() && it->key().starts_with("k/") && resp->recent_check_ins_size() < static_cast<int>(recent) &&
+             ++scanned <= kMaxScanPerPage;
            it->Prev()) {
         if (!db()->Get(rocksdb::ReadOptions(), it->value(), &value).ok()) continue;
         v1::Version v;
@@ -474,6 +478,7 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
   // Not on the path of any command: events gather for a few milliseconds
   // between commits unless a query waits for them.
   ro.idle_batching = absl::Milliseconds(5);
+  ro.read_wait = absl::Milliseconds(10);
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);

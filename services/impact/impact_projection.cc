@@ -77,6 +77,13 @@ absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
     absl::flat_hash_set<std::string> visited;
     if (absl::Status s = Analyze(id, **o, txn, visited); !s.ok()) return s;
   }
+  for (auto& [key, cached] : dependents_) {
+    if (!cached.changed) continue;
+    if (cached.record.edges().empty()) txn.Delete(key);
+    else txn.Put(key, cached.record.SerializeAsString());
+    ++dependents_written_;
+  }
+  dependents_.clear();
   pending_.clear();
   pending_order_.clear();
   return absl::OkStatus();
@@ -115,11 +122,10 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   if (had_model && ColumnNames(o) == columns_before) return absl::OkStatus();
   auto name = NameOf(id);
   if (!name || name->first != sql::RefClass::kRelation) return absl::OkStatus();
-  auto deps = store.DependentsOfName(name->first, name->second);
+  auto deps = Dependents(name->first, name->second, txn);
   if (!deps.ok()) return deps.status();
   std::vector<std::string> sources;
-  for (const auto& e : deps->edges()) sources.push_back(e.source());
-  std::sort(sources.begin(), sources.end());
+  for (const auto& e : (*deps)->edges()) sources.push_back(e.source());  // sorted by source
   for (const auto& source : sources) {
     if (visited.contains(source) || visited.size() >= kMaxReanalyzed) continue;
     auto dependent = store.Object(source);
@@ -130,26 +136,30 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   return absl::OkStatus();
 }
 
-namespace {
+absl::StatusOr<internal::ImpactDependents*> ImpactProjection::Dependents(sql::RefClass cls,
+                                                                         const std::string& qualified,
+                                                                         projection::StateTxn& txn) {
+  const std::string key = keys::Dependents(cls, qualified);
+  if (auto it = dependents_.find(key); it != dependents_.end()) return &it->second.record;
+  auto stored = StoreOver(txn).DependentsOfName(cls, qualified);
+  if (!stored.ok()) return stored.status();
+  return &dependents_.emplace(key, CachedDependents{std::move(*stored), false}).first->second.record;
+}
 
-// Rewrites the dependents record of each name `o` references with `change`
-// (deleted when it ends up empty).
+// Edits the dependents record of each name `o` references with `change`
+// (written at the end of Flush; deleted when it ends up empty).
 template <typename Change>
-absl::Status RewriteDependents(const internal::ImpactObject& o, projection::StateTxn& txn, Change change) {
-  GraphStore store = StoreOver(txn);
+absl::Status ImpactProjection::RewriteDependents(const internal::ImpactObject& o, projection::StateTxn& txn,
+                                                 Change change) {
   for (const auto& ref : o.references()) {
     const auto cls = static_cast<sql::RefClass>(ref.cls());
-    const std::string key = keys::Dependents(cls, Qualified(ref));
-    auto deps = store.DependentsOfName(cls, Qualified(ref));
+    auto deps = Dependents(cls, Qualified(ref), txn);
     if (!deps.ok()) return deps.status();
-    change(ref, deps->mutable_edges());
-    if (deps->edges().empty()) txn.Delete(key);
-    else txn.Put(key, deps->SerializeAsString());
+    change(ref, (*deps)->mutable_edges());
+    dependents_[keys::Dependents(cls, Qualified(ref))].changed = true;
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status ImpactProjection::RemoveEdges(const std::string& id, const internal::ImpactObject& o,
                                            projection::StateTxn& txn) {
@@ -163,6 +173,11 @@ absl::Status ImpactProjection::RemoveEdges(const std::string& id, const internal
 absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::ImpactObject& o,
                                         projection::StateTxn& txn) {
   return RewriteDependents(o, txn, [&](const internal::ImpactReference& ref, auto* edges) {
+    // Kept sorted by source (the record is the same whatever the order of
+    // events): inserted in place, not sorted again.
+    const auto at = std::lower_bound(edges->begin(), edges->end(), id,
+                                     [](const internal::ImpactEdge& e, const std::string& s) { return e.source() < s; });
+    const int index = static_cast<int>(at - edges->begin());
     internal::ImpactEdge* e = edges->Add();
     e->set_source(id);
     e->set_version(o.latest_version());
@@ -170,9 +185,7 @@ absl::Status ImpactProjection::AddEdges(const std::string& id, const internal::I
     *e->mutable_columns() = ref.columns();
     e->set_all_columns(ref.all_columns());
     *e->mutable_via() = ref.via();
-    // Sorted by source: the record is the same whatever the order of events.
-    std::sort(edges->begin(), edges->end(),
-              [](const internal::ImpactEdge& a, const internal::ImpactEdge& b) { return a.source() < b.source(); });
+    for (int i = edges->size() - 1; i > index; --i) edges->SwapElements(i, i - 1);
   });
 }
 

@@ -11,9 +11,11 @@
 // grouped into commits (definitions are analyzed when a commit closes).
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "decide/decide.h"
 #include "impact/impact_graph.h"
@@ -32,9 +34,13 @@ class ImpactProjection : public projection::Projection {
   void BatchDone(bool committed) override {
     pending_.clear();
     pending_order_.clear();
+    dependents_.clear();
   }
 
   static decide::AggregateFacts FactsOf(const internal::ImpactObject& o);
+  // How many dependents records (d/) commits have written (for tests: a
+  // cascade over the dependents of one table writes its record once).
+  uint64_t dependents_written() const { return dependents_written_.load(); }
 
  private:
   // Analyzes `o`'s definition and rewrites its edges; then redoes its
@@ -44,11 +50,25 @@ class ImpactProjection : public projection::Projection {
   absl::Status RemoveEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
   absl::Status AddEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
   absl::Status AddName(const std::string& id, projection::StateTxn& txn);
+  // The dependents record (d/) of a name, parsed once per commit: a cascade
+  // over the N dependents of a table edits it N times, and parsing and
+  // writing it each time cost O(N^2). Written once at the end of Flush.
+  absl::StatusOr<internal::ImpactDependents*> Dependents(sql::RefClass cls, const std::string& qualified,
+                                                         projection::StateTxn& txn);
+  template <typename Change>
+  absl::Status RewriteDependents(const internal::ImpactObject& o, projection::StateTxn& txn, Change change);
 
   std::vector<std::string> search_path_;
   // Checked in since the last commit, in the order they arrived.
   absl::flat_hash_set<std::string> pending_;
   std::vector<std::string> pending_order_;
+  // During Flush: d/ key -> its record as edited so far.
+  struct CachedDependents {
+    internal::ImpactDependents record;
+    bool changed = false;
+  };
+  absl::node_hash_map<std::string, CachedDependents> dependents_;
+  std::atomic<uint64_t> dependents_written_{0};
 };
 
 }  // namespace strata::impact

@@ -194,5 +194,37 @@ TEST_F(ImpactProjectionTest, NewVersionsMoveEdgesAndLostRacesChangeNothing) {
   EXPECT_EQ((*w)->analysis_error(), "the definition defines view:s.other, not view:s.w");
 }
 
+// A column change of a table with many dependents re-analyzes each of them;
+// the table's dependents record is read and written once for all of them,
+// not twice per dependent (which cost O(N^2) in the size of the record).
+TEST_F(ImpactProjectionTest, ACascadeOverManyDependentsWritesTheirRecordOnce) {
+  Replica r(root_ / "a");
+  r.CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int, b int)");
+  constexpr int kViews = 150;
+  for (int i = 0; i < kViews; ++i)
+    r.CheckIn("view:s.v" + std::to_string(i), 1, 1, "CREATE VIEW s.v" + std::to_string(i) + " AS SELECT * FROM s.t");
+  ASSERT_TRUE(r.runner->CatchUp(absl::Seconds(20)).ok());
+  const uint64_t before = r.projection.dependents_written();
+  r.CheckIn("table:s.t", 3, 2, "CREATE TABLE s.t (a int, b int, c int)");  // every view's columns change
+  GraphStore store = r.Store();
+  // The table's record, and nothing else: the views reference only it.
+  EXPECT_LE(r.projection.dependents_written() - before, 2u);
+  auto deps = store.DirectDependents("table:s.t");
+  ASSERT_TRUE(deps.ok());
+  ASSERT_EQ(deps->size(), static_cast<size_t>(kViews));
+  for (const auto& e : *deps) {
+    EXPECT_EQ(e.version(), 1u);
+    EXPECT_THAT(std::vector<std::string>(e.columns().begin(), e.columns().end()), ElementsAre("a", "b", "c"))
+        << e.source();
+  }
+  // The same graph as a replay in one go.
+  Replica fresh(root_ / "b");
+  fresh.CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int, b int)");
+  for (int i = 0; i < kViews; ++i)
+    fresh.CheckIn("view:s.v" + std::to_string(i), 1, 1, "CREATE VIEW s.v" + std::to_string(i) + " AS SELECT * FROM s.t");
+  fresh.CheckIn("table:s.t", 3, 2, "CREATE TABLE s.t (a int, b int, c int)");
+  EXPECT_EQ(fresh.Dump(), r.Dump());
+}
+
 }  // namespace
 }  // namespace strata::impact
