@@ -2,7 +2,11 @@
 // Without --kafka it keeps the event log itself, durably, in <data-dir>/log;
 // with --kafka it is one more instance on a shared Kafka log.
 
+#include <iostream>
+
 #include "CLI/CLI.hpp"
+#include "console/console.h"
+#include "fmt/format.h"
 #include "deploy/deploy_service.h"
 #include "history/history_service.h"
 #include "hosting/hosting.h"
@@ -17,6 +21,13 @@ int main(int argc, char** argv) {
   CLI::App app{"strata-server: all Strata services in one process"};
   hosting::ServerFlags flags;
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);
+  std::string console_listen;
+  double long_held_hours = 24, session_hours = 8;
+  app.add_option("--console-listen", console_listen,
+                 "serve the web console on this HOST:PORT (HTTPS with --tls-cert/--tls-key; port 0: any free port)");
+  app.add_option("--console-long-held", long_held_hours, "console: hours after which a check-out stands out")
+      ->capture_default_str();
+  app.add_option("--console-session-hours", session_hours, "console: hours a sign-in lasts")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = hosting::ConfigureLogging(flags); !s.ok()) return hosting::Fail("strata-server", s);
 
@@ -61,11 +72,31 @@ int main(int argc, char** argv) {
 
   if (absl::Status s = hosting::StartServing(flags, hosted, &*server); !s.ok())
     return hosting::Fail("strata-server", s);
+  std::unique_ptr<console::Console> web;
+  if (!console_listen.empty()) {
+    // The console calls the services through this server, in process (the
+    // same authentication, roles and scopes as any gRPC client).
+    auto channel = server->grpc->InProcessChannel();
+    const std::string self = fmt::format("strata-server {}", flags.listen);
+    auto started = console::Console::Start(
+        {.listen = console_listen,
+         .tls_cert = flags.tls.cert,
+         .tls_key = flags.tls.key,
+         .session_ttl = absl::Hours(session_hours),
+         .long_held = absl::Hours(long_held_hours)},
+        {channel, channel, channel, channel, self, self, self, self});
+    if (!started.ok()) return hosting::Fail("strata-server: console", started.status());
+    web = std::move(*started);
+    std::cout << fmt::format("strata-server console on {}://{}:{}/", web->tls() ? "https" : "http",
+                             console_listen.substr(0, console_listen.rfind(':')), web->port())
+              << std::endl;
+  }
   hosting::AnnounceListening("strata-server", flags, *server, *log);
 
   int sig = hosting::WaitForTerminationSignal(
       [&] { hosting::ReloadTokensOnHangup(flags, *basics->tokens); });
   spdlog::info("strata-server: signal {}, shutting down", sig);
+  if (web) web->Stop();
   server->Shutdown();
   (*lock)->Stop();
   (*history)->Stop();

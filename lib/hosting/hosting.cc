@@ -229,6 +229,12 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
+std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return server_->InProcessChannel(args);
+}
+
 void GrpcServer::SetServing(const std::string& service, bool serving) {
   if (auto* health = server_ ? server_->GetHealthCheckService() : nullptr)
     health->SetServingStatus(service, serving);

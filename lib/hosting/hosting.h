@@ -106,6 +106,10 @@ class GrpcServer {
       const TlsServerFiles& tls = {}, metrics::Registry& registry = metrics::Registry::Default());
   ~GrpcServer();
   int port() const { return port_; }
+  // A channel to this server that bypasses the network (and TLS): for
+  // clients in the same process, such as the web console in strata-server.
+  // Calls still carry their own credentials (the bearer token).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   // Marks `service` (or the whole server, "") SERVING or NOT_SERVING.
   void SetServing(const std::string& service, bool serving);
   // Stops accepting calls, lets running ones finish for up to `grace`.

@@ -106,6 +106,12 @@ class DeployServiceImpl final : public v1::DeployService::Service {
       auto env = Environment(req->name());
       if (!env.ok()) return env.status();
       *resp = env->environment();
+      if (!req->object().empty()) {
+        auto* state = resp->mutable_state();
+        state->erase(std::remove_if(state->begin(), state->end(),
+                                    [&](const v1::BaselineEntry& e) { return e.object() != req->object(); }),
+                     state->end());
+      }
       HideOutOfScope(who, resp);
       return absl::OkStatus();
     });

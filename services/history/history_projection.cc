@@ -1,5 +1,7 @@
 #include "history/history_projection.h"
 
+#include "absl/time/time.h"
+
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "history/audit.h"
@@ -37,6 +39,10 @@ std::string Audit(int32_t partition, int64_t offset) {
 }
 std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
 std::string Baseline(const std::string& name) { return "B/" + name; }
+std::string Day(std::string_view day) { return "d/" + std::string(day); }
+std::string DayOf(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(t.seconds()), absl::UTCTimeZone());
+}
 // Accept-rule facts of environment and release aggregates: "<last seq>\0<running deployment>".
 std::string Facts(const std::string& aggregate) { return "F/" + aggregate; }
 
@@ -213,6 +219,7 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       txn.PutBlind(keys::Version(id, ci.version()), v.SerializeAsString());
       txn.PutBlind("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
                    keys::Version(id, ci.version()));
+      ++check_ins_per_day_[keys::DayOf(event.time())];
       break;
     }
     case v1::Event::kCheckOutUndone:
@@ -236,6 +243,7 @@ void HistoryProjection::WriteAudit(const internal::StoredAudit& link, const v1::
   txn.PutBlind("u/" + r.user() + std::string(1, '\0') + suffix, "");
   txn.PutBlind("j/" + r.object() + std::string(1, '\0') + suffix, "");
   txn.PutBlind("x/" + r.action() + std::string(1, '\0') + suffix, "");
+  if (feed_ && feed_->watched()) feed_pending_.push_back(r);
 }
 
 absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
@@ -250,6 +258,13 @@ absl::Status HistoryProjection::Flush(projection::StateTxn& txn) {
     }
   }
   for (const auto& [partition, head] : chain_heads_) txn.Put(keys::ChainHead(partition), HexOfDigest(head));
+  for (const auto& [day, count] : check_ins_per_day_) {
+    auto stored = txn.Get(keys::Day(day));
+    if (!stored.ok()) return stored.status();
+    const uint64_t before = *stored ? std::stoull(**stored) : 0;
+    txn.Put(keys::Day(day), std::to_string(before + count));
+  }
+  check_ins_per_day_.clear();
   return absl::OkStatus();
 }
 
@@ -260,7 +275,10 @@ void HistoryProjection::BatchDone(bool committed) {
   if (committed) last_batch_.swap(dirty_);
   dirty_.clear();
   chain_heads_.clear();
+  check_ins_per_day_.clear();
   dirty_bytes_ = 0;
+  if (committed && feed_ && !feed_pending_.empty()) feed_->Publish(std::move(feed_pending_));
+  feed_pending_.clear();
 }
 
 }  // namespace strata::history

@@ -14,6 +14,7 @@
 // where <time><p><o> is big-endian: event time in ns (8 bytes), partition (4),
 // offset (8), so index keys sort by time, then log position.
 //   B/<name>                        baselines
+//   d/<YYYY-MM-DD>                  accepted check-ins that UTC day (decimal)
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "decide/decide.h"
+#include "history/audit_feed.h"
 #include "projection/projection.h"
 #include "strata/internal/history_state.pb.h"
 #include "strata/v1/history.pb.h"
@@ -43,6 +45,8 @@ std::string Audit(int32_t partition, int64_t offset);
 std::string AuditPartitionPrefix(int32_t partition);
 std::string ChainHead(int32_t partition);
 std::string Baseline(const std::string& name);
+std::string Day(std::string_view day);  // "d/2026-12-05"
+std::string DayOf(const google::protobuf::Timestamp& t);  // "2026-12-05" (UTC)
 // Index suffix shared by the t/, u/, j/, x/, k/ indexes, and its time part.
 inline constexpr size_t kTimeSuffixSize = 20;
 std::string TimeKey(int64_t time_ns);
@@ -55,6 +59,13 @@ int64_t TimeNanos(const google::protobuf::Timestamp& t);
 
 class HistoryProjection : public projection::Projection {
  public:
+  // The storage layout (RunnerOptions::format_version); 2 added d/.
+  static constexpr uint32_t kFormatVersion = 2;
+
+  // Where committed audit records go while somebody watches (not owned;
+  // set before the runner starts).
+  void set_feed(AuditFeed* feed) { feed_ = feed; }
+
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
   absl::Status Flush(projection::StateTxn& txn) override;
@@ -82,6 +93,9 @@ class HistoryProjection : public projection::Projection {
   // a commit is discarded).
   absl::node_hash_map<std::string, Touched> last_batch_;
   std::unordered_map<int32_t, std::string> chain_heads_;  // raw digests
+  std::unordered_map<std::string, uint64_t> check_ins_per_day_;  // this batch's
+  AuditFeed* feed_ = nullptr;
+  std::vector<v1::AuditRecord> feed_pending_;  // this batch's, while watched
   size_t dirty_bytes_ = 0;
 };
 

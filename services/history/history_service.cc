@@ -46,8 +46,9 @@ bool ValidBaselineName(const std::string& name) {
 class HistoryServiceImpl final : public v1::HistoryService::Service {
  public:
   HistoryServiceImpl(const HistoryModuleOptions& options, eventlog::EventLog* log,
-                     projection::ProjectionRunner* runner, std::shared_ptr<auth::TokenStore> tokens)
-      : options_(options), log_(log), runner_(runner), tokens_(std::move(tokens)) {}
+                     projection::ProjectionRunner* runner, std::shared_ptr<auth::TokenStore> tokens,
+                     AuditFeed* feed, const std::atomic<bool>* stopping)
+      : options_(options), log_(log), runner_(runner), tokens_(std::move(tokens)), feed_(feed), stopping_(stopping) {}
 
   grpc::Status ListVersions(grpc::ServerContext* ctx, const v1::ListVersionsRequest* req,
                             v1::ListVersionsResponse* resp) override {
@@ -294,11 +295,76 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         v.clear_definition();
         *resp->add_recent_check_ins() = std::move(v);
       }
+      if (req->days() > 0) return CheckInsPerDay(who, std::min(req->days(), 90u), resp);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status WatchAudit(grpc::ServerContext* ctx, const v1::WatchAuditRequest*,
+                          grpc::ServerWriter<v1::AuditFeed>* writer) override {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      AuditFeed::Watch watch(*feed_);
+      // The first message says the watch is in place: what the log records
+      // from now on reaches the caller.
+      if (!writer->Write(v1::AuditFeed())) return absl::OkStatus();
+      absl::Time last_write = absl::Now();
+      while (!ctx->IsCancelled() && !stopping_->load()) {
+        bool missed = false;
+        std::vector<v1::AuditRecord> records = watch.Next(absl::Milliseconds(500), &missed);
+        v1::AuditFeed out;
+        out.set_missed(missed);
+        for (auto& r : records)
+          if (hosting::ObjectInScope(who, r.object())) *out.add_records() = std::move(r);
+        if (out.records().empty() && !missed && absl::Now() - last_write < absl::Seconds(5)) continue;
+        if (!writer->Write(out)) break;  // the caller went away
+        last_write = absl::Now();
+      }
       return absl::OkStatus();
     });
   }
 
  private:
+  // Accepted check-ins per UTC day, the last `days` days up to today.
+  // Everyone's: the day counters; a scoped caller's: the check-in index of
+  // the period, object by object (bounded like an audit page).
+  absl::Status CheckInsPerDay(const auth::Principal& who, uint32_t days, v1::StatusResponse* resp) {
+    const absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 86400 * 86400);
+    const absl::Time first = today - absl::Hours(24) * static_cast<int>(days - 1);
+    std::map<std::string, uint64_t> counts;
+    for (uint32_t i = 0; i < days; ++i)
+      counts[absl::FormatTime("%Y-%m-%d", first + absl::Hours(24) * static_cast<int>(i), absl::UTCTimeZone())] = 0;
+    if (who.schemas.empty()) {
+      std::string value;
+      for (auto& [day, count] : counts)
+        if (db()->Get(rocksdb::ReadOptions(), keys::Day(day), &value).ok()) count = std::stoull(value);
+    } else {
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      int scanned = 0;
+      for (it->Seek("k/" + keys::TimeKey(absl::ToUnixNanos(first))); it->Valid() && it->key().starts_with("k/");
+           it->Next()) {
+        if (++scanned > kMaxScanPerPage) {
+          resp->set_check_ins_partial(true);
+          break;
+        }
+        // The value is the version's key: "v/<object>\0<version>".
+        const std::string_view v(it->value().data(), it->value().size());
+        const std::string_view object = v.substr(2, v.find('\0') - 2);
+        if (!hosting::ObjectInScope(who, object)) continue;
+        const std::string_view k(it->key().data(), it->key().size());
+        int64_t ns = 0;
+        for (size_t i = 2; i < 10; ++i) ns = (ns << 8) | static_cast<uint8_t>(k[i]);
+        auto day = counts.find(absl::FormatTime("%Y-%m-%d", absl::FromUnixNanos(ns), absl::UTCTimeZone()));
+        if (day != counts.end()) ++day->second;
+      }
+    }
+    for (const auto& [day, count] : counts) {
+      v1::DayCount* c = resp->add_check_ins_per_day();
+      c->set_day(day);
+      c->set_check_ins(count);
+    }
+    return absl::OkStatus();
+  }
+
   rocksdb::DB* db() const { return runner_->db(); }
   hosting::RefusalAudit ReadAudit() const { return {log_, options_.site, "read"}; }
 
@@ -462,6 +528,8 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
   eventlog::EventLog* log_;
   projection::ProjectionRunner* runner_;
   std::shared_ptr<auth::TokenStore> tokens_;
+  AuditFeed* feed_;
+  const std::atomic<bool>* stopping_;
 };
 
 absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
@@ -469,9 +537,11 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
   std::unique_ptr<HistoryModule> m(new HistoryModule());
   m->options_ = std::move(options);
   m->projection_ = std::make_unique<HistoryProjection>();
+  m->projection_->set_feed(&m->feed_);
   projection::RunnerOptions ro;
   ro.db_path = m->options_.data_dir + "/history";
   ro.rebuild = m->options_.rebuild;
+  ro.format_version = HistoryProjection::kFormatVersion;
   // The projection's BatchDone only drops caches: a rebuild may write one
   // commit while it applies the next.
   ro.pipeline_commits = true;
@@ -483,7 +553,7 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
   m->service_ = std::make_unique<HistoryServiceImpl>(m->options_, log, m->runner_.get(),
-                                                     std::move(tokens));
+                                                     std::move(tokens), &m->feed_, &m->stopping_);
   return m;
 }
 
@@ -495,6 +565,8 @@ absl::Status HistoryModule::Start(absl::Duration catch_up_timeout) {
 }
 
 void HistoryModule::Stop() {
+  stopping_ = true;
+  feed_.WakeAll();
   if (runner_) runner_->Stop();
 }
 

@@ -4,12 +4,14 @@
 // seq 1, so a name is taken exactly once across all sites).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "auth/tokens.h"
 #include "eventlog/event_log.h"
+#include "history/audit_feed.h"
 #include "history/history_projection.h"
 #include "projection/projection.h"
 #include "strata/v1/history.grpc.pb.h"
@@ -41,6 +43,10 @@ class HistoryModule {
  private:
   HistoryModule() = default;
   HistoryModuleOptions options_;
+  // Before the projection that publishes to it and the service whose
+  // watchers read it, so it outlives both.
+  AuditFeed feed_;
+  std::atomic<bool> stopping_{false};  // ends WatchAudit calls
   std::unique_ptr<HistoryProjection> projection_;
   std::unique_ptr<projection::ProjectionRunner> runner_;
   std::unique_ptr<HistoryServiceImpl> service_;

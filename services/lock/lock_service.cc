@@ -105,6 +105,8 @@ class LockServiceImpl final : public v1::LockService::Service {
       resp->set_site(who.site);
       for (const auto& r : who.roles) resp->add_roles(r);
       resp->set_server_site(options_.site);
+      for (const auto& s : who.schemas) resp->add_schemas(s);
+      for (const auto& e : who.environments) resp->add_environments(e);
       return absl::OkStatus();
     });
   }

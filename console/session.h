@@ -1,0 +1,57 @@
+// Console sessions: what a signed-in browser's cookie stands for.
+//
+// A session id and its CSRF token are 32 random bytes each (hex); the store
+// keys sessions by the SHA-256 of the id, so a memory dump does not hand out
+// usable cookies for free. A session ends `ttl` after sign-in, at sign-out,
+// or when the services stop accepting its token.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace strata::console {
+
+struct Identity {
+  std::string user, site, server_site;
+  std::vector<std::string> roles, schemas, environments;
+  bool HasAnyRole(std::initializer_list<std::string_view> roles) const;
+};
+
+struct Session {
+  std::string token;  // the bearer token the user signed in with
+  std::string csrf;
+  Identity who;
+  absl::Time expires;
+};
+
+class SessionStore {
+ public:
+  explicit SessionStore(absl::Duration ttl) : ttl_(ttl) {}
+  // Starts a session; returns its id (the cookie's value).
+  std::string Create(std::string token, Identity who, absl::Time now = absl::Now());
+  // The live session `id` names; nullopt when unknown or expired.
+  std::optional<Session> Find(const std::string& id, absl::Time now = absl::Now());
+  void Remove(const std::string& id);
+  size_t size();
+
+ private:
+  const absl::Duration ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Session> by_digest_ ABSL_GUARDED_BY(mu_);
+};
+
+// 32 random bytes as 64 hex digits (OpenSSL's RAND_bytes).
+std::string RandomHex32();
+// Compares secrets in time that does not depend on where they differ.
+bool SecretsEqual(std::string_view a, std::string_view b);
+
+}  // namespace strata::console
