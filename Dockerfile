@@ -31,9 +31,9 @@ COPY . .
 # Only the shipped binaries, not the tests and benchmarks; stripped.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build -j "$(nproc)" --target \
-      strata-server strata-lock strata-history strata-impact strata-deploy strata \
+      strata-server strata-lock strata-history strata-impact strata-deploy strata-console strata \
  && mkdir -p /out \
- && for b in strata-server strata-lock strata-history strata-impact strata-deploy strata; do \
+ && for b in strata-server strata-lock strata-history strata-impact strata-deploy strata-console strata; do \
       install -m 0755 -s "build/bin/$b" "/out/$b"; \
     done \
  && printf '%s\n' \
@@ -41,9 +41,9 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
       '# Runs the Strata binary named first: strata-lock ... or lock, history, impact, deploy, server.' \
       'set -e' \
       'case "${1:-}" in' \
-      '  lock|history|impact|deploy|server) b="strata-$1"; shift; exec "/usr/local/bin/$b" "$@" ;;' \
-      '  strata|strata-lock|strata-history|strata-impact|strata-deploy|strata-server) b="$1"; shift; exec "/usr/local/bin/$b" "$@" ;;' \
-      '  ""|-h|--help) echo "usage: <strata-lock|strata-history|strata-impact|strata-deploy|strata-server|strata> [flags...]" >&2; exit 2 ;;' \
+      '  lock|history|impact|deploy|server|console) b="strata-$1"; shift; exec "/usr/local/bin/$b" "$@" ;;' \
+      '  strata|strata-lock|strata-history|strata-impact|strata-deploy|strata-server|strata-console) b="$1"; shift; exec "/usr/local/bin/$b" "$@" ;;' \
+      '  ""|-h|--help) echo "usage: <strata-lock|strata-history|strata-impact|strata-deploy|strata-server|strata-console|strata> [flags...]" >&2; exit 2 ;;' \
       '  *) exec "$@" ;;' \
       'esac' \
       > /out/strata-entrypoint \

@@ -297,8 +297,10 @@ class Console::Impl {
     }
     spdlog::info("console: {} ({}) signed in from {}", who->user, who->site, req.remote_addr);
     const std::string id = sessions_.Create(token, std::move(*who));
-    res.set_header("Set-Cookie", fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}", kCookie, id,
-                                             absl::ToInt64Seconds(options_.session_ttl), tls_ ? "; Secure" : ""));
+    // A browser-session cookie: the console ends the session itself after
+    // session_ttl, and then says so (a cookie that vanished could not).
+    res.set_header("Set-Cookie", fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict{}", kCookie, id,
+                                             tls_ || options_.secure_cookies ? "; Secure" : ""));
     res.status = 303;
     res.set_header("Location", SafeNext(req.get_param_value("next")));
   }
@@ -309,7 +311,7 @@ class Console::Impl {
     if (!CsrfOk(req, *caller)) return Error(req, res, *caller, 403, "PERMISSION_DENIED", "The request's CSRF token is missing or wrong.");
     sessions_.Remove(caller->session_id);
     res.set_header("Set-Cookie", fmt::format("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", kCookie,
-                                             tls_ ? "; Secure" : ""));
+                                             tls_ || options_.secure_cookies ? "; Secure" : ""));
     res.status = 303;
     res.set_header("Location", "/signin");
   }

@@ -40,6 +40,9 @@ struct ConsoleOptions {
   std::string listen = "127.0.0.1:7380";  // port 0: any free port
   // HTTPS when a certificate is given (the cookie is then Secure).
   std::string tls_cert, tls_key;
+  // Mark the cookie Secure although this process serves HTTP: the browser
+  // reaches it through a proxy that ends TLS (an ingress).
+  bool secure_cookies = false;
   absl::Duration session_ttl = absl::Hours(8);
   // A check-out held longer than this stands out on "who holds what".
   absl::Duration long_held = absl::Hours(24);

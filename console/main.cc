@@ -30,9 +30,16 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-ca", grpc_tls.ca, "PEM CA bundle to trust for the services (implies --grpc-tls)");
   app.add_option("--grpc-cert", grpc_tls.cert, "client certificate for the services (mTLS)");
   app.add_option("--grpc-key", grpc_tls.key, "client key for the services (mTLS)");
+  app.add_option("--grpc-server-name", grpc_tls.server_name, "the name to verify in the services' certificate");
+  app.add_flag("--secure-cookies", options.secure_cookies,
+               "mark the session cookie Secure although this process serves HTTP (behind a TLS ingress)");
+  hosting::ServerFlags log_flags;
+  app.add_option("--log-format", log_flags.log_format, "text or json")->capture_default_str();
+  app.add_option("--log-level", log_flags.log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--long-held", long_held_hours, "hours after which a check-out stands out")->capture_default_str();
   app.add_option("--session-hours", session_hours, "hours a sign-in lasts")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (absl::Status s = hosting::ConfigureLogging(log_flags); !s.ok()) return hosting::Fail("strata-console", s);
   if (!grpc_tls.ca.empty() || !grpc_tls.cert.empty()) grpc_tls.enabled = true;
   options.long_held = absl::Hours(long_held_hours);
   options.session_ttl = absl::Hours(session_hours);

@@ -7,6 +7,7 @@ STATE=.strata
 BIN=build/bin/strata-server
 PORT="${STRATA_PORT:-7300}"
 METRICS_PORT="${STRATA_METRICS_PORT:-9300}"
+CONSOLE_PORT="${STRATA_CONSOLE_PORT:-7380}"
 mkdir -p "$STATE"
 
 if [ ! -f "$STATE/tokens.yaml" ]; then
@@ -42,7 +43,7 @@ if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/nul
 else
   nohup "$BIN" --tokens "$STATE/tokens.yaml" --data-dir "$STATE/data" --listen "127.0.0.1:$PORT" \
     --site local --secrets-file "$STATE/secrets.yaml" --metrics-listen "127.0.0.1:$METRICS_PORT" \
-    > "$STATE/server.log" 2>&1 &
+    --console-listen "127.0.0.1:$CONSOLE_PORT" > "$STATE/server.log" 2>&1 &
   echo $! > "$STATE/server.pid"
   for _ in $(seq 50); do
     grep -q "listening on" "$STATE/server.log" 2>/dev/null && break
@@ -69,6 +70,8 @@ done
 cat <<MSG
 
 Strata is running on 127.0.0.1:$PORT (embedded event log in $STATE/data).
+
+Web console: http://127.0.0.1:$CONSOLE_PORT/   (sign in with a token below, e.g. dana's: $(token_of dana))
 
 Try it:
   export PATH=\$PWD/build/bin:\$PATH STRATA_ENDPOINT=127.0.0.1:$PORT

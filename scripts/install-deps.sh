@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libdtl-dev python3 libcpp-httplib-dev
   postgresql postgresql-client openssl
   python3-kafka python3-protobuf
+  chromium chromium-driver python3-selenium fonts-liberation fonts-dejavu-core
 )
 # node and npm validate the manifests offline (tools/k8s-check); images that
 # bring their own Node.js keep it.
