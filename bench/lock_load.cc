@@ -31,23 +31,6 @@
 
 namespace {
 
-// CPU seconds (user + system) process `pid` has used, all threads included;
-// -1 when unreadable.
-double ProcessCpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  const size_t close = stat.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field; ++i) {  // fields 14 and 15: utime, stime
-    if (i == 14 || i == 15) ticks += std::stod(field);
-    if (i == 15) return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
-  return -1;
-}
-
 double OwnCpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -109,13 +92,13 @@ int main(int argc, char** argv) {
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
-  const double server_cpu0 = server_pid ? ProcessCpuSeconds(server_pid) : -1, own_cpu0 = OwnCpuSeconds();
+  const double server_cpu0 = server_pid ? strata::bench::ProcessCpuSeconds(server_pid) : -1, own_cpu0 = OwnCpuSeconds();
   measuring = true;
   const auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   measuring = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double server_cpu = server_pid ? ProcessCpuSeconds(server_pid) - server_cpu0 : -1;
+  const double server_cpu = server_pid ? strata::bench::ProcessCpuSeconds(server_pid) - server_cpu0 : -1;
   const double own_cpu = OwnCpuSeconds() - own_cpu0;
   stop = true;
   for (auto& t : threads) t.join();

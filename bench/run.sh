@@ -123,4 +123,6 @@ if command -v sqitch >/dev/null; then SQITCH=(); else SQITCH=(--no-sqitch); fi
 echo "== guard: 1,000 ALTERs without/with the guard (3 rounds), check-out -> database propagation (200 check-outs)"
 "$BIN/strata-bench-guard" --dir "$WORK/guard" \
   --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
+echo "== console: pages with 100,000 objects, 10,000 check-outs, 1,000,000 audit records; live feed to 200 browsers"
+"$BIN/strata-bench-console" --bin "$BIN" --dir "$WORK/console"
 echo "   (corpus figures: python3 ../shared/tools/schema-eval/eval.py CORPUS 'build/bin/strata schema diff {from} {to} --allow-data-loss -q' --pairs 100 [--reverse])"

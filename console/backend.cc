@@ -23,9 +23,10 @@ Backend::Backend(ServiceChannels c)
   for (auto& t : last_reached_ns_) t = 0;
 }
 
-std::unique_ptr<grpc::ClientContext> Backend::Context(const std::string& token, absl::Duration deadline) {
+std::unique_ptr<grpc::ClientContext> Backend::Context(const Credential& who, absl::Duration deadline) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->AddMetadata("authorization", "Bearer " + token);
+  if (!who.token.empty()) ctx->AddMetadata("authorization", "Bearer " + who.token);
+  if (!who.on_behalf_of.empty()) ctx->AddMetadata("strata-on-behalf-of", who.on_behalf_of);
   ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
   return ctx;
 }

@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "console/console.h"
+#include "console/session.h"
 #include "strata/v1/deploy.grpc.pb.h"
 #include "strata/v1/history.grpc.pb.h"
 #include "strata/v1/impact.grpc.pb.h"
@@ -39,8 +40,8 @@ class Backend {
   v1::ImpactService::Stub& impact() { return *impact_; }
   v1::DeployService::Stub& deploy() { return *deploy_; }
 
-  // A context for one call on behalf of the holder of `token`.
-  static std::unique_ptr<grpc::ClientContext> Context(const std::string& token,
+  // A context for one call on behalf of `who`.
+  static std::unique_ptr<grpc::ClientContext> Context(const Credential& who,
                                                       absl::Duration deadline = absl::Seconds(10));
   // Notes the outcome of a call to `service` (UNAVAILABLE: not reached;
   // anything else: reached) and returns `status`.

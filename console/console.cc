@@ -4,6 +4,8 @@
 #include "console/console.h"
 
 #include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <set>
 #include <thread>
@@ -93,11 +95,19 @@ class Console::Impl {
 
   absl::Status Start() {
     tls_ = !options_.tls_cert.empty();
+    if (!options_.tls_client_ca.empty() && !tls_)
+      return absl::InvalidArgumentError("console: a client CA (mTLS sign-in) needs HTTPS: give a certificate too");
     if (tls_) {
-      auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str());
+      const bool mtls = !options_.tls_client_ca.empty();
+      auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str(),
+                                                      mtls ? options_.tls_client_ca.c_str() : nullptr);
       if (!ssl->is_valid())
-        return absl::InvalidArgumentError(fmt::format("console TLS: cannot use certificate {} with key {}",
-                                                      options_.tls_cert, options_.tls_key));
+        return absl::InvalidArgumentError(fmt::format(
+            "console TLS: cannot use certificate {} with key {}{}", options_.tls_cert, options_.tls_key,
+            mtls ? fmt::format(" and client CA {}", options_.tls_client_ca) : ""));
+      // A client certificate is asked for and verified when one is sent, not
+      // required: users without one sign in with a token.
+      if (mtls) SSL_CTX_set_verify(ssl->ssl_context(), SSL_VERIFY_PEER, nullptr);
       http_ = std::move(ssl);
     } else {
       http_ = std::make_unique<httplib::Server>();
@@ -105,6 +115,9 @@ class Console::Impl {
     const int threads = options_.threads;
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_->set_payload_max_length(1 << 20);
+    // Pages go out in several writes: without this, the last one waits for
+    // the browser's delayed ACK (40 ms on Linux).
+    http_->set_tcp_nodelay(true);
     http_->set_default_headers({{"X-Content-Type-Options", "nosniff"},
                                 {"X-Frame-Options", "DENY"},
                                 {"Referrer-Policy", "same-origin"},
@@ -140,7 +153,7 @@ class Console::Impl {
   // Who asks: a session (cookie) or a bearer token (scripts).
   struct Caller {
     Identity who;
-    std::string token;
+    Credential credential;
     std::string csrf;  // the session's; empty for bearer requests
     std::string session_id;
   };
@@ -205,7 +218,8 @@ class Console::Impl {
         Refuse(req, res, "the Authorization header must be \"Bearer TOKEN\"");
         return std::nullopt;
       }
-      auto who = WhoAmI(std::string(token));
+      Credential credential{std::string(token), ""};
+      auto who = WhoAmI(credential);
       if (!who.ok()) {
         if (who.status().code() == absl::StatusCode::kUnavailable) {
           ServiceDown(req, res, Service::kLock, std::string(who.status().message()));
@@ -214,11 +228,13 @@ class Console::Impl {
         }
         return std::nullopt;
       }
-      return Caller{std::move(*who), std::string(token), "", ""};
+      return Caller{std::move(*who), std::move(credential), "", ""};
     }
     const std::string id = CookieValue(req, kCookie);
     auto session = id.empty() ? std::nullopt : sessions_.Find(id);
     if (!session) {
+      if (std::optional<std::string> subject = VerifiedCertificate(req))
+        return CertificateSession(req, res, *subject);
       if (IsApi(req) || req.method != "GET") {
         Refuse(req, res, id.empty() ? "sign in first (or send Authorization: Bearer TOKEN)"
                                     : "your session has ended; sign in again");
@@ -228,7 +244,64 @@ class Console::Impl {
       }
       return std::nullopt;
     }
-    return Caller{std::move(session->who), std::move(session->token), std::move(session->csrf), id};
+    return Caller{std::move(session->who), std::move(session->credential), std::move(session->csrf), id};
+  }
+
+  // Under mTLS: the subject of the client certificate the browser sent and
+  // OpenSSL verified against --tls-client-ca, in RFC 2253 form (as gRPC and
+  // the token file's cert_subject write it).
+  std::optional<std::string> VerifiedCertificate(const httplib::Request& req) const {
+    if (options_.tls_client_ca.empty() || req.ssl == nullptr) return std::nullopt;
+    if (SSL_get_verify_result(req.ssl) != X509_V_OK) return std::nullopt;
+    X509* cert = SSL_get1_peer_certificate(req.ssl);
+    if (cert == nullptr) return std::nullopt;
+    std::string subject;
+    if (BIO* bio = BIO_new(BIO_s_mem())) {
+      if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        if (n > 0) subject.assign(data, static_cast<size_t>(n));
+      }
+      BIO_free(bio);
+    }
+    X509_free(cert);
+    if (subject.empty()) return std::nullopt;
+    return subject;
+  }
+
+  // A browser that proved a client certificate and has no session: a
+  // session for the certificate's user, whom the services resolve from the
+  // subject the console passes on with its delegate credentials.
+  std::optional<Caller> CertificateSession(const httplib::Request& req, httplib::Response& res,
+                                           const std::string& subject) {
+    Credential credential{options_.delegate_token, subject};
+    auto who = WhoAmI(credential);
+    if (!who.ok()) {
+      if (who.status().code() == absl::StatusCode::kUnavailable) {
+        ServiceDown(req, res, Service::kLock, std::string(who.status().message()));
+      } else {
+        spdlog::info("console: client certificate '{}' from {} refused: {}", subject, req.remote_addr,
+                     std::string(who.status().message()));
+        Refuse(req, res, fmt::format("Your client certificate ({}) is not accepted: {}. Sign in with a token instead.",
+                                     subject, std::string(who.status().message())));
+      }
+      return std::nullopt;
+    }
+    spdlog::info("console: {} ({}) signed in with client certificate '{}' from {}", who->user, who->site, subject,
+                 req.remote_addr);
+    Identity identity = *who;
+    const std::string id = sessions_.Create(credential, std::move(*who));
+    auto session = sessions_.Find(id);
+    if (!session) return std::nullopt;  // a TTL of zero: nothing to keep
+    res.set_header("Set-Cookie", SessionCookie(id));
+    return Caller{std::move(identity), std::move(credential), std::move(session->csrf), id};
+  }
+
+  std::string SessionCookie(const std::string& id) const {
+    // A browser-session cookie: the console ends the session itself after
+    // session_ttl, and then says so (a cookie that vanished could not).
+    return fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict{}", kCookie, id,
+                       tls_ || options_.secure_cookies ? "; Secure" : "");
   }
 
   void Refuse(const httplib::Request& req, httplib::Response& res, const std::string& why) {
@@ -241,9 +314,9 @@ class Console::Impl {
     }
   }
 
-  absl::StatusOr<Identity> WhoAmI(const std::string& token) {
+  absl::StatusOr<Identity> WhoAmI(const Credential& credential) {
     v1::WhoAmIResponse me;
-    auto ctx = Backend::Context(token, absl::Seconds(5));
+    auto ctx = Backend::Context(credential, absl::Seconds(5));
     grpc::Status s = backend_.Track(Service::kLock, backend_.lock().WhoAmI(ctx.get(), v1::WhoAmIRequest(), &me));
     if (!s.ok())
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -278,8 +351,14 @@ class Console::Impl {
         "<form method=\"post\" action=\"/signin\"><input type=\"hidden\" name=\"next\" value=\"{}\">"
         "<label for=\"token\">Token</label><input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" "
         "required autofocus><button type=\"submit\" id=\"signin\">Sign in</button></form>"
-        "<p><small>The token from Strata's token file, the one the CLI uses (<code>--token</code>).</small></p></section>",
+        "<p><small>The token from Strata's token file, the one the CLI uses (<code>--token</code>).</small></p>",
         Esc(next));
+    if (problem.empty())
+      if (std::optional<std::string> subject = VerifiedCertificate(req))
+        body += fmt::format("<p id=\"certificate\">Your browser presented the client certificate <code>{}</code>: "
+                            "<a href=\"{}\">continue with it</a>.</p>",
+                            Esc(*subject), Esc(next));
+    body += "</section>";
     res.status = status;
     res.set_header("Cache-Control", "no-store");
     res.set_content(Document(Frame{.title = "Sign in", .tab = "", .csrf = "", .who = nullptr, .live = ""}, body), "text/html; charset=utf-8");
@@ -287,7 +366,8 @@ class Console::Impl {
 
   void SignIn(const httplib::Request& req, httplib::Response& res) {
     const std::string token = req.get_param_value("token");
-    auto who = token.empty() ? absl::UnauthenticatedError("empty") : WhoAmI(token);
+    const Credential credential{token, ""};
+    auto who = token.empty() ? absl::UnauthenticatedError("empty") : WhoAmI(credential);
     if (!who.ok()) {
       if (who.status().code() == absl::StatusCode::kUnavailable)
         return SignInPage(req, res, 503, fmt::format("Strata's lock service ({}) is not reachable: {}",
@@ -296,11 +376,8 @@ class Console::Impl {
       return SignInPage(req, res, 401, "That token is not known to Strata.");
     }
     spdlog::info("console: {} ({}) signed in from {}", who->user, who->site, req.remote_addr);
-    const std::string id = sessions_.Create(token, std::move(*who));
-    // A browser-session cookie: the console ends the session itself after
-    // session_ttl, and then says so (a cookie that vanished could not).
-    res.set_header("Set-Cookie", fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict{}", kCookie, id,
-                                             tls_ || options_.secure_cookies ? "; Secure" : ""));
+    const std::string id = sessions_.Create(credential, std::move(*who));
+    res.set_header("Set-Cookie", SessionCookie(id));
     res.status = 303;
     res.set_header("Location", SafeNext(req.get_param_value("next")));
   }
@@ -317,16 +394,29 @@ class Console::Impl {
   }
 
   PageRequest RequestFor(const httplib::Request& req, const Caller& caller, std::string arg) {
-    return PageRequest{caller.who, caller.token, caller.csrf, ParamsOf(req), std::move(arg), options_};
+    return PageRequest{caller.who, caller.credential, caller.csrf, ParamsOf(req), std::move(arg), options_};
   }
 
   void Serve(const httplib::Request& req, httplib::Response& res, Page (*fn)(Backend&, const PageRequest&),
              std::string arg) {
+    const absl::Time start = absl::Now();
     auto caller = Authenticate(req, res);
     if (!caller) return;
     Page page = fn(backend_, RequestFor(req, *caller, std::move(arg)));
     if (page.error) return CallFailed(req, res, *caller, *page.error);
     res.set_header("Cache-Control", "no-store");
+    // How long the page took here, services' calls included (browsers'
+    // developer tools and the benchmark read it).
+    const absl::Time made = absl::Now();
+    struct Timing {
+      httplib::Response& res;
+      absl::Time start, made;
+      ~Timing() {
+        res.set_header("Server-Timing", fmt::format("page;dur={:.3f}, render;dur={:.3f}",
+                                                    absl::ToDoubleMilliseconds(absl::Now() - start),
+                                                    absl::ToDoubleMilliseconds(absl::Now() - made)));
+      }
+    } timing{res, start, made};
     if (IsApi(req)) {
       res.set_content(page.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                       "application/json");
@@ -402,7 +492,7 @@ class Console::Impl {
     v1::GetObjectRequest oreq;
     oreq.set_object(q);
     v1::ObjectHead head;
-    auto ctx = Backend::Context(caller->token);
+    auto ctx = Backend::Context(caller->credential);
     grpc::Status s = backend_.Track(Service::kLock, backend_.lock().GetObject(ctx.get(), oreq, &head));
     if (!s.ok()) return CallFailed(req, res, *caller, CallError{Service::kLock, s});
     res.status = 303;
@@ -425,7 +515,7 @@ class Console::Impl {
       }
     }
     v1::ForceReleaseResponse resp;
-    auto ctx = Backend::Context(caller->token);
+    auto ctx = Backend::Context(caller->credential);
     grpc::Status s = backend_.Track(Service::kLock, backend_.lock().ForceRelease(ctx.get(), freq, &resp));
     if (!s.ok()) return CallFailed(req, res, *caller, CallError{Service::kLock, s});
     spdlog::info("console: {} force-released {} ({})", caller->who.user, resp.object().object(), freq.reason());
@@ -451,7 +541,10 @@ class Console::Impl {
     };
     auto stream = std::make_shared<Stream>();
     stream->ctx = std::make_unique<grpc::ClientContext>();
-    stream->ctx->AddMetadata("authorization", "Bearer " + caller->token);
+    if (!caller->credential.token.empty())
+      stream->ctx->AddMetadata("authorization", "Bearer " + caller->credential.token);
+    if (!caller->credential.on_behalf_of.empty())
+      stream->ctx->AddMetadata("strata-on-behalf-of", caller->credential.on_behalf_of);
     {
       std::lock_guard lock(live_mu_);
       if (stopped_) return;
@@ -505,7 +598,7 @@ class Console::Impl {
       std::unique_ptr<grpc::ClientReader<v1::AuditChunk>> reader;
     };
     auto stream = std::make_shared<Stream>();
-    stream->ctx = Backend::Context(caller->token, absl::Hours(1));
+    stream->ctx = Backend::Context(caller->credential, absl::Hours(1));
     stream->reader = backend_.history().ExportAudit(stream->ctx.get(), v1::ExportAuditRequest());
     // The first chunk tells whether the export can start at all.
     auto first = std::make_shared<v1::AuditChunk>();

@@ -40,6 +40,14 @@ struct ConsoleOptions {
   std::string listen = "127.0.0.1:7380";  // port 0: any free port
   // HTTPS when a certificate is given (the cookie is then Secure).
   std::string tls_cert, tls_key;
+  // mTLS sign-in: with HTTPS and a CA bundle here, a browser that presents a
+  // client certificate this CA signed is signed in as the token file's
+  // cert_subject entry for it (others still sign in with a token). The
+  // console then calls the services with its own delegate credentials
+  // (delegate_token, or its gRPC client certificate when empty; the token
+  // file's entry for it says `delegate: true`) and the user's subject.
+  std::string tls_client_ca;
+  std::string delegate_token;
   // Mark the cookie Secure although this process serves HTTP: the browser
   // reaches it through a proxy that ends TLS (an ingress).
   bool secure_cookies = false;

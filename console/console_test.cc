@@ -11,11 +11,11 @@ namespace {
 TEST(SessionStore, ASessionLastsItsTimeAndNoLonger) {
   SessionStore store(absl::Minutes(10));
   const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
-  const std::string id = store.Create("alice-token", Identity{.user = "alice"}, t0);
+  const std::string id = store.Create({"alice-token", ""}, Identity{.user = "alice"}, t0);
   EXPECT_EQ(id.size(), 64u);
   auto found = store.Find(id, t0 + absl::Minutes(9));
   ASSERT_TRUE(found);
-  EXPECT_EQ(found->token, "alice-token");
+  EXPECT_EQ(found->credential.token, "alice-token");
   EXPECT_EQ(found->who.user, "alice");
   EXPECT_EQ(found->csrf.size(), 64u);
   EXPECT_NE(found->csrf, id);
@@ -25,7 +25,7 @@ TEST(SessionStore, ASessionLastsItsTimeAndNoLonger) {
 
 TEST(SessionStore, UnknownIdsAndSignedOutSessionsAreNotFound) {
   SessionStore store(absl::Hours(1));
-  const std::string id = store.Create("t", {});
+  const std::string id = store.Create({"t", ""}, {});
   EXPECT_FALSE(store.Find(""));
   EXPECT_FALSE(store.Find(std::string(64, '0')));
   EXPECT_FALSE(store.Find(id.substr(1)));
@@ -36,8 +36,8 @@ TEST(SessionStore, UnknownIdsAndSignedOutSessionsAreNotFound) {
 TEST(SessionStore, ExpiredSessionsAreDroppedWhenNewOnesCome) {
   SessionStore store(absl::Seconds(1));
   const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
-  for (int i = 0; i < 10; ++i) store.Create("t", {}, t0);
-  store.Create("t", {}, t0 + absl::Seconds(5));
+  for (int i = 0; i < 10; ++i) store.Create({"t", ""}, {}, t0);
+  store.Create({"t", ""}, {}, t0 + absl::Seconds(5));
   EXPECT_EQ(store.size(), 1u);
 }
 

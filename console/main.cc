@@ -1,5 +1,6 @@
 // strata-console: the web console as its own process (Kubernetes), talking
 // gRPC to the regional service endpoints like the CLI does.
+#include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -26,6 +27,13 @@ int main(int argc, char** argv) {
   app.add_option("--deploy-endpoint", deploy, "the deploy service (default: --endpoint)");
   app.add_option("--tls-cert", options.tls_cert, "serve HTTPS with this PEM certificate chain");
   app.add_option("--tls-key", options.tls_key, "the certificate's PEM private key");
+  app.add_option("--tls-client-ca", options.tls_client_ca,
+                 "sign in browsers that present a client certificate signed by this PEM CA bundle (mTLS; "
+                 "needs --tls-cert and a delegate identity: --delegate-token-file or --grpc-cert)");
+  std::string delegate_token_file;
+  app.add_option("--delegate-token-file", delegate_token_file,
+                 "file holding the console's own token (an entry with delegate: true), sent with certificate "
+                 "users' calls");
   app.add_flag("--grpc-tls", grpc_tls.enabled, "reach the services over TLS");
   app.add_option("--grpc-ca", grpc_tls.ca, "PEM CA bundle to trust for the services (implies --grpc-tls)");
   app.add_option("--grpc-cert", grpc_tls.cert, "client certificate for the services (mTLS)");
@@ -41,6 +49,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = hosting::ConfigureLogging(log_flags); !s.ok()) return hosting::Fail("strata-console", s);
   if (!grpc_tls.ca.empty() || !grpc_tls.cert.empty()) grpc_tls.enabled = true;
+  if (!delegate_token_file.empty()) {
+    std::ifstream in(delegate_token_file);
+    if (!in || !std::getline(in, options.delegate_token) || options.delegate_token.empty())
+      return hosting::Fail("strata-console", absl::InvalidArgumentError(fmt::format(
+                                                 "cannot read a token from {}", delegate_token_file)));
+  }
+  if (!options.tls_client_ca.empty() && options.delegate_token.empty() && grpc_tls.cert.empty())
+    return hosting::Fail("strata-console",
+                         absl::InvalidArgumentError("--tls-client-ca needs the console's delegate identity: "
+                                                    "--delegate-token-file or --grpc-cert/--grpc-key"));
   options.long_held = absl::Hours(long_held_hours);
   options.session_ttl = absl::Hours(session_hours);
 

@@ -17,7 +17,7 @@ namespace strata::console {
 
 struct PageRequest {
   const Identity& who;
-  const std::string& token;
+  const Credential& credential;
   std::string csrf;                           // empty for bearer requests
   std::map<std::string, std::string> params;  // query (and form) values
   std::string arg;                            // the path's argument: an object, release or environment
@@ -65,7 +65,7 @@ nlohmann::json ProtoJson(const google::protobuf::Message& m);
 template <typename Stub, typename Req, typename Resp>
 bool Call(Page& page, Backend& b, const PageRequest& r, Service service, Stub& stub,
           grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*), const Req& req, Resp* resp) {
-  auto ctx = Backend::Context(r.token);
+  auto ctx = Backend::Context(r.credential);
   grpc::Status s = b.Track(service, (stub.*method)(ctx.get(), req, resp));
   if (s.ok()) return true;
   page.error = CallError{service, s};

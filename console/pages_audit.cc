@@ -51,7 +51,7 @@ Page AuditPage(Backend& b, const PageRequest& r) {
   h += "<h1>Audit trail</h1>";
   if (r.Param("verify") == "1") {
     v1::VerifyAuditResponse v;
-    auto ctx = Backend::Context(r.token, absl::Minutes(10));
+    auto ctx = Backend::Context(r.credential, absl::Minutes(10));
     grpc::Status s = b.Track(Service::kHistory, b.history().VerifyAudit(ctx.get(), v1::VerifyAuditRequest(), &v));
     if (!s.ok()) {
       page.error = CallError{Service::kHistory, s};

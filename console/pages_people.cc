@@ -34,7 +34,14 @@ std::string SchemaOf(const std::string& object) {
 // The locks as the page keeps them: the service's, with kind, age and
 // whether they are held too long.
 nlohmann::json LockModel(const v1::Lock& l, absl::Duration long_held, absl::Time now) {
-  nlohmann::json j = ProtoJson(l);
+  // Built by hand: protobuf's JSON printer and a parse cost ten times more,
+  // and this runs for every check-out of the repository.
+  nlohmann::json j = {{"object", l.object()}, {"user", l.user()}, {"site", l.site()},
+                      {"since", absl::FormatTime(absl::RFC3339_full,
+                                                 absl::FromUnixSeconds(l.since().seconds()) +
+                                                     absl::Nanoseconds(l.since().nanos()),
+                                                 absl::UTCTimeZone())}};
+  if (!l.reason().empty()) j["reason"] = l.reason();
   const absl::Duration age = now - absl::FromUnixSeconds(l.since().seconds());
   j["kind"] = KindOf(l.object());
   j["schema"] = SchemaOf(l.object());
@@ -107,22 +114,40 @@ Page LocksPage(Backend& b, const PageRequest& r) {
     if (end && *end == '\0' && hours > 0) long_held = absl::Hours(hours);
   }
   const absl::Time now = absl::Now();
-  nlohmann::json locks = nlohmann::json::array();
+  // Sorted, counted and cut to one page as protos; only the page's rows
+  // become JSON (10,000 check-outs must not cost 10,000 JSON objects).
+  std::vector<const v1::Lock*> all;
+  all.reserve(resp.locks_size());
   for (const v1::Lock& l : resp.locks())
-    if (kind.empty() || KindOf(l.object()) == kind) locks.push_back(LockModel(l, long_held, now));
-  std::sort(locks.begin(), locks.end(), [](const auto& a, const auto& b) { return Num(a, "age_seconds") > Num(b, "age_seconds"); });
+    if (kind.empty() || KindOf(l.object()) == kind) all.push_back(&l);
+  std::sort(all.begin(), all.end(), [](const v1::Lock* a, const v1::Lock* b) {
+    return std::pair(a->since().seconds(), a->since().nanos()) < std::pair(b->since().seconds(), b->since().nanos());
+  });
   const bool can_release = r.who.HasAnyRole({"dba", "admin"});
+  const size_t total = all.size();
+  const size_t limit = std::clamp<long>(std::atol(r.Param("limit", "200").c_str()), 1, 5000);
+  const size_t offset = std::min<size_t>(std::max<long>(0, std::atol(r.Param("offset", "0").c_str())), total);
+  std::map<std::string, int> group_counts;
+  int long_count = 0;
+  const int64_t long_before = absl::ToUnixSeconds(now - long_held);
+  for (const v1::Lock* l : all) {
+    ++group_counts[group == "site" ? l->site() : l->user() + " (" + l->site() + ")"];
+    long_count += l->since().seconds() <= long_before ? 1 : 0;
+  }
+  nlohmann::json locks = nlohmann::json::array();
+  for (size_t i = offset; i < std::min(total, offset + limit); ++i) locks.push_back(LockModel(*all[i], long_held, now));
   page.data = {{"locks", locks},
+               {"total", total},
+               {"offset", offset},
+               {"limit", limit},
                {"long_held_seconds", absl::ToInt64Seconds(long_held)},
                {"can_force_release", can_release},
                {"filters", {{"user", req.user()}, {"schema", req.schema()}, {"site", req.site()}, {"kind", kind}}},
                {"group", group}};
-  int long_count = 0;
-  for (const auto& l : locks) long_count += l["long_held"] ? 1 : 0;
 
   std::string& h = page.body;
   h += fmt::format("<h1>Who holds what</h1><p class=\"lead\"><span id=\"lock-count\">{}</span> check-outs{}</p>",
-                   locks.size(), long_count ? fmt::format(", <strong>{} held longer than {}</strong>", long_count,
+                   total, long_count ? fmt::format(", <strong>{} held longer than {}</strong>", long_count,
                                                           AgeText(long_held))
                                             : "");
   h += "<form method=\"get\" action=\"/locks\" class=\"filters\">";
@@ -136,8 +161,30 @@ Page LocksPage(Backend& b, const PageRequest& r) {
   h += "</select></label><button type=\"submit\">Filter</button></form>\n";
   if (const std::string done = r.Param("released"); !done.empty())
     h += fmt::format("<p class=\"notice\" role=\"status\">Released {}.</p>", Esc(done));
+  // Where the rows of other pages are: the same filters, another offset.
+  std::string pager;
+  if (total > limit) {
+    std::string query;
+    for (const auto& [k, v] : r.params)
+      if (k != "offset" && k != "released") query += fmt::format("{}={}&amp;", Url(k), Url(v));
+    pager = fmt::format("<p class=\"pager\">Rows {}–{} of {}, the longest held first. ", offset + 1,
+                        offset + locks.size(), total);
+    if (offset > 0)
+      pager += fmt::format("<a rel=\"prev\" href=\"/locks?{}offset={}\">← previous {}</a> ", query,
+                           offset > limit ? offset - limit : 0, limit);
+    if (offset + limit < total)
+      pager += fmt::format("<a rel=\"next\" href=\"/locks?{}offset={}\">next {} →</a>", query, offset + limit, limit);
+    pager += "</p>";
+  }
+  if (group != "none" && group_counts.size() > 1) {
+    h += fmt::format("<details class=\"groups\"{}><summary>{} {}s</summary><ul class=\"columns\">",
+                     group_counts.size() <= 12 ? " open" : "", group_counts.size(), group);
+    for (const auto& [key, n] : group_counts) h += fmt::format("<li>{} <small>{}</small></li>", Esc(key), n);
+    h += "</ul></details>";
+  }
+  h += pager;
   if (group == "none") {
-    h += LockTable(locks, r, can_release);
+    h += LockTable(locks, r, can_release) + pager;
     return page;
   }
   std::map<std::string, nlohmann::json> groups;
@@ -147,8 +194,9 @@ Page LocksPage(Backend& b, const PageRequest& r) {
   }
   for (const auto& [key, members] : groups)
     h += fmt::format("<section class=\"group\"><h2>{} <small>{} held</small></h2>{}</section>\n", Esc(key),
-                     members.size(), LockTable(members, r, can_release));
+                     group_counts[key], LockTable(members, r, can_release));
   if (groups.empty()) h += LockTable(nlohmann::json::array(), r, false);
+  h += pager;
   return page;
 }
 
@@ -182,6 +230,7 @@ Page SummaryPage(Backend& b, const PageRequest& r) {
   v1::StatusRequest sreq;
   sreq.set_recent(10);
   sreq.set_days(14);
+  sreq.set_without_holders(true);  // the lock service's list above has them
   v1::StatusResponse status;
   if (!Call(page, b, r, Service::kHistory, b.history(), &v1::HistoryService::Stub::Status, sreq, &status))
     return page;

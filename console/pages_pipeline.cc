@@ -28,7 +28,7 @@ std::vector<nlohmann::json> GuardStates(Backend& b, const PageRequest& r,
       v1::GuardRequest req;
       req.set_environment(name);
       v1::GuardReport report;
-      auto ctx = Backend::Context(r.token, absl::Seconds(3));
+      auto ctx = Backend::Context(r.credential, absl::Seconds(3));
       grpc::Status s = b.Track(Service::kDeploy, b.deploy().GuardStatus(ctx.get(), req, &report));
       nlohmann::json j = {{"environment", name}};
       if (!s.ok()) {

@@ -32,9 +32,9 @@ bool SecretsEqual(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string SessionStore::Create(std::string token, Identity who, absl::Time now) {
+std::string SessionStore::Create(Credential credential, Identity who, absl::Time now) {
   std::string id = RandomHex32();
-  Session s{std::move(token), RandomHex32(), std::move(who), now + ttl_};
+  Session s{std::move(credential), RandomHex32(), std::move(who), now + ttl_};
   std::lock_guard lock(mu_);
   // Expired sessions go when new ones come: the store stays as large as the
   // sessions of the last `ttl`.

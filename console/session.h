@@ -26,8 +26,16 @@ struct Identity {
   bool HasAnyRole(std::initializer_list<std::string_view> roles) const;
 };
 
+// What the console sends the services for a user: the token the user
+// signed in with, or (a user who proved a client certificate) the console's
+// own delegate credentials and that certificate's subject.
+struct Credential {
+  std::string token;         // empty: the console's gRPC client certificate speaks for it
+  std::string on_behalf_of;  // a client certificate's subject (RFC 2253); empty for token users
+};
+
 struct Session {
-  std::string token;  // the bearer token the user signed in with
+  Credential credential;
   std::string csrf;
   Identity who;
   absl::Time expires;
@@ -37,7 +45,7 @@ class SessionStore {
  public:
   explicit SessionStore(absl::Duration ttl) : ttl_(ttl) {}
   // Starts a session; returns its id (the cookie's value).
-  std::string Create(std::string token, Identity who, absl::Time now = absl::Now());
+  std::string Create(Credential credential, Identity who, absl::Time now = absl::Now());
   // The live session `id` names; nullopt when unknown or expired.
   std::optional<Session> Find(const std::string& id, absl::Time now = absl::Now());
   void Remove(const std::string& id);

@@ -6,6 +6,7 @@
 
 #include "CLI/CLI.hpp"
 #include "console/console.h"
+#include "console/session.h"
 #include "fmt/format.h"
 #include "deploy/deploy_service.h"
 #include "history/history_service.h"
@@ -78,10 +79,20 @@ int main(int argc, char** argv) {
     // same authentication, roles and scopes as any gRPC client).
     auto channel = server->grpc->InProcessChannel();
     const std::string self = fmt::format("strata-server {}", flags.listen);
+    // Under mTLS the console signs in browsers with a client certificate and
+    // acts for them with a delegate token that only this process knows.
+    std::string delegate;
+    if (!flags.tls.client_ca.empty()) {
+      delegate = console::RandomHex32();
+      basics->tokens->AddProcessToken(
+          delegate, auth::Principal{.user = "strata-console", .site = flags.site, .roles = {"viewer"}, .delegate = true});
+    }
     auto started = console::Console::Start(
         {.listen = console_listen,
          .tls_cert = flags.tls.cert,
          .tls_key = flags.tls.key,
+         .tls_client_ca = flags.tls.client_ca,
+         .delegate_token = delegate,
          .session_ttl = absl::Hours(session_hours),
          .long_held = absl::Hours(long_held_hours)},
         {channel, channel, channel, channel, self, self, self, self});

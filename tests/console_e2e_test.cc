@@ -3,6 +3,7 @@
 // strata-devbroker), and strata-console as its own process. HTTP-level
 // checks; tests/console_browser_test.py drives the same pages in Chromium.
 #include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <signal.h>
 
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "nlohmann/json.hpp"
+#include "support/pki.h"
 #include "support/process.h"
 #include "support/stack.h"
 
@@ -70,7 +72,7 @@ class ConsoleTest : public ::testing::TestWithParam<std::string> {
     endpoint_ = "127.0.0.1:" + *port;
     for (const std::string& line : server_->lines()) {
       std::smatch m;
-      if (std::regex_search(line, m, std::regex("console on http://127\\.0\\.0\\.1:([0-9]+)/")))
+      if (std::regex_search(line, m, std::regex("console on https?://127\\.0\\.0\\.1:([0-9]+)/")))
         console_port_ = std::stoi(m[1]);
     }
     ASSERT_GT(console_port_, 0) << "no console line on stdout";
@@ -404,7 +406,7 @@ class StandaloneConsoleTest : public ConsoleTest {
     std::vector<std::string> argv = {BinaryPath("strata-console"), "--listen", "127.0.0.1:0", "--endpoint", endpoint_};
     argv.insert(argv.end(), extra.begin(), extra.end());
     console_ = std::make_unique<Process>(argv, dir_->path() + "/console.err");
-    auto port = console_->WaitForLine("listening on http://127\\.0\\.0\\.1:([0-9]+)/", 30s);
+    auto port = console_->WaitForLine("listening on https?://127\\.0\\.0\\.1:([0-9]+)/", 30s);
     EXPECT_TRUE(port);
     return port ? std::stoi(*port) : 0;
   }
@@ -447,6 +449,128 @@ TEST_P(StandaloneConsoleTest, AServiceThatIsDownGetsAPageNamingItAndWhenItLastAn
 }
 
 INSTANTIATE_TEST_SUITE_P(Logs, StandaloneConsoleTest, ::testing::Values("embedded"),
+                         [](const auto& info) { return info.param; });
+
+// Sign-in with a client certificate (mTLS): the console verifies the
+// browser's certificate against --tls-client-ca and acts for its user with
+// a delegate identity; the services resolve the user from the subject.
+constexpr char kAliceSubject[] = "CN=alice-laptop,O=Acme";
+
+class CertificateConsoleTest : public StandaloneConsoleTest {
+ protected:
+  CertificateConsoleTest() {
+    pki_.Issue("dba", "/O=Acme/CN=dba-laptop", "ca", "client.ext");
+    signal(SIGPIPE, SIG_IGN);  // a refused handshake closes the socket under the client's write
+  }
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>("strata-console-test");
+    tokens_ = WriteFile(dir_->path() + "/tokens.yaml",
+                        std::string(kTokenFile) +
+                            "  - {cert_subject: \"" + kAliceSubject + "\", user: alice, site: boston, roles: [developer]}\n"
+                            "  - {cert_subject: \"CN=dba-laptop,O=Acme\", user: dina, site: boston, roles: [dba]}\n"
+                            "  - {token: console-token, user: console, roles: [viewer], delegate: true}\n");
+  }
+  // A browser over HTTPS presenting the PKI certificate `cert` ("" for none).
+  std::unique_ptr<httplib::SSLClient> Https(int port, const std::string& cert) {
+    auto c = cert.empty() ? std::make_unique<httplib::SSLClient>("127.0.0.1", port)
+                          : std::make_unique<httplib::SSLClient>("127.0.0.1", port, pki_.path(cert + ".crt"),
+                                                                 pki_.path(cert + ".key"));
+    c->set_ca_cert_path(pki_.path("ca.crt"));
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(20, 0);
+    return c;
+  }
+  // What the console makes of each certificate: alice's signs her in (and
+  // her session then works without it); no certificate is sent to the
+  // sign-in; an unmapped one gets a page naming it; one from another CA
+  // does not get through the handshake.
+  void ExpectCertificateSignIn(int port) {
+    auto alice = Https(port, "alice")->Get("/locks", {{"Accept", "text/html"}});
+    ASSERT_TRUE(alice) << httplib::to_string(alice.error());
+    EXPECT_EQ(alice->status, 200) << alice->body;
+    EXPECT_NE(alice->body.find("alice"), std::string::npos);
+    const std::string cookie = alice->get_header_value("Set-Cookie");
+    EXPECT_NE(cookie.find("strata_session="), std::string::npos);
+    EXPECT_NE(cookie.find("Secure"), std::string::npos);
+    EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+    auto again = Https(port, "")->Get("/api/locks", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200) << again->body;
+
+    auto none = Https(port, "")->Get("/locks", {{"Accept", "text/html"}});
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 303);
+    EXPECT_EQ(none->get_header_value("Location").rfind("/signin", 0), 0u);
+
+    auto stranger = Https(port, "stranger")->Get("/locks", {{"Accept", "text/html"}});
+    ASSERT_TRUE(stranger);
+    EXPECT_EQ(stranger->status, 401);
+    EXPECT_NE(stranger->body.find("CN=stranger,O=Acme"), std::string::npos) << stranger->body;
+
+    auto mallory = Https(port, "mallory")->Get("/locks", {{"Accept", "text/html"}});
+    EXPECT_TRUE(!mallory || mallory->status == 303) << mallory->status << " " << mallory->body;
+    if (mallory) EXPECT_EQ(mallory->body.find("alice"), std::string::npos);
+  }
+  Pki pki_;
+};
+
+TEST_P(CertificateConsoleTest, StrataServerUnderMutualTlsSignsInTheCertificatesUser) {
+  StartServer({"--tls-cert", pki_.path("server.crt"), "--tls-key", pki_.path("server.key"), "--tls-client-ca",
+               pki_.path("ca.crt")});
+  ExpectCertificateSignIn(console_port_);
+  // A token still signs in (users without a certificate).
+  auto bob = Https(console_port_, "")->Post("/signin", httplib::Params{{"token", "bob-token"}, {"next", "/"}});
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->status, 303);
+}
+
+TEST_P(CertificateConsoleTest, StrataConsoleActsForTheCertificatesUserWithItsDelegateToken) {
+  StartServer();
+  const int port = StartConsole({"--tls-cert", pki_.path("server.crt"), "--tls-key", pki_.path("server.key"),
+                                 "--tls-client-ca", pki_.path("ca.crt"), "--delegate-token-file",
+                                 WriteFile(dir_->path() + "/delegate", "console-token\n")});
+  ExpectCertificateSignIn(port);
+  // What a certificate's user does through the console is theirs in the
+  // audit trail: the dba on the "dba-laptop" certificate force-releases.
+  CheckOut("alice-token", "table:sales.orders");
+  auto dba = Https(port, "dba");
+  auto page = dba->Get("/locks", {{"Accept", "text/html"}});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200) << page->body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(page->body, m, std::regex("name=\"csrf\" value=\"([0-9a-f]+)\"")));
+  const std::string cookie = page->get_header_value("Set-Cookie");
+  const httplib::Headers session = {{"Cookie", cookie.substr(0, cookie.find(';'))}, {"Accept", "text/html"}};
+  auto released = dba->Post("/locks/force-release", session,
+                            httplib::Params{{"csrf", m[1]}, {"object", "table:sales.orders"}, {"reason", "on leave"}});
+  ASSERT_TRUE(released);
+  EXPECT_EQ(released->status, 303) << released->body;
+  int status = 0;
+  Json audit = Api("alice-token", "/api/audit?action=force_release", &status);
+  EXPECT_EQ(status, 200) << audit.dump();
+  EXPECT_NE(audit.dump().find("\"user\":\"dina\""), std::string::npos) << audit.dump();
+}
+
+TEST_P(CertificateConsoleTest, OnlyADelegateMayActForACertificateUser) {
+  StartServer();
+  auto channel = grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials());
+  auto lock = v1::LockService::NewStub(channel);
+  auto call = [&](const std::string& token, const std::string& subject, v1::WhoAmIResponse* who) {
+    auto ctx = Ctx(token, 10);
+    ctx->AddMetadata("strata-on-behalf-of", subject);
+    return lock->WhoAmI(ctx.get(), v1::WhoAmIRequest(), who);
+  };
+  v1::WhoAmIResponse who;
+  grpc::Status s = call("bob-token", kAliceSubject, &who);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("bob may not act on behalf of another user"), std::string::npos) << s.error_message();
+  EXPECT_EQ(call("console-token", "CN=stranger,O=Acme", &who).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(call("console-token", kAliceSubject, &who).ok());
+  EXPECT_EQ(who.user(), "alice");
+  EXPECT_EQ(who.roles(0), "developer");
+}
+
+INSTANTIATE_TEST_SUITE_P(Logs, CertificateConsoleTest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

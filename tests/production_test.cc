@@ -15,49 +15,13 @@
 
 #include "hosting/tls.h"
 #include "nlohmann/json.hpp"
+#include "support/pki.h"
 #include "support/stack.h"
 
 namespace strata::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A private CA, a server certificate for localhost/127.0.0.1, client
-// certificates signed by the CA (alice's and an unmapped stranger's) and one
-// with alice's subject signed by another CA (an impersonation attempt).
-class Pki {
- public:
-  Pki() : dir_("strata-pki") {
-    const std::string d = dir_.path();
-    Write(d + "/server.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-    Write(d + "/client.ext", "extendedKeyUsage=clientAuth\n");
-    MakeCa("ca", "/CN=Strata Test CA");
-    MakeCa("rogue-ca", "/CN=Strata Test CA");  // same name, different key
-    Issue("server", "/CN=localhost", "ca", "server.ext");
-    Issue("alice", "/O=Acme/CN=alice-laptop", "ca", "client.ext");
-    Issue("stranger", "/O=Acme/CN=stranger", "ca", "client.ext");
-    Issue("mallory", "/O=Acme/CN=alice-laptop", "rogue-ca", "client.ext");
-  }
-  std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
-
- private:
-  static void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-  void Run(const std::string& command) {
-    const std::string full = "cd " + dir_.path() + " && " + command + " >>openssl.log 2>&1";
-    if (std::system(full.c_str()) != 0) throw std::runtime_error("openssl failed: " + command);
-  }
-  void MakeCa(const std::string& name, const std::string& subject) {
-    Run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -keyout " + name +
-        ".key -out " + name + ".crt -subj '" + subject + "'");
-  }
-  void Issue(const std::string& name, const std::string& subject, const std::string& ca, const std::string& ext) {
-    Run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " + name +
-        ".csr -subj '" + subject + "'");
-    Run("openssl x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -days 2 -out " +
-        name + ".crt -extfile " + ext);
-  }
-  TempDir dir_;
-};
 
 grpc::Status WhoAmI(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, v1::WhoAmIResponse* who) {
   auto stub = v1::LockService::NewStub(channel);

@@ -106,6 +106,7 @@ absl::Status ParseYaml(const YAML::Node& root, std::string_view default_site,
     }
     p.schemas = *schemas;
     p.environments = *envs;
+    p.delegate = t["delegate"] && t["delegate"].as<bool>();
     if (!subject.empty() && !by_subject->emplace(subject, p).second)
       return absl::InvalidArgumentError(fmt::format("token entry {}: duplicate cert_subject", i + 1));
     if (!token.empty() && !by_digest->emplace(Sha256Hex(token), std::move(p)).second)
@@ -152,6 +153,11 @@ absl::Status TokenStore::ReloadFile(const std::string& path, std::string_view de
   return absl::OkStatus();
 }
 
+void TokenStore::AddProcessToken(std::string_view token, Principal who) {
+  std::unique_lock lock(mu_);
+  process_by_digest_[Sha256Hex(token)] = std::move(who);
+}
+
 size_t TokenStore::size() const {
   std::shared_lock lock(mu_);
   return entries_;
@@ -167,7 +173,10 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
   const std::string digest = Sha256Hex(authorization.substr(kBearer.size()));
   std::shared_lock lock(mu_);
   auto it = by_digest_.find(digest);
-  if (it == by_digest_.end()) return absl::UnauthenticatedError("unknown token");
+  if (it == by_digest_.end()) {
+    it = process_by_digest_.find(digest);
+    if (it == process_by_digest_.end()) return absl::UnauthenticatedError("unknown token");
+  }
   return it->second;
 }
 

@@ -10,7 +10,14 @@
 // -subject -nameopt RFC2253`), or both.
 // Optional keys: site (defaults to the server's --site), roles (default
 // [developer]), schemas and environments (scopes; absent = unrestricted),
-// db_role. Tokens are kept only as SHA-256 digests in memory.
+// db_role, delegate. Tokens are kept only as SHA-256 digests in memory.
+//
+// Delegation: an entry with `delegate: true` (the web console's own
+// identity) may call on behalf of a user who proved a client certificate to
+// it, by sending `strata-on-behalf-of: SUBJECT` beside its own credentials;
+// the call then runs as that certificate's entry (its roles and scopes, its
+// name in the audit trail). Only certificate entries can be acted for: a
+// delegate never learns or needs another user's token.
 #pragma once
 
 #include <memory>
@@ -31,6 +38,7 @@ struct Principal {
   std::vector<std::string> schemas;       // empty: all schemas
   std::vector<std::string> environments;  // empty: all environments
   std::string db_role;
+  bool delegate = false;  // may act for certificate users (see above)
 
   bool HasRole(std::string_view role) const;
   bool HasAnyRole(std::initializer_list<std::string_view> roles) const;
@@ -60,6 +68,10 @@ class TokenStore {
   // UNAUTHENTICATED when no entry names it.
   absl::StatusOr<Principal> AuthenticateCertificate(std::string_view subject) const;
 
+  // Adds a token known only to this process (not in the file; kept across
+  // reloads): strata-server's own console uses one as its delegate identity.
+  void AddProcessToken(std::string_view token, Principal who);
+
   // Replaces the tokens with those of the file at `path`, atomically: calls
   // in flight see the old set or the new one. On error the old set stays.
   absl::Status ReloadFile(const std::string& path, std::string_view default_site);
@@ -72,9 +84,10 @@ class TokenStore {
   size_t size() const;
 
  private:
-  mutable std::shared_mutex mu_;
+  mutable std::shared_mutex mu_;  // guards every member below
   std::unordered_map<std::string, Principal> by_digest_;
   std::unordered_map<std::string, Principal> by_subject_;
+  std::unordered_map<std::string, Principal> process_by_digest_;  // AddProcessToken's
   size_t entries_ = 0;
 };
 

@@ -57,12 +57,6 @@ TEST(Sha256HexTest, IsTheLowercaseHexOfTheDigest) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-}  // namespace
-}  // namespace strata::auth
-
-namespace strata::auth {
-namespace {
-
 TEST(TokenStoreTest, CertificateSubjectsStandForUsers) {
   auto store = TokenStore::Parse(R"(tokens:
   - {cert_subject: "CN=ci,O=Acme", user: ci, site: hq, roles: [release-manager]}
@@ -116,6 +110,25 @@ TEST(TokenStoreTest, ReloadSwapsTheTokensAndKeepsThemOnABadFile) {
   std::ofstream(path) << "tokens: [ {user: nobody} ]\n";  // no token: refused
   EXPECT_FALSE((*store)->ReloadFile(path, "hq").ok());
   EXPECT_EQ((*store)->Authenticate("Bearer new")->user, "bob");
+}
+
+TEST(TokenStoreTest, DelegatesAreMarkedAndProcessTokensOutliveReloads) {
+  const std::string path = ::testing::TempDir() + "/tokens-delegate.yaml";
+  std::ofstream(path) << "tokens:\n  - {token: c, user: console, roles: [viewer], delegate: true}\n"
+                         "  - {token: a, user: alice}\n";
+  auto store = TokenStore::LoadFile(path, "hq");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->Authenticate("Bearer c")->delegate);
+  EXPECT_FALSE((*store)->Authenticate("Bearer a")->delegate);
+  (*store)->AddProcessToken("p", Principal{.user = "strata-console", .roles = {"viewer"}, .delegate = true});
+  EXPECT_EQ((*store)->size(), 2u);  // the file's entries
+  std::ofstream(path) << "tokens:\n  - {token: a, user: alice}\n";
+  ASSERT_TRUE((*store)->ReloadFile(path, "hq").ok());
+  EXPECT_EQ((*store)->Authenticate("Bearer c").status().code(), absl::StatusCode::kUnauthenticated);
+  auto process = (*store)->Authenticate("Bearer p");
+  ASSERT_TRUE(process.ok());
+  EXPECT_EQ(process->user, "strata-console");
+  EXPECT_TRUE(process->delegate);
 }
 
 }  // namespace

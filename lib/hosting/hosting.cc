@@ -32,11 +32,23 @@ absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& cont
   auto it = md.find("authorization");
   std::string_view value;
   if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
-  if (value.empty()) {
-    if (std::optional<std::string> subject = PeerCertificateSubject(context))
-      return tokens.AuthenticateCertificate(*subject);
+  absl::StatusOr<auth::Principal> caller = absl::UnauthenticatedError("");
+  std::optional<std::string> subject;
+  if (value.empty() && (subject = PeerCertificateSubject(context))) {
+    caller = tokens.AuthenticateCertificate(*subject);
+  } else {
+    caller = tokens.Authenticate(value);
   }
-  return tokens.Authenticate(value);
+  auto behalf = md.find("strata-on-behalf-of");
+  if (behalf == md.end() || !caller.ok()) return caller;
+  // A delegate (the web console) acting for a user who proved a client
+  // certificate to it: the call runs as that certificate's entry.
+  if (!caller->delegate)
+    return absl::PermissionDeniedError(fmt::format(
+        "{} may not act on behalf of another user (strata-on-behalf-of): only a delegate identity "
+        "(delegate: true in the token file, the web console's) may",
+        caller->user));
+  return tokens.AuthenticateCertificate(std::string_view(behalf->second.data(), behalf->second.size()));
 }
 
 bool ObjectInScope(const auth::Principal& who, std::string_view object) {

@@ -28,6 +28,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The caller's identity: the `authorization` metadata's bearer token if the
 // call has one, else the verified client certificate's subject (mTLS).
+// With `strata-on-behalf-of: SUBJECT` metadata from a delegate identity, the
+// certificate entry SUBJECT names; PERMISSION_DENIED from anyone else.
 absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& context,
                                                  const auth::TokenStore& tokens);
 

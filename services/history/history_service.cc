@@ -270,7 +270,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
       std::map<std::pair<std::string, std::string>, v1::UserStatus> users;
       std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
-      for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
+      for (it->Seek("l/"); !req->without_holders() && it->Valid() && it->key().starts_with("l/"); it->Next()) {
         v1::Lock l;
         if (!l.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
         if (!hosting::ObjectInScope(who, l.object())) continue;
