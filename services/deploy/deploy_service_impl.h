@@ -1,0 +1,347 @@
+// DeployServiceImpl: the DeployService gRPC service of the deploy module
+// (deploy_service.h; design.md, "Deployments"): environments, releases,
+// plans, drift checks, deployments, rollbacks and the guard. It decides the
+// "env:<name>" and "release:<name>" aggregates through the log, and writes
+// the check-out/check-in pairs that create imported objects.
+//
+// Private to services/deploy: not installed, included only by the files
+// that define the class:
+//   deploy_service.cc       the RPCs (thin wrappers around Handle and the Do*
+//                           methods; the reads of environments and releases),
+//                           Handle, roles and schema scopes, Submit/SubmitAll,
+//                           the state readers, and DeployModule.
+//   deploy_environments.cc  adding environments, connections and catalogs,
+//                           import, CaptureDefinition.
+//   deploy_releases.cc      creating and approving releases, the pipeline.
+//   deploy_deployments.cc   gates, plans, deployments, rollbacks, abandon,
+//                           CheckDrift, ListDeployments, deployment metrics.
+//   deploy_guard_rpcs.cc    the guard RPCs and what GuardSync reads from the
+//                           projection (deploy/guard.h).
+//
+// Thread-safety: gRPC calls every method from many threads at once. The
+// class holds no lock: its members are set by the constructor (and
+// wake_guard_sync_ by DeployModule::Start, before serving) and only read
+// afterwards; the state it reads is the projection's (RocksDB) and the
+// decision board's, both safe for concurrent use.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "auth/tokens.h"
+#include "decide/decide.h"
+#include "deploy/deploy_projection.h"
+#include "deploy/deploy_scripts.h"
+#include "deploy/deploy_service.h"
+#include "deploy/guard.h"
+#include "deploy/secrets.h"
+#include "eventlog/event_log.h"
+#include "hosting/hosting.h"
+#include "pg/pg.h"
+#include "projection/projection.h"
+#include "schemadiff/catalog.h"
+#include "schemadiff/definitions.h"
+#include "schemadiff/diff.h"
+#include "schemadiff/source.h"
+#include "spdlog/spdlog.h"
+#include "strata/v1/deploy.grpc.pb.h"
+
+namespace strata::deploy {
+// Not "internal": inside strata::deploy that name is strata::internal, the
+// package of the projection's records (internal::EnvironmentState ...).
+namespace detail {
+
+inline constexpr int kMaxAttempts = 8;
+
+inline bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 100) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+// What a deployment would do, computed before anything runs.
+struct Prepared {
+  internal::EnvironmentState env;
+  std::string release;  // "" for a rollback
+  std::vector<std::string> changed;
+  schemadiff::Plan forward, backward;
+  std::string script, rollback_script;
+  int statements = 0;
+  std::vector<std::string> drift;
+  std::vector<v1::Finding> findings;
+  double seconds = 0;
+};
+
+}  // namespace detail
+
+class DeployServiceImpl final : public v1::DeployService::Service {
+ public:
+  DeployServiceImpl(const DeployModuleOptions& options, eventlog::EventLog* log,
+                    projection::ProjectionRunner* runner, DecisionBoard* board,
+                    std::shared_ptr<auth::TokenStore> tokens, std::shared_ptr<const Secrets> secrets);
+
+  grpc::Status AddEnvironment(grpc::ServerContext* ctx, const v1::AddEnvironmentRequest* req,
+                              v1::Environment* resp) override;
+  grpc::Status ListEnvironments(grpc::ServerContext* ctx, const v1::ListEnvironmentsRequest*,
+                                v1::ListEnvironmentsResponse* resp) override;
+  grpc::Status GetEnvironment(grpc::ServerContext* ctx, const v1::GetEnvironmentRequest* req,
+                              v1::Environment* resp) override;
+  grpc::Status Import(grpc::ServerContext* ctx, const v1::ImportRequest* req, v1::ImportResponse* resp) override;
+  grpc::Status CreateRelease(grpc::ServerContext* ctx, const v1::CreateReleaseRequest* req,
+                             v1::Release* resp) override;
+  grpc::Status GetRelease(grpc::ServerContext* ctx, const v1::GetReleaseRequest* req, v1::Release* resp) override;
+  grpc::Status ListReleases(grpc::ServerContext* ctx, const v1::ListReleasesRequest*,
+                            v1::ListReleasesResponse* resp) override;
+  grpc::Status Approve(grpc::ServerContext* ctx, const v1::ApproveRequest* req, v1::Release* resp) override;
+  grpc::Status Plan(grpc::ServerContext* ctx, const v1::PlanRequest* req, v1::DeploymentPlan* resp) override;
+  grpc::Status Deploy(grpc::ServerContext* ctx, const v1::DeployRequest* req, v1::Deployment* resp) override;
+  grpc::Status Rollback(grpc::ServerContext* ctx, const v1::RollbackRequest* req, v1::Deployment* resp) override;
+  grpc::Status Abandon(grpc::ServerContext* ctx, const v1::AbandonRequest* req, v1::Deployment* resp) override;
+  grpc::Status CheckDrift(grpc::ServerContext* ctx, const v1::CheckDriftRequest* req,
+                          v1::DriftReport* resp) override;
+  grpc::Status Pipeline(grpc::ServerContext* ctx, const v1::PipelineRequest*, v1::PipelineResponse* resp) override;
+  grpc::Status GuardInstall(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override;
+  grpc::Status GuardUninstall(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override;
+  grpc::Status GuardStatus(grpc::ServerContext* ctx, const v1::GuardRequest* req, v1::GuardReport* resp) override;
+
+  grpc::Status CaptureDefinition(grpc::ServerContext* ctx, const v1::CaptureRequest* req,
+                                 v1::CaptureResponse* resp) override;
+
+  // ---- the guard (deploy_guard_rpcs.cc) -----------------------------------
+
+  // What every guarded environment's tables should hold, from the projection.
+  absl::StatusOr<GuardState> ExpectedGuardState();
+
+  using Objects = std::map<std::string, internal::DeployObject>;
+  GuardState GuardStateOf(const Objects& objects) const;
+  GuardCheckout GuardCheckoutOf(const std::string& id, const internal::DeployObject& o) const;
+
+  absl::StatusOr<GuardState> ExpectedGuardSlice(const std::string& after, size_t limit, bool* done);
+
+  // The guard rows of `ids` (sorted), from one point read each.
+  absl::StatusOr<GuardDelta> GuardRowsOf(const std::vector<std::string>& ids);
+
+  // Environments and how to connect to them, for the guard's sync.
+  std::vector<std::pair<std::string, std::string>> GuardTargets();
+
+  absl::Status DoGuard(const auth::Principal& who, const v1::GuardRequest& req, bool install, bool uninstall,
+                       v1::GuardReport* resp);
+
+  // What changed in the environment's database without going through Strata:
+  // each object's definition there against its latest version. Definitions
+  // whose text differs are compared again as catalogs (the latest versions
+  // loaded into a shadow database and cut the same way), so a version
+  // checked in from a hand-written file is not drift for its spelling.
+  absl::Status GuardDrift(const auth::Principal& who, pg::Session& environment_db, const Objects& objects,
+                          v1::GuardReport* resp);
+
+  // "- line" of `before` missing from `after`, "+ line" of `after` missing
+  // from `before`, at most `limit` of them.
+  static std::vector<std::string> LinesThatDiffer(const std::string& before, const std::string& after, size_t limit);
+
+  grpc::Status ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
+                               v1::ListDeploymentsResponse* resp) override;
+
+ private:
+  rocksdb::DB* db() const { return runner_->db(); }
+
+  // ---- calls, scopes, events, state (deploy_service.cc) -------------------
+
+  // Authenticates, runs the handler, logs commands, records refusals of
+  // commands (FAILED_PRECONDITION, PERMISSION_DENIED) in the audit trail.
+  template <typename Fn>
+  grpc::Status Handle(grpc::ServerContext* ctx, const char* command, const std::string& aggregate, Fn&& fn);
+
+  void RecordRefusal(const auth::Principal& who, const char* command, const std::string& aggregate,
+                     const absl::Status& status);
+
+  static absl::Status NeedRole(const auth::Principal& who, std::initializer_list<std::string_view> roles,
+                               const std::string& what);
+
+  // Schema scopes: a scoped user may only plan, deploy, roll back or create
+  // releases whose changes stay inside the scope (the script is their DDL).
+  // `audit_command` non-empty: the refusal is written to the audit trail
+  // here (reads); commands are audited by Handle.
+  absl::Status ChangesInScope(const auth::Principal& who, const std::vector<std::string>& changed,
+                              std::string_view audit_command = "");
+
+  // What a scoped user sees of a release: the objects in scope; data
+  // scripts' SQL only when every change is in scope (a script may touch any table).
+  static void HideOutOfScope(const auth::Principal& who, v1::Release* r);
+
+  // Drift lines ("table sales.orders: column ...") about objects in scope.
+  static bool DriftLineInScope(const auth::Principal& who, const std::string& line);
+
+  static void HideOutOfScope(const auth::Principal& who, v1::Environment* env);
+
+  static absl::Status InScope(const auth::Principal& who, const std::string& env);
+
+  // The environment's deployers rule (see EnvironmentRegistered.deployers).
+  static absl::Status MayDeploy(const auth::Principal& who, const v1::Environment& env);
+
+  v1::Event NewEvent(const auth::Principal& who, const std::string& aggregate, uint64_t seq);
+
+  // Appends events and waits until the projection decided each; returns the decisions.
+  absl::StatusOr<std::vector<decide::Decision>> SubmitAll(const std::vector<v1::Event>& events);
+
+  absl::StatusOr<decide::Decision> Submit(const v1::Event& e);
+
+  absl::Status CatchUpWith(const std::string& aggregate);
+
+  // An environment, with what Strata expects there (every object it holds)
+  // only when the caller needs that.
+  absl::StatusOr<internal::EnvironmentState> Environment(const std::string& name, bool with_state = true);
+  absl::StatusOr<internal::EnvironmentState> FreshEnvironment(const std::string& name, bool with_state = true);
+  absl::StatusOr<internal::ReleaseState> Release(const std::string& name, bool with_entries = true);
+
+  // ---- environments (deploy_environments.cc) ------------------------------
+
+  absl::Status DoAddEnvironment(const auth::Principal& who, const v1::AddEnvironmentRequest& req,
+                                v1::Environment* resp);
+
+  // ---- connections and catalogs (deploy_environments.cc) ------------------
+
+  absl::StatusOr<std::unique_ptr<pg::Session>> Connect(const v1::Environment& env);
+
+  absl::StatusOr<schemadiff::Catalog> ReadLive(const v1::Environment& env);
+
+  absl::StatusOr<std::vector<schemadiff::LabelledSql>> DefinitionsOf(const Entries& entries);
+
+  absl::StatusOr<schemadiff::Catalog> LoadState(const Entries& entries);
+
+  // ---- import (deploy_environments.cc) ------------------------------------
+
+  // How a live object relates to Strata (see DoImport).
+  struct ImportClassification {
+    std::vector<const schemadiff::ObjectDefinition*> fresh;  // unknown to Strata: version 1
+    std::vector<v1::BaselineEntry> matched;                  // known, at the version it matches
+    std::vector<std::string> conflicts;                      // known, but no version matches
+  };
+
+  absl::StatusOr<ImportClassification> ClassifyForImport(const schemadiff::CatalogDefinitions& defs);
+
+  // Checks each new object out and in as version 1, all or nothing: an
+  // object someone else took meanwhile would be missing from the
+  // environment's recorded state, and show up as drift.
+  absl::StatusOr<std::vector<v1::BaselineEntry>> CreateVersionOnes(
+      const auth::Principal& who, const std::vector<const schemadiff::ObjectDefinition*>& fresh,
+      const std::string& message);
+
+  // Reads the environment's catalog; objects Strata does not know become
+  // version 1; known ones must match a version exactly; then the environment
+  // is recorded as holding those versions.
+  absl::Status DoImport(const auth::Principal& who, const v1::ImportRequest& req, v1::ImportResponse* resp);
+
+  // Undoes the accepted check-outs among `checkouts` (best effort: what is
+  // left shows in `strata locks`).
+  void GiveBack(const auth::Principal& who, const std::vector<v1::Event>& checkouts,
+                const std::vector<decide::Decision>& decisions);
+
+  // ---- releases (deploy_releases.cc) --------------------------------------
+
+  // The state a change set is relative to, and its name.
+  absl::StatusOr<std::pair<std::map<std::string, v1::BaselineEntry>, std::string>> BaseState(const std::string& since);
+
+  absl::Status DoCreateRelease(const auth::Principal& who, const v1::CreateReleaseRequest& req, v1::Release* resp);
+
+  absl::Status DoApprove(const auth::Principal& who, const v1::ApproveRequest& req, v1::Release* resp);
+
+  // ---- gates, plans, deployments (deploy_deployments.cc) ------------------
+
+  using Prepared = detail::Prepared;
+
+  // Why deploying `release` to `env` is not allowed now ("" : allowed).
+  absl::StatusOr<std::vector<std::string>> Gates(const internal::EnvironmentState& env,
+                                                 const internal::ReleaseState& rel);
+
+  std::string RunningMessage(const v1::Environment& e);
+
+  // Loads the current and the target state into shadows (in parallel with
+  // reading the live catalog), diffs them both ways, checks drift.
+  absl::StatusOr<Prepared> Prepare(const internal::EnvironmentState& env, const Entries& target,
+                                   const std::string& title, const v1::Release* release);
+
+  // Risk findings of each changed object (strata_sql's rules), from the
+  // definitions of the version deployed now and the target version.
+  void Findings(Prepared& p, const std::map<std::string, const v1::BaselineEntry*>& before,
+                const std::map<std::string, const v1::BaselineEntry*>& after);
+
+  absl::Status DoPlan(const auth::Principal& who, const v1::PlanRequest& req, v1::DeploymentPlan* resp);
+
+  static void FillPlan(const Prepared& p, const std::string& release, v1::DeploymentPlan* resp);
+
+  absl::Status DriftRefusal(const std::string& env, const std::vector<std::string>& drift);
+
+  absl::Status CheckOverride(const auth::Principal& who, const std::string& reason);
+
+  absl::Status DoDeploy(const auth::Principal& who, const v1::DeployRequest& req, v1::Deployment* resp);
+
+  absl::Status DoRollback(const auth::Principal& who, const v1::RollbackRequest& req, v1::Deployment* resp);
+
+  // Connects to the environment, claims it (DeploymentStarted), runs the
+  // script in one transaction, records the outcome.
+  absl::Status Run(const auth::Principal& who, const Prepared& p, v1::DeploymentKind kind, const std::string& release,
+                   const std::string& rolls_back, const Entries& target, const std::string& drift_override,
+                   bool data_loss_allowed, v1::Deployment* resp);
+
+  // Records the end of a started deployment; retried, since until it is in
+  // the log the environment stays claimed.
+  absl::StatusOr<decide::Decision> Finish(const auth::Principal& who, const v1::Event& started, bool succeeded,
+                                          int64_t ms, const std::string& error);
+
+  // 0.1 s to 2 h: deployments take seconds to hours.
+  static const std::vector<double>& DeploymentBuckets();
+
+  // strata_deployments_total{environment, kind, outcome}: the deployments this
+  // instance ran (or abandoned), once their end is in the log.
+  static void CountDeployment(const std::string& environment, v1::DeploymentKind kind, const char* outcome);
+
+  absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp);
+
+  // ---- the pipeline (deploy_releases.cc) ----------------------------------
+
+  absl::Status DoPipeline(v1::PipelineResponse* resp);
+
+ public:
+  // Set by the module before serving: tells the guard's sync to look now.
+  std::function<void()> wake_guard_sync_;
+
+ private:
+  const DeployModuleOptions& options_;
+  eventlog::EventLog* log_;
+  projection::ProjectionRunner* runner_;
+  DecisionBoard* board_;
+  std::shared_ptr<auth::TokenStore> tokens_;
+  std::shared_ptr<const Secrets> secrets_;
+  schemadiff::ShadowOptions shadow_;
+};
+
+template <typename Fn>
+grpc::Status DeployServiceImpl::Handle(grpc::ServerContext* ctx, const char* command, const std::string& aggregate,
+                                       Fn&& fn) {
+  auto who = hosting::AuthenticateCall(*ctx, *tokens_);
+  if (!who.ok()) return hosting::ToGrpcStatus(who.status());
+  absl::Status status = fn(*who);
+  if (*command) {
+    spdlog::info("{} {} by {}@{}: {}", command, aggregate, who->user, who->site,
+                 status.ok() ? std::string("ok") : status.ToString());
+    if (status.code() == absl::StatusCode::kFailedPrecondition ||
+        status.code() == absl::StatusCode::kPermissionDenied)
+      RecordRefusal(*who, command, aggregate, status);
+  }
+  return hosting::ToGrpcStatus(status);
+}
+
+}  // namespace strata::deploy
