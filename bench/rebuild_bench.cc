@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
   }
 
   lock::OutcomeBoard board;
-  lock::LockProjection projection(&board);
+  lock::LockProjection projection(&board, {"public"});
   runner_options.db_path = dir + "/lock-bench";
   runner_options.rebuild = true;
   runner_options.max_uncommitted_bytes = uncommitted_mb << 20;

@@ -42,8 +42,8 @@ int Log(const HistoryCommands& c, Client& client, const Globals& g) {
   if (resp.versions().empty()) return std::cout << resp.object() << " has no versions yet\n", 0;
   std::vector<std::vector<std::string>> rows;
   for (auto it = resp.versions().rbegin(); it != resp.versions().rend(); ++it)
-    rows.push_back({std::to_string(it->version()), When(it->time()) + " UTC", it->user(), it->site(),
-                    Short(it->message())});
+    rows.push_back({std::to_string(it->version()) + (it->dropped() ? " dropped" : ""), When(it->time()) + " UTC",
+                    it->user(), it->site(), Short(it->message())});
   std::cout << resp.object() << "\n";
   PrintTable({"VERSION", "TIME", "USER", "SITE", "MESSAGE"}, rows);
   return 0;
@@ -213,6 +213,11 @@ int Revert(const HistoryCommands& c, Client& client, const Globals& g) {
   v1::Version old;
   grpc::Status s = client.history().GetVersion(client.Context().get(), get, &old);
   if (!s.ok()) return Report(s, g);
+  if (old.dropped()) {
+    std::cerr << fmt::format("error: version {} of {} is a drop; to drop the object again, use strata drop\n",
+                             old.version(), old.object());
+    return 2;
+  }
   // The normal check-in path: only the holder can do it, and it is validated.
   v1::CheckInRequest req;
   req.set_object(old.object());

@@ -77,6 +77,14 @@ int main(int argc, char** argv) {
   ci->add_option("-m,--message", message, "check-in message")->required();
   ci->add_flag("--keep", keep, "keep the object checked out");
 
+  auto* dr = app.add_subcommand("drop", "drop objects you hold: a \"dropped\" version each; releases then drop them");
+  std::vector<std::string> drop_objects;
+  bool cascade = false;
+  dr->add_option("objects", drop_objects, "objects to drop together (dependents first)")->required();
+  dr->add_option("-m,--message", message, "why (the dropped version's message)")->required();
+  dr->add_flag("--cascade", cascade,
+               "also drop every object that depends on them (each must be free or yours; free ones are checked out)");
+
   auto* un = app.add_subcommand("undo", "give up check-outs without checking in");
   un->add_option("objects", objects, "objects")->required();
 
@@ -140,7 +148,8 @@ int main(int argc, char** argv) {
     } else {
       for (const auto& h : resp.objects())
         std::cout << fmt::format("checked out {} ({})\n", h.object(),
-                                 h.latest_version() ? fmt::format("latest version {}", h.latest_version())
+                                 h.latest_version() ? fmt::format("latest version {}{}", h.latest_version(),
+                                                                                  h.dropped() ? ", dropped" : "")
                                                     : std::string("new: name reserved"));
     }
     if (!checkout_file.empty()) {
@@ -152,6 +161,10 @@ int main(int argc, char** argv) {
       if (!s.ok()) return Report(s, g);
       if (head.latest_version() == 0) {
         std::cerr << fmt::format("{} has no version yet: nothing written to {}\n", head.object(), checkout_file);
+      } else if (head.dropped()) {
+        std::cerr << fmt::format("{} is dropped (version {}): nothing written to {}; strata revert {} --to N "
+                                 "brings a version back\n",
+                                 head.object(), head.latest_version(), checkout_file, head.object());
       } else if (checkout_file == "-") {
         std::cout << head.definition();
       } else {
@@ -208,6 +221,25 @@ int main(int argc, char** argv) {
     } else {
       std::cout << fmt::format("checked in {} version {}{}\n", resp.object().object(),
                                resp.object().latest_version(), keep ? " (still checked out)" : "");
+    }
+  } else if (*dr) {
+    strata::v1::DropRequest req;
+    for (const auto& o : drop_objects) req.add_objects(o);
+    req.set_message(message);
+    req.set_cascade(cascade);
+    strata::v1::DropResponse resp;
+    s = client.stub().Drop(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      for (const auto& h : resp.objects())
+        std::cout << fmt::format("dropped {} (version {})\n", h.object(), h.latest_version());
+      if (!resp.cascaded().empty()) {
+        std::string also;
+        for (const auto& c : resp.cascaded()) also += (also.empty() ? "" : ", ") + c;
+        std::cout << fmt::format("with --cascade, also: {}\n", also);
+      }
     }
   } else if (*un) {
     strata::v1::UndoCheckOutRequest req;
@@ -267,8 +299,9 @@ int main(int argc, char** argv) {
       if (!h.definition().empty() && h.definition().back() != '\n') std::cout << "\n";
     } else {
       std::cout << fmt::format("object:       {}\n", h.object());
-      std::cout << fmt::format("version:      {}\n", h.latest_version() ? std::to_string(h.latest_version())
-                                                                          : std::string("none (name reserved)"));
+      std::cout << fmt::format("version:      {}{}\n",
+                               h.latest_version() ? std::to_string(h.latest_version()) : std::string("none (name reserved)"),
+                               h.dropped() ? " (dropped; strata revert OBJECT --to N brings it back)" : "");
       std::cout << fmt::format("checked out:  {}\n", HolderText(h));
       if (h.has_lock() && !h.lock().reason().empty())
         std::cout << fmt::format("reason:       {}\n", h.lock().reason());

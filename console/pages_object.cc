@@ -135,7 +135,8 @@ Page ObjectPage(Backend& b, const PageRequest& r) {
   std::string& h = page.body;
   h += fmt::format("<h1><span class=\"kind\">{}</span> {}</h1>", Esc(head.kind()), Esc(id));
   h += "<dl class=\"facts\">";
-  h += fmt::format("<dt>Latest version</dt><dd id=\"latest\">{}</dd>", latest ? fmt::format("v{}", latest) : "none yet (reserved)");
+  h += fmt::format("<dt>Latest version</dt><dd id=\"latest\">{}</dd>", latest ? fmt::format("v{}{}", latest, head.dropped() ? " (dropped)" : "")
+                                                                          : "none yet (reserved)");
   h += fmt::format("<dt>Holder</dt><dd id=\"holder\">{}</dd>",
                    head.has_lock() ? fmt::format("{} ({}) since {} — {}", Esc(head.lock().user()), Esc(head.lock().site()),
                                                  TimeText(absl::FromUnixSeconds(head.lock().since().seconds())),
@@ -146,8 +147,8 @@ Page ObjectPage(Backend& b, const PageRequest& r) {
        "<th>When</th><th>Message</th><th>Compare</th></tr></thead><tbody>";
   for (auto it = versions.versions().rbegin(); it != versions.versions().rend(); ++it) {
     const auto& v = *it;
-    h += fmt::format("<tr><td>v{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", v.version(),
-                     Esc(v.user()), Esc(v.site()), TimeText(absl::FromUnixSeconds(v.time().seconds())), Esc(v.message()),
+    h += fmt::format("<tr><td>v{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", v.version(),
+                     v.dropped() ? " dropped" : "", Esc(v.user()), Esc(v.site()), TimeText(absl::FromUnixSeconds(v.time().seconds())), Esc(v.message()),
                      v.version() > 1 ? fmt::format("<a href=\"/objects/{}?from={}&amp;to={}\">with v{}</a>", Url(id),
                                                    v.version() - 1, v.version(), v.version() - 1)
                                      : "");
@@ -174,7 +175,7 @@ Page ObjectPage(Backend& b, const PageRequest& r) {
     }
     h += "</section>";
   }
-  if (latest) h += fmt::format("<details><summary>Definition (v{})</summary><pre><code>{}</code></pre></details>", latest,
+  if (latest && !head.dropped()) h += fmt::format("<details><summary>Definition (v{})</summary><pre><code>{}</code></pre></details>", latest,
                                Esc(head.definition()));
   h += "<section><h2>Deployed</h2><table><thead><tr><th>Environment</th><th>Version</th><th>Release</th></tr></thead><tbody>";
   for (const auto& e : deployed)

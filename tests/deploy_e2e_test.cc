@@ -492,6 +492,172 @@ TEST_P(DeployE2ETest, RollbackReturnsTheCatalogToThePreviousState) {
   ASSERT_TRUE(Deploy("alice-token", "r1", "dev").ok());
 }
 
+grpc::Status Drop(v1::LockService::Stub& lock, const std::string& token, const std::vector<std::string>& objects,
+                  bool cascade, v1::DropResponse* resp) {
+  v1::DropRequest req;
+  for (const auto& o : objects) req.add_objects(o);
+  req.set_message("not needed any more");
+  req.set_cascade(cascade);
+  return lock.Drop(Ctx(token).get(), req, resp);
+}
+
+std::vector<std::string> Ids(const v1::DropResponse& resp) {
+  std::vector<std::string> ids;
+  for (const auto& h : resp.objects()) ids.push_back(h.object());
+  return ids;
+}
+
+// Issue 20: a drop is refused while something depends on the object (the
+// message names each dependent), allowed with the dependents in the same
+// command, and with --cascade (a dependent someone else holds stops it).
+TEST_P(DeployE2ETest, ADropWaitsForItsDependentsUnlessTheyAreDroppedToo) {
+  ImportShop();
+  ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
+  v1::DropResponse resp;
+  grpc::Status s = Drop(*lock_, "alice-token", {"table:sales.orders"}, false, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("table:sales.orders is used by"));
+  for (const char* dependent :
+       {"view:sales.open_orders", "function:sales.customer_total(integer)", "index:sales.orders_by_customer"})
+    EXPECT_THAT(s.error_message(), HasSubstr(dependent));
+  // Not checked out: refused, whatever the dependents.
+  EXPECT_EQ(Drop(*lock_, "alice-token", {"view:sales.open_orders"}, false, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  // The same set: dependents first.
+  for (const char* o : {"view:sales.open_orders", "function:sales.customer_total(integer)",
+                        "index:sales.orders_by_customer"})
+    ASSERT_TRUE(CheckOut("alice-token", o).ok());
+  resp.Clear();
+  s = Drop(*lock_, "alice-token",
+           {"table:sales.orders", "view:sales.open_orders", "function:sales.customer_total(integer)",
+            "index:sales.orders_by_customer"},
+           false, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.objects_size(), 4);
+  EXPECT_EQ(resp.objects(3).object(), "table:sales.orders");
+  for (const auto& h : resp.objects()) {
+    EXPECT_TRUE(h.dropped()) << h.object();
+    EXPECT_FALSE(h.has_lock()) << h.object();
+  }
+  EXPECT_EQ(Drop(*lock_, "alice-token", {"table:sales.orders"}, false, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "already dropped (and not checked out)";
+
+  // --cascade from the schema: customers and the enum type go with it; bob
+  // (london on Kafka) holding customers stops it until he gives it back.
+  ASSERT_TRUE(CheckOut("bob-token", "table:sales.customers").ok());
+  ASSERT_TRUE(CheckOut("alice-token", "schema:sales").ok());
+  resp.Clear();
+  s = Drop(*lock_, "alice-token", {"schema:sales"}, false, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("table:sales.customers"));
+  EXPECT_THAT(s.error_message(), HasSubstr("type:sales.order_status"));
+  EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr("table:sales.orders"))) << "dropped objects use nothing";
+  s = Drop(*lock_, "alice-token", {"schema:sales"}, true, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("checked out by bob"));
+  v1::UndoCheckOutRequest undo;
+  undo.add_objects("table:sales.customers");
+  v1::UndoCheckOutResponse undone;
+  ASSERT_TRUE(LockFor("bob-token").UndoCheckOut(Ctx("bob-token").get(), undo, &undone).ok());
+  resp.Clear();
+  s = Drop(*lock_, "alice-token", {"schema:sales"}, true, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(std::vector<std::string>(resp.cascaded().begin(), resp.cascaded().end()),
+              ::testing::UnorderedElementsAre("table:sales.customers", "sequence:sales.customers_id_seq",
+                                              "type:sales.order_status"));
+  ASSERT_EQ(resp.objects_size(), 4);
+  EXPECT_EQ(resp.objects(3).object(), "schema:sales");
+  // Both sites agree.
+  v1::GetObjectRequest get;
+  get.set_object("table:sales.customers");
+  v1::ObjectHead head;
+  ASSERT_TRUE(LockFor("bob-token").GetObject(Ctx("bob-token").get(), get, &head).ok());
+  EXPECT_TRUE(head.dropped());
+}
+
+// A release carries a drop: its plan loses the table's rows, so deploying
+// it needs --allow-data-loss; afterwards the table is gone, nothing has
+// drifted, and a revert brings the object back with its history.
+TEST_P(DeployE2ETest, AReleaseDropsATableOnlyWithAllowDataLossAndARevertBringsItBack) {
+  ImportShop();
+  const std::vector<std::string> gone = {"table:sales.orders", "view:sales.open_orders",
+                                         "function:sales.customer_total(integer)", "index:sales.orders_by_customer"};
+  for (const auto& o : gone) ASSERT_TRUE(CheckOut("alice-token", o).ok());
+  v1::DropResponse dropped;
+  ASSERT_TRUE(Drop(*lock_, "alice-token", gone, false, &dropped).ok());
+  const v1::Release r1 = CreateRelease("r1");
+  for (const auto& o : gone) EXPECT_EQ(std::count(r1.changed().begin(), r1.changed().end(), o), 1) << o;
+  for (const auto& e : r1.entries()) EXPECT_EQ(std::count(gone.begin(), gone.end(), e.object()), 0) << e.object();
+
+  v1::PlanRequest preq;
+  preq.set_release("r1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  ASSERT_TRUE(deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan).ok());
+  EXPECT_THAT(plan.script(), HasSubstr("DROP TABLE sales.orders"));
+  EXPECT_THAT(plan.script(), HasSubstr("DROP VIEW sales.open_orders"));
+  ASSERT_GT(plan.data_loss_size(), 0);
+  bool drop_table_finding = false;
+  for (const auto& f : plan.findings()) drop_table_finding |= f.code() == "drop-table";
+  EXPECT_TRUE(drop_table_finding) << plan.DebugString();
+
+  auto refused = Deploy("alice-token", "r1", "dev");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_class WHERE relname = 'orders'"), 1);
+  v1::DeployRequest req;
+  req.set_release("r1");
+  req.set_environment("dev");
+  req.set_allow_data_loss(true);
+  v1::Deployment d;
+  auto s = deploy_->Deploy(Ctx("alice-token", 120).get(), req, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_class WHERE relname IN ('orders', 'open_orders')"), 0);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.customers"), 1) << "the rest is untouched";
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("dev");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted()) << report.DebugString();
+  // Re-created by hand, the dropped table is drift.
+  Exec(url("dev"), "CREATE TABLE sales.orders (id int)");
+  report.Clear();
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_TRUE(report.drifted());
+  Exec(url("dev"), "DROP TABLE sales.orders");
+
+  // History: version 2 is the drop; the audit trail says "drop".
+  v1::ListVersionsRequest lreq;
+  lreq.set_object("table:sales.orders");
+  v1::ListVersionsResponse versions;
+  ASSERT_TRUE(history_->ListVersions(Ctx("vera-token").get(), lreq, &versions).ok());
+  ASSERT_EQ(versions.versions_size(), 2);
+  EXPECT_FALSE(versions.versions(0).dropped());
+  EXPECT_TRUE(versions.versions(1).dropped());
+  EXPECT_GE(Audit("drop", 4).size(), 4u);
+
+  // Revert: the definition of version 1 as version 3.
+  ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
+  v1::GetVersionRequest vreq;
+  vreq.set_object("table:sales.orders");
+  vreq.set_version(1);
+  v1::Version v1_;
+  ASSERT_TRUE(history_->GetVersion(Ctx("alice-token").get(), vreq, &v1_).ok());
+  ASSERT_TRUE(CheckIn("alice-token", "table:sales.orders", v1_.definition()).ok());
+  v1::GetObjectRequest get;
+  get.set_object("table:sales.orders");
+  v1::ObjectHead head;
+  ASSERT_TRUE(lock_->GetObject(Ctx("alice-token").get(), get, &head).ok());
+  EXPECT_EQ(head.latest_version(), 3u);
+  EXPECT_FALSE(head.dropped());
+  EXPECT_THAT(head.definition(), HasSubstr("CREATE TABLE sales.orders"));
+  std::string out;
+  ASSERT_EQ(RunCli(stack_->history_endpoint(), "vera-token", "log table:sales.orders", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("2 dropped"));
+}
+
 TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefused) {
   ImportShop();
   Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");

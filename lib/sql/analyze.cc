@@ -1631,9 +1631,14 @@ absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOpti
 }
 
 absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected, const AnalyzeOptions& options) {
+  return AnalyzeDefines(sql, expected, options).status();
+}
+
+absl::StatusOr<ObjectInfo> AnalyzeDefines(std::string_view sql, const model::ObjectId& expected,
+                                          const AnalyzeOptions& options) {
   auto info = AnalyzeDefinition(sql, options);
   if (!info.ok()) return info.status();
-  if (info->id == expected) return absl::OkStatus();
+  if (info->id == expected) return info;
   std::string hint;
   if (info->id.kind == expected.kind && info->id.schema != expected.schema &&
       info->id.name == expected.name)

@@ -132,6 +132,19 @@ absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOpti
 // OK when it defines `expected`. Parse errors as AnalyzeDefinition.
 absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected,
                           const AnalyzeOptions& options = {});
+// The same check, returning the analysis when the definition defines `expected`.
+absl::StatusOr<ObjectInfo> AnalyzeDefines(std::string_view sql, const model::ObjectId& expected,
+                                          const AnalyzeOptions& options = {});
+
+// Dependency keys: one text per name space and name, "relation:sales.orders",
+// "type:sales.status", "function:sales.total" (overloads share a key: without
+// argument types), "schema:sales", "extension:pgcrypto". What an object's
+// definition uses (its references, the table an index or trigger is on, the
+// schema it is in), sorted and unique, never the object itself ...
+std::vector<std::string> DependencyKeys(const ObjectInfo& info);
+// ... and the key under which others use `id`; nullopt for kinds nothing can
+// name (triggers, policies).
+std::optional<std::string> DependencyKeyOf(const model::ObjectId& id);
 
 // Whether PostgreSQL defines this name itself.
 bool IsBuiltinFunction(std::string_view name);

@@ -391,5 +391,20 @@ TEST(ParsedSql, LongTextsKeepStatementTextsAndErrorPositions) {
   EXPECT_EQ(atomic->size(), parsed->size() + 1);
 }
 
+TEST(DependencyKeys, NameWhatADefinitionUsesAndWhereOthersFindIt) {
+  auto info = AnalyzeDefinition(
+      "CREATE VIEW s.v AS SELECT s.total(id), status::s.st FROM s.t", {.search_path = {"s"}});
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(DependencyKeys(*info),
+            (std::vector<std::string>{"function:s.total", "relation:s.t", "schema:s", "type:s.st"}));
+  auto index = AnalyzeDefinition("CREATE INDEX i ON s.t (id)");
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(DependencyKeys(*index), (std::vector<std::string>{"relation:s.t", "schema:s"}));
+  EXPECT_EQ(DependencyKeyOf(*model::ParseObjectId("function:s.total(integer)")), "function:s.total");
+  EXPECT_EQ(DependencyKeyOf(*model::ParseObjectId("materialized_view:s.m")), "relation:s.m");
+  EXPECT_EQ(DependencyKeyOf(*model::ParseObjectId("schema:s")), "schema:s");
+  EXPECT_EQ(DependencyKeyOf(*model::ParseObjectId("trigger:s.t.audit")), std::nullopt);
+}
+
 }  // namespace
 }  // namespace strata::sql

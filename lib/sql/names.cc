@@ -66,6 +66,31 @@ std::optional<RefClass> RefClassOfKind(std::string_view kind) {
   return std::nullopt;
 }
 
+namespace {
+std::string Key(RefClass cls, std::string_view qualified) { return std::string(RefClassName(cls)) + ":" + std::string(qualified); }
+}  // namespace
+
+std::optional<std::string> DependencyKeyOf(const model::ObjectId& id) {
+  auto cls = RefClassOfKind(id.kind);
+  if (!cls) return std::nullopt;
+  std::string name = id.name;
+  if (*cls == RefClass::kFunction) name = name.substr(0, name.find('('));
+  if (*cls == RefClass::kSchema || *cls == RefClass::kExtension) return Key(*cls, name);
+  return Key(*cls, id.schema.empty() ? name : id.schema + "." + name);
+}
+
+std::vector<std::string> DependencyKeys(const ObjectInfo& info) {
+  std::vector<std::string> keys;
+  for (const auto& r : info.references) keys.push_back(Key(r.cls, r.QualifiedName()));
+  if (!info.index_table.empty()) keys.push_back(Key(RefClass::kRelation, info.index_table));
+  if (!info.id.schema.empty() && info.id.kind != "schema" && info.id.kind != "extension")
+    keys.push_back(Key(RefClass::kSchema, info.id.schema));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  if (auto self = DependencyKeyOf(info.id)) std::erase(keys, *self);
+  return keys;
+}
+
 std::string Reference::QualifiedName() const { return schema.empty() ? name : absl::StrCat(schema, ".", name); }
 
 const Column* ObjectInfo::FindColumn(std::string_view name) const {

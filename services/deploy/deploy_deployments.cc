@@ -151,10 +151,23 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
 
 void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const v1::BaselineEntry*>& before,
                                  const std::map<std::string, const v1::BaselineEntry*>& after) {
+  auto add = [&](const std::vector<sql::Finding>& findings) {
+    for (const auto& f : findings) {
+      v1::Finding* out = &p.findings.emplace_back();
+      out->set_code(f.code);
+      out->set_severity(sql::SeverityName(f.severity));
+      out->set_object(f.object);
+      out->set_reason(f.reason);
+    }
+  };
   for (const auto& id_text : p.changed) {
     auto id = model::ParseObjectId(id_text);
+    if (!id.ok()) continue;
     auto to = after.find(id_text);
-    if (!id.ok() || to == after.end()) continue;
+    if (to == after.end()) {  // dropped by the release
+      if (before.count(id_text)) add(sql::DropChange(*id).findings);
+      continue;
+    }
     auto proposed = DeployProjection::ReadDefinition(db(), id_text, to->second->version());
     if (!proposed.ok()) continue;
     std::optional<sql::ObjectInfo> old;
@@ -164,15 +177,7 @@ void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const 
         if (auto info = sql::AnalyzeDefinition(*def); info.ok()) old = std::move(*info);
     }
     auto change = sql::DescribeChange(*id, old ? &*old : nullptr, *proposed);
-    if (!change.ok()) continue;
-    for (const auto& f : change->findings) {
-      v1::Finding* out = nullptr;
-      out = &p.findings.emplace_back();
-      out->set_code(f.code);
-      out->set_severity(sql::SeverityName(f.severity));
-      out->set_object(f.object);
-      out->set_reason(f.reason);
-    }
+    if (change.ok()) add(change->findings);
   }
 }
 

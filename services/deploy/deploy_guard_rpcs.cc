@@ -171,17 +171,20 @@ absl::Status DeployServiceImpl::GuardDrift(const auth::Principal& who, pg::Sessi
     auto it = objects.find(id);
     if (it == objects.end() || it->second.latest_version() == 0)
       add(id, v1::GuardDrift::UNVERSIONED, it == objects.end() ? nullptr : &it->second);
+    else if (it->second.dropped())
+      add(id, v1::GuardDrift::CHANGED, &it->second)
+          ->add_detail(fmt::format("version {} dropped it; the database still has it", it->second.latest_version()));
     else if (auth::Sha256Hex(sql) != it->second.latest_sha256())
       changed.push_back(id);
   }
   for (const auto& [id, o] : objects)
-    if (o.latest_version() > 0 && !in_db.count(id) && hosting::ObjectInScope(who, id))
+    if (o.latest_version() > 0 && !o.dropped() && !in_db.count(id) && hosting::ObjectInScope(who, id))
       add(id, v1::GuardDrift::MISSING, &o);
   if (changed.empty()) return absl::OkStatus();
 
   Entries latest;
   for (const auto& [id, o] : objects) {
-    if (o.latest_version() == 0) continue;
+    if (o.latest_version() == 0 || o.dropped()) continue;
     v1::BaselineEntry e;
     e.set_object(id);
     e.set_version(o.latest_version());

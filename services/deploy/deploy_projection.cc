@@ -210,6 +210,7 @@ absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::State
   obj.set_latest_version(facts.latest_version);
   if (e.has_checked_in()) {
     obj.set_latest_sha256(e.checked_in().definition_sha256());
+    obj.set_dropped(e.checked_in().dropped());
     txn.PutBlind(keys::Version(id, e.checked_in().version()), e.checked_in().definition());
   }
   txn.Put(keys::Object(id), obj.SerializeAsString());
@@ -488,17 +489,16 @@ bool DeployProjection::SucceededOn(rocksdb::DB* db, const std::string& env, cons
 
 uint64_t DeployProjection::ObjectScans() { return static_cast<uint64_t>(ObjectScanCounter().value()); }
 
-absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> DeployProjection::ReadHeads(
-    rocksdb::DB* db) {
+absl::StatusOr<std::map<std::string, DeployProjection::Head>> DeployProjection::ReadHeads(rocksdb::DB* db) {
   ObjectScanCounter().Increment();
-  std::map<std::string, std::pair<uint64_t, std::string>> heads;
+  std::map<std::string, Head> heads;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     internal::DeployObject o;
     if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
       return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
     if (o.latest_version() == 0) continue;
-    heads[it->key().ToString().substr(2)] = {o.latest_version(), o.latest_sha256()};
+    heads[it->key().ToString().substr(2)] = {o.latest_version(), o.latest_sha256(), o.dropped()};
   }
   return heads;
 }

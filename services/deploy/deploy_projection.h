@@ -148,9 +148,14 @@ class DeployProjection : public projection::Projection {
   static absl::StatusOr<std::map<std::string, internal::DeployObject>> ReadObjectsAfter(rocksdb::DB* db,
                                                                                       const std::string& after,
                                                                                       size_t limit, bool* done);
-  // Every object with a version: id -> (latest version, its sha256). Also
-  // a whole-repository read (counted).
-  static absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> ReadHeads(rocksdb::DB* db);
+  // Every object with a version: id -> its latest version. Also a
+  // whole-repository read (counted).
+  struct Head {
+    uint64_t version = 0;
+    std::string sha256;
+    bool dropped = false;  // the latest version dropped the object
+  };
+  static absl::StatusOr<std::map<std::string, Head>> ReadHeads(rocksdb::DB* db);
   // How many whole-repository reads (ReadObjects, ReadHeads) and slices
   // (ReadObjectsAfter) this process made; also the metric
   // strata_deploy_object_scans_total.

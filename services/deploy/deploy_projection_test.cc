@@ -136,7 +136,7 @@ TEST_F(DeployProjectionTest, KeepsEveryVersionsDefinitionAndTheHeads) {
   EXPECT_FALSE(DeployProjection::ReadDefinition(runner_->db(), "table:s.t", 2).ok());
   auto heads = DeployProjection::ReadHeads(runner_->db());
   ASSERT_TRUE(heads.ok());
-  EXPECT_EQ(heads->at("table:s.t").first, 1u);
+  EXPECT_EQ(heads->at("table:s.t").version, 1u);
 }
 
 TEST_F(DeployProjectionTest, DeploymentsMoveTheExpectedStateOnlyWhenTheySucceed) {

@@ -77,8 +77,8 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
     if (ds.sql().empty()) return absl::InvalidArgumentError(fmt::format("data script {} is empty", ds.name()));
   }
   // Named objects are read one by one; "everything since" reads every head.
-  std::map<std::string, std::pair<uint64_t, std::string>> named_heads;
-  absl::StatusOr<std::map<std::string, std::pair<uint64_t, std::string>>> heads = named_heads;
+  std::map<std::string, DeployProjection::Head> named_heads;
+  absl::StatusOr<std::map<std::string, DeployProjection::Head>> heads = named_heads;
   if (req.objects().empty()) {
     heads = DeployProjection::ReadHeads(db());
   } else {
@@ -88,7 +88,7 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
       auto o = DeployProjection::ReadObject(db(), id->ToString());
       if (!o.ok()) return o.status();
       if (*o && (*o)->latest_version() > 0)
-        (*heads)[id->ToString()] = {(*o)->latest_version(), (*o)->latest_sha256()};
+        (*heads)[id->ToString()] = {(*o)->latest_version(), (*o)->latest_sha256(), (*o)->dropped()};
     }
   }
   if (!heads.ok()) return heads.status();
@@ -96,9 +96,18 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   if (!base.ok()) return base.status();
   std::map<std::string, v1::BaselineEntry> state = base->first;
   std::vector<std::string> changed;
+  // A release's entries are what exists after it: a dropped object leaves
+  // them, and is a change when the base had it or there is no base (since
+  // the beginning: environments may hold it); plans then drop it.
+  const bool from_beginning = base->second.empty();
   auto take_latest = [&](const std::string& id) {
-    const auto& [version, sha] = heads->at(id);
+    const auto& [version, sha, dropped] = heads->at(id);
     auto it = state.find(id);
+    if (dropped) {
+      if (it != state.end()) state.erase(it);
+      if (it != state.end() || from_beginning) changed.push_back(id);
+      return;
+    }
     if (it != state.end() && it->second.version() == version) return;
     v1::BaselineEntry e;
     e.set_object(id);

@@ -37,7 +37,7 @@ void AppendJsonString(std::string* out, const std::string& s) {
 std::string ActionOf(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kCheckedOut: return "checkout";
-    case v1::Event::kCheckedIn: return "checkin";
+    case v1::Event::kCheckedIn: return e.checked_in().dropped() ? "drop" : "checkin";
     case v1::Event::kCheckOutUndone: return "undo";
     case v1::Event::kLockForceReleased: return "force_release";
     case v1::Event::kCommandRefused: return e.command_refused().command();
@@ -58,7 +58,8 @@ std::string DetailOf(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kCheckedOut: return e.checked_out().reason();
     case v1::Event::kCheckedIn:
-      return fmt::format("version {}: {}", e.checked_in().version(), e.checked_in().message());
+      return fmt::format("version {}{}: {}", e.checked_in().version(), e.checked_in().dropped() ? " dropped" : "",
+                         e.checked_in().message());
     case v1::Event::kLockForceReleased:
       return fmt::format("from {} ({}): {}", e.lock_force_released().previous_holder(),
                          e.lock_force_released().previous_holder_site(),

@@ -203,6 +203,7 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       const auto& ci = event.checked_in();
       o.set_latest_version(ci.version());
       o.set_latest_sha256(ci.definition_sha256());
+      o.set_latest_dropped(ci.dropped());
       if (!ci.keep_checked_out()) o.clear_lock();
       v1::Version v;
       v.set_object(id);
@@ -216,6 +217,7 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       v.set_partition(position.partition);
       v.set_offset(position.offset);
       v.set_event_id(event.event_id());
+      v.set_dropped(ci.dropped());
       txn.PutBlind(keys::Version(id, ci.version()), v.SerializeAsString());
       txn.PutBlind("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
                    keys::Version(id, ci.version()));

@@ -191,7 +191,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
         if (!o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
           return absl::DataLossError(fmt::format("corrupt object state {}", it->key().ToString()));
-        if (o.latest_version() == 0) continue;
+        if (o.latest_version() == 0 || o.latest_dropped()) continue;  // a baseline holds what exists
         auto* entry = bc->add_entries();
         entry->set_object(it->key().ToString().substr(2));
         entry->set_version(o.latest_version());
@@ -458,7 +458,7 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     internal::HistoryObject o;
     for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next())
       if (o.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
-          o.latest_version() > 0)
+          o.latest_version() > 0 && !o.latest_dropped())
         out[it->key().ToString().substr(2)] = o.latest_version();
     return out;
   }

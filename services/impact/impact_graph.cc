@@ -153,7 +153,13 @@ absl::StatusOr<std::vector<std::string>> GraphStore::Targets(const internal::Imp
   const auto cls = static_cast<sql::RefClass>(ref.cls());
   const std::string qualified = ref.schema().empty() ? ref.name() : ref.schema() + "." + ref.name();
   auto ids = Named(cls, qualified);
-  if (!ids.ok() || cls != sql::RefClass::kFunction || ids->size() <= 1 || ref.nargs() < 0) return ids;
+  if (!ids.ok()) return ids;
+  // A dropped object is no target: what still names it names nothing.
+  std::erase_if(*ids, [this](const std::string& id) {
+    auto o = Object(id);
+    return o.ok() && *o && (*o)->dropped();
+  });
+  if (cls != sql::RefClass::kFunction || ids->size() <= 1 || ref.nargs() < 0) return ids;
   std::vector<std::string> matching;
   for (const auto& id : *ids)
     if (ArgCount(id) == ref.nargs()) matching.push_back(id);
@@ -185,14 +191,20 @@ sql::Catalog GraphStore::MakeCatalog() const {
   sql::Catalog c;
   c.exists = [this](sql::RefClass cls, const std::string& schema, const std::string& name) {
     auto ids = Named(cls, schema + "." + name);
-    return ids.ok() && !ids->empty();
+    if (!ids.ok()) return false;
+    for (const auto& id : *ids) {  // names stay when objects are dropped
+      auto o = Object(id);
+      if (o.ok() && *o && !(*o)->dropped()) return true;
+    }
+    return false;
   };
   c.columns = [this](const std::string& schema,
                      const std::string& name) -> std::optional<std::vector<std::string>> {
     auto ids = Named(sql::RefClass::kRelation, schema + "." + name);
     if (!ids.ok() || ids->empty()) return std::nullopt;
     auto o = Object(ids->front());
-    if (!o.ok() || !*o || (*o)->latest_version() == 0 || !(*o)->analysis_error().empty()) return std::nullopt;
+    if (!o.ok() || !*o || (*o)->latest_version() == 0 || (*o)->dropped() || !(*o)->analysis_error().empty())
+      return std::nullopt;
     const std::string kind = (*o)->kind();
     if (kind == "sequence" || kind == "index") return std::nullopt;
     std::vector<std::string> cols;

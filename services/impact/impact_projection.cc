@@ -53,6 +53,7 @@ absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Pos
     const bool first = o.kind().empty();
     o.set_kind(id.substr(0, id.find(':')));
     txn.Put(keys::Definition(id), event.checked_in().definition());
+    o.set_dropped(event.checked_in().dropped());
     if (first)
       if (absl::Status s = AddName(id, txn); !s.ok()) return s;
     if (pending_.insert(id).second) pending_order_.push_back(id);
@@ -99,6 +100,13 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   const std::string definition = stored_definition->value_or("");
   const bool had_model = !o.fingerprint().empty();
   if (absl::Status s = RemoveEdges(id, o, txn); !s.ok()) return s;
+  if (o.dropped()) {
+    StoreModel(sql::ObjectInfo{}, &o);
+    o.clear_fingerprint();
+    o.clear_analysis_error();
+    txn.Put(keys::Object(id), o.SerializeAsString());
+    return ReanalyzeDependents(id, txn, visited);
+  }
 
   auto fingerprint = sql::Fingerprint(definition);
   o.set_fingerprint(fingerprint.ok() ? *fingerprint : "");
@@ -120,6 +128,14 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   txn.Put(keys::Object(id), o.SerializeAsString());
 
   if (had_model && ColumnNames(o) == columns_before) return absl::OkStatus();
+  return ReanalyzeDependents(id, txn, visited);
+}
+
+// What uses relation `id` is analyzed again: its columns changed, or it
+// was dropped.
+absl::Status ImpactProjection::ReanalyzeDependents(const std::string& id, projection::StateTxn& txn,
+                                                   absl::flat_hash_set<std::string>& visited) {
+  GraphStore store = StoreOver(txn);
   auto name = NameOf(id);
   if (!name || name->first != sql::RefClass::kRelation) return absl::OkStatus();
   auto deps = Dependents(name->first, name->second, txn);

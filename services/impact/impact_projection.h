@@ -47,6 +47,8 @@ class ImpactProjection : public projection::Projection {
   // dependents when its columns changed. `visited` bounds the cascade.
   absl::Status Analyze(const std::string& id, internal::ImpactObject& o, projection::StateTxn& txn,
                        absl::flat_hash_set<std::string>& visited);
+  absl::Status ReanalyzeDependents(const std::string& id, projection::StateTxn& txn,
+                                   absl::flat_hash_set<std::string>& visited);
   absl::Status RemoveEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
   absl::Status AddEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
   absl::Status AddName(const std::string& id, projection::StateTxn& txn);

@@ -194,6 +194,32 @@ TEST_F(ImpactProjectionTest, NewVersionsMoveEdgesAndLostRacesChangeNothing) {
   EXPECT_EQ((*w)->analysis_error(), "the definition defines view:s.other, not view:s.w");
 }
 
+// A dropped version (strata drop) leaves the graph: no edges of its own, no
+// analysis error, and what used it now uses an unknown name.
+TEST_F(ImpactProjectionTest, ADroppedObjectLeavesTheGraph) {
+  Replica r(root_ / "a");
+  r.CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int)");
+  r.CheckIn("view:s.v", 1, 1, "CREATE VIEW s.v AS SELECT a FROM s.t");
+  r.CheckIn("view:s.w", 1, 1, "CREATE VIEW s.w AS SELECT a FROM s.v");
+  r.Append("view:s.v", 3, [](v1::Event& e) { e.mutable_checked_out(); });
+  r.Append("view:s.v", 4, [](v1::Event& e) {
+    e.mutable_checked_in()->set_version(2);
+    e.mutable_checked_in()->set_dropped(true);
+  });
+  GraphStore store = r.Store();
+  auto deps = store.Dependents("table:s.t", 0);
+  ASSERT_TRUE(deps.ok());
+  EXPECT_TRUE(deps->nodes().empty()) << deps->DebugString();
+  auto v = store.Object("view:s.v");
+  ASSERT_TRUE(v.ok() && *v);
+  EXPECT_TRUE((*v)->dropped());
+  EXPECT_TRUE((*v)->analysis_error().empty());
+  EXPECT_TRUE((*v)->references().empty());
+  auto w = store.Dependencies("view:s.w", 0);
+  ASSERT_TRUE(w.ok());
+  EXPECT_THAT(Nodes(*w), ElementsAre("1 relation:s.v(a)?"));  // a name nothing defines
+}
+
 // A column change of a table with many dependents re-analyzes each of them;
 // the table's dependents record is read and written once for all of them,
 // not twice per dependent (which cost O(N^2) in the size of the record).

@@ -3,6 +3,8 @@
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "model/object_id.h"
+#include "spdlog/spdlog.h"
+#include "sql/analyze.h"
 #include "rocksdb/db.h"
 
 namespace strata::lock {
@@ -12,6 +14,7 @@ std::string HeadKey(const std::string& id) { return "h/" + id; }
 std::string LockKey(const std::string& id) { return "l/" + id; }
 std::string NamePrefix(const std::string& qualified) { return "n/" + qualified + std::string(1, '\0'); }
 std::string NameKey(const model::ObjectId& id) { return NamePrefix(id.QualifiedName()) + id.kind; }
+std::string ReferencePrefix(const std::string& key) { return "r/" + key + std::string(1, '\0'); }
 
 // What one touched object costs in memory: the map entry, the parsed
 // messages' fixed part, and the strings that dominate (definition, message).
@@ -84,6 +87,7 @@ absl::StatusOr<LockProjection::Touched*> LockProjection::Load(const std::string&
   // Flush() keeps these index entries in step with the state.
   t.stored_lock = t.state.head().has_lock();
   t.stored_name = t.state.head().latest_version() > 0 || t.stored_lock;
+  t.stored_references.assign(t.state.references().begin(), t.state.references().end());
   t.bytes = MemoryEstimate(key, t.state);
   dirty_bytes_ += t.bytes;
   return &dirty_.emplace(key, std::move(t)).first->second;
@@ -128,6 +132,9 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
         info->set_message(ci.message());
         info->set_definition_sha256(ci.definition_sha256());
         if (!ci.keep_checked_out()) head->clear_lock();
+        head->set_dropped(ci.dropped());
+        state.clear_references();
+        for (auto& k : ReferencesOf(event)) state.add_references(std::move(k));
         break;
       }
       case v1::Event::kCheckOutUndone:
@@ -171,8 +178,35 @@ absl::Status LockProjection::Flush(projection::StateTxn& txn) {
     } else if (!named && touched.stored_name) {
       txn.Delete(NameKey(*id));
     }
+    // Both lists are sorted: write only the difference.
+    const auto& now = state.references();
+    const auto& before = touched.stored_references;
+    for (const auto& k : before)
+      if (!std::binary_search(now.begin(), now.end(), k)) txn.Delete(ReferencePrefix(k) + key);
+    for (const auto& k : now)
+      if (!std::binary_search(before.begin(), before.end(), k)) txn.Put(ReferencePrefix(k) + key, "");
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> LockProjection::ReferencesOf(const v1::Event& event) const {
+  const auto& ci = event.checked_in();
+  if (ci.dropped()) return {};
+  std::vector<std::string> keys;
+  if (ci.has_references()) {
+    keys.assign(ci.references().keys().begin(), ci.references().keys().end());
+  } else if (!ci.definition().empty()) {
+    auto info = sql::AnalyzeDefinition(ci.definition(), {.search_path = search_path_});
+    if (!info.ok()) {
+      spdlog::warn("lock projection: {} version {}: cannot read its references: {}", event.aggregate(), ci.version(),
+                   std::string(info.status().message()));
+      return {};
+    }
+    keys = sql::DependencyKeys(*info);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
 }
 
 void LockProjection::BatchDone(bool committed) {
@@ -201,6 +235,15 @@ std::vector<std::string> LockProjection::KindsNamed(rocksdb::DB* db, const std::
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
     kinds.push_back(it->key().ToString().substr(prefix.size()));
   return kinds;
+}
+
+std::vector<std::string> LockProjection::Dependents(rocksdb::DB* db, const std::string& key) {
+  std::vector<std::string> ids;
+  const std::string prefix = ReferencePrefix(key);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    ids.push_back(it->key().ToString().substr(prefix.size()));
+  return ids;
 }
 
 std::vector<v1::Lock> LockProjection::ReadLocks(rocksdb::DB* db) {

@@ -6,6 +6,13 @@
 //   h/<object id>            -> strata.internal.ObjectState
 //   l/<object id>            -> strata.v1.Lock            (only while locked)
 //   n/<schema.name>\0<kind>  -> ""                        (name index)
+//   r/<key>\0<object id>     -> ""                        (reverse references)
+//
+// r/ says which objects' latest versions use a name (a dependency key,
+// sql::DependencyKeys: "relation:sales.orders"); a dropped version uses
+// nothing. Keys come from the check-in event (ObjectCheckedIn.references);
+// events written before Strata recorded them are parsed here instead.
+// kFormatVersion 2 added r/ (older stores are rebuilt from the log).
 #pragma once
 
 #include <atomic>
@@ -60,7 +67,10 @@ class OutcomeBoard {
 
 class LockProjection : public projection::Projection {
  public:
-  explicit LockProjection(OutcomeBoard* board) : board_(board) {}
+  static constexpr uint32_t kFormatVersion = 2;
+
+  LockProjection(OutcomeBoard* board, std::vector<std::string> search_path)
+      : board_(board), search_path_(std::move(search_path)) {}
 
   absl::Status Apply(const v1::Event& event, const eventlog::Position& position,
                      projection::StateTxn& txn) override;
@@ -74,6 +84,8 @@ class LockProjection : public projection::Projection {
   // Kinds of the known objects named `qualified_name` ("sales.orders").
   static std::vector<std::string> KindsNamed(rocksdb::DB* db, const std::string& qualified_name);
   static std::vector<v1::Lock> ReadLocks(rocksdb::DB* db);
+  // The objects whose latest versions use dependency key `key`, sorted.
+  static std::vector<std::string> Dependents(rocksdb::DB* db, const std::string& key);
 
   static decide::AggregateFacts FactsOf(const internal::ObjectState& state);
 
@@ -84,12 +96,17 @@ class LockProjection : public projection::Projection {
     internal::ObjectState state;
     bool stored_lock = false;
     bool stored_name = false;
+    std::vector<std::string> stored_references;  // r/ entries the store holds
     size_t bytes = 0;  // its share of dirty_bytes_
   };
   // The state of `key` as of the events applied so far in this commit.
   absl::StatusOr<Touched*> Load(const std::string& key, projection::StateTxn& txn);
 
+  // The keys of a check-in's version: the event's, or parsed (old events).
+  std::vector<std::string> ReferencesOf(const v1::Event& event) const;
+
   OutcomeBoard* board_;
+  const std::vector<std::string> search_path_;
   std::vector<std::pair<std::string, Outcome>> pending_;  // this commit's outcomes
   // Written once per commit by Flush(), so a rebuild does not rewrite an
   // object for each of its events.

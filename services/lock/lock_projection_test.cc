@@ -19,7 +19,7 @@ class LockProjectionTest : public ::testing::Test {
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     log_ = std::move(*eventlog::OpenEmbeddedLog({.dir = (root_ / "log").string(), .partitions = 2}));
-    projection_ = std::make_unique<LockProjection>(&board_);
+    projection_ = std::make_unique<LockProjection>(&board_, std::vector<std::string>{"public"});
     runner_ = std::move(*projection::ProjectionRunner::Open({.db_path = (root_ / "state").string()},
                                                             log_.get(), projection_.get()));
     ASSERT_TRUE(runner_->Start().ok());
@@ -125,6 +125,43 @@ TEST_F(LockProjectionTest, CheckInByANonHolderIsIgnored) {
   EXPECT_EQ(o.decision.verdict, decide::Verdict::kRuleViolated);
   EXPECT_EQ(o.head->latest_version(), 0u);
   EXPECT_EQ(o.head->lock().user(), "alice");
+}
+
+// r/: who uses a name. From the event's keys, or parsed for events written
+// before Strata recorded them; a dropped version uses nothing; a new version
+// replaces its old keys.
+TEST_F(LockProjectionTest, TheReverseIndexFollowsEachObjectsLatestVersion) {
+  auto version = [&](const std::string& id, uint64_t seq, uint64_t v, const std::string& sql,
+                     std::optional<std::vector<std::string>> keys, bool dropped = false) {
+    auto co = Ev(seq, "alice", id);
+    co.mutable_checked_out();
+    ASSERT_TRUE(Submit(co).decision.accepted());
+    auto ci = Ev(seq + 1, "alice", id);
+    ci.mutable_checked_in()->set_version(v);
+    ci.mutable_checked_in()->set_definition(sql);
+    ci.mutable_checked_in()->set_dropped(dropped);
+    if (keys)
+      for (const auto& k : *keys) ci.mutable_checked_in()->mutable_references()->add_keys(k);
+    if (keys && keys->empty()) ci.mutable_checked_in()->mutable_references();
+    ASSERT_TRUE(Submit(ci).decision.accepted());
+  };
+  auto users = [&](const std::string& key) { return LockProjection::Dependents(runner_->db(), key); };
+  using V = std::vector<std::string>;
+  version("table:s.t", 1, 1, "CREATE TABLE s.t (id int);", V{"schema:s"});
+  // An old event: no keys, so the projection reads the definition.
+  version("view:s.v", 1, 1, "CREATE VIEW s.v AS SELECT id FROM s.t;", std::nullopt);
+  EXPECT_EQ(users("relation:s.t"), V{"view:s.v"});
+  EXPECT_EQ(users("schema:s"), (V{"table:s.t", "view:s.v"}));
+  // A new version of the view that no longer reads s.t.
+  version("view:s.v", 3, 2, "CREATE VIEW s.v AS SELECT 1 AS one;", V{"schema:s"});
+  EXPECT_TRUE(users("relation:s.t").empty());
+  // Dropped: it uses nothing.
+  version("view:s.v", 5, 3, "", V{}, /*dropped=*/true);
+  EXPECT_EQ(users("schema:s"), V{"table:s.t"});
+  auto head = LockProjection::ReadObject(runner_->db(), "view:s.v");
+  ASSERT_TRUE(head.ok() && head->has_value());
+  EXPECT_TRUE((*head)->head().dropped());
+  EXPECT_EQ((*head)->head().latest_version(), 3u);
 }
 
 }  // namespace

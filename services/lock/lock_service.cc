@@ -1,11 +1,16 @@
 #include "lock/lock_service.h"
 
 
+#include <functional>
+#include <map>
+#include <set>
+
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "auth/tokens.h"
 #include "events/events.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "hosting/hosting.h"
 #include "model/object_id.h"
 #include "spdlog/spdlog.h"
@@ -55,6 +60,11 @@ class LockServiceImpl final : public v1::LockService::Service {
                        v1::CheckInResponse* resp) override {
     return Handle(ctx, "checkin", {"developer", "dba", "admin"}, req->object(), [&](const auth::Principal& who) {
       return DoCheckIn(who, *req, resp);
+    });
+  }
+  grpc::Status Drop(grpc::ServerContext* ctx, const v1::DropRequest* req, v1::DropResponse* resp) override {
+    return Handle(ctx, "drop", {"developer", "dba", "admin"}, First(req->objects()), [&](const auth::Principal& who) {
+      return DoDrop(who, *req, resp);
     });
   }
   grpc::Status UndoCheckOut(grpc::ServerContext* ctx, const v1::UndoCheckOutRequest* req,
@@ -318,9 +328,11 @@ class LockServiceImpl final : public v1::LockService::Service {
             fmt::format("{} is not checked out; check it out before checking in", id->ToString()));
       if (s->head().lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(s->head().lock()));
       // The definition must create the object that is checked out, and only it.
-      if (absl::Status d = sql::CheckDefines(req.definition(), *id, {.search_path = options_.search_path}); !d.ok())
-        return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(d.message())));
+      auto info = sql::AnalyzeDefines(req.definition(), *id, {.search_path = options_.search_path});
+      if (!info.ok())
+        return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(info.status().message())));
       auto* ci = e->mutable_checked_in();
+      for (auto& k : sql::DependencyKeys(*info)) ci->mutable_references()->add_keys(std::move(k));
       ci->set_version(s->head().latest_version() + 1);
       ci->set_definition(req.definition());
       ci->set_message(req.message());
@@ -330,6 +342,137 @@ class LockServiceImpl final : public v1::LockService::Service {
     });
     if (!head.ok()) return head.status();
     if (*head) *resp->mutable_object() = **head;
+    return absl::OkStatus();
+  }
+
+  // Drop: every object of the request (and with --cascade, everything that
+  // depends on them) gets a "dropped" version, dependents first, so that a
+  // drop cut short never leaves an object dropped under a live dependent.
+  absl::Status DoDrop(const auth::Principal& who, const v1::DropRequest& req, v1::DropResponse* resp) {
+    if (req.objects().empty()) return absl::InvalidArgumentError("name at least one object to drop");
+    if (req.message().empty()) return absl::InvalidArgumentError("a drop needs a message (-m)");
+    std::vector<model::ObjectId> ids;
+    for (const auto& text : req.objects()) {
+      auto id = Resolve(text, /*allow_new=*/false);
+      if (!id.ok()) return id.status();
+      if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+    }
+    // Who depends on what, among the latest versions: the closure of the
+    // request under "depends on" (only what --cascade may add).
+    std::map<std::string, std::vector<std::string>> dependents;  // object -> its dependents
+    std::set<std::string> in_set;
+    for (const auto& id : ids) in_set.insert(id.ToString());
+    std::vector<std::string> queue(in_set.begin(), in_set.end());
+    std::map<std::string, std::vector<std::string>> outside;  // object -> dependents not in the set
+    for (size_t i = 0; i < queue.size(); ++i) {
+      auto id = model::ParseObjectId(queue[i]);
+      if (!id.ok()) return id.status();
+      auto key = sql::DependencyKeyOf(*id);
+      if (!key) continue;
+      for (auto& d : LockProjection::Dependents(runner_->db(), *key)) {
+        if (d == queue[i]) continue;
+        dependents[queue[i]].push_back(d);
+        if (in_set.count(d)) continue;
+        if (req.cascade()) {
+          in_set.insert(d);
+          queue.push_back(d);
+          resp->add_cascaded(d);
+        } else {
+          outside[queue[i]].push_back(d);
+        }
+      }
+    }
+    if (!outside.empty()) {
+      std::vector<std::string> lines;
+      for (const auto& [object, ds] : outside)
+        lines.push_back(fmt::format("{} is used by {}", object, fmt::join(ds, ", ")));
+      refused_object_ = outside.begin()->first;
+      return absl::FailedPreconditionError(fmt::format(
+          "cannot drop: {}; drop them in the same command (strata drop {} {}) or give --cascade",
+          fmt::join(lines, "; "), outside.begin()->first, fmt::join(outside.begin()->second, " ")));
+    }
+    // Every object must be ours (or, added by --cascade, free), live, and
+    // visible to the caller.
+    std::vector<model::ObjectId> to_take;
+    for (const std::string& object : queue) {
+      auto id = model::ParseObjectId(object);
+      if (!id.ok()) return id.status();
+      refused_object_ = object;
+      if (absl::Status s = hosting::RequireObjectInScope(who, object, {nullptr, options_.site, ""}); !s.ok()) return s;
+      auto state = ReadFresh(*id);
+      if (!state.ok()) return state.status();
+      if (!Visible(*state)) return UnknownObject(object);
+      const v1::ObjectHead& head = (**state).head();
+      if (head.dropped())
+        return absl::FailedPreconditionError(
+            fmt::format("{} is already dropped (version {})", object, head.latest_version()));
+      if (head.has_lock() && head.lock().user() != who.user)
+        return absl::FailedPreconditionError(HeldBy(head.lock()));
+      if (!head.has_lock()) {
+        if (std::find(ids.begin(), ids.end(), *id) != ids.end())
+          return absl::FailedPreconditionError(
+              fmt::format("{} is not checked out; check it out before dropping it", object));
+        to_take.push_back(*id);
+      }
+    }
+    // Dependents first: a depth-first walk emitting an object after all of
+    // its dependents (cycles, e.g. foreign keys both ways, are cut).
+    std::vector<std::string> order;
+    std::set<std::string> visited;
+    std::function<void(const std::string&)> visit = [&](const std::string& o) {
+      if (!visited.insert(o).second) return;
+      for (const auto& d : dependents[o])
+        if (in_set.count(d)) visit(d);
+      order.push_back(o);
+    };
+    for (const auto& o : queue) visit(o);
+
+    std::vector<model::ObjectId> taken;
+    for (const auto& id : to_take) {
+      auto head = Decide(who, id, [&](const std::optional<internal::ObjectState>& s,
+                                      v1::Event* e) -> absl::StatusOr<bool> {
+        if (s && s->head().has_lock()) return absl::FailedPreconditionError(HeldBy(s->head().lock()));
+        e->mutable_checked_out()->set_reason(fmt::format("dropped with {} (--cascade)", ids.front().ToString()));
+        return true;
+      });
+      if (!head.ok()) {
+        ReleaseTaken(who, taken);
+        return head.status();
+      }
+      taken.push_back(id);
+    }
+    static const std::string kEmptySha = auth::Sha256Hex("");
+    for (size_t i = 0; i < order.size(); ++i) {
+      auto id = model::ParseObjectId(order[i]);
+      if (!id.ok()) return id.status();
+      auto head = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
+                                       v1::Event* e) -> absl::StatusOr<bool> {
+        if (!Visible(s)) return UnknownObject(order[i]);
+        if (!s->head().has_lock() || s->head().lock().user() != who.user)
+          return absl::FailedPreconditionError(s->head().has_lock() ? HeldBy(s->head().lock())
+                                                                    : order[i] + " is no longer checked out");
+        if (s->head().dropped()) return false;
+        auto* ci = e->mutable_checked_in();
+        ci->set_version(s->head().latest_version() + 1);
+        ci->set_message(req.message());
+        ci->set_definition_sha256(kEmptySha);
+        ci->set_dropped(true);
+        ci->mutable_references();  // present and empty: a dropped version uses nothing
+        return true;
+      });
+      if (!head.ok()) {
+        std::vector<model::ObjectId> rest;
+        for (const auto& t : taken)
+          if (std::find(order.begin() + static_cast<long>(i), order.end(), t.ToString()) != order.end())
+            rest.push_back(t);
+        ReleaseTaken(who, rest);
+        if (i == 0) return head.status();
+        return absl::Status(head.status().code(),
+                            fmt::format("{} (already dropped: {})", std::string(head.status().message()),
+                                        fmt::join(order.begin(), order.begin() + static_cast<long>(i), ", ")));
+      }
+      if (*head) *resp->add_objects() = **head;
+    }
     return absl::OkStatus();
   }
 
@@ -417,9 +560,12 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
                                                              std::shared_ptr<auth::TokenStore> tokens) {
   std::unique_ptr<LockModule> m(new LockModule());
   m->options_ = std::move(options);
-  m->projection_ = std::make_unique<LockProjection>(&m->board_);
+  m->projection_ = std::make_unique<LockProjection>(&m->board_, m->options_.search_path);
   auto runner = projection::ProjectionRunner::Open(
-      {.db_path = m->options_.data_dir + "/lock", .rebuild = m->options_.rebuild}, log,
+      {.db_path = m->options_.data_dir + "/lock",
+       .rebuild = m->options_.rebuild,
+       .format_version = LockProjection::kFormatVersion},
+      log,
       m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
