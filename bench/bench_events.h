@@ -9,7 +9,9 @@
 namespace strata::bench {
 
 // The i-th event of object o: seq i+1, alternating check-out and check-in.
-inline v1::Event MakeEvent(int64_t o, int64_t i) {
+// legacy: check-ins as written before Strata recorded their references
+// (readers parse the definitions).
+inline v1::Event MakeEvent(int64_t o, int64_t i, bool legacy = false) {
   v1::Event e;
   e.set_event_id(fmt::format("{}-{}", o, i));
   e.set_aggregate(fmt::format("object:table:bench.t{}", o));
@@ -28,6 +30,9 @@ inline v1::Event MakeEvent(int64_t o, int64_t i) {
         "timestamptz DEFAULT now());", o, i));
     ci->set_message("benchmark change");
     ci->set_definition_sha256(std::string(64, 'a'));
+    // What the lock service records at check-in (sql::DependencyKeys):
+    // replays read it instead of parsing the definition.
+    if (!legacy) ci->mutable_references()->add_keys("schema:bench");
   }
   return e;
 }

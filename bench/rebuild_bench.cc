@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap", bootstrap, "kafka: write to this broker (its topic strata.events) instead of a "
                                            "mock cluster of this process");
   app.add_flag("--write-only", write_only, "write the log, do not replay it");
+  bool legacy = false;
+  app.add_flag("--legacy-events", legacy,
+               "check-ins without references, as logs written before issue 20 (the lock projection parses them)");
   CLI11_PARSE(app, argc, argv);
   int64_t per_object = std::max<int64_t>(1, events / objects);
   events = per_object * objects;
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
       for (int t = 0; t < threads; ++t)
         ts.emplace_back([&, t, i] {
           for (int64_t o = t; o < objects; o += threads) {
-            v1::Event e = MakeEvent(o, i);
+            v1::Event e = MakeEvent(o, i, legacy);
             (void)log->Append(e.aggregate(), e.SerializeAsString(), {});
           }
         });
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
     }
     for (int64_t i = 0; i < per_object; ++i)
       for (int64_t o = 0; o < objects; ++o) {
-        const std::string value = MakeEvent(o, i).SerializeAsString();
+        const std::string value = MakeEvent(o, i, legacy).SerializeAsString();
         const std::string key = fmt::format("object:table:bench.t{}", o);
         while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("strata.events"),
                                  RD_KAFKA_V_PARTITION(eventlog::KeyPartition(key, partitions)),
