@@ -7,6 +7,7 @@
 #include "pg/pg.h"
 #include "schemadiff/apply.h"
 #include "schemadiff/diff.h"
+#include "schemadiff/rename.h"
 #include "schemadiff/source.h"
 
 namespace strata::cli {
@@ -27,16 +28,40 @@ int RunDiff(const SchemaCommands& c) {
   if (shadow.server.empty()) {
     if (const char* env = std::getenv("STRATA_SHADOW_URL")) shadow.server = env;
   }
+  std::vector<schemadiff::Rename> renames;
+  for (const auto& text : c.renames) {
+    auto r = schemadiff::ParseObjectRename(text);
+    if (!r.ok()) return std::cerr << "error: " << r.status().message() << "\n", 2;
+    renames.push_back(*r);
+  }
+  for (const auto& text : c.column_renames) {
+    auto r = schemadiff::ParseColumnRename(text);
+    if (!r.ok()) return std::cerr << "error: " << r.status().message() << "\n", 2;
+    renames.push_back(*r);
+  }
   auto catalogs = schemadiff::LoadCatalogs(c.from, c.to, shadow);
   if (!catalogs.ok()) return Fail(catalogs.status());
   const auto& [from, to] = *catalogs;
   schemadiff::DiffOptions options{.allow_data_loss = c.allow_data_loss};
-  auto plan = c.reverse ? schemadiff::Diff(to, from, options) : schemadiff::Diff(from, to, options);
+  auto plan = !renames.empty() ? schemadiff::DiffWithRenames(from, to, renames, shadow, options, c.reverse)
+              : c.reverse      ? schemadiff::Diff(to, from, options)
+                               : schemadiff::Diff(from, to, options);
   if (!plan.ok()) return Fail(plan.status());
   std::string title = c.reverse ? fmt::format("rollback: {} -> {}", Describe(c.to), Describe(c.from))
                                 : fmt::format("{} -> {}", Describe(c.from), Describe(c.to));
   std::cout << schemadiff::RenderScript(*plan, title);
-  if (!c.quiet) std::cerr << schemadiff::Summary(*plan);
+  if (!c.quiet) {
+    std::cerr << schemadiff::Summary(*plan);
+    for (const auto& r : schemadiff::RenameStatements(renames)) std::cerr << "renamed: " << r << "\n";
+    if (renames.empty()) {
+      // Never applied silently: a drop and a create stay what they are.
+      const auto suggestions = schemadiff::SuggestRenames(from, to);
+      if (!suggestions.empty()) {
+        std::cerr << "possible renames (the script drops and creates them; to rename instead, add):\n";
+        for (const auto& s : suggestions) std::cerr << "  " << s << "\n";
+      }
+    }
+  }
   return 0;
 }
 
@@ -69,6 +94,15 @@ void AddSchemaCommands(CLI::App& app, SchemaCommands* c) {
                       "(env STRATA_SHADOW_URL; default: the local server, libpq defaults)");
   c->diff->add_flag("--allow-data-loss", c->allow_data_loss,
                     "emit steps that lose data (dropped tables or columns, narrowed types) instead of refusing");
+  c->diff->add_option("--rename", c->renames,
+                      "KIND:FROM=TO: FROM's object is TO's under a new name (table:sales.orders=sales.purchases; "
+                      "functions with argument types); the script renames it, keeping its rows")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->diff->add_option("--rename-column", c->column_renames,
+                      "SCHEMA.TABLE.COLUMN=NEW: a column renamed (the table named as after --rename)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->diff->add_flag("-q,--quiet", c->quiet, "no summary on stderr");
   c->apply = schema->add_subcommand("apply", "run a script in one transaction: all of it or nothing");
   c->apply->add_option("script", c->script, "the script (- for stdin)")->required();

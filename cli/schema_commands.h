@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 
@@ -14,6 +15,7 @@ struct SchemaCommands {
   CLI::App* apply = nullptr;
 
   std::string from, to, shadow_url, script, url;
+  std::vector<std::string> renames, column_renames;  // hints: KIND:FROM=TO, S.T.C=NEW
   bool reverse = false;
   bool allow_data_loss = false;
   bool quiet = false;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "pg/pg.h"
 #include "support/postgres.h"
 #include "support/process.h"
 #include "support/stack.h"
@@ -87,6 +88,75 @@ TEST_F(SchemaCli, DiffAgainstALiveDatabaseAndApplyClosesTheGap) {
   CliRun again = Strata("schema diff '" + db.url() + "' " + want);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, HasSubstr("-- No changes."));
+}
+
+// Issue 20: renames as hints. Without them a renamed table is a drop and a
+// create (the summary lists the likely rename, never applies it); with them
+// the script renames, the rows stay, views PostgreSQL rewrites keep working,
+// and the rollback renames back.
+TEST_F(SchemaCli, RenameHintsKeepTheRowsAndWithoutThemTheRenameIsOnlySuggested) {
+  const std::string a = Write("a.sql",
+                              "CREATE SCHEMA sales;\n"
+                              "CREATE TABLE sales.orders (id int PRIMARY KEY, total numeric(12,2) NOT NULL);\n"
+                              "CREATE VIEW sales.big AS SELECT id, total FROM sales.orders WHERE total > 100;\n");
+  const std::string b = Write("b.sql",
+                              "CREATE SCHEMA sales;\n"
+                              "CREATE TABLE sales.purchases (id int PRIMARY KEY, amount numeric(12,2) NOT NULL);\n"
+                              "CREATE VIEW sales.big AS SELECT id, amount AS total FROM sales.purchases WHERE amount > 100;\n");
+  const std::string same_shape = Write("c.sql",
+                                       "CREATE SCHEMA sales;\n"
+                                       "CREATE TABLE sales.purchases (id int PRIMARY KEY, total numeric(12,2) NOT NULL);\n"
+                                       "CREATE VIEW sales.big AS SELECT id, total FROM sales.purchases WHERE total > 100;\n");
+  CliRun plain = Strata("schema diff " + a + " " + same_shape + " --allow-data-loss");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("DROP TABLE sales.orders"));
+  EXPECT_THAT(plain.err, HasSubstr("possible renames"));
+  EXPECT_THAT(plain.err, HasSubstr("--rename table:sales.orders=sales.purchases"));
+  CliRun column = Strata("schema diff " + same_shape + " " + b + " --allow-data-loss");
+  ASSERT_EQ(column.exit_code, 0) << column.err;
+  EXPECT_THAT(column.err, HasSubstr("--rename-column sales.purchases.total=amount"));
+
+  const std::string hints = " --rename table:sales.orders=sales.purchases --rename-column sales.purchases.total=amount";
+  CliRun up = Strata("schema diff " + a + " " + b + hints);
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("ALTER TABLE sales.orders RENAME TO purchases;"));
+  EXPECT_THAT(up.out, HasSubstr("ALTER TABLE sales.purchases RENAME COLUMN total TO amount;"));
+  EXPECT_THAT(up.out, ::testing::Not(HasSubstr("DROP TABLE")));
+  EXPECT_THAT(up.out, ::testing::Not(HasSubstr("DATA LOSS")));
+  CliRun down = Strata("schema diff " + a + " " + b + hints + " --reverse");
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("ALTER TABLE sales.purchases RENAME COLUMN amount TO total;"));
+  EXPECT_THAT(down.out, HasSubstr("ALTER TABLE sales.purchases RENAME TO orders;"));
+
+  // The scripts on a database with 10,000 rows: all of them there after
+  // each, under the names of each side.
+  ScratchDatabase db("sdrename");
+  ASSERT_EQ(Strata("schema apply " + a + " --url '" + db.url() + "'").exit_code, 0);
+  const std::string fill = Write("fill.sql", "INSERT INTO sales.orders SELECT g, g FROM generate_series(1, 10000) g;\n");
+  ASSERT_EQ(Strata("schema apply " + fill + " --url '" + db.url() + "'").exit_code, 0);
+  auto sum = [&](const std::string& sql) {
+    auto session = pg::Session::Connect(db.url());
+    EXPECT_TRUE(session.ok());
+    auto rows = (*session)->Query(sql);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? rows->text(0, 0) : "";
+  };
+  const std::string before = sum("SELECT count(*) || ' ' || sum(total) FROM sales.orders");
+  EXPECT_EQ(before, "10000 50005000.00");
+  ASSERT_EQ(Strata("schema apply " + Write("up.sql", up.out) + " --url '" + db.url() + "'").exit_code, 0);
+  EXPECT_EQ(sum("SELECT count(*) || ' ' || sum(amount) FROM sales.purchases"), before);
+  EXPECT_EQ(sum("SELECT count(*) FROM sales.big"), "9900");
+  CliRun now = Strata("schema diff '" + db.url() + "' " + b);
+  EXPECT_THAT(now.out, HasSubstr("-- No changes.")) << now.out;
+  ASSERT_EQ(Strata("schema apply " + Write("down.sql", down.out) + " --url '" + db.url() + "'").exit_code, 0);
+  EXPECT_EQ(sum("SELECT count(*) || ' ' || sum(total) FROM sales.orders"), before);
+
+  CliRun bad = Strata("schema diff " + a + " " + b + " --rename orders=purchases");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("write KIND:FROM=TO"));
+  CliRun missing = Strata("schema diff " + a + " " + b + " --rename table:sales.nope=sales.purchases");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("the rename does not apply to FROM"));
 }
 
 TEST_F(SchemaCli, BadInputIsAClearErrorWithItsExitCode) {
