@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include "fmt/ranges.h"
+
 namespace strata::cli {
 namespace {
 
@@ -71,7 +73,12 @@ int PrintChangeImpact(const v1::ChangeImpact& r) {
     std::cout << fmt::format("breaks none of its {} direct dependents\n", direct);
   } else {
     std::cout << fmt::format("breaks {} of its {} direct dependents:\n", r.breaking_size(), direct);
-    for (const auto& b : r.breaking()) std::cout << fmt::format("  ✗ {}: {}\n", b.object(), b.reason());
+    for (const auto& b : r.breaking()) {
+      std::cout << fmt::format("  ✗ {}: {}", b.object(), b.reason());
+      if (!b.lines().empty())
+        std::cout << fmt::format(" (line{} {})", b.lines_size() > 1 ? "s" : "", fmt::join(b.lines(), ", "));
+      std::cout << "\n";
+    }
   }
   if (!r.affected().empty()) {
     std::cout << "must be recreated with them:\n";
@@ -102,6 +109,9 @@ void AddImpactCommands(CLI::App& app, ImpactCommands* c) {
   c->impact->add_option("--proposed", c->proposed,
                         "file with the proposed definition (CREATE ...) or ALTER/DROP/RENAME statements");
   c->impact->add_flag("--drop", c->drop, "the impact of dropping the object");
+  c->impact->add_option("--rename", c->rename,
+                        "the impact of renaming the object to NEW (NAME, or SCHEMA.NAME to move it): what names it "
+                        "in a body that PostgreSQL does not rewrite, with the lines");
   c->impact->add_option("--depth", c->depth, "levels of dependents to follow (0: all)")->capture_default_str();
 
   c->order = app.add_subcommand("order", "objects in dependency order (the order to create them)");
@@ -128,7 +138,7 @@ std::optional<int> RunImpactCommand(const ImpactCommands& c, Client& client, con
   }
   if (*c.impact) {
     if (c.objects.size() > 1) {
-      if (!c.proposed.empty() || c.drop) {
+      if (!c.proposed.empty() || c.drop || !c.rename.empty()) {
         std::cerr << "error: --proposed and --drop analyze one object\n";
         return 2;
       }
@@ -154,7 +164,7 @@ std::optional<int> RunImpactCommand(const ImpactCommands& c, Client& client, con
       for (const auto& u : resp.unknown_references()) std::cout << "unknown reference: " << u << "\n";
       return 0;
     }
-    if (c.proposed.empty() && !c.drop) {
+    if (c.proposed.empty() && !c.drop && c.rename.empty()) {
       v1::DependencyRequest req;
       req.set_object(c.objects[0]);
       req.set_depth(c.depth);
@@ -173,7 +183,9 @@ std::optional<int> RunImpactCommand(const ImpactCommands& c, Client& client, con
     v1::AnalyzeChangeRequest req;
     req.set_object(c.objects[0]);
     req.set_depth(c.depth);
-    if (!c.drop) {
+    if (!c.rename.empty()) {
+      req.set_rename_to(c.rename);  // the service writes the ALTER ... RENAME
+    } else if (!c.drop) {
       auto text = ReadFile(c.proposed);
       if (!text) {
         std::cerr << "error: cannot read " << c.proposed << std::endl;

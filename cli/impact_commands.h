@@ -16,7 +16,7 @@ struct ImpactCommands {
   CLI::App* order = nullptr;
 
   std::vector<std::string> objects;
-  std::string object, proposed;
+  std::string object, proposed, rename;
   uint32_t depth = 0;
   bool drop = false;
 };

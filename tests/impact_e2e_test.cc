@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
+
 #include <fstream>
 
 #include "sql/testdata_loader.h"
@@ -69,6 +71,15 @@ class ImpactE2ETest : public ::testing::TestWithParam<std::string> {
     return impact_->AnalyzeChange(Ctx("vera-token").get(), req, out);
   }
 
+  // The latest definition of `object` (from the lock service).
+  std::string Definition(const std::string& object) {
+    v1::GetObjectRequest req;
+    req.set_object(object);
+    v1::ObjectHead head;
+    EXPECT_TRUE(lock_->GetObject(Ctx("vera-token").get(), req, &head).ok());
+    return head.definition();
+  }
+
   int Cli(const std::string& args) { return RunCli(stack_->impact_endpoint(), "vera-token", args, &out_); }
 
   std::unique_ptr<Stack> stack_;
@@ -127,6 +138,37 @@ TEST_P(ImpactE2ETest, DroppingAColumnBreaksExactlyTheViewsAndFunctionsThatUseIt)
   EXPECT_THAT(out_, Not(HasSubstr("order_totals:")));
   ASSERT_EQ(Cli("--json impact shop.orders --proposed " + file), 0) << out_;
   EXPECT_THAT(out_, HasSubstr("\"breaking\""));
+}
+
+// Issue 20: renaming a table breaks the function bodies that name it (with
+// the lines), not the views, foreign keys, indexes and triggers PostgreSQL
+// keeps by OID.
+TEST_P(ImpactE2ETest, ARenameBreaksTheBodiesThatNameTheObjectWithTheirLines) {
+  CheckInShop();
+  ASSERT_EQ(Cli("impact table:shop.orders --rename purchases"), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("✗ function:shop.customer_summary(bigint): its body names shop.orders, which would be "
+                              "renamed to purchases (line"));
+  EXPECT_THAT(out_, HasSubstr("✗ function:shop.ship_order(bigint,integer)"));
+  EXPECT_THAT(out_, Not(HasSubstr("✗ view:shop.open_orders")));
+  EXPECT_THAT(out_, Not(HasSubstr("✗ table:shop.order_items")));
+  EXPECT_THAT(out_, Not(HasSubstr("✗ trigger:")));
+  v1::AnalyzeChangeRequest req;
+  req.set_object("table:shop.orders");
+  req.set_rename_to("purchases");
+  v1::ChangeImpact impact;
+  ASSERT_TRUE(impact_->AnalyzeChange(Ctx("vera-token").get(), req, &impact).ok());
+  for (const auto& b : impact.breaking()) {
+    EXPECT_FALSE(b.lines().empty()) << b.object();
+    // Each line named really names the table.
+    const auto lines = absl::StrSplit(Definition(b.object()), '\n');
+    std::vector<std::string> text(lines.begin(), lines.end());
+    for (int line : b.lines()) {
+      ASSERT_LE(line, static_cast<int>(text.size())) << b.object();
+      EXPECT_THAT(text[line - 1], HasSubstr("orders")) << b.object() << " line " << line;
+    }
+  }
+  EXPECT_EQ(Cli("impact index:shop.orders_customer_idx --rename by_customer"), 1) << out_;
+  EXPECT_THAT(out_, HasSubstr("an index is not renamed on its own"));
 }
 
 TEST_P(ImpactE2ETest, TreesOrderAndSets) {

@@ -516,4 +516,31 @@ std::vector<Breakage> BreakingDependents(ProposedChange* change, const std::vect
   return broken;
 }
 
+absl::StatusOr<std::vector<std::string>> RenameStatements(const model::ObjectId& object, std::string_view to) {
+  static const std::map<std::string, std::string, std::less<>> kAlter = {
+      {"table", "ALTER TABLE"},         {"view", "ALTER VIEW"},           {"materialized_view", "ALTER MATERIALIZED VIEW"},
+      {"sequence", "ALTER SEQUENCE"},   {"function", "ALTER FUNCTION"},   {"procedure", "ALTER PROCEDURE"},
+      {"type", "ALTER TYPE"},           {"domain", "ALTER DOMAIN"},       {"schema", "ALTER SCHEMA"}};
+  auto alter = kAlter.find(object.kind);
+  if (alter == kAlter.end())
+    return absl::InvalidArgumentError(fmt::format(
+        "{} {} is not renamed on its own (it follows its table; rename the table)",
+        object.kind == "index" ? "an" : "a", object.kind));
+  const std::string target(to);
+  if (target.empty()) return absl::InvalidArgumentError("the new name is empty");
+  if (object.kind == "schema") return std::vector<std::string>{fmt::format("{} {} RENAME TO {}", alter->second, object.name, target)};
+  const size_t dot = target.rfind('.');
+  const std::string to_schema = dot == std::string::npos ? object.schema : target.substr(0, dot);
+  const std::string to_name = dot == std::string::npos ? target : target.substr(dot + 1);
+  std::vector<std::string> out;
+  std::string current = object.QualifiedName();
+  const std::string bare = object.name.substr(0, object.name.find('('));
+  if (to_schema != object.schema) {
+    out.push_back(fmt::format("{} {} SET SCHEMA {}", alter->second, current, to_schema));
+    current = to_schema + "." + object.name;
+  }
+  if (to_name != bare) out.push_back(fmt::format("{} {} RENAME TO {}", alter->second, current, to_name));
+  return out;
+}
+
 }  // namespace strata::sql

@@ -78,6 +78,12 @@ absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, con
 // Dropping `object` (what `DROP ...` about it describes), with its finding.
 ProposedChange DropChange(const model::ObjectId& object);
 
+// The statements that rename `object` to `to` ("name", or "schema.name" to
+// move it to another schema): ALTER ... SET SCHEMA and/or ALTER ... RENAME
+// TO. INVALID_ARGUMENT for kinds PostgreSQL renames otherwise (indexes,
+// triggers and constraints go with their table) or an empty name.
+absl::StatusOr<std::vector<std::string>> RenameStatements(const model::ObjectId& object, std::string_view to);
+
 // How one dependent uses the changed object (an edge of the graph).
 struct DependentUse {
   std::string object;  // dependent's id

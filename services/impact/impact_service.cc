@@ -1,3 +1,5 @@
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "impact/impact_service.h"
 
 #include <algorithm>
@@ -110,6 +112,24 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
  private:
   rocksdb::DB* db() const { return runner_->db(); }
 
+  // The lines of `id`'s latest definition where `name` (an identifier,
+  // case-insensitive, not part of a longer one) appears, sorted, unique.
+  std::vector<int> LinesNaming(const std::string& id, const std::string& name) const {
+    std::string definition;
+    if (name.empty() || !db()->Get(rocksdb::ReadOptions(), keys::Definition(id), &definition).ok()) return {};
+    const std::string lower_name = absl::AsciiStrToLower(name.substr(0, name.find('(')));
+    const std::string text = absl::AsciiStrToLower(definition);
+    auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+    std::vector<int> lines;
+    for (size_t at = text.find(lower_name); at != std::string::npos; at = text.find(lower_name, at + 1)) {
+      const size_t end = at + lower_name.size();
+      if ((at > 0 && ident(text[at - 1])) || (end < text.size() && ident(text[end]))) continue;
+      const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+      if (lines.empty() || lines.back() != line) lines.push_back(line);
+    }
+    return lines;
+  }
+
   GraphStore Store() const {
     return GraphStore([db = db()](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
       std::string value;
@@ -212,14 +232,22 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
     const sql::Catalog catalog = store.MakeCatalog();
     const sql::AnalyzeOptions analyze{.search_path = options_.search_path, .catalog = &catalog};
     sql::ProposedChange change;
-    if (req.proposed_definition().empty()) {
+    std::string proposed = req.proposed_definition();
+    if (!req.rename_to().empty()) {
+      auto statements = sql::RenameStatements(*object_id, req.rename_to());
+      if (!statements.ok()) return statements.status();
+      if (statements->empty())
+        return absl::InvalidArgumentError(fmt::format("{} already has that name", *id));
+      proposed = absl::StrJoin(*statements, ";\n") + ";\n";
+    }
+    if (proposed.empty()) {
       if (!before) return absl::FailedPreconditionError(fmt::format("{} has no version to drop", *id));
       change = sql::DropChange(*object_id);
     } else {
-      auto described = sql::DescribeChange(*object_id, before ? &*before : nullptr, req.proposed_definition(), analyze);
+      auto described = sql::DescribeChange(*object_id, before ? &*before : nullptr, proposed, analyze);
       if (!described.ok()) return described.status();
       change = std::move(*described);
-      auto fp = sql::Fingerprint(req.proposed_definition());
+      auto fp = sql::Fingerprint(proposed);
       resp->set_unchanged(fp.ok() && !o.fingerprint().empty() && *fp == o.fingerprint());
     }
 
@@ -248,6 +276,10 @@ class ImpactServiceImpl final : public v1::ImpactService::Service {
       out->set_object(b.object);
       out->set_kind(KindOf(b.object));
       out->set_reason(b.reason);
+      if (!change.renamed_to.empty())
+        for (int line : LinesNaming(b.object, change.object.name)) out->add_lines(line);
+      for (const auto& [from, to] : change.renamed_columns)
+        for (int line : LinesNaming(b.object, from)) out->add_lines(line);
       broken_ids.push_back(b.object);
     }
     // What must be dropped and recreated with the broken objects.
