@@ -3,6 +3,8 @@
 #include <fstream>
 
 #include "absl/time/time.h"
+#include "model/object_id.h"
+#include "sql/rename.h"
 
 namespace strata::cli {
 namespace {
@@ -41,9 +43,18 @@ int Log(const HistoryCommands& c, Client& client, const Globals& g) {
   if (g.json) return std::cout << ToJson(resp) << "\n", 0;
   if (resp.versions().empty()) return std::cout << resp.object() << " has no versions yet\n", 0;
   std::vector<std::vector<std::string>> rows;
-  for (auto it = resp.versions().rbegin(); it != resp.versions().rend(); ++it)
-    rows.push_back({std::to_string(it->version()) + (it->dropped() ? " dropped" : ""), When(it->time()) + " UTC",
-                    it->user(), it->site(), Short(it->message())});
+  for (auto it = resp.versions().rbegin(); it != resp.versions().rend(); ++it) {
+    std::string version = std::to_string(it->version());
+    if (!it->renamed_to().empty()) version += " renamed to " + it->renamed_to();
+    else if (!it->renamed_from().empty()) version += " renamed from " + it->renamed_from();
+    else if (it->dropped()) version += " dropped";
+    if (it->object() != resp.object() && it->renamed_to().empty()) version += " (as " + it->object() + ")";
+    rows.push_back({version, When(it->time()) + " UTC", it->user(), it->site(), Short(it->message())});
+  }
+  const auto& latest = *resp.versions().rbegin();
+  if (latest.object() == resp.object() && !latest.renamed_to().empty())
+    std::cerr << fmt::format("note: {} was renamed to {} in version {}; strata log {} shows its history since\n",
+                             resp.object(), latest.renamed_to(), latest.version(), latest.renamed_to());
   std::cout << resp.object() << "\n";
   PrintTable({"VERSION", "TIME", "USER", "SITE", "MESSAGE"}, rows);
   return 0;
@@ -218,10 +229,29 @@ int Revert(const HistoryCommands& c, Client& client, const Globals& g) {
                              old.version(), old.object());
     return 2;
   }
+  // A version from before a rename is brought back under the current name.
+  v1::GetVersionRequest latest_req;
+  latest_req.set_object(c.object);
+  v1::Version latest;
+  s = client.history().GetVersion(client.Context().get(), latest_req, &latest);
+  if (!s.ok()) return Report(s, g);
+  std::string definition = old.definition();
+  if (latest.object() != old.object()) {
+    auto from = model::ParseObjectId(old.object());
+    auto to = model::ParseObjectId(latest.object());
+    if (!from.ok() || !to.ok()) return Report(grpc::Status(grpc::StatusCode::INTERNAL, "unreadable object id"), g);
+    auto renamed = sql::RenameInDefinition(definition, *from, *to);
+    if (!renamed.ok()) {
+      std::cerr << fmt::format("error: version {} is of {}: {}\n", old.version(), old.object(),
+                               std::string(renamed.status().message()));
+      return 2;
+    }
+    definition = std::move(*renamed);
+  }
   // The normal check-in path: only the holder can do it, and it is validated.
   v1::CheckInRequest req;
-  req.set_object(old.object());
-  req.set_definition(old.definition());
+  req.set_object(latest.object());
+  req.set_definition(definition);
   req.set_message(fmt::format("{} (revert to version {})", c.message, old.version()));
   v1::CheckInResponse resp;
   s = client.stub().CheckIn(client.Context().get(), req, &resp);

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "fmt/format.h"
 #include "history_commands.h"
+#include "model/object_id.h"
 #include "impact_commands.h"
 #include "deploy_commands.h"
 #include "schema_commands.h"
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
   auto* co = app.add_subcommand("checkout", "check out objects (all or nothing); reserves new names");
   co->add_option("objects", objects, "objects, e.g. table:sales.orders or sales.orders")->required();
   co->add_option("-r,--reason", reason, "why (shown to others)");
+  bool new_object = false;
+  co->add_flag("--new", new_object,
+               "check out a name whose object was renamed away, to create a new object under it (without it, the "
+               "renamed object is checked out under its new name)");
   std::string checkout_file;
   co->add_option("-f,--file", checkout_file,
                  "write the object's current definition to this file (one object; - for stdout), to edit and check in");
@@ -76,6 +81,12 @@ int main(int argc, char** argv) {
   ci_env->excludes(ci_file);
   ci->add_option("-m,--message", message, "check-in message")->required();
   ci->add_flag("--keep", keep, "keep the object checked out");
+  std::vector<std::string> rename_columns;
+  ci->add_option("--rename-column", rename_columns,
+                 "OLD=NEW: a column of the latest version this definition renames (deployments rename it and keep "
+                 "its values instead of dropping and adding it); repeat for several")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   auto* dr = app.add_subcommand("drop", "drop objects you hold: a \"dropped\" version each; releases then drop them");
   std::vector<std::string> drop_objects;
@@ -84,6 +95,14 @@ int main(int argc, char** argv) {
   dr->add_option("-m,--message", message, "why (the dropped version's message)")->required();
   dr->add_flag("--cascade", cascade,
                "also drop every object that depends on them (each must be free or yours; free ones are checked out)");
+
+  auto* rn = app.add_subcommand("rename", "rename an object you hold: its versions continue under the new name, and "
+                                             "releases rename it (ALTER ... RENAME) keeping its rows");
+  std::string rename_to;
+  rn->add_option("object", object, "object, e.g. table:sales.orders")->required();
+  rn->add_option("new_name", rename_to, "NAME, or SCHEMA.NAME to move it to another schema")->required();
+  rn->add_option("-m,--message", message, "why (the new version's message)")->required();
+  rn->add_flag("--keep", keep, "keep the object checked out under its new name");
 
   auto* un = app.add_subcommand("undo", "give up check-outs without checking in");
   un->add_option("objects", objects, "objects")->required();
@@ -140,9 +159,19 @@ int main(int argc, char** argv) {
     strata::v1::CheckOutRequest req;
     for (const auto& o : objects) req.add_objects(o);
     req.set_reason(reason);
+    req.set_new_object(new_object);
     strata::v1::CheckOutResponse resp;
     s = client.stub().CheckOut(client.Context().get(), req, &resp);
     if (!s.ok()) return Report(s, g);
+    for (const auto& h : resp.objects()) {
+      if (h.renamed_from().empty()) continue;
+      auto was = strata::model::ParseObjectId(h.renamed_from());
+      for (const auto& o : objects)
+        if (was.ok() && (o == h.renamed_from() || o == was->QualifiedName()))
+          std::cerr << fmt::format("note: {} was renamed to {} (version {}); checked out {} (--new checks out the old "
+                                   "name, to create a new object under it)\n",
+                                   h.renamed_from(), h.object(), h.renamed_from_version(), h.object());
+    }
     if (g.json) {
       std::cout << ToJson(resp) << "\n";
     } else {
@@ -213,6 +242,7 @@ int main(int argc, char** argv) {
     req.set_definition(*text);
     req.set_message(message);
     req.set_keep_checked_out(keep);
+    for (const auto& r : rename_columns) req.add_rename_columns(r);
     strata::v1::CheckInResponse resp;
     s = client.stub().CheckIn(client.Context().get(), req, &resp);
     if (!s.ok()) return Report(s, g);
@@ -240,6 +270,21 @@ int main(int argc, char** argv) {
         for (const auto& c : resp.cascaded()) also += (also.empty() ? "" : ", ") + c;
         std::cout << fmt::format("with --cascade, also: {}\n", also);
       }
+    }
+  } else if (*rn) {
+    strata::v1::RenameRequest req;
+    req.set_object(object);
+    req.set_to(rename_to);
+    req.set_message(message);
+    req.set_keep_checked_out(keep);
+    strata::v1::RenameResponse resp;
+    s = client.stub().Rename(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      std::cout << fmt::format("renamed {} to {} (version {}){}\n", resp.previous().object(), resp.object().object(),
+                               resp.object().latest_version(), keep ? " (still checked out)" : "");
     }
   } else if (*un) {
     strata::v1::UndoCheckOutRequest req;
@@ -292,6 +337,14 @@ int main(int argc, char** argv) {
     strata::v1::ObjectHead h;
     s = client.stub().GetObject(client.Context().get(), req, &h);
     if (!s.ok()) return Report(s, g);
+    // The old name of a renamed object resolves to it, with a notice.
+    for (int names = 0; names < 32 && !h.renamed_to().empty(); ++names) {
+      std::cerr << fmt::format("note: {} was renamed to {} in version {}; showing {}\n", h.object(), h.renamed_to(),
+                               h.latest_version(), h.renamed_to());
+      req.set_object(h.renamed_to());
+      s = client.stub().GetObject(client.Context().get(), req, &h);
+      if (!s.ok()) return Report(s, g);
+    }
     if (g.json) {
       std::cout << ToJson(h) << "\n";
     } else if (definition) {
@@ -302,6 +355,8 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("version:      {}{}\n",
                                h.latest_version() ? std::to_string(h.latest_version()) : std::string("none (name reserved)"),
                                h.dropped() ? " (dropped; strata revert OBJECT --to N brings it back)" : "");
+      if (!h.renamed_from().empty())
+        std::cout << fmt::format("renamed from: {} (versions before {})\n", h.renamed_from(), h.renamed_from_version());
       std::cout << fmt::format("checked out:  {}\n", HolderText(h));
       if (h.has_lock() && !h.lock().reason().empty())
         std::cout << fmt::format("reason:       {}\n", h.lock().reason());

@@ -658,6 +658,215 @@ TEST_P(DeployE2ETest, AReleaseDropsATableOnlyWithAllowDataLossAndARevertBringsIt
   EXPECT_THAT(out, HasSubstr("2 dropped"));
 }
 
+// Issue 20: `checkin --rename-column`: the release renames the columns of a
+// 10,000-row table (with the view and function that use them changed in the
+// same release); every value stays, and the rollback renames them back.
+TEST_P(DeployE2ETest, RenamedColumnsKeepTheirValuesThroughDeployAndRollback) {
+  ImportShop();
+  Exec(url("dev"), "INSERT INTO sales.orders (customer_id, total, status) "
+                   "SELECT 1, g, (ARRAY['new','paid','shipped'])[1 + g % 3]::sales.order_status "
+                   "FROM generate_series(1, 10000) g");
+  auto checksum = [&](const std::string& total, const std::string& status) {
+    return Count(url("dev"), "SELECT count(*) * 1000000000 + sum(" + total + ")::bigint + sum(length(" + status +
+                                 "::text)) FROM sales.orders");
+  };
+  const long long before = checksum("total", "status");
+  const auto facts_before = FactsOf(url("dev"));
+  auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+    return text;
+  };
+  ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
+  std::string table = replace_all(
+      replace_all(replace_all(Definition("table:sales.orders"), "total", "amount"), "status", "state"), "order_state",
+      "order_status");
+  v1::CheckInRequest ci;
+  ci.set_object("table:sales.orders");
+  ci.set_definition(table);
+  ci.set_message("clearer names");
+  ci.add_rename_columns("total=amount");
+  ci.add_rename_columns("status=state");
+  v1::CheckInResponse done;
+  auto s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << table;
+  // A rename that does not match the definitions is refused, saying why.
+  ASSERT_TRUE(CheckOut("alice-token", "table:sales.customers").ok());
+  v1::CheckInRequest wrong;
+  wrong.set_object("table:sales.customers");
+  wrong.set_definition(Definition("table:sales.customers"));
+  wrong.set_message("no");
+  wrong.add_rename_columns("name=title");
+  s = lock_->CheckIn(Ctx("alice-token").get(), wrong, &done);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("the new definition still has column name"));
+  // The view and function as import took them in (pg_get_viewdef's layout).
+  ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
+  s = CheckIn("alice-token", "view:sales.open_orders",
+              replace_all(replace_all(Definition("view:sales.open_orders"), "orders.total", "orders.amount AS total"),
+                          "orders.status", "orders.state"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  Change("alice-token", "function:sales.customer_total(integer)", "sum(total)", "sum(amount)");
+  CreateRelease("r1");
+
+  v1::PlanRequest preq;
+  preq.set_release("r1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  s = deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME COLUMN total TO amount;"));
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME COLUMN status TO state;"));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("DROP COLUMN")));
+  EXPECT_EQ(plan.data_loss_size(), 0) << plan.script();
+  for (const auto& f : plan.findings()) EXPECT_NE(f.code(), "drop-column") << f.reason();
+
+  v1::Deployment d;
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(checksum("amount", "state"), before);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.open_orders"), 6667 + 0);
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("dev");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted()) << report.DebugString();
+
+  v1::RollbackRequest rreq;
+  rreq.set_environment("dev");
+  s = deploy_->Rollback(Ctx("alice-token", 120).get(), rreq, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(checksum("total", "status"), before);
+  EXPECT_EQ(FactsOf(url("dev")), facts_before);
+}
+
+// Issue 20: one release renames a 10,000-row table and two of its columns
+// and drops a view; the script renames (never drops and creates), every row
+// stays, the old name resolves with a notice, and the rollback renames back.
+TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
+  ImportShop();
+  Exec(url("dev"), "INSERT INTO sales.orders (customer_id, total, status) "
+                   "SELECT 1, g, (ARRAY['new','paid','shipped'])[1 + g % 3]::sales.order_status "
+                   "FROM generate_series(1, 10000) g");
+  auto checksum = [&](const std::string& table, const std::string& total, const std::string& status) {
+    return Count(url("dev"), "SELECT count(*) * 1000000000 + sum(" + total + ")::bigint + sum(length(" + status +
+                                 "::text)) FROM " + table);
+  };
+  const long long before = checksum("sales.orders", "total", "status");
+  const auto facts_before = FactsOf(url("dev"));
+  auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+    return text;
+  };
+  // The rename is refused while objects that name the table are in nobody's
+  // hands but the renamer's.
+  ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
+  v1::RenameRequest rename;
+  rename.set_object("table:sales.orders");
+  rename.set_to("purchases");
+  rename.set_message("orders are purchases now");
+  rename.set_keep_checked_out(true);
+  v1::RenameResponse renamed;
+  auto s = lock_->Rename(Ctx("alice-token").get(), rename, &renamed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("function:sales.customer_total(integer)"));
+  EXPECT_THAT(s.error_message(), HasSubstr("view:sales.open_orders"));
+
+  ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
+  ASSERT_TRUE(CheckOut("alice-token", "function:sales.customer_total(integer)").ok());
+  ASSERT_TRUE(CheckOut("alice-token", "index:sales.orders_by_customer").ok());
+  v1::DropResponse dropped;
+  ASSERT_TRUE(Drop(*lock_, "alice-token", {"view:sales.open_orders"}, false, &dropped).ok());
+  s = lock_->Rename(Ctx("alice-token").get(), rename, &renamed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(renamed.object().object(), "table:sales.purchases");
+  EXPECT_EQ(renamed.object().latest_version(), 2u);  // continues version 1 of sales.orders
+  EXPECT_EQ(renamed.object().renamed_from(), "table:sales.orders");
+  EXPECT_THAT(renamed.object().definition(), HasSubstr("CREATE TABLE sales.purchases"));
+  EXPECT_EQ(renamed.previous().renamed_to(), "table:sales.purchases");
+  ASSERT_EQ(renamed.followers_size(), 1);  // the index follows its table
+  EXPECT_THAT(renamed.followers(0).definition(), HasSubstr("ON sales.purchases"));
+
+  // The columns, in the next version under the new name.
+  v1::CheckInRequest ci;
+  ci.set_object("table:sales.purchases");
+  ci.set_definition(replace_all(
+      replace_all(replace_all(Definition("table:sales.purchases"), "total", "amount"), "status", "state"),
+      "order_state", "order_status"));
+  ci.set_message("clearer names");
+  ci.add_rename_columns("total=amount");
+  ci.add_rename_columns("status=state");
+  v1::CheckInResponse done;
+  s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << ci.definition();
+  s = CheckIn("alice-token", "function:sales.customer_total(integer)",
+              replace_all(replace_all(Definition("function:sales.customer_total(integer)"), "sum(total)", "sum(amount)"),
+                          "sales.orders", "sales.purchases"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::UndoCheckOutRequest undo;
+  undo.add_objects("index:sales.orders_by_customer");
+  v1::UndoCheckOutResponse undone;
+  ASSERT_TRUE(lock_->UndoCheckOut(Ctx("alice-token").get(), undo, &undone).ok());
+
+  // The old name resolves, with a notice; the log shows both names.
+  std::string out;
+  ASSERT_EQ(RunCli(stack_->endpoint(), "alice-token", "show sales.orders", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("table:sales.orders was renamed to table:sales.purchases"));
+  EXPECT_THAT(out, HasSubstr("object:       table:sales.purchases"));
+  ASSERT_EQ(RunCli(stack_->history_endpoint(), "alice-token", "log table:sales.purchases", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("2 renamed from table:sales.orders"));
+  EXPECT_THAT(out, HasSubstr("1 (as table:sales.orders)"));
+  // A check-out of the old name is a check-out of the renamed table; --new
+  // takes the old name for a new object.
+  ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "checkout table:sales.orders", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("checked out table:sales.purchases"));
+  ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "undo table:sales.purchases", &out), 0) << out;
+  ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "checkout --new table:sales.orders", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("checked out table:sales.orders (latest version 2, dropped)"));
+  ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "undo table:sales.orders", &out), 0) << out;
+
+  CreateRelease("r1");
+  v1::PlanRequest preq;
+  preq.set_release("r1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  s = deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME TO purchases;"));
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.purchases RENAME COLUMN total TO amount;"));
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.purchases RENAME COLUMN status TO state;"));
+  EXPECT_THAT(plan.script(), HasSubstr("DROP VIEW sales.open_orders"));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("DROP TABLE")));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("CREATE TABLE")));
+  EXPECT_EQ(plan.data_loss_size(), 0) << plan.script();
+  bool rename_finding = false;
+  for (const auto& f : plan.findings()) {
+    EXPECT_NE(f.code(), "drop-table") << f.reason();
+    EXPECT_NE(f.code(), "drop-column") << f.reason();
+    rename_finding |= f.code() == "rename-object" && f.object() == "table:sales.purchases";
+  }
+  EXPECT_TRUE(rename_finding);
+
+  v1::Deployment d;
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(checksum("sales.purchases", "amount", "state"), before);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_class WHERE relname IN ('orders', 'open_orders')"), 0);
+  v1::CheckDriftRequest dreq;
+  dreq.set_environment("dev");
+  v1::DriftReport report;
+  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+  EXPECT_FALSE(report.drifted()) << report.DebugString();
+
+  v1::RollbackRequest rreq;
+  rreq.set_environment("dev");
+  s = deploy_->Rollback(Ctx("alice-token", 120).get(), rreq, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(checksum("sales.orders", "total", "status"), before);
+  EXPECT_EQ(FactsOf(url("dev")), facts_before);
+}
+
 TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefused) {
   ImportShop();
   Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");

@@ -20,6 +20,9 @@ Decision DecideObjectRule(const v1::Event& e, const AggregateFacts& f) {
       if (f.holder != actor)
         return Violated(f.holder.empty() ? std::string("not checked out")
                                          : fmt::format("checked out by {}, not {}", f.holder, actor));
+      // The first version under a new name continues the numbering of the
+      // object's versions under its old one (`strata rename`).
+      if (!e.checked_in().renamed_from().empty() && e.checked_in().version() > f.latest_version) return Accept();
       if (e.checked_in().version() != f.latest_version + 1)
         return Violated(fmt::format("version {} does not follow latest version {}",
                                     e.checked_in().version(), f.latest_version));

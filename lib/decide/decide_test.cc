@@ -73,6 +73,21 @@ TEST(DecideTest, OnlyTheHolderChecksInAndVersionsAreConsecutive) {
   EXPECT_EQ(Decide(CheckIn(3, "alice", 2), f).reason, "not checked out");
 }
 
+TEST(DecideTest, TheFirstVersionUnderANewNameContinuesTheOldNamesNumbers) {
+  AggregateFacts f;
+  Replay({CheckOut(1, "alice")}, &f);
+  auto renamed = CheckIn(2, "alice", 6);
+  EXPECT_EQ(Decide(renamed, f).verdict, Verdict::kRuleViolated) << "a jump needs renamed_from";
+  renamed.mutable_checked_in()->set_renamed_from("table:sales.orders");
+  auto v = Replay({renamed}, &f);
+  EXPECT_EQ(v[0], Verdict::kAccepted);
+  EXPECT_EQ(f.latest_version, 6u);
+  Replay({CheckOut(3, "alice")}, &f);
+  auto back = CheckIn(4, "alice", 6);
+  back.mutable_checked_in()->set_renamed_from("table:sales.orders");
+  EXPECT_EQ(Decide(back, f).verdict, Verdict::kRuleViolated) << "never backwards";
+}
+
 TEST(DecideTest, KeepCheckedOutRetainsTheLock) {
   AggregateFacts f;
   Replay({CheckOut(1, "alice"), CheckIn(2, "alice", 1, /*keep=*/true)}, &f);

@@ -6,9 +6,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "schemadiff/rename.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "auth/tokens.h"
@@ -132,15 +134,24 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
   if (!live.ok()) return live.status();
   const auto& [current, wanted] = *shadows;
   p.drift = schemadiff::DescribeDrift(current, *live);
-  auto forward = schemadiff::Diff(current, wanted, {.allow_data_loss = true});
+  // Objects and columns renamed between the deployed and the target
+  // versions are renamed, keeping their rows (PostgreSQL renames them in a
+  // copy of the current state first; the diff does the rest).
+  auto renames = RenamesBetween(db(), env.environment().state(), target);
+  if (!renames.ok()) return renames.status();
+  auto forward = renames->hints.empty() ? schemadiff::Diff(current, wanted, {.allow_data_loss = true})
+                                        : schemadiff::DiffWithRenames(current, wanted, renames->hints, shadow_,
+                                                                      {.allow_data_loss = true}, /*reverse=*/false);
   if (!forward.ok()) return forward.status();
-  auto backward = schemadiff::Diff(wanted, current, {.allow_data_loss = true});
+  auto backward = renames->hints.empty() ? schemadiff::Diff(wanted, current, {.allow_data_loss = true})
+                                         : schemadiff::DiffWithRenames(current, wanted, renames->hints, shadow_,
+                                                                       {.allow_data_loss = true}, /*reverse=*/true);
   if (!backward.ok()) return backward.status();
   p.forward = std::move(*forward);
   p.backward = std::move(*backward);
 
   p.changed = ChangedObjects(env.environment().state(), target);
-  Findings(p, ByObject(env.environment().state()), ByObject(target));
+  Findings(p, ByObject(env.environment().state()), ByObject(target), *renames);
   Scripts scripts = ComposeScripts(p.forward, p.backward, release, title);
   p.script = std::move(scripts.script);
   p.rollback_script = std::move(scripts.rollback);
@@ -150,7 +161,7 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
 }
 
 void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const v1::BaselineEntry*>& before,
-                                 const std::map<std::string, const v1::BaselineEntry*>& after) {
+                                 const std::map<std::string, const v1::BaselineEntry*>& after, const PlannedRenames& renames) {
   auto add = [&](const std::vector<sql::Finding>& findings) {
     for (const auto& f : findings) {
       v1::Finding* out = &p.findings.emplace_back();
@@ -160,9 +171,17 @@ void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const 
       out->set_reason(f.reason);
     }
   };
+  // A renamed object is neither dropped nor created: it is compared with
+  // the version deployed under its old name.
+  std::map<std::string, std::string> renamed_from, renamed_to;  // new -> old, old -> new
+  for (const auto& [from, to] : renames.objects) {
+    renamed_from[to] = from;
+    renamed_to[from] = to;
+  }
   for (const auto& id_text : p.changed) {
     auto id = model::ParseObjectId(id_text);
     if (!id.ok()) continue;
+    if (renamed_to.count(id_text)) continue;
     auto to = after.find(id_text);
     if (to == after.end()) {  // dropped by the release
       if (before.count(id_text)) add(sql::DropChange(*id).findings);
@@ -171,14 +190,97 @@ void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const 
     auto proposed = DeployProjection::ReadDefinition(db(), id_text, to->second->version());
     if (!proposed.ok()) continue;
     std::optional<sql::ObjectInfo> old;
-    if (auto from = before.find(id_text); from != before.end()) {
-      auto def = DeployProjection::ReadDefinition(db(), id_text, from->second->version());
+    const auto was = renamed_from.find(id_text);
+    const std::string old_id = was == renamed_from.end() ? id_text : was->second;
+    if (auto from = before.find(old_id); from != before.end()) {
+      auto def = DeployProjection::ReadDefinition(db(), old_id, from->second->version());
       if (def.ok())
-        if (auto info = sql::AnalyzeDefinition(*def); info.ok()) old = std::move(*info);
+        if (auto info = sql::AnalyzeDefinition(*def); info.ok()) {
+          old = std::move(*info);
+          old->id = *id;  // compared as the same object
+        }
     }
+    if (was != renamed_from.end())
+      add({{.code = "rename-object",
+            .severity = sql::Severity::kMedium,
+            .object = id_text,
+            .reason = fmt::format("renamed from {} (ALTER ... RENAME keeps its rows); clients using the old name break",
+                                  old_id)}});
     auto change = sql::DescribeChange(*id, old ? &*old : nullptr, *proposed);
     if (change.ok()) add(change->findings);
   }
+  // A renamed column is neither dropped nor added.
+  std::erase_if(p.findings, [&](const v1::Finding& f) {
+    return std::any_of(renames.columns.begin(), renames.columns.end(), [&](const auto& r) {
+      const auto& [object, from, to] = r;
+      if (f.object() != object) return false;
+      if (f.code() == "drop-column") return f.reason().starts_with("drops column " + from + ":");
+      return f.code().starts_with("add-column") && f.reason().find(to) != std::string::npos;
+    });
+  });
+}
+
+absl::StatusOr<DeployServiceImpl::PlannedRenames> DeployServiceImpl::RenamesBetween(rocksdb::DB* db,
+                                                                                   const Entries& deployed_entries,
+                                                                                   const Entries& target) {
+  PlannedRenames out;
+  const auto deployed = ByObject(deployed_entries);
+  const auto targeted = ByObject(target);
+  for (const auto& e : target) {
+    auto id = model::ParseObjectId(e.object());
+    if (!id.ok()) continue;
+    // Back through the object's names, newest first, to the one the
+    // environment holds; the column renames of each stretch on the way.
+    std::vector<std::vector<std::pair<std::string, std::string>>> stretches;
+    std::string current = e.object(), origin;
+    uint64_t at = e.version();
+    if (auto was = deployed.find(current); was != deployed.end()) {
+      if (was->second->version() >= at) continue;
+      auto columns = DeployProjection::ReadColumnRenames(db, current, was->second->version(), at);
+      if (!columns.ok()) return columns.status();
+      stretches.push_back(std::move(*columns));
+      origin = current;
+    } else {
+      for (int names = 0; names < 32; ++names) {
+        auto from = DeployProjection::ReadRenamedFrom(db, current, at);
+        if (!from.ok()) return from.status();
+        if (!*from) break;
+        auto columns = DeployProjection::ReadColumnRenames(db, current, (*from)->version - 1, at);
+        if (!columns.ok()) return columns.status();
+        stretches.push_back(std::move(*columns));
+        current = (*from)->object;
+        at = (*from)->object_version;
+        auto was = deployed.find(current);
+        if (was == deployed.end()) continue;
+        // The environment holds the old name: at a version of this object
+        // (not of one that took the name later), and the target leaves it.
+        if (was->second->version() <= at && !targeted.count(current)) {
+          auto before = DeployProjection::ReadColumnRenames(db, current, was->second->version(), at);
+          if (!before.ok()) return before.status();
+          stretches.push_back(std::move(*before));
+          origin = current;
+        }
+        break;
+      }
+    }
+    if (origin.empty()) continue;
+    if (origin != e.object()) {
+      auto old = model::ParseObjectId(origin);
+      if (!old.ok()) continue;
+      const std::string bare = id->name.substr(0, id->name.find('('));
+      out.hints.insert(out.hints.begin() + static_cast<long>(out.objects.size()),
+                       schemadiff::Rename{id->kind, old->QualifiedName(), id->schema + "." + bare});
+      out.objects.emplace_back(origin, e.object());
+    }
+    if (id->kind != "table") continue;
+    std::vector<std::pair<std::string, std::string>> in_order;
+    for (auto it = stretches.rbegin(); it != stretches.rend(); ++it) in_order.insert(in_order.end(), it->begin(), it->end());
+    for (const auto& [from, to] : DeployProjection::ComposeColumnRenames(in_order)) {
+      out.hints.push_back({"column", fmt::format("{}.{}", id->QualifiedName(), from), to});
+      out.columns.emplace_back(e.object(), from, to);
+    }
+  }
+  return out;
 }
 
 absl::Status DeployServiceImpl::DoPlan(const auth::Principal& who, const v1::PlanRequest& req,

@@ -4,6 +4,7 @@
 #include <limits>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "fmt/format.h"
 #include "metrics/metrics.h"
 #include "model/object_id.h"
@@ -34,6 +35,9 @@ std::optional<decide::Decision> DecisionBoard::Take(const std::string& id) {
 
 namespace keys {
 std::string Object(const std::string& id) { return "o/" + id; }
+std::string Renames(const std::string& id, uint64_t version) {
+  return fmt::format("C/{}{}{:020d}", id, '\0', version);
+}
 std::string Version(const std::string& id, uint64_t version) {
   return fmt::format("v/{}{}{:020d}", id, '\0', version);
 }
@@ -212,6 +216,13 @@ absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::State
     obj.set_latest_sha256(e.checked_in().definition_sha256());
     obj.set_dropped(e.checked_in().dropped());
     txn.PutBlind(keys::Version(id, e.checked_in().version()), e.checked_in().definition());
+    if (!e.checked_in().renamed_columns().empty() || !e.checked_in().renamed_from().empty()) {
+      v1::ObjectCheckedIn renames;
+      *renames.mutable_renamed_columns() = e.checked_in().renamed_columns();
+      renames.set_renamed_from(e.checked_in().renamed_from());
+      renames.set_renamed_from_version(e.checked_in().renamed_from_version());
+      txn.PutBlind(keys::Renames(id, e.checked_in().version()), renames.SerializeAsString());
+    }
   }
   txn.Put(keys::Object(id), obj.SerializeAsString());
   // For the guard's feed. Kept whether or not it is tracked now: a commit
@@ -379,6 +390,52 @@ absl::Status DeployProjection::ApplyEnvironment(const v1::Event& e, projection::
 absl::StatusOr<std::optional<internal::DeployObject>> DeployProjection::ReadObject(rocksdb::DB* db,
                                                                                  const std::string& id) {
   return ReadMessage<internal::DeployObject>(db, keys::Object(id));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DeployProjection::ReadColumnRenames(
+    rocksdb::DB* db, const std::string& id, uint64_t after, uint64_t up_to) {
+  std::vector<std::pair<std::string, std::string>> renames;
+  const std::string first = keys::Renames(id, after + 1), last = keys::Renames(id, up_to);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(first); it->Valid() && it->key().compare(last) <= 0; it->Next()) {
+    v1::ObjectCheckedIn record;
+    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt renames at " + it->key().ToString());
+    for (const auto& r : record.renamed_columns()) renames.emplace_back(r.from(), r.to());
+  }
+  return renames;
+}
+
+std::vector<std::pair<std::string, std::string>> DeployProjection::ComposeColumnRenames(
+    const std::vector<std::pair<std::string, std::string>>& renames) {
+  // name at the start -> its name at the end, following each rename in turn.
+  std::vector<std::pair<std::string, std::string>> chain;
+  for (const auto& [from, to] : renames) {
+    auto link = std::find_if(chain.begin(), chain.end(), [&](const auto& c) { return c.second == from; });
+    if (link != chain.end()) link->second = to;
+    else chain.emplace_back(from, to);
+  }
+  std::erase_if(chain, [](const auto& c) { return c.first == c.second; });
+  return chain;
+}
+
+absl::StatusOr<std::optional<DeployProjection::RenamedFrom>> DeployProjection::ReadRenamedFrom(
+    rocksdb::DB* db, const std::string& id, uint64_t up_to) {
+  const std::string first = keys::Renames(id, 0), last = keys::Renames(id, up_to);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  std::optional<RenamedFrom> found;
+  for (it->Seek(first); it->Valid() && it->key().compare(last) <= 0; it->Next()) {
+    v1::ObjectCheckedIn record;
+    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt renames at " + it->key().ToString());
+    if (record.renamed_from().empty()) continue;
+    const std::string key = it->key().ToString();
+    uint64_t version = 0;
+    if (!absl::SimpleAtoi(key.substr(key.size() - 20), &version))
+      return absl::DataLossError("corrupt renames key " + key);
+    found = RenamedFrom{record.renamed_from(), record.renamed_from_version(), version};
+  }
+  return found;
 }
 
 absl::StatusOr<std::string> DeployProjection::ReadDefinition(rocksdb::DB* db, const std::string& id,

@@ -63,6 +63,7 @@ class DecisionBoard {
 namespace keys {
 std::string Object(const std::string& id);
 std::string Version(const std::string& id, uint64_t version);
+std::string Renames(const std::string& id, uint64_t version);  // C/: a version's renames
 std::string Baseline(const std::string& name);
 std::string Environment(const std::string& name);
 std::string EnvironmentObjects(const std::string& name);
@@ -112,6 +113,24 @@ class DeployProjection : public projection::Projection {
   // Read side (committed state).
   static absl::StatusOr<std::optional<internal::DeployObject>> ReadObject(rocksdb::DB* db, const std::string& id);
   static absl::StatusOr<std::string> ReadDefinition(rocksdb::DB* db, const std::string& id, uint64_t version);
+  // The column renames of versions after+1..up_to, in order ("OLD", "NEW").
+  static absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadColumnRenames(rocksdb::DB* db,
+                                                                                           const std::string& id,
+                                                                                           uint64_t after,
+                                                                                           uint64_t up_to);
+  // Renames in order, composed: (name before them all, name after), those
+  // undone on the way left out.
+  static std::vector<std::pair<std::string, std::string>> ComposeColumnRenames(
+      const std::vector<std::pair<std::string, std::string>>& renames);
+  // The latest `strata rename` into `id` at or before version `up_to`: the
+  // old id, its version the rename continued, and `id`'s version it became.
+  struct RenamedFrom {
+    std::string object;
+    uint64_t object_version = 0;
+    uint64_t version = 0;
+  };
+  static absl::StatusOr<std::optional<RenamedFrom>> ReadRenamedFrom(rocksdb::DB* db, const std::string& id,
+                                                                    uint64_t up_to);
   // One environment, with its expected state (environment().state()) or
   // without it (object_count says how many objects it holds).
   static absl::StatusOr<std::optional<internal::EnvironmentState>> ReadEnvironment(rocksdb::DB* db,

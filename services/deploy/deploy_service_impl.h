@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,7 @@
 #include "schemadiff/catalog.h"
 #include "schemadiff/definitions.h"
 #include "schemadiff/diff.h"
+#include "schemadiff/rename.h"
 #include "schemadiff/source.h"
 #include "spdlog/spdlog.h"
 #include "strata/v1/deploy.grpc.pb.h"
@@ -273,10 +275,23 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::StatusOr<Prepared> Prepare(const internal::EnvironmentState& env, const Entries& target,
                                    const std::string& title, const v1::Release* release);
 
+  // What a deployment renames instead of dropping and creating: objects
+  // whose name changed (`strata rename`, followed back through each name to
+  // the one the environment holds) and table columns (`checkin
+  // --rename-column`, composed across the versions in between).
+  struct PlannedRenames {
+    std::vector<schemadiff::Rename> hints;  // objects first, then columns
+    std::vector<std::pair<std::string, std::string>> objects;  // old id, new id
+    std::vector<std::tuple<std::string, std::string, std::string>> columns;  // table (target id), old, new
+  };
+  static absl::StatusOr<PlannedRenames> RenamesBetween(rocksdb::DB* db, const Entries& deployed,
+                                                       const Entries& target);
+
   // Risk findings of each changed object (strata_sql's rules), from the
-  // definitions of the version deployed now and the target version.
+  // definitions of the version deployed now and the target version; renamed
+  // objects and columns are compared under their old names.
   void Findings(Prepared& p, const std::map<std::string, const v1::BaselineEntry*>& before,
-                const std::map<std::string, const v1::BaselineEntry*>& after);
+                const std::map<std::string, const v1::BaselineEntry*>& after, const PlannedRenames& renames);
 
   absl::Status DoPlan(const auth::Principal& who, const v1::PlanRequest& req, v1::DeploymentPlan* resp);
 

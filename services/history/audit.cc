@@ -37,7 +37,9 @@ void AppendJsonString(std::string* out, const std::string& s) {
 std::string ActionOf(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kCheckedOut: return "checkout";
-    case v1::Event::kCheckedIn: return e.checked_in().dropped() ? "drop" : "checkin";
+    case v1::Event::kCheckedIn:
+      if (!e.checked_in().renamed_from().empty() || !e.checked_in().renamed_to().empty()) return "rename";
+      return e.checked_in().dropped() ? "drop" : "checkin";
     case v1::Event::kCheckOutUndone: return "undo";
     case v1::Event::kLockForceReleased: return "force_release";
     case v1::Event::kCommandRefused: return e.command_refused().command();
@@ -58,8 +60,14 @@ std::string DetailOf(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kCheckedOut: return e.checked_out().reason();
     case v1::Event::kCheckedIn:
-      return fmt::format("version {}{}: {}", e.checked_in().version(), e.checked_in().dropped() ? " dropped" : "",
-                         e.checked_in().message());
+    {
+      const auto& ci = e.checked_in();
+      std::string what;
+      if (!ci.renamed_to().empty()) what = " renamed to " + ci.renamed_to();
+      else if (!ci.renamed_from().empty()) what = " renamed from " + ci.renamed_from();
+      else if (ci.dropped()) what = " dropped";
+      return fmt::format("version {}{}: {}", ci.version(), what, ci.message());
+    }
     case v1::Event::kLockForceReleased:
       return fmt::format("from {} ({}): {}", e.lock_force_released().previous_holder(),
                          e.lock_force_released().previous_holder_site(),

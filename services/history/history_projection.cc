@@ -204,6 +204,10 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       o.set_latest_version(ci.version());
       o.set_latest_sha256(ci.definition_sha256());
       o.set_latest_dropped(ci.dropped());
+      if (!ci.renamed_from().empty()) {
+        o.set_renamed_from(ci.renamed_from());
+        o.set_renamed_from_version(ci.version());
+      }
       if (!ci.keep_checked_out()) o.clear_lock();
       v1::Version v;
       v.set_object(id);
@@ -218,6 +222,8 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       v.set_offset(position.offset);
       v.set_event_id(event.event_id());
       v.set_dropped(ci.dropped());
+      v.set_renamed_from(ci.renamed_from());
+      v.set_renamed_to(ci.renamed_to());
       txn.PutBlind(keys::Version(id, ci.version()), v.SerializeAsString());
       txn.PutBlind("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
                    keys::Version(id, ci.version()));

@@ -57,13 +57,11 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (!id.ok()) return id.status();
       if (absl::Status s = hosting::RequireObjectInScope(who, *id, ReadAudit()); !s.ok()) return s;
       resp->set_object(*id);
-      const std::string prefix = keys::VersionPrefix(*id);
-      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
-      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-        v1::Version* v = resp->add_versions();
-        if (!v->ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-          return absl::DataLossError(fmt::format("corrupt version record of {}", *id));
-        v->clear_definition();
+      auto versions = Lineage(*id);
+      if (!versions.ok()) return versions.status();
+      for (auto& v : *versions) {
+        v.clear_definition();
+        *resp->add_versions() = std::move(v);
       }
       return absl::OkStatus();
     });
@@ -407,6 +405,42 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     return found[0];
   }
 
+  // An object's versions, oldest first, across its renames: its own since
+  // the latest rename that gave it its name, preceded by the versions of the
+  // name it had before (up to the rename), and so on (32 names at most).
+  absl::StatusOr<std::vector<v1::Version>> Lineage(const std::string& id) {
+    std::vector<v1::Version> out;
+    std::string object = id;
+    uint64_t below = UINT64_MAX;
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+    for (int names = 0; names < 32 && !object.empty(); ++names) {
+      std::vector<v1::Version> segment;
+      const std::string prefix = keys::VersionPrefix(object);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        v1::Version v;
+        if (!v.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+          return absl::DataLossError(fmt::format("corrupt version record of {}", object));
+        if (v.version() >= below) break;
+        segment.push_back(std::move(v));
+      }
+      // Versions before the rename into this name belong to another object
+      // that had the name before (dropped or renamed away).
+      size_t start = 0;
+      std::string earlier;
+      for (size_t i = segment.size(); i-- > 0;)
+        if (!segment[i].renamed_from().empty()) {
+          start = i;
+          earlier = segment[i].renamed_from();
+          break;
+        }
+      below = earlier.empty() ? 0 : segment[start].version();
+      out.insert(out.begin(), std::make_move_iterator(segment.begin() + static_cast<long>(start)),
+                 std::make_move_iterator(segment.end()));
+      object = earlier;
+    }
+    return out;
+  }
+
   // Version `version` of an object; 0 means the latest.
   absl::StatusOr<v1::Version> ReadVersion(const std::string& object, uint64_t version) {
     auto id = Resolve(object);
@@ -421,6 +455,13 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
     if (version > o.latest_version())
       return absl::OutOfRangeError(fmt::format("{} has versions 1 to {}; there is no version {}",
                                                *id, o.latest_version(), version));
+    if (version < o.renamed_from_version()) {  // a version under an earlier name
+      auto versions = Lineage(*id);
+      if (!versions.ok()) return versions.status();
+      for (auto& v : *versions)
+        if (v.version() == version) return std::move(v);
+      return absl::NotFoundError(fmt::format("{} version {} is not in the history", *id, version));
+    }
     if (!db()->Get(rocksdb::ReadOptions(), keys::Version(*id, version), &value).ok())
       return absl::NotFoundError(fmt::format("{} version {} is not in the history", *id, version));
     v1::Version v;

@@ -133,6 +133,11 @@ absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Posit
         info->set_definition_sha256(ci.definition_sha256());
         if (!ci.keep_checked_out()) head->clear_lock();
         head->set_dropped(ci.dropped());
+        head->set_renamed_to(ci.renamed_to());
+        if (!ci.renamed_from().empty()) {
+          head->set_renamed_from(ci.renamed_from());
+          head->set_renamed_from_version(ci.version());
+        }
         state.clear_references();
         for (auto& k : ReferencesOf(event)) state.add_references(std::move(k));
         break;

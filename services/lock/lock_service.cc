@@ -1,6 +1,7 @@
 #include "lock/lock_service.h"
 
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -15,6 +16,7 @@
 #include "model/object_id.h"
 #include "spdlog/spdlog.h"
 #include "sql/analyze.h"
+#include "sql/rename.h"
 #include "sql/validate.h"
 
 namespace strata::lock {
@@ -65,6 +67,11 @@ class LockServiceImpl final : public v1::LockService::Service {
   grpc::Status Drop(grpc::ServerContext* ctx, const v1::DropRequest* req, v1::DropResponse* resp) override {
     return Handle(ctx, "drop", {"developer", "dba", "admin"}, First(req->objects()), [&](const auth::Principal& who) {
       return DoDrop(who, *req, resp);
+    });
+  }
+  grpc::Status Rename(grpc::ServerContext* ctx, const v1::RenameRequest* req, v1::RenameResponse* resp) override {
+    return Handle(ctx, "rename", {"developer", "dba", "admin"}, req->object(), [&](const auth::Principal& who) {
+      return DoRename(who, *req, resp);
     });
   }
   grpc::Status UndoCheckOut(grpc::ServerContext* ctx, const v1::UndoCheckOutRequest* req,
@@ -266,6 +273,13 @@ class LockServiceImpl final : public v1::LockService::Service {
     for (const auto& text : req.objects()) {
       auto id = Resolve(text, /*allow_new=*/true);
       if (!id.ok()) return id.status();
+      // A renamed object is checked out under its new name (the response
+      // says which), unless the old name is wanted for a new object.
+      if (!req.new_object()) {
+        auto current = FollowRenames(*id);
+        if (!current.ok()) return current.status();
+        id = *current;
+      }
       if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
     }
     std::vector<std::string> batch;
@@ -333,6 +347,7 @@ class LockServiceImpl final : public v1::LockService::Service {
         return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(info.status().message())));
       auto* ci = e->mutable_checked_in();
       for (auto& k : sql::DependencyKeys(*info)) ci->mutable_references()->add_keys(std::move(k));
+      if (absl::Status r = ColumnRenames(*id, s->head(), *info, req, ci); !r.ok()) return r;
       ci->set_version(s->head().latest_version() + 1);
       ci->set_definition(req.definition());
       ci->set_message(req.message());
@@ -472,6 +487,241 @@ class LockServiceImpl final : public v1::LockService::Service {
                                         fmt::join(order.begin(), order.begin() + static_cast<long>(i), ", ")));
       }
       if (*head) *resp->add_objects() = **head;
+    }
+    return absl::OkStatus();
+  }
+
+  // Where a renamed object lives now: `id` itself unless its latest version
+  // renamed it (then the end of that chain; a chain is cut after 32 links).
+  absl::StatusOr<model::ObjectId> FollowRenames(model::ObjectId id) {
+    for (int hops = 0; hops < 32; ++hops) {
+      auto state = Read(id);
+      if (!state.ok()) return state.status();
+      if (!*state || (**state).head().renamed_to().empty()) return id;
+      auto next = model::ParseObjectId((**state).head().renamed_to());
+      if (!next.ok()) return id;
+      id = *next;
+    }
+    return id;
+  }
+
+  // The id `object` gets when renamed to `to` ("name" or "schema.name";
+  // functions and procedures keep their arguments).
+  static absl::StatusOr<model::ObjectId> RenamedId(const model::ObjectId& object, const std::string& to) {
+    static const std::set<std::string, std::less<>> kRenamable = {
+        "table", "view", "materialized_view", "sequence", "function", "procedure", "type", "domain"};
+    if (!kRenamable.count(object.kind))
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: a {} is not renamed with strata rename ({})", object.ToString(), object.kind,
+          object.kind == "schema" ? "rename the objects in it, or use strata schema diff --rename schema:A=B offline"
+                                  : "indexes and triggers follow their table; change the table's definition"));
+    auto parts = model::SplitIdentifiers(to);
+    if (!parts.ok() || parts->empty() || parts->size() > 2 || parts->back().empty() ||
+        parts->back().find('(') != std::string::npos)
+      return absl::InvalidArgumentError(fmt::format("rename {} to \"{}\": give NAME or SCHEMA.NAME", object.ToString(), to));
+    model::ObjectId id = object;
+    if (parts->size() == 2) id.schema = model::QuoteIdentifier((*parts)[0]);
+    const size_t args = object.name.find('(');
+    id.name = model::QuoteIdentifier(parts->back()) + (args == std::string::npos ? "" : object.name.substr(args));
+    return id;
+  }
+
+  // Rename: the object's next version lives under the new name (with
+  // renamed_from; its number follows the old name's versions), then the old
+  // name gets a version that ends it there (dropped, renamed_to). The new
+  // name is written first: a rename cut short leaves the object under both
+  // names, never under none.
+  absl::Status DoRename(const auth::Principal& who, const v1::RenameRequest& req, v1::RenameResponse* resp) {
+    auto id = Resolve(req.object(), /*allow_new=*/false);
+    if (!id.ok()) return id.status();
+    if (req.message().empty()) return absl::InvalidArgumentError("a rename needs a message (-m)");
+    auto to = RenamedId(*id, req.to());
+    if (!to.ok()) return to.status();
+    if (*to == *id) return absl::InvalidArgumentError(fmt::format("{} already has that name", id->ToString()));
+    refused_object_ = id->ToString();
+    for (const auto* object : {&*id, &*to})
+      if (absl::Status s = hosting::RequireObjectInScope(who, object->ToString(), {nullptr, options_.site, ""}); !s.ok())
+        return s;
+    auto state = ReadFresh(*id);
+    if (!state.ok()) return state.status();
+    if (!Visible(*state) || (**state).head().latest_version() == 0) return UnknownObject(id->ToString());
+    const v1::ObjectHead head = (**state).head();
+    if (head.dropped())
+      return absl::FailedPreconditionError(
+          fmt::format("{} is dropped (version {}); there is nothing to rename", id->ToString(), head.latest_version()));
+    if (!head.has_lock())
+      return absl::FailedPreconditionError(
+          fmt::format("{} is not checked out; check it out before renaming it", id->ToString()));
+    if (head.lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(head.lock()));
+    // Objects whose definitions name it must be in the caller's hands: their
+    // next versions have to name the new name.
+    // Indexes and triggers on a table follow it: the rename writes their
+    // next versions, naming the new name.
+    std::vector<std::pair<model::ObjectId, std::string>> followers;  // id, new definition
+    if (auto key = sql::DependencyKeyOf(*id)) {
+      std::vector<std::string> outside;
+      for (const auto& d : LockProjection::Dependents(runner_->db(), *key)) {
+        if (d == id->ToString()) continue;
+        auto did = model::ParseObjectId(d);
+        if (!did.ok()) continue;
+        auto ds = Read(*did);
+        if (!ds.ok()) return ds.status();
+        if (!*ds || !(**ds).head().has_lock() || (**ds).head().lock().user() != who.user) {
+          outside.push_back(d);
+          continue;
+        }
+        if (did->kind != "index" && did->kind != "trigger") continue;
+        auto follows = sql::RenameReferences((**ds).head().definition(), *id, *to, {.search_path = options_.search_path});
+        if (follows.ok()) {
+          if (auto check = sql::AnalyzeDefines(*follows, *did, {.search_path = options_.search_path}); !check.ok())
+            follows = check.status();
+        }
+        if (!follows.ok())
+          return absl::InvalidArgumentError(fmt::format("{} would not follow the rename: {}", d,
+                                                        std::string(follows.status().message())));
+        followers.emplace_back(*did, std::move(*follows));
+      }
+      if (!outside.empty())
+        return absl::FailedPreconditionError(fmt::format(
+            "cannot rename {}: {} name{} it; check {} out too (strata checkout {}), rename, then check in "
+            "definitions that name {}",
+            id->ToString(), fmt::join(outside, ", "), outside.size() == 1 ? "s" : "",
+            outside.size() == 1 ? "it" : "them", fmt::join(outside, " "), to->QualifiedName()));
+    }
+    auto text = sql::RenameInDefinition(head.definition(), *id, *to, {.search_path = options_.search_path});
+    if (!text.ok())
+      return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(text.status().message())));
+    auto info = sql::AnalyzeDefines(*text, *to, {.search_path = options_.search_path});
+    if (!info.ok()) return absl::InvalidArgumentError(std::string(info.status().message()));
+
+    // The new name: free (never used, or its object dropped), or reserved by
+    // the caller.
+    refused_object_ = to->ToString();
+    auto target = ReadFresh(*to);
+    if (!target.ok()) return target.status();
+    if (*target) {
+      const v1::ObjectHead& t = (**target).head();
+      if (t.latest_version() > 0 && !t.dropped())
+        return absl::FailedPreconditionError(fmt::format(
+            "{} already exists (version {}); choose another name or drop it first", to->ToString(), t.latest_version()));
+      if (t.has_lock() && t.lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(t.lock()));
+    }
+    bool took = false;
+    auto taken = Decide(who, *to, [&](const std::optional<internal::ObjectState>& s,
+                                      v1::Event* e) -> absl::StatusOr<bool> {
+      if (s && s->head().has_lock()) {
+        if (s->head().lock().user() == who.user) return false;
+        return absl::FailedPreconditionError(HeldBy(s->head().lock()));
+      }
+      e->mutable_checked_out()->set_reason(fmt::format("rename of {}", id->ToString()));
+      took = true;
+      return true;
+    });
+    if (!taken.ok()) return taken.status();
+    const std::string sha = auth::Sha256Hex(*text);
+    auto renamed = Decide(who, *to, [&](const std::optional<internal::ObjectState>& s,
+                                        v1::Event* e) -> absl::StatusOr<bool> {
+      if (!s || !s->head().has_lock() || s->head().lock().user() != who.user)
+        return absl::FailedPreconditionError(s && s->head().has_lock() ? HeldBy(s->head().lock())
+                                                                       : to->ToString() + " is no longer checked out");
+      if (s->head().latest_version() > 0 && !s->head().dropped())
+        return absl::FailedPreconditionError(fmt::format("{} already exists", to->ToString()));
+      auto* ci = e->mutable_checked_in();
+      ci->set_version(std::max(head.latest_version(), s->head().latest_version()) + 1);
+      ci->set_definition(*text);
+      ci->set_definition_sha256(sha);
+      ci->set_message(req.message());
+      ci->set_keep_checked_out(req.keep_checked_out());
+      ci->set_renamed_from(id->ToString());
+      ci->set_renamed_from_version(head.latest_version());
+      for (auto& k : sql::DependencyKeys(*info)) ci->mutable_references()->add_keys(std::move(k));
+      return true;
+    });
+    if (!renamed.ok()) {
+      if (took) ReleaseTaken(who, {*to});
+      return renamed.status();
+    }
+    if (*renamed) *resp->mutable_object() = **renamed;
+    for (const auto& [follower, definition] : followers) {
+      refused_object_ = follower.ToString();
+      auto info = sql::AnalyzeDefines(definition, follower, {.search_path = options_.search_path});
+      if (!info.ok()) return info.status();
+      auto followed = Decide(who, follower, [&](const std::optional<internal::ObjectState>& s,
+                                                v1::Event* e) -> absl::StatusOr<bool> {
+        if (!Visible(s) || !s->head().has_lock() || s->head().lock().user() != who.user)
+          return absl::FailedPreconditionError(follower.ToString() + " is no longer checked out by " + who.user);
+        auto* ci = e->mutable_checked_in();
+        ci->set_version(s->head().latest_version() + 1);
+        ci->set_definition(definition);
+        ci->set_definition_sha256(auth::Sha256Hex(definition));
+        ci->set_message(fmt::format("{} (follows {} renamed to {})", req.message(), id->ToString(), to->ToString()));
+        ci->set_keep_checked_out(req.keep_checked_out());
+        for (auto& k : sql::DependencyKeys(*info)) ci->mutable_references()->add_keys(std::move(k));
+        return true;
+      });
+      if (!followed.ok())
+        return absl::Status(followed.status().code(),
+                            fmt::format("{} exists now, but {} could not follow: {}", to->ToString(),
+                                        follower.ToString(), std::string(followed.status().message())));
+      if (*followed) *resp->add_followers() = **followed;
+    }
+    static const std::string kEmptySha = auth::Sha256Hex("");
+    refused_object_ = id->ToString();
+    auto ended = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
+                                      v1::Event* e) -> absl::StatusOr<bool> {
+      if (!Visible(s)) return UnknownObject(id->ToString());
+      if (!s->head().has_lock() || s->head().lock().user() != who.user)
+        return absl::FailedPreconditionError(s->head().has_lock() ? HeldBy(s->head().lock())
+                                                                  : id->ToString() + " is no longer checked out");
+      auto* ci = e->mutable_checked_in();
+      ci->set_version(s->head().latest_version() + 1);
+      ci->set_message(req.message());
+      ci->set_definition_sha256(kEmptySha);
+      ci->set_dropped(true);
+      ci->set_renamed_to(to->ToString());
+      ci->mutable_references();
+      return true;
+    });
+    if (!ended.ok())
+      return absl::Status(ended.status().code(),
+                          fmt::format("{} exists now (version {}), but {} could not be ended: {}; drop it with "
+                                      "strata drop {}",
+                                      to->ToString(), resp->object().latest_version(), id->ToString(),
+                                      std::string(ended.status().message()), id->ToString()));
+    if (*ended) *resp->mutable_previous() = **ended;
+    return absl::OkStatus();
+  }
+
+  // checkin --rename-column OLD=NEW: OLD a column of the latest version that
+  // the new definition no longer has, NEW one it has that the latest did not.
+  absl::Status ColumnRenames(const model::ObjectId& id, const v1::ObjectHead& head, const sql::ObjectInfo& now,
+                             const v1::CheckInRequest& req, v1::ObjectCheckedIn* ci) {
+    if (req.rename_columns().empty()) return absl::OkStatus();
+    if (id.kind != "table")
+      return absl::InvalidArgumentError(fmt::format("{}: only a table's columns can be renamed", id.ToString()));
+    if (head.latest_version() == 0 || head.dropped())
+      return absl::InvalidArgumentError(fmt::format("{}: no previous version whose columns could be renamed",
+                                                    id.ToString()));
+    auto before = sql::AnalyzeDefinition(head.definition(), {.search_path = options_.search_path});
+    if (!before.ok()) return before.status();
+    for (const auto& text : req.rename_columns()) {
+      const size_t eq = text.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+        return absl::InvalidArgumentError(fmt::format("--rename-column {}: write OLD=NEW", text));
+      const std::string from = text.substr(0, eq), to = text.substr(eq + 1);
+      if (!before->FindColumn(from))
+        return absl::InvalidArgumentError(
+            fmt::format("{}: version {} has no column {} to rename", id.ToString(), head.latest_version(), from));
+      if (now.FindColumn(from))
+        return absl::InvalidArgumentError(fmt::format("{}: the new definition still has column {}", id.ToString(), from));
+      if (!now.FindColumn(to))
+        return absl::InvalidArgumentError(fmt::format("{}: the new definition has no column {}", id.ToString(), to));
+      if (before->FindColumn(to))
+        return absl::InvalidArgumentError(
+            fmt::format("{}: version {} already has a column {}", id.ToString(), head.latest_version(), to));
+      auto* r = ci->add_renamed_columns();
+      r->set_from(from);
+      r->set_to(to);
     }
     return absl::OkStatus();
   }

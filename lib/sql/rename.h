@@ -1,0 +1,42 @@
+// Renaming an object in its own definition: the text Strata stores for an
+// object after `strata rename`, so that the renamed object's versions read
+// like any other (CREATE TABLE sales.invoices ..., COMMENT ON TABLE
+// sales.invoices ...).
+//
+// Contract:
+//  * In every statement of the definition, the name of the object the
+//    statement is about (the first name in it that spells `from`, schema-
+//    qualified or, when `from`'s schema is the first of the search path,
+//    unqualified; in COMMENT ON COLUMN the table part of "table.column") and
+//    every REFERENCES naming `from` (a table's foreign keys to itself) are
+//    replaced by `to`'s name. Nothing else changes: layout, comments, other
+//    names and function bodies are kept byte for byte (a body that names
+//    its own function is what `strata impact OBJ --rename` reports).
+//  * A qualified name is replaced by a qualified one; an unqualified one
+//    stays unqualified when `to` is in the same schema.
+//  * INVALID_ARGUMENT when the definition does not parse, when `from` and
+//    `to` differ in kind, or when the result does not define `to` (say,
+//    the CREATE statement never names `from`).
+//
+// Thread-safety: a function, no shared state.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "model/object_id.h"
+#include "sql/analyze.h"
+
+namespace strata::sql {
+
+// The same rewrite in the definition of another object that names `from`
+// first in each statement (an index or a trigger ON the table): the names
+// are replaced, nothing is checked about what the result defines.
+absl::StatusOr<std::string> RenameReferences(std::string_view sql, const model::ObjectId& from,
+                                             const model::ObjectId& to, const AnalyzeOptions& options = {});
+
+absl::StatusOr<std::string> RenameInDefinition(std::string_view sql, const model::ObjectId& from,
+                                               const model::ObjectId& to, const AnalyzeOptions& options = {});
+
+}  // namespace strata::sql
