@@ -77,6 +77,37 @@ int Diff(const HistoryCommands& c, Client& client, const Globals& g) {
   return 0;
 }
 
+// `strata blame OBJ[@N]`: each line with the version that wrote it, its
+// author and day, and the name the object had then when it was another.
+int Blame(const HistoryCommands& c, Client& client, const Globals& g) {
+  v1::BlameRequest req;
+  const size_t at = c.object.rfind('@');
+  req.set_object(c.object.substr(0, at));
+  if (at != std::string::npos) {
+    try {
+      req.set_version(std::stoull(c.object.substr(at + 1)));
+    } catch (...) {
+      return Usage(fmt::format("'{}': expected OBJECT or OBJECT@VERSION, e.g. sales.orders@3", c.object));
+    }
+  }
+  v1::BlameResponse resp;
+  grpc::Status s = client.history().Blame(client.Context().get(), req, &resp);
+  if (!s.ok()) return Report(s, g);
+  if (g.json) return std::cout << ToJson(resp) << "\n", 0;
+  size_t user_width = 4, version_width = 1, as_width = 0;
+  for (const auto& l : resp.lines()) {
+    user_width = std::max(user_width, l.user().size());
+    version_width = std::max(version_width, std::to_string(l.version()).size());
+    if (l.object() != resp.object()) as_width = std::max(as_width, l.object().size() + 5);
+  }
+  for (const auto& l : resp.lines()) {
+    const std::string as = l.object() != resp.object() ? "(as " + l.object() + ")" : "";
+    std::cout << fmt::format("{:>{}} {:<{}} {} {:<{}}| {}\n", l.version(), version_width, l.user(), user_width,
+                             When(l.time()).substr(0, 10), as, as_width ? as_width + 1 : 0, l.text());
+  }
+  return 0;
+}
+
 // One line of an audit export: what an outside verifier reads.
 std::string ExportLine(const v1::AuditEntry& e) {
   return fmt::format("{{\"hash\":\"{}\",\"prev_hash\":\"{}\",\"record\":{}}}\n", e.hash(),
@@ -246,7 +277,7 @@ int Revert(const HistoryCommands& c, Client& client, const Globals& g) {
                                std::string(renamed.status().message()));
       return 2;
     }
-    definition = std::move(*renamed);
+    definition = std::move(renamed->sql);
   }
   // The normal check-in path: only the holder can do it, and it is validated.
   v1::CheckInRequest req;
@@ -301,6 +332,9 @@ void AddHistoryCommands(CLI::App& app, HistoryCommands* c) {
   c->diff->add_option("from", c->from, "older version")->required();
   c->diff->add_option("to", c->to, "newer version")->required();
 
+  c->blame = app.add_subcommand("blame", "each line of a definition with the version, user and day that wrote it");
+  c->blame->add_option("object", c->object, "OBJECT or OBJECT@VERSION (default: the latest)")->required();
+
   c->audit = app.add_subcommand("audit", "the audit trail: query, --verify or --export");
   c->audit->add_option("--user", c->user, "only this user's actions");
   c->audit->add_option("--object", c->object, "only this object");
@@ -337,6 +371,7 @@ void AddHistoryCommands(CLI::App& app, HistoryCommands* c) {
 std::optional<int> RunHistoryCommand(const HistoryCommands& c, Client& client, const Globals& g) {
   if (*c.log) return Log(c, client, g);
   if (*c.diff) return Diff(c, client, g);
+  if (*c.blame) return Blame(c, client, g);
   if (*c.audit) return Audit(c, client, g);
   if (*c.baseline) return Baseline(c, client, g);
   if (*c.revert) return Revert(c, client, g);

@@ -1,4 +1,4 @@
-// The strata CLI's history commands: log, show OBJECT@N, diff, audit,
+// The strata CLI's history commands: log, show OBJECT@N, diff, blame, audit,
 // baseline, revert, status.
 #pragma once
 
@@ -13,6 +13,7 @@ namespace strata::cli {
 struct HistoryCommands {
   CLI::App* log = nullptr;
   CLI::App* diff = nullptr;
+  CLI::App* blame = nullptr;
   CLI::App* audit = nullptr;
   CLI::App* baseline = nullptr;
   CLI::App* baseline_create = nullptr;

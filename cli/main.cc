@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   ci->add_flag("--keep", keep, "keep the object checked out");
   std::vector<std::string> rename_columns;
   ci->add_option("--rename-column", rename_columns,
-                 "OLD=NEW: a column of the latest version this definition renames (deployments rename it and keep "
+                 "OLD=NEW: a column of the latest version this definition renames, or an enum type's label (deployments rename it and keep "
                  "its values instead of dropping and adding it); repeat for several")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
                                              "releases rename it (ALTER ... RENAME) keeping its rows");
   std::string rename_to;
   rn->add_option("object", object, "object, e.g. table:sales.orders")->required();
-  rn->add_option("new_name", rename_to, "NAME, or SCHEMA.NAME to move it to another schema")->required();
+  rn->add_option("new_name", rename_to, "NAME, or SCHEMA.NAME to move it to another schema (a schema: its new name)")->required();
   rn->add_option("-m,--message", message, "why (the new version's message)")->required();
   rn->add_flag("--keep", keep, "keep the object checked out under its new name");
 
@@ -285,7 +285,11 @@ int main(int argc, char** argv) {
     } else {
       std::cout << fmt::format("renamed {} to {} (version {}){}\n", resp.previous().object(), resp.object().object(),
                                resp.object().latest_version(), keep ? " (still checked out)" : "");
+      for (const auto& f : resp.followers())
+        std::cout << fmt::format("  {} (version {}) {}\n", f.object(), f.latest_version(),
+                                 resp.object().kind() == "schema" ? "moved with it" : "follows it");
     }
+    for (const auto& w : resp.warnings()) std::cerr << "warning: " << w << "\n";
   } else if (*un) {
     strata::v1::UndoCheckOutRequest req;
     for (const auto& o : objects) req.add_objects(o);

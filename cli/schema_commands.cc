@@ -39,6 +39,11 @@ int RunDiff(const SchemaCommands& c) {
     if (!r.ok()) return std::cerr << "error: " << r.status().message() << "\n", 2;
     renames.push_back(*r);
   }
+  for (const auto& text : c.value_renames) {
+    auto r = schemadiff::ParseValueRename(text);
+    if (!r.ok()) return std::cerr << "error: " << r.status().message() << "\n", 2;
+    renames.push_back(*r);
+  }
   auto catalogs = schemadiff::LoadCatalogs(c.from, c.to, shadow);
   if (!catalogs.ok()) return Fail(catalogs.status());
   const auto& [from, to] = *catalogs;
@@ -101,6 +106,10 @@ void AddSchemaCommands(CLI::App& app, SchemaCommands* c) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->diff->add_option("--rename-column", c->column_renames,
                       "SCHEMA.TABLE.COLUMN=NEW: a column renamed (the table named as after --rename)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->diff->add_option("--rename-value", c->value_renames,
+                      "SCHEMA.TYPE.LABEL=NEW: an enum label renamed (ALTER TYPE ... RENAME VALUE keeps the rows using it)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->diff->add_flag("-q,--quiet", c->quiet, "no summary on stderr");

@@ -15,7 +15,7 @@ struct SchemaCommands {
   CLI::App* apply = nullptr;
 
   std::string from, to, shadow_url, script, url;
-  std::vector<std::string> renames, column_renames;  // hints: KIND:FROM=TO, S.T.C=NEW
+  std::vector<std::string> renames, column_renames, value_renames;  // hints: KIND:FROM=TO, S.T.C=NEW, S.T.LABEL=NEW
   bool reverse = false;
   bool allow_data_loss = false;
   bool quiet = false;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <sstream>
 
 #include "pg/pg.h"
 #include "schemadiff/catalog.h"
@@ -67,6 +68,18 @@ long long Count(const std::string& url, const std::string& sql) {
   return rows.ok() ? rows->number(0, 0) : -1;
 }
 
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+// The shop's orders table with total -> amount and status -> state (its
+// type sales.order_status keeps its name).
+std::string WithAmountAndState(const std::string& table) {
+  return ReplaceAll(ReplaceAll(ReplaceAll(table, "total", "amount"), "status", "state"), "order_state", "order_status");
+}
+
 class DeployE2ETest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -114,6 +127,25 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
   }
 
   // dev and qa already hold the shop schema; Strata imports dev, then qa.
+  // 10,000 orders in dev, a third of each status.
+  void AddOrders() {
+    Exec(url("dev"), "INSERT INTO sales.orders (customer_id, total, status) "
+                     "SELECT 1, g, (ARRAY['new','paid','shipped'])[1 + g % 3]::sales.order_status "
+                     "FROM generate_series(1, 10000) g");
+  }
+  // A number that changes when any order's total or status changes.
+  long long OrdersChecksum(const std::string& table, const std::string& total, const std::string& status) {
+    return Count(url("dev"), "SELECT count(*) * 1000000000 + sum(" + total + ")::bigint + sum(length(" + status +
+                                 "::text)) FROM " + table);
+  }
+  void ExpectNoDrift(const std::string& env) {
+    v1::CheckDriftRequest dreq;
+    dreq.set_environment(env);
+    v1::DriftReport report;
+    ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
+    EXPECT_FALSE(report.drifted()) << report.DebugString();
+  }
+
   void ImportShop() {
     for (const char* env : {"dev", "qa"}) {
       Exec(url(env), kShopSchema);
@@ -194,6 +226,18 @@ class DeployE2ETest : public ::testing::TestWithParam<std::string> {
     auto s = deploy_->Deploy(Ctx(token, 120).get(), req, &d);
     if (out) *out = d;
     return s;
+  }
+
+  grpc::Status PlanOf(const std::string& release, const std::string& env, v1::DeploymentPlan* plan) {
+    v1::PlanRequest req;
+    req.set_release(release);
+    req.set_environment(env);
+    return deploy_->Plan(Ctx("alice-token", 120).get(), req, plan);
+  }
+  grpc::Status RollBack(const std::string& env, v1::Deployment* d) {
+    v1::RollbackRequest req;
+    req.set_environment(env);
+    return deploy_->Rollback(Ctx("alice-token", 120).get(), req, d);
   }
 
   // The catalog of the release's versions, loaded into a shadow.
@@ -663,24 +707,11 @@ TEST_P(DeployE2ETest, AReleaseDropsATableOnlyWithAllowDataLossAndARevertBringsIt
 // same release); every value stays, and the rollback renames them back.
 TEST_P(DeployE2ETest, RenamedColumnsKeepTheirValuesThroughDeployAndRollback) {
   ImportShop();
-  Exec(url("dev"), "INSERT INTO sales.orders (customer_id, total, status) "
-                   "SELECT 1, g, (ARRAY['new','paid','shipped'])[1 + g % 3]::sales.order_status "
-                   "FROM generate_series(1, 10000) g");
-  auto checksum = [&](const std::string& total, const std::string& status) {
-    return Count(url("dev"), "SELECT count(*) * 1000000000 + sum(" + total + ")::bigint + sum(length(" + status +
-                                 "::text)) FROM sales.orders");
-  };
-  const long long before = checksum("total", "status");
+  AddOrders();
+  const long long before = OrdersChecksum("sales.orders", "total", "status");
   const auto facts_before = FactsOf(url("dev"));
-  auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
-    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-      text.replace(at, from.size(), to);
-    return text;
-  };
   ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
-  std::string table = replace_all(
-      replace_all(replace_all(Definition("table:sales.orders"), "total", "amount"), "status", "state"), "order_state",
-      "order_status");
+  std::string table = WithAmountAndState(Definition("table:sales.orders"));
   v1::CheckInRequest ci;
   ci.set_object("table:sales.orders");
   ci.set_definition(table);
@@ -703,17 +734,14 @@ TEST_P(DeployE2ETest, RenamedColumnsKeepTheirValuesThroughDeployAndRollback) {
   // The view and function as import took them in (pg_get_viewdef's layout).
   ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
   s = CheckIn("alice-token", "view:sales.open_orders",
-              replace_all(replace_all(Definition("view:sales.open_orders"), "orders.total", "orders.amount AS total"),
+              ReplaceAll(ReplaceAll(Definition("view:sales.open_orders"), "orders.total", "orders.amount AS total"),
                           "orders.status", "orders.state"));
   ASSERT_TRUE(s.ok()) << s.error_message();
   Change("alice-token", "function:sales.customer_total(integer)", "sum(total)", "sum(amount)");
   CreateRelease("r1");
 
-  v1::PlanRequest preq;
-  preq.set_release("r1");
-  preq.set_environment("dev");
   v1::DeploymentPlan plan;
-  s = deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan);
+  s = PlanOf("r1", "dev", &plan);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME COLUMN total TO amount;"));
   EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME COLUMN status TO state;"));
@@ -724,19 +752,13 @@ TEST_P(DeployE2ETest, RenamedColumnsKeepTheirValuesThroughDeployAndRollback) {
   v1::Deployment d;
   ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
   EXPECT_EQ(d.status(), "succeeded");
-  EXPECT_EQ(checksum("amount", "state"), before);
+  EXPECT_EQ(OrdersChecksum("sales.orders", "amount", "state"), before);
   EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.open_orders"), 6667 + 0);
-  v1::CheckDriftRequest dreq;
-  dreq.set_environment("dev");
-  v1::DriftReport report;
-  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
-  EXPECT_FALSE(report.drifted()) << report.DebugString();
+  ExpectNoDrift("dev");
 
-  v1::RollbackRequest rreq;
-  rreq.set_environment("dev");
-  s = deploy_->Rollback(Ctx("alice-token", 120).get(), rreq, &d);
+  s = RollBack("dev", &d);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(checksum("total", "status"), before);
+  EXPECT_EQ(OrdersChecksum("sales.orders", "total", "status"), before);
   EXPECT_EQ(FactsOf(url("dev")), facts_before);
 }
 
@@ -745,20 +767,9 @@ TEST_P(DeployE2ETest, RenamedColumnsKeepTheirValuesThroughDeployAndRollback) {
 // stays, the old name resolves with a notice, and the rollback renames back.
 TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   ImportShop();
-  Exec(url("dev"), "INSERT INTO sales.orders (customer_id, total, status) "
-                   "SELECT 1, g, (ARRAY['new','paid','shipped'])[1 + g % 3]::sales.order_status "
-                   "FROM generate_series(1, 10000) g");
-  auto checksum = [&](const std::string& table, const std::string& total, const std::string& status) {
-    return Count(url("dev"), "SELECT count(*) * 1000000000 + sum(" + total + ")::bigint + sum(length(" + status +
-                                 "::text)) FROM " + table);
-  };
-  const long long before = checksum("sales.orders", "total", "status");
+  AddOrders();
+  const long long before = OrdersChecksum("sales.orders", "total", "status");
   const auto facts_before = FactsOf(url("dev"));
-  auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
-    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-      text.replace(at, from.size(), to);
-    return text;
-  };
   // The rename is refused while objects that name the table are in nobody's
   // hands but the renamer's.
   ASSERT_TRUE(CheckOut("alice-token", "table:sales.orders").ok());
@@ -791,9 +802,7 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   // The columns, in the next version under the new name.
   v1::CheckInRequest ci;
   ci.set_object("table:sales.purchases");
-  ci.set_definition(replace_all(
-      replace_all(replace_all(Definition("table:sales.purchases"), "total", "amount"), "status", "state"),
-      "order_state", "order_status"));
+  ci.set_definition(WithAmountAndState(Definition("table:sales.purchases")));
   ci.set_message("clearer names");
   ci.add_rename_columns("total=amount");
   ci.add_rename_columns("status=state");
@@ -801,7 +810,7 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
   ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << ci.definition();
   s = CheckIn("alice-token", "function:sales.customer_total(integer)",
-              replace_all(replace_all(Definition("function:sales.customer_total(integer)"), "sum(total)", "sum(amount)"),
+              ReplaceAll(ReplaceAll(Definition("function:sales.customer_total(integer)"), "sum(total)", "sum(amount)"),
                           "sales.orders", "sales.purchases"));
   ASSERT_TRUE(s.ok()) << s.error_message();
   v1::UndoCheckOutRequest undo;
@@ -827,11 +836,8 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "undo table:sales.orders", &out), 0) << out;
 
   CreateRelease("r1");
-  v1::PlanRequest preq;
-  preq.set_release("r1");
-  preq.set_environment("dev");
   v1::DeploymentPlan plan;
-  s = deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan);
+  s = PlanOf("r1", "dev", &plan);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME TO purchases;"));
   EXPECT_THAT(plan.script(), HasSubstr("ALTER TABLE sales.purchases RENAME COLUMN total TO amount;"));
@@ -851,19 +857,140 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   v1::Deployment d;
   ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
   EXPECT_EQ(d.status(), "succeeded");
-  EXPECT_EQ(checksum("sales.purchases", "amount", "state"), before);
+  EXPECT_EQ(OrdersChecksum("sales.purchases", "amount", "state"), before);
   EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_class WHERE relname IN ('orders', 'open_orders')"), 0);
-  v1::CheckDriftRequest dreq;
-  dreq.set_environment("dev");
-  v1::DriftReport report;
-  ASSERT_TRUE(deploy_->CheckDrift(Ctx("vera-token", 120).get(), dreq, &report).ok());
-  EXPECT_FALSE(report.drifted()) << report.DebugString();
+  // What PostgreSQL rewrote (the index) and what the release changed (the
+  // function's body) work on the renamed table.
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_by_customer' AND "
+                              "tablename = 'purchases'"),
+            1);
+  EXPECT_EQ(Count(url("dev"), "SELECT sales.customer_total(1)::bigint"), 50005000) << "1 + 2 + ... + 10,000";
+  ExpectNoDrift("dev");
 
-  v1::RollbackRequest rreq;
-  rreq.set_environment("dev");
-  s = deploy_->Rollback(Ctx("alice-token", 120).get(), rreq, &d);
+  s = RollBack("dev", &d);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(checksum("sales.orders", "total", "status"), before);
+  EXPECT_EQ(OrdersChecksum("sales.orders", "total", "status"), before);
+  EXPECT_EQ(FactsOf(url("dev")), facts_before);
+}
+
+// Issue 20: `checkin TYPE --rename-column OLD=NEW` on an enum renames a
+// label; the release runs ALTER TYPE ... RENAME VALUE, so the rows using it
+// keep it under the new label (never a rebuilt type), and the rollback
+// renames it back.
+TEST_P(DeployE2ETest, ARenamedEnumLabelKeepsTheRowsThatUseIt) {
+  ImportShop();
+  AddOrders();
+  const std::string shipped_rows = "SELECT count(*) * 1000000 + sum(total)::bigint FROM sales.orders WHERE status = ";
+  const long long shipped = Count(url("dev"), shipped_rows + "'shipped'");
+  const auto facts_before = FactsOf(url("dev"));
+  ASSERT_TRUE(CheckOut("alice-token", "type:sales.order_status").ok());
+  const std::string type = ReplaceAll(Definition("type:sales.order_status"), "'shipped'", "'sent'");
+  v1::CheckInRequest ci;
+  ci.set_object("type:sales.order_status");
+  ci.set_definition(type);
+  ci.set_message("sent, not shipped");
+  ci.add_rename_columns("lost=found");
+  v1::CheckInResponse done;
+  auto s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("has no label lost to rename"));
+  ci.clear_rename_columns();
+  ci.add_rename_columns("shipped=sent");
+  s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << type;
+  ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
+  s = CheckIn("alice-token", "view:sales.open_orders",
+              ReplaceAll(Definition("view:sales.open_orders"), "'shipped'", "'sent'"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  CreateRelease("r1");
+
+  v1::DeploymentPlan plan;
+  s = PlanOf("r1", "dev", &plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER TYPE sales.order_status RENAME VALUE 'shipped' TO 'sent';"));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("DROP TYPE")));
+  EXPECT_EQ(plan.data_loss_size(), 0) << plan.script();
+  for (const auto& f : plan.findings()) EXPECT_NE(f.code(), "enum-value-removed") << f.reason();
+
+  v1::Deployment d;
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(Count(url("dev"), shipped_rows + "'sent'"), shipped);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM sales.open_orders"), 6667);
+  ExpectNoDrift("dev");
+
+  s = RollBack("dev", &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Count(url("dev"), shipped_rows + "'shipped'"), shipped);
+  EXPECT_EQ(FactsOf(url("dev")), facts_before);
+}
+
+// Issue 20: `strata rename schema:sales shop` moves every object in it,
+// each keeping its history; the release runs one ALTER SCHEMA (no object is
+// dropped or created), the rows stay, and the rollback renames it back.
+TEST_P(DeployE2ETest, ARenamedSchemaMovesItsObjectsAndKeepsTheirRows) {
+  ImportShop();
+  AddOrders();
+  const long long before = OrdersChecksum("sales.orders", "total", "status");
+  const auto facts_before = FactsOf(url("dev"));
+  ASSERT_TRUE(CheckOut("alice-token", "schema:sales").ok());
+  v1::RenameRequest rename;
+  rename.set_object("schema:sales");
+  rename.set_to("shop");
+  rename.set_message("the shop has its own schema name");
+  v1::RenameResponse renamed;
+  auto s = lock_->Rename(Ctx("alice-token").get(), rename, &renamed);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("must be checked out by you"));
+  EXPECT_THAT(s.error_message(), HasSubstr("table:sales.orders"));
+  // The objects it names, checked out; then the rename goes through.
+  const std::string message = s.error_message();
+  const size_t from = message.find("not yours: ") + 11;
+  std::vector<std::string> members;
+  for (std::istringstream in(message.substr(from, message.find(" (strata", from) - from)); in >> members.emplace_back();) {
+  }
+  members.pop_back();
+  ASSERT_GE(members.size(), 6u) << message;
+  for (const auto& m : members) ASSERT_TRUE(CheckOut("alice-token", m).ok()) << m;
+  s = lock_->Rename(Ctx("alice-token").get(), rename, &renamed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(renamed.object().object(), "schema:shop");
+  EXPECT_EQ(renamed.previous().renamed_to(), "schema:shop");
+  ASSERT_EQ(static_cast<size_t>(renamed.followers_size()), members.size());
+  for (const auto& f : renamed.followers()) EXPECT_EQ(f.schema(), "shop") << f.object();
+  EXPECT_THAT(Definition("view:shop.open_orders"), HasSubstr("FROM shop.orders"));
+  ASSERT_EQ(renamed.warnings_size(), 1);
+  EXPECT_THAT(renamed.warnings(0), HasSubstr("function:shop.customer_total(integer) still names sales.orders"));
+  // The function body is the caller's to change (PostgreSQL does not rewrite it).
+  ASSERT_TRUE(CheckOut("alice-token", "function:shop.customer_total(integer)").ok());
+  s = CheckIn("alice-token", "function:shop.customer_total(integer)",
+              ReplaceAll(Definition("function:shop.customer_total(integer)"), "sales.orders", "shop.orders"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::string out;
+  ASSERT_EQ(RunCli(stack_->history_endpoint(), "vera-token", "log table:shop.orders", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("renamed from table:sales.orders"));
+
+  CreateRelease("r1");
+  v1::DeploymentPlan plan;
+  s = PlanOf("r1", "dev", &plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(plan.script(), HasSubstr("ALTER SCHEMA sales RENAME TO shop;"));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("SET SCHEMA")));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("DROP TABLE")));
+  EXPECT_THAT(plan.script(), ::testing::Not(HasSubstr("CREATE TABLE")));
+  EXPECT_EQ(plan.data_loss_size(), 0) << plan.script();
+
+  v1::Deployment d;
+  ASSERT_TRUE(Deploy("alice-token", "r1", "dev", &d).ok());
+  EXPECT_EQ(d.status(), "succeeded");
+  EXPECT_EQ(OrdersChecksum("shop.orders", "total", "status"), before);
+  EXPECT_EQ(Count(url("dev"), "SELECT shop.customer_total(1)::bigint"), 50005000);
+  EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM pg_namespace WHERE nspname = 'sales'"), 0);
+  ExpectNoDrift("dev");
+
+  s = RollBack("dev", &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(OrdersChecksum("sales.orders", "total", "status"), before);
   EXPECT_EQ(FactsOf(url("dev")), facts_before);
 }
 

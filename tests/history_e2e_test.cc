@@ -253,6 +253,83 @@ TEST_P(HistoryE2ETest, AuditQueriesPageThroughTimeRangesAndFilters) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// A renamed table: refused while a view names it and is not held, then
+// renamed with the view in hand (its index follows). Its history, blame and
+// audit trail show both names; the old name resolves with a notice,
+// checks out the renamed object, and with --new starts a new object.
+TEST_P(HistoryE2ETest, RenamesAreInTheLogBlameAndAuditAndTheOldNameBehavesAsUsersExpect) {
+  CheckIn("alice-token", "table:sales.orders", "CREATE TABLE sales.orders (\n  id int PRIMARY KEY,\n  total numeric\n);\n",
+          "create");
+  CheckIn("bob-token", "sales.orders",
+          "CREATE TABLE sales.orders (\n  id int PRIMARY KEY,\n  total numeric,\n  note text\n);\n", "note");
+  CheckIn("bob-token", "view:sales.big_orders",
+          "CREATE VIEW sales.big_orders AS\nSELECT id, total FROM sales.orders WHERE total > 100;\n", "big ones");
+  CheckIn("alice-token", "index:sales.orders_total_idx", "CREATE INDEX orders_total_idx ON sales.orders (total);\n",
+          "by total");
+
+  ASSERT_EQ(Lock("alice-token", "checkout sales.orders sales.orders_total_idx"), 0) << out_;
+  EXPECT_EQ(Lock("alice-token", "rename sales.orders order_book -m 'clearer name'"), 5) << out_;
+  EXPECT_NE(out_.find("view:sales.big_orders names it"), std::string::npos) << out_;
+  ASSERT_EQ(Lock("alice-token", "checkout sales.big_orders"), 0) << out_;
+  ASSERT_EQ(Lock("alice-token", "rename sales.orders order_book -m 'clearer name'"), 0) << out_;
+  EXPECT_NE(out_.find("renamed table:sales.orders to table:sales.order_book (version 3)"), std::string::npos) << out_;
+  ASSERT_EQ(Lock("alice-token", "checkin sales.big_orders --file " +
+                                    File("v.sql", "CREATE VIEW sales.big_orders AS\nSELECT id, total FROM "
+                                                  "sales.order_book WHERE total > 100;\n") +
+                                    " -m 'follows the rename'"),
+            0)
+      << out_;
+
+  ASSERT_EQ(History("vera-token", "log sales.order_book"), 0) << out_;
+  EXPECT_NE(out_.find("3 renamed from table:sales.orders"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("2 (as table:sales.orders)"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("1 (as table:sales.orders)"), std::string::npos) << out_;
+  ASSERT_EQ(History("vera-token", "log sales.orders"), 0) << out_;
+  EXPECT_NE(out_.find("note: table:sales.orders was renamed to table:sales.order_book in version 3"),
+            std::string::npos)
+      << out_;
+  ASSERT_EQ(History("vera-token", "show sales.orders_total_idx@2 --definition"), 0) << out_;
+  EXPECT_EQ(out_, "CREATE INDEX orders_total_idx ON sales.order_book (total);\n") << "the index followed";
+
+  ASSERT_EQ(History("vera-token", "blame sales.order_book"), 0) << out_;
+  std::vector<std::string> lines;
+  for (std::istringstream in(out_); std::getline(in, lines.emplace_back());) {
+  }
+  lines.pop_back();
+  ASSERT_EQ(lines.size(), 5u) << out_;
+  EXPECT_TRUE(lines[0].starts_with("3 alice ")) << lines[0];
+  EXPECT_TRUE(lines[0].ends_with("| CREATE TABLE sales.order_book (")) << lines[0];
+  EXPECT_TRUE(lines[1].starts_with("1 alice ")) << lines[1];
+  EXPECT_TRUE(lines[1].ends_with("(as table:sales.orders) |   id int PRIMARY KEY,")) << lines[1];
+  EXPECT_TRUE(lines[3].starts_with("2 bob ")) << lines[3];
+  EXPECT_TRUE(lines[3].ends_with("|   note text")) << lines[3];
+  ASSERT_EQ(History("vera-token", "blame sales.order_book@2"), 0) << out_;
+  EXPECT_NE(out_.find("| CREATE TABLE sales.orders ("), std::string::npos) << "version 2 under the old name " << out_;
+  EXPECT_EQ(History("vera-token", "blame sales.orders@3"), 5) << "the version that renamed it away " << out_;
+
+  ASSERT_EQ(History("vera-token", "--json audit --action rename --oldest-first"), 0) << out_;
+  EXPECT_NE(out_.find("version 3 renamed from table:sales.orders: clearer name"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("version 3 renamed to table:sales.order_book: clearer name"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\"user\": \"alice\""), std::string::npos) << out_;
+
+  // The old name: a check-out takes the renamed object; --new the name itself.
+  ASSERT_EQ(Lock("bob-token", "checkout sales.orders"), 0) << out_;
+  EXPECT_NE(out_.find("note: table:sales.orders was renamed to table:sales.order_book"), std::string::npos) << out_;
+  ASSERT_EQ(Lock("bob-token", "show sales.order_book"), 0) << out_;
+  EXPECT_NE(out_.find("bob"), std::string::npos) << out_;
+  ASSERT_EQ(Lock("bob-token", "undo sales.order_book"), 0) << out_;
+  ASSERT_EQ(Lock("bob-token", "checkout --new table:sales.orders"), 0) << out_;
+  ASSERT_EQ(Lock("bob-token", "checkin sales.orders --file " +
+                                  File("o.sql", "CREATE TABLE sales.orders (\n  order_id bigint\n);\n") +
+                                  " -m 'a new table under the old name'"),
+            0)
+      << out_;
+  ASSERT_EQ(History("vera-token", "show sales.orders@0 --definition"), 0) << out_;
+  EXPECT_EQ(out_, "CREATE TABLE sales.orders (\n  order_id bigint\n);\n");
+  ASSERT_EQ(History("vera-token", "log sales.order_book"), 0) << out_;
+  EXPECT_EQ(out_.find("a new table under the old name"), std::string::npos) << "two objects, two histories " << out_;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HistoryE2ETest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 

@@ -47,6 +47,20 @@ class SchemaCli : public ::testing::Test {
     int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Read(out), Read(err)};
   }
+  // The first value of the first row `sql` returns in the database at `url`.
+  static std::string Value(const std::string& url, const std::string& sql) {
+    auto session = pg::Session::Connect(url);
+    EXPECT_TRUE(session.ok());
+    if (!session.ok()) return "";
+    auto rows = (*session)->Query(sql);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? rows->text(0, 0) : "";
+  }
+  // Applies the script `text` to the database at `url` through the CLI.
+  void Apply(const std::string& name, const std::string& text, const std::string& url) {
+    CliRun applied = Strata("schema apply " + Write(name, text) + " --url '" + url + "'");
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  }
   TempDir dir_{"strata-schema-cli"};
 };
 
@@ -134,13 +148,7 @@ TEST_F(SchemaCli, RenameHintsKeepTheRowsAndWithoutThemTheRenameIsOnlySuggested) 
   ASSERT_EQ(Strata("schema apply " + a + " --url '" + db.url() + "'").exit_code, 0);
   const std::string fill = Write("fill.sql", "INSERT INTO sales.orders SELECT g, g FROM generate_series(1, 10000) g;\n");
   ASSERT_EQ(Strata("schema apply " + fill + " --url '" + db.url() + "'").exit_code, 0);
-  auto sum = [&](const std::string& sql) {
-    auto session = pg::Session::Connect(db.url());
-    EXPECT_TRUE(session.ok());
-    auto rows = (*session)->Query(sql);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? rows->text(0, 0) : "";
-  };
+  auto sum = [&](const std::string& sql) { return Value(db.url(), sql); };
   const std::string before = sum("SELECT count(*) || ' ' || sum(total) FROM sales.orders");
   EXPECT_EQ(before, "10000 50005000.00");
   ASSERT_EQ(Strata("schema apply " + Write("up.sql", up.out) + " --url '" + db.url() + "'").exit_code, 0);
@@ -157,6 +165,47 @@ TEST_F(SchemaCli, RenameHintsKeepTheRowsAndWithoutThemTheRenameIsOnlySuggested) 
   CliRun missing = Strata("schema diff " + a + " " + b + " --rename table:sales.nope=sales.purchases");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("the rename does not apply to FROM"));
+}
+
+// A table moved into a schema the release creates, and an enum label
+// renamed: the schema is created before the move (and dropped after the
+// move back), the label is renamed in place, and every row keeps its value.
+TEST_F(SchemaCli, MovesIntoANewSchemaAndRenamedEnumLabelsKeepTheRows) {
+  const std::string a = Write("ma.sql",
+                              "CREATE SCHEMA sales;\n"
+                              "CREATE TYPE sales.state AS ENUM ('new', 'shipped');\n"
+                              "CREATE TABLE sales.orders (id int PRIMARY KEY, state sales.state NOT NULL);\n");
+  const std::string b = Write("mb.sql",
+                              "CREATE SCHEMA sales;\n"
+                              "CREATE SCHEMA archive;\n"
+                              "CREATE TYPE sales.state AS ENUM ('new', 'sent');\n"
+                              "CREATE TABLE archive.orders (id int PRIMARY KEY, state sales.state NOT NULL);\n");
+  const std::string hints = " --rename table:sales.orders=archive.orders --rename-value sales.state.shipped=sent";
+  CliRun up = Strata("schema diff " + a + " " + b + hints);
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  const size_t create = up.out.find("CREATE SCHEMA archive;"), move = up.out.find("ALTER TABLE sales.orders SET SCHEMA archive;");
+  ASSERT_NE(create, std::string::npos) << up.out;
+  ASSERT_NE(move, std::string::npos) << up.out;
+  EXPECT_LT(create, move) << up.out;
+  EXPECT_THAT(up.out, HasSubstr("ALTER TYPE sales.state RENAME VALUE 'shipped' TO 'sent';"));
+  EXPECT_THAT(up.out, ::testing::Not(HasSubstr("DROP TABLE")));
+  EXPECT_THAT(up.out, ::testing::Not(HasSubstr("DROP TYPE")));
+  CliRun down = Strata("schema diff " + a + " " + b + hints + " --reverse");
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("ALTER TYPE sales.state RENAME VALUE 'sent' TO 'shipped';"));
+  EXPECT_THAT(down.out, HasSubstr("DROP SCHEMA archive;"));
+
+  ScratchDatabase db("sdmove");
+  ASSERT_EQ(Strata("schema apply " + a + " --url '" + db.url() + "'").exit_code, 0);
+  const std::string fill = Write("mfill.sql", "INSERT INTO sales.orders SELECT g, (ARRAY['new', 'shipped'])[1 + g % 2]"
+                                              "::sales.state FROM generate_series(1, 1000) g;\n");
+  ASSERT_EQ(Strata("schema apply " + fill + " --url '" + db.url() + "'").exit_code, 0);
+  Apply("mup.sql", up.out, db.url());
+  EXPECT_EQ(Value(db.url(), "SELECT count(*) FROM archive.orders WHERE state = 'sent'"), "500");
+  EXPECT_THAT(Strata("schema diff '" + db.url() + "' " + b).out, HasSubstr("-- No changes."));
+  Apply("mdown.sql", down.out, db.url());
+  EXPECT_EQ(Value(db.url(), "SELECT count(*) FROM sales.orders WHERE state = 'shipped'"), "500");
+  EXPECT_THAT(Strata("schema diff '" + db.url() + "' " + a).out, HasSubstr("-- No changes."));
 }
 
 TEST_F(SchemaCli, BadInputIsAClearErrorWithItsExitCode) {

@@ -101,9 +101,49 @@ absl::StatusOr<Rename> ParseColumnRename(const std::string& text) {
   return Rename{"column", lhs, text.substr(eq + 1)};
 }
 
+absl::StatusOr<Rename> ParseValueRename(const std::string& text) {
+  // The type is the first two dot-separated names; the label, the rest up
+  // to the last '=' (labels may hold dots, but a new label with '=' cannot
+  // be given here).
+  const size_t eq = text.rfind('=');
+  const size_t first = text.find('.');
+  const size_t second = first == std::string::npos ? std::string::npos : text.find('.', first + 1);
+  if (eq == std::string::npos || first == 0 || second == std::string::npos || second == first + 1 || second > eq ||
+      second + 1 == eq || eq + 1 == text.size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--rename-value ", text, ": write SCHEMA.TYPE.LABEL=NEW, e.g. sales.status.shipped=sent"));
+  return Rename{"value", text.substr(0, eq), text.substr(eq + 1)};
+}
+
+namespace {
+
+// A string literal for an enum label.
+std::string Literal(const std::string& label) {
+  std::string out = "'";
+  for (char c : label) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// ALTER TYPE s.t RENAME VALUE 'a' TO 'b' for the hint "s.t.a" -> "b".
+std::string ValueStatement(const Rename& r, bool undo) {
+  const size_t second = r.from.find('.', r.from.find('.') + 1);
+  const std::string type = r.from.substr(0, second), label = r.from.substr(second + 1);
+  return absl::StrCat("ALTER TYPE ", type, " RENAME VALUE ", Literal(undo ? r.to : label), " TO ",
+                      Literal(undo ? label : r.to));
+}
+
+}  // namespace
+
 std::vector<std::string> RenameStatements(const std::vector<Rename>& renames) {
   std::vector<std::string> out;
   for (const auto& r : renames) {
+    if (r.kind == "value") {
+      out.push_back(ValueStatement(r, /*undo=*/false));
+      continue;
+    }
     if (r.kind == "column") {
       const size_t dot = r.from.rfind('.');
       out.push_back(absl::StrCat("ALTER TABLE ", r.from.substr(0, dot), " RENAME COLUMN ", r.from.substr(dot + 1),
@@ -119,6 +159,10 @@ std::vector<std::string> UndoRenameStatements(const std::vector<Rename>& renames
   std::vector<std::string> out;
   for (auto it = renames.rbegin(); it != renames.rend(); ++it) {
     const Rename& r = *it;
+    if (r.kind == "value") {
+      out.push_back(ValueStatement(r, /*undo=*/true));
+      continue;
+    }
     if (r.kind == "column") {
       const size_t dot = r.from.rfind('.');
       out.push_back(absl::StrCat("ALTER TABLE ", r.from.substr(0, dot), " RENAME COLUMN ", r.to, " TO ",
@@ -131,6 +175,29 @@ std::vector<std::string> UndoRenameStatements(const std::vector<Rename>& renames
   }
   return out;
 }
+
+namespace {
+
+// Schemas that renames move objects into but FROM does not have (nor does a
+// schema rename among them make): they are created before the renames (and
+// dropped after the renames back), so a release may move an object into a
+// schema it creates.
+std::vector<std::string> SchemasToCreate(const Catalog& from, const std::vector<Rename>& renames) {
+  std::vector<std::string> out;
+  for (const auto& r : renames) {
+    if (r.kind == "schema" || r.kind == "column" || r.kind == "value") continue;
+    const std::string schema = SplitQualified(r.to).first;
+    if (schema.empty() || from.Find("schema " + schema) ||
+        std::find(out.begin(), out.end(), schema) != out.end() ||
+        std::any_of(renames.begin(), renames.end(),
+                    [&](const Rename& other) { return other.kind == "schema" && other.to == schema; }))
+      continue;
+    out.push_back(schema);
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<Catalog> ApplyRenames(const Catalog& from, const std::vector<Rename>& renames,
                                      const ShadowOptions& shadow) {
@@ -149,7 +216,10 @@ absl::StatusOr<Catalog> ApplyRenames(const Catalog& from, const std::vector<Rena
     if (absl::Status s = (*session)->Exec("DROP SCHEMA public"); !s.ok()) return s;
   if (auto applied = ApplyScript(**session, RenderScript(*create, "FROM"), "FROM"); !applied.ok())
     return absl::InternalError(absl::StrCat("re-creating FROM in a shadow database failed: ", applied.status().message()));
-  for (const auto& statement : RenameStatements(renames)) {
+  std::vector<std::string> statements;
+  for (const auto& schema : SchemasToCreate(from, renames)) statements.push_back("CREATE SCHEMA " + schema);
+  for (auto& statement : RenameStatements(renames)) statements.push_back(std::move(statement));
+  for (const auto& statement : statements) {
     if (absl::Status s = (*session)->Exec(statement); !s.ok())
       return absl::InvalidArgumentError(absl::StrCat("the rename does not apply to FROM: ", statement, ": ", s.message()));
   }
@@ -163,7 +233,13 @@ absl::StatusOr<Plan> DiffWithRenames(const Catalog& from, const Catalog& to, con
   auto rest = reverse ? Diff(to, *renamed, options) : Diff(*renamed, to, options);
   if (!rest.ok()) return rest.status();
   Plan plan;
-  const auto statements = reverse ? UndoRenameStatements(renames) : RenameStatements(renames);
+  const auto schemas = SchemasToCreate(from, renames);
+  std::vector<std::string> statements;
+  if (!reverse)
+    for (const auto& schema : schemas) statements.push_back("CREATE SCHEMA " + schema);
+  for (auto& s : reverse ? UndoRenameStatements(renames) : RenameStatements(renames)) statements.push_back(std::move(s));
+  if (reverse)
+    for (auto it = schemas.rbegin(); it != schemas.rend(); ++it) statements.push_back("DROP SCHEMA " + *it);
   auto rename_steps = [&] {
     for (const auto& s : statements) plan.steps.push_back(Step{s, "rename", ""});
   };

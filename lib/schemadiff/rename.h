@@ -27,16 +27,21 @@ namespace strata::schemadiff {
 struct Rename {
   // table, view, materialized_view, sequence, function, procedure, type,
   // schema; or column (from: "schema.table.column" naming the table as it is
-  // after the object renames; to: the new column name).
+  // after the object renames; to: the new column name); or value, an enum
+  // label (from: "schema.type.label", the type as it is after the object
+  // renames; to: the new label).
   std::string kind;
   std::string from;  // "schema.name"; functions with their argument types: "s.f(integer)"; schemas: "name"
   std::string to;    // "schema.name" (another schema moves it); schemas and columns: the new name
 };
 
-// Parses "--rename KIND:FROM=TO" ("table:a.b=a.c") and "--rename-column
-// S.T.C=NEW" ("a.c.x=y"). INVALID_ARGUMENT says what the form is.
+// Parses "--rename KIND:FROM=TO" ("table:a.b=a.c"), "--rename-column
+// S.T.C=NEW" ("a.c.x=y") and "--rename-value S.TYPE.LABEL=NEW" (the label is
+// what follows the type's two names, dots included). INVALID_ARGUMENT says
+// what the form is.
 absl::StatusOr<Rename> ParseObjectRename(const std::string& text);
 absl::StatusOr<Rename> ParseColumnRename(const std::string& text);
+absl::StatusOr<Rename> ParseValueRename(const std::string& text);
 
 // The statements that perform the renames, in order, and those that undo them
 // (to run in that order, after the rest of a rollback).

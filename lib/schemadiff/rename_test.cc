@@ -25,6 +25,13 @@ TEST(RenameHints, ParseTheirFormsAndRefuseOthersSayingWhy) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->from, "sales.purchases.total");
   EXPECT_FALSE(ParseColumnRename("purchases.total=amount").ok());
+  auto v = ParseValueRename("sales.status.v1.0=v1.1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->kind, "value");
+  EXPECT_EQ(v->from, "sales.status.v1.0") << "the label keeps its dots";
+  EXPECT_EQ(v->to, "v1.1");
+  EXPECT_FALSE(ParseValueRename("status.shipped=sent").ok()) << "the type needs its schema";
+  EXPECT_FALSE(ParseValueRename("sales.status.=sent").ok());
 }
 
 TEST(RenameHints, StatementsMoveSchemasRenameAndUndoInReverseOrder) {
@@ -33,15 +40,18 @@ TEST(RenameHints, StatementsMoveSchemasRenameAndUndoInReverseOrder) {
       {"column", "archive.old_orders.total", "amount"},
       {"function", "sales.total(integer)", "sales.sum_of"},
       {"schema", "billing", "invoicing"},
+      {"value", "invoicing.state.o'k", "done"},
   };
   EXPECT_THAT(RenameStatements(renames),
               ElementsAre("ALTER TABLE sales.orders SET SCHEMA archive",
                           "ALTER TABLE archive.orders RENAME TO old_orders",
                           "ALTER TABLE archive.old_orders RENAME COLUMN total TO amount",
                           "ALTER FUNCTION sales.total(integer) RENAME TO sum_of",
-                          "ALTER SCHEMA billing RENAME TO invoicing"));
+                          "ALTER SCHEMA billing RENAME TO invoicing",
+                          "ALTER TYPE invoicing.state RENAME VALUE 'o''k' TO 'done'"));
   EXPECT_THAT(UndoRenameStatements(renames),
-              ElementsAre("ALTER SCHEMA invoicing RENAME TO billing",
+              ElementsAre("ALTER TYPE invoicing.state RENAME VALUE 'done' TO 'o''k'",
+                          "ALTER SCHEMA invoicing RENAME TO billing",
                           "ALTER FUNCTION sales.sum_of(integer) RENAME TO total",
                           "ALTER TABLE archive.old_orders RENAME COLUMN amount TO total",
                           "ALTER TABLE archive.old_orders SET SCHEMA sales",

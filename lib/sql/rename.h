@@ -36,7 +36,23 @@ namespace strata::sql {
 absl::StatusOr<std::string> RenameReferences(std::string_view sql, const model::ObjectId& from,
                                              const model::ObjectId& to, const AnalyzeOptions& options = {});
 
-absl::StatusOr<std::string> RenameInDefinition(std::string_view sql, const model::ObjectId& from,
-                                               const model::ObjectId& to, const AnalyzeOptions& options = {});
+// A schema renamed: in every dotted name of the text whose first part is
+// `from_schema`, that part becomes `to_schema` (both spelled as ids spell
+// identifiers, quoted when needed), and so in string constants cast to
+// regclass, regtype, regproc or regprocedure ('sales.s'::regclass, as
+// PostgreSQL writes column defaults). Other string constants and function
+// bodies are kept byte for byte; unqualified names are left alone.
+// INVALID_ARGUMENT when the text does not scan.
+absl::StatusOr<std::string> RenameSchemaReferences(std::string_view sql, const std::string& from_schema,
+                                                   const std::string& to_schema);
+
+// The renamed definition with its analysis (what AnalyzeDefines says of it
+// as a definition of `to`).
+struct RenamedDefinition {
+  std::string sql;
+  ObjectInfo info;
+};
+absl::StatusOr<RenamedDefinition> RenameInDefinition(std::string_view sql, const model::ObjectId& from,
+                                                     const model::ObjectId& to, const AnalyzeOptions& options = {});
 
 }  // namespace strata::sql

@@ -25,7 +25,7 @@ TEST(RenameInDefinition, RenamesTheSubjectOfEveryStatementAndKeepsTheRest) {
       "GRANT SELECT ON sales.orders TO reporting;\n";
   auto after = RenameInDefinition(before, Id("table:sales.orders"), Id("table:sales.purchases"));
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after,
+  EXPECT_EQ(after->sql,
             "-- orders placed online\n"
             "CREATE TABLE sales.purchases (\n"
             "  id bigint PRIMARY KEY,\n"
@@ -43,10 +43,10 @@ TEST(RenameInDefinition, UnqualifiedNamesStayUnqualifiedUnlessTheSchemaChanges) 
   const std::string before = "create view \"Open\" as select 1 as one; comment on view \"Open\" is 'x'";
   auto same = RenameInDefinition(before, Id("view:public.\"Open\""), Id("view:public.open_now"));
   ASSERT_TRUE(same.ok()) << same.status();
-  EXPECT_EQ(*same, "create view open_now as select 1 as one; comment on view open_now is 'x'");
+  EXPECT_EQ(same->sql, "create view open_now as select 1 as one; comment on view open_now is 'x'");
   auto moved = RenameInDefinition(before, Id("view:public.\"Open\""), Id("view:archive.\"Open\""));
   ASSERT_TRUE(moved.ok()) << moved.status();
-  EXPECT_EQ(*moved, "create view archive.\"Open\" as select 1 as one; comment on view archive.\"Open\" is 'x'");
+  EXPECT_EQ(moved->sql, "create view archive.\"Open\" as select 1 as one; comment on view archive.\"Open\" is 'x'");
 }
 
 TEST(RenameInDefinition, FunctionsKeepTheirSignatureAndBody) {
@@ -55,7 +55,7 @@ TEST(RenameInDefinition, FunctionsKeepTheirSignatureAndBody) {
       "COMMENT ON FUNCTION sales.total(bigint) IS 'sum'";
   auto after = RenameInDefinition(before, Id("function:sales.total(bigint)"), Id("function:sales.order_total(bigint)"));
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after,
+  EXPECT_EQ(after->sql,
             "CREATE FUNCTION sales.order_total(o bigint) RETURNS numeric LANGUAGE sql AS $$ SELECT sales.total(o - 1) "
             "$$;\nCOMMENT ON FUNCTION sales.order_total(bigint) IS 'sum'");
 }
@@ -64,11 +64,11 @@ TEST(RenameInDefinition, TypesAndSequences) {
   auto type = RenameInDefinition("CREATE TYPE sales.state AS ENUM ('open', 'closed')", Id("type:sales.state"),
                                  Id("type:sales.order_state"));
   ASSERT_TRUE(type.ok()) << type.status();
-  EXPECT_EQ(*type, "CREATE TYPE sales.order_state AS ENUM ('open', 'closed')");
+  EXPECT_EQ(type->sql, "CREATE TYPE sales.order_state AS ENUM ('open', 'closed')");
   auto seq = RenameInDefinition("CREATE SEQUENCE sales.ids START 10", Id("sequence:sales.ids"),
                                 Id("sequence:sales.order_ids"));
   ASSERT_TRUE(seq.ok()) << seq.status();
-  EXPECT_EQ(*seq, "CREATE SEQUENCE sales.order_ids START 10");
+  EXPECT_EQ(seq->sql, "CREATE SEQUENCE sales.order_ids START 10");
 }
 
 TEST(RenameInDefinition, RefusesWhatItCannotRename) {
@@ -82,6 +82,32 @@ TEST(RenameInDefinition, RefusesWhatItCannotRename) {
   auto broken = RenameInDefinition("CREATE TABLE sales.orders (id int", Id("table:sales.orders"),
                                    Id("table:sales.purchases"));
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RenameSchemaReferences, RenamesTheSchemaOfEveryQualifiedNameButNotInsideStrings) {
+  const std::string view =
+      "CREATE VIEW sales.big AS\n"
+      "SELECT o.id, sales.total(o.id) AS total, 'sales.orders' AS label\n"
+      "  FROM sales.orders o JOIN \"Sales\".x ON true JOIN salesx.y ON true;\n"
+      "COMMENT ON COLUMN sales.big.total IS 'sales.big';\n";
+  auto renamed = RenameSchemaReferences(view, "sales", "shop");
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(*renamed,
+            "CREATE VIEW shop.big AS\n"
+            "SELECT o.id, shop.total(o.id) AS total, 'sales.orders' AS label\n"
+            "  FROM shop.orders o JOIN \"Sales\".x ON true JOIN salesx.y ON true;\n"
+            "COMMENT ON COLUMN shop.big.total IS 'sales.big';\n");
+  const std::string function =
+      "CREATE FUNCTION sales.f(a sales.money_t) RETURNS int LANGUAGE sql AS $$ SELECT 1 FROM sales.t $$;";
+  EXPECT_EQ(*RenameSchemaReferences(function, "sales", "\"Shop\""),
+            "CREATE FUNCTION \"Shop\".f(a \"Shop\".money_t) RETURNS int LANGUAGE sql AS $$ SELECT 1 FROM sales.t $$;")
+      << "bodies are kept";
+  EXPECT_EQ(*RenameSchemaReferences("CREATE TABLE sales.c (id integer DEFAULT nextval('sales.c_id_seq'::regclass), "
+                                    "note text DEFAULT 'sales.c');",
+                                    "sales", "shop"),
+            "CREATE TABLE shop.c (id integer DEFAULT nextval('shop.c_id_seq'::regclass), note text DEFAULT 'sales.c');")
+      << "names cast to regclass are names; other strings are kept";
+  EXPECT_FALSE(RenameSchemaReferences("CREATE VIEW v AS SELECT 'x", "sales", "shop").ok());
 }
 
 }  // namespace

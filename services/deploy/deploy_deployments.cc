@@ -209,12 +209,13 @@ void DeployServiceImpl::Findings(Prepared& p, const std::map<std::string, const 
     auto change = sql::DescribeChange(*id, old ? &*old : nullptr, *proposed);
     if (change.ok()) add(change->findings);
   }
-  // A renamed column is neither dropped nor added.
+  // A renamed column (or enum label) is neither dropped nor added.
   std::erase_if(p.findings, [&](const v1::Finding& f) {
     return std::any_of(renames.columns.begin(), renames.columns.end(), [&](const auto& r) {
       const auto& [object, from, to] = r;
       if (f.object() != object) return false;
       if (f.code() == "drop-column") return f.reason().starts_with("drops column " + from + ":");
+      if (f.code() == "enum-value-removed") return f.reason().starts_with("enum value '" + from + "' ");
       return f.code().starts_with("add-column") && f.reason().find(to) != std::string::npos;
     });
   });
@@ -269,17 +270,43 @@ absl::StatusOr<DeployServiceImpl::PlannedRenames> DeployServiceImpl::RenamesBetw
       if (!old.ok()) continue;
       const std::string bare = id->name.substr(0, id->name.find('('));
       out.hints.insert(out.hints.begin() + static_cast<long>(out.objects.size()),
-                       schemadiff::Rename{id->kind, old->QualifiedName(), id->schema + "." + bare});
+                       schemadiff::Rename{id->kind, old->QualifiedName(),
+                                          id->kind == "schema" ? id->name : id->schema + "." + bare});
       out.objects.emplace_back(origin, e.object());
     }
-    if (id->kind != "table") continue;
+    // A table's renamed columns; an enum type's renamed labels.
+    if (id->kind != "table" && id->kind != "type") continue;
     std::vector<std::pair<std::string, std::string>> in_order;
     for (auto it = stretches.rbegin(); it != stretches.rend(); ++it) in_order.insert(in_order.end(), it->begin(), it->end());
     for (const auto& [from, to] : DeployProjection::ComposeColumnRenames(in_order)) {
-      out.hints.push_back({"column", fmt::format("{}.{}", id->QualifiedName(), from), to});
+      out.hints.push_back({id->kind == "table" ? "column" : "value", fmt::format("{}.{}", id->QualifiedName(), from), to});
       out.columns.emplace_back(e.object(), from, to);
     }
   }
+  // A renamed schema moves its objects: ALTER SCHEMA runs first, objects
+  // that only moved with it need no statement of their own, and others are
+  // renamed from their name in the renamed schema.
+  std::map<std::string, std::string> schemas;  // old name -> new
+  for (const auto& h : out.hints)
+    if (h.kind == "schema") schemas[h.from] = h.to;
+  if (schemas.empty()) return out;
+  std::vector<schemadiff::Rename> hints;
+  for (const auto& h : out.hints)
+    if (h.kind == "schema") hints.push_back(h);
+  for (auto h : out.hints) {
+    if (h.kind == "schema") continue;
+    if (h.kind != "column" && h.kind != "value") {
+      const size_t paren = h.from.find('(');
+      const size_t dot = h.from.rfind('.', paren == std::string::npos ? h.from.size() : paren);
+      auto moved = dot == std::string::npos ? schemas.end() : schemas.find(h.from.substr(0, dot));
+      if (moved != schemas.end()) {
+        h.from = moved->second + h.from.substr(dot);
+        if (h.from.substr(0, h.from.find('(')) == h.to) continue;  // moved with its schema, nothing else
+      }
+    }
+    hints.push_back(std::move(h));
+  }
+  out.hints = std::move(hints);
   return out;
 }
 

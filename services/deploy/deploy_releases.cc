@@ -92,6 +92,29 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
     }
   }
   if (!heads.ok()) return heads.status();
+  // A named object that was renamed brings the names it left behind: their
+  // last versions (dropped, renamed_to) take them out of the state, so the
+  // plan renames instead of keeping the old object beside the new one.
+  std::vector<std::string> left_names;
+  if (!req.objects().empty()) {
+    auto named = *heads;
+    for (const auto& [id, head] : named) {
+      std::string at = id;
+      uint64_t version = head.version;
+      for (int link = 0; link < 32; ++link) {
+        auto from = DeployProjection::ReadRenamedFrom(db(), at, version);
+        if (!from.ok()) return from.status();
+        if (!*from) break;
+        auto old = DeployProjection::ReadObject(db(), (*from)->object);
+        if (!old.ok()) return old.status();
+        if (!*old || !(*old)->dropped() || heads->count((*from)->object)) break;
+        (*heads)[(*from)->object] = {(*old)->latest_version(), (*old)->latest_sha256(), true};
+        left_names.push_back((*from)->object);
+        at = (*from)->object;
+        version = (*from)->object_version;
+      }
+    }
+  }
   auto base = BaseState(req.since());
   if (!base.ok()) return base.status();
   std::map<std::string, v1::BaselineEntry> state = base->first;
@@ -125,6 +148,7 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
         return absl::NotFoundError(fmt::format("{} has no checked-in version", id->ToString()));
       take_latest(id->ToString());
     }
+    for (const auto& id : left_names) take_latest(id);
   } else {
     for (const auto& [id, head] : *heads) take_latest(id);
   }

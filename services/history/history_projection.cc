@@ -204,10 +204,7 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       o.set_latest_version(ci.version());
       o.set_latest_sha256(ci.definition_sha256());
       o.set_latest_dropped(ci.dropped());
-      if (!ci.renamed_from().empty()) {
-        o.set_renamed_from(ci.renamed_from());
-        o.set_renamed_from_version(ci.version());
-      }
+      if (!ci.renamed_from().empty()) o.set_renamed_from_version(ci.version());
       if (!ci.keep_checked_out()) o.clear_lock();
       v1::Version v;
       v.set_object(id);

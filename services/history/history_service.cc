@@ -11,6 +11,7 @@
 #include "fmt/format.h"
 #include "history/audit.h"
 #include "history/audit_verify.h"
+#include "history/blame.h"
 #include "hosting/hosting.h"
 #include "model/object_id.h"
 #include "rocksdb/db.h"
@@ -104,6 +105,39 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       out << "+++ " << to->object() << "@" << to->version() << "\n";
       diff.printUnifiedFormat(out);
       resp->set_unified_diff(out.str());
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status Blame(grpc::ServerContext* ctx, const v1::BlameRequest* req, v1::BlameResponse* resp) override {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      auto last = ReadVersion(req->object(), req->version());
+      if (!last.ok()) return last.status();
+      if (absl::Status s = hosting::RequireObjectInScope(who, last->object(), ReadAudit()); !s.ok()) return s;
+      if (last->dropped())
+        return absl::FailedPreconditionError(fmt::format(
+            "{} version {} {}; blame a version with a definition", last->object(), last->version(),
+            last->renamed_to().empty() ? "dropped the object" : "renamed it to " + last->renamed_to()));
+      auto versions = Lineage(last->object());
+      if (!versions.ok()) return versions.status();
+      std::vector<std::string> definitions;
+      for (const auto& v : *versions) {
+        if (v.version() > last->version()) break;
+        definitions.push_back(v.definition());
+      }
+      resp->set_object(last->object());
+      resp->set_version(last->version());
+      for (auto& line : history::Blame(definitions)) {
+        const v1::Version& v = (*versions)[line.source];
+        v1::BlameLine* out = resp->add_lines();
+        out->set_text(std::move(line.text));
+        out->set_version(v.version());
+        out->set_object(v.object());
+        out->set_user(v.user());
+        out->set_site(v.site());
+        *out->mutable_time() = v.time();
+        out->set_message(v.message());
+      }
       return absl::OkStatus();
     });
   }

@@ -242,6 +242,19 @@ std::vector<std::string> LockProjection::KindsNamed(rocksdb::DB* db, const std::
   return kinds;
 }
 
+std::vector<std::string> LockProjection::ObjectsInSchema(rocksdb::DB* db, const std::string& schema) {
+  std::vector<std::string> ids;
+  const std::string prefix = "n/" + schema + ".";
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string key = it->key().ToString();
+    const size_t nul = key.find('\0', prefix.size());
+    if (nul == std::string::npos) continue;
+    ids.push_back(key.substr(nul + 1) + ":" + key.substr(2, nul - 2));
+  }
+  return ids;
+}
+
 std::vector<std::string> LockProjection::Dependents(rocksdb::DB* db, const std::string& key) {
   std::vector<std::string> ids;
   const std::string prefix = ReferencePrefix(key);

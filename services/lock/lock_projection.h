@@ -83,6 +83,9 @@ class LockProjection : public projection::Projection {
                                                                         const std::string& id);
   // Kinds of the known objects named `qualified_name` ("sales.orders").
   static std::vector<std::string> KindsNamed(rocksdb::DB* db, const std::string& qualified_name);
+  // Ids of the objects ever named in schema `schema` (spelled as ids spell
+  // it), dropped ones included, sorted by name.
+  static std::vector<std::string> ObjectsInSchema(rocksdb::DB* db, const std::string& schema);
   static std::vector<v1::Lock> ReadLocks(rocksdb::DB* db);
   // The objects whose latest versions use dependency key `key`, sorted.
   static std::vector<std::string> Dependents(rocksdb::DB* db, const std::string& key);
