@@ -835,6 +835,18 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   EXPECT_THAT(out, HasSubstr("checked out table:sales.orders (latest version 2, dropped)"));
   ASSERT_EQ(RunCli(stack_->endpoint(), "bob-token", "undo table:sales.orders", &out), 0) << out;
 
+  // A release that names only the renamed table takes the old name along
+  // (out of its state, as a change), so its plan renames too.
+  v1::CreateReleaseRequest only;
+  only.set_name("purchases-only");
+  only.add_objects("table:sales.purchases");
+  v1::Release partial;
+  s = deploy_->CreateRelease(Ctx("rita-token").get(), only, &partial);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(partial.changed(), ::testing::ElementsAre("table:sales.orders", "table:sales.purchases"));
+  ASSERT_EQ(partial.entries_size(), 1);
+  EXPECT_EQ(partial.entries(0).object(), "table:sales.purchases");
+
   CreateRelease("r1");
   v1::DeploymentPlan plan;
   s = PlanOf("r1", "dev", &plan);
