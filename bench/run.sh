@@ -112,6 +112,9 @@ PORT=$(wait_port "$WORK/rss.out")
 awk -v pid="${PIDS[-1]}" '/VmRSS|VmHWM/ {printf "strata-server (100k objects) %s %d MB\n", $1, $2/1024;
   printf "figure: memory.server_100k.%s %d MB\n", ($1 == "VmRSS:" ? "rss" : "peak"), $2/1024}' "/proc/${PIDS[-1]}/status"
 
+echo "== lock: instructions per command under callgrind (one client, embedded log; drift-free)"
+bash bench/lock_instructions.sh "${1:-build}" 30
+
 echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
 "$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \

@@ -22,7 +22,7 @@ command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 # render overlays with `patches:`), and tools/k8s-check/check.sh says so if
 # it is missing.
 case "${1:-}" in
-  --bench) PACKAGES+=(apgdiff sqitch libdbd-pg-perl) ;;
+  --bench) PACKAGES+=(apgdiff sqitch libdbd-pg-perl valgrind) ;;
   --fuzz) PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14) ;;
 esac
 

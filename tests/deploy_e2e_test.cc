@@ -879,6 +879,27 @@ TEST_P(DeployE2ETest, ARenamedTableKeepsItsRowsThroughDeployAndRollback) {
   EXPECT_EQ(Count(url("dev"), "SELECT sales.customer_total(1)::bigint"), 50005000) << "1 + 2 + ... + 10,000";
   ExpectNoDrift("dev");
 
+  // qa, imported again after the rename, still holds the old names: the
+  // import matches them to the versions they had (nothing is created or
+  // revived), and the plan for qa renames there too.
+  v1::ImportRequest ireq;
+  ireq.set_environment("qa");
+  v1::ImportResponse imported;
+  s = deploy_->Import(Ctx("dana-token", 120).get(), ireq, &imported);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(imported.matched(), ::testing::Contains("table:sales.orders v1")) << imported.DebugString();
+  EXPECT_THAT(imported.created(), ::testing::IsEmpty()) << imported.DebugString();
+  v1::GetObjectRequest old_name;
+  old_name.set_object("table:sales.orders");
+  v1::ObjectHead old_head;
+  ASSERT_TRUE(lock_->GetObject(Ctx("alice-token").get(), old_name, &old_head).ok());
+  EXPECT_EQ(old_head.renamed_to(), "table:sales.purchases") << "still renamed away after the import";
+  v1::DeploymentPlan qa_plan;
+  s = PlanOf("r1", "qa", &qa_plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(qa_plan.script(), HasSubstr("ALTER TABLE sales.orders RENAME TO purchases;"));
+  EXPECT_THAT(qa_plan.script(), ::testing::Not(HasSubstr("DROP TABLE")));
+
   s = RollBack("dev", &d);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(OrdersChecksum("sales.orders", "total", "status"), before);
