@@ -69,12 +69,13 @@ absl::StatusOr<Outcome> LockServiceImpl::Submit(const v1::Event& e) {
 
 absl::StatusOr<std::optional<v1::ObjectHead>> LockServiceImpl::Decide(const auth::Principal& who,
                                                      const model::ObjectId& id,
-                                                     const Builder& build) {
+                                                     const Builder& build,
+                                                     const std::optional<internal::ObjectState>* known) {
   refused_object_ = id.ToString();
   // Audited by Handle, as every refused command.
   if (absl::Status s = hosting::RequireObjectInScope(who, id.ToString(), {nullptr, options_.site, ""}); !s.ok())
     return s;
-  auto state = Read(id);
+  auto state = known ? absl::StatusOr<std::optional<internal::ObjectState>>(*known) : Read(id);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (!state.ok()) return state.status();
     v1::Event e = NewEvent(who, id.Aggregate(), (*state ? (*state)->last_seq() : 0) + 1);
@@ -103,17 +104,21 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
                         v1::CheckOutResponse* resp) {
   if (req.objects().empty()) return absl::InvalidArgumentError("name at least one object to check out");
   std::vector<model::ObjectId> ids;
+  std::optional<internal::ObjectState> first_state;  // read while following renames
   for (const auto& text : req.objects()) {
     auto id = Resolve(text, /*allow_new=*/true);
     if (!id.ok()) return id.status();
     // A renamed object is checked out under its new name (the response
     // says which), unless the old name is wanted for a new object.
+    std::optional<internal::ObjectState> state;
     if (!req.new_object()) {
-      auto current = FollowRenames(*id);
+      auto current = FollowRenames(*id, &state);
       if (!current.ok()) return current.status();
       id = *current;
     }
-    if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+    if (std::find(ids.begin(), ids.end(), *id) != ids.end()) continue;
+    if (ids.empty()) first_state = std::move(state);
+    ids.push_back(*id);
   }
   std::vector<std::string> batch;
   if (ids.size() > 1)
@@ -122,6 +127,9 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
   // All or nothing: on the first refusal, give back what this call took.
   std::vector<model::ObjectId> taken;
   for (const auto& id : ids) {
+    // The first object's state was read just now: Decide starts from it (the
+    // others were read before earlier objects were decided, so are re-read).
+    const bool fresh = &id == &ids.front() && !req.new_object();
     bool newly_taken = false;
     auto head = Decide(who, id, [&](const std::optional<internal::ObjectState>& s,
                                     v1::Event* e) -> absl::StatusOr<bool> {
@@ -133,7 +141,7 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
       for (const auto& b : batch) e->mutable_checked_out()->add_batch(b);
       newly_taken = true;
       return true;
-    });
+    }, fresh ? &first_state : nullptr);
     if (!head.ok()) {
       ReleaseTaken(who, taken);
       return head.status();

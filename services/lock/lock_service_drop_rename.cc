@@ -131,14 +131,21 @@ absl::Status LockServiceImpl::DoDrop(const auth::Principal& who, const v1::DropR
   return absl::OkStatus();
 }
 
-absl::StatusOr<model::ObjectId> LockServiceImpl::FollowRenames(model::ObjectId id) {
+absl::StatusOr<model::ObjectId> LockServiceImpl::FollowRenames(model::ObjectId id,
+                                                             std::optional<internal::ObjectState>* out) {
   for (int hops = 0; hops < 32; ++hops) {
     auto state = Read(id);
     if (!state.ok()) return state.status();
+    if (out) *out = *state;
     if (!*state || (**state).head().renamed_to().empty()) return id;
     auto next = model::ParseObjectId((**state).head().renamed_to());
     if (!next.ok()) return id;
     id = *next;
+  }
+  if (out) {  // the chain was cut: the caller reads the id it gets
+    auto state = Read(id);
+    if (!state.ok()) return state.status();
+    *out = *state;
   }
   return id;
 }

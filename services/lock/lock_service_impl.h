@@ -216,9 +216,12 @@ class LockServiceImpl final : public v1::LockService::Service {
   // lost seq races are retried against the new state.
   using Builder = std::function<absl::StatusOr<bool>(const std::optional<internal::ObjectState>&,
                                                      v1::Event*)>;
+  // `known`: the object's state, when the caller has just read it (saves
+  // the first read; a lost race re-reads as usual).
   absl::StatusOr<std::optional<v1::ObjectHead>> Decide(const auth::Principal& who,
                                                        const model::ObjectId& id,
-                                                       const Builder& build);
+                                                       const Builder& build,
+                                                       const std::optional<internal::ObjectState>* known = nullptr);
 
   absl::Status DoCheckOut(const auth::Principal& who, const v1::CheckOutRequest& req,
                           v1::CheckOutResponse* resp);
@@ -235,7 +238,9 @@ class LockServiceImpl final : public v1::LockService::Service {
 
   // Where a renamed object lives now: `id` itself unless its latest version
   // renamed it (then the end of that chain; a chain is cut after 32 links).
-  absl::StatusOr<model::ObjectId> FollowRenames(model::ObjectId id);
+  // `state`, when given, receives the state read of the id returned.
+  absl::StatusOr<model::ObjectId> FollowRenames(model::ObjectId id,
+                                                std::optional<internal::ObjectState>* state = nullptr);
 
   // The id `object` gets when renamed to `to` ("name" or "schema.name";
   // functions and procedures keep their arguments).
