@@ -115,6 +115,10 @@ awk -v pid="${PIDS[-1]}" '/VmRSS|VmHWM/ {printf "strata-server (100k objects) %s
 echo "== lock: instructions per command under callgrind (one client, embedded log; drift-free)"
 bash bench/lock_instructions.sh "${1:-build}" 30
 
+echo "== proof at check-in: 10,000 tables, then 200 check-ins of a 50-column table with and without --shadow-url"
+"$BIN/strata-bench-proof" --bin-dir "$BIN" --dir "$WORK/proof" --objects 10000 --rounds 200 \
+  --shadow-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
+
 echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
 "$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \

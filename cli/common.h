@@ -52,10 +52,16 @@ struct Globals {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   bool json = false;
   int timeout_s = 30;
+  // Definitions and data scripts over this are refused before they are sent
+  // (the servers refuse them too); gRPC's message limits follow from it.
+  int64_t max_definition_bytes = hosting::kDefaultMaxDefinitionBytes;
 };
 
 inline int ExitCodeFor(grpc::StatusCode code) {
   switch (code) {
+    // Input the server refused: a definition its parser or PostgreSQL
+    // refuses, a missing message, a malformed name.
+    case grpc::StatusCode::INVALID_ARGUMENT: return 2;
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED: return 3;
     case grpc::StatusCode::NOT_FOUND:
@@ -84,6 +90,12 @@ inline std::string ToJson(const google::protobuf::Message& m) {
   o.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, o);
   return out;
+}
+
+// How a check-in was validated, and what could not be proven (stderr).
+inline void PrintValidation(const v1::CheckInResponse& resp) {
+  for (const auto& w : resp.warnings()) std::cerr << "warning: " << w << "\n";
+  if (!resp.validation().empty()) std::cerr << "validation: " << resp.validation() << "\n";
 }
 
 inline std::string When(const google::protobuf::Timestamp& ts) {
@@ -148,7 +160,8 @@ class Client {
 
  private:
   std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) const {
-    return grpc::CreateCustomChannel(endpoint, g_.credentials, hosting::ChannelArgumentsFor(g_.tls));
+    return grpc::CreateCustomChannel(endpoint, g_.credentials,
+                                     hosting::ChannelArgumentsFor(g_.tls, g_.max_definition_bytes));
   }
   const Globals& g_;
   std::unique_ptr<LockService::Stub> stub_;

@@ -290,6 +290,7 @@ int Revert(const HistoryCommands& c, Client& client, const Globals& g) {
   if (g.json) return std::cout << ToJson(resp) << "\n", 0;
   std::cout << fmt::format("checked in {} version {} with the definition of version {}\n",
                            resp.object().object(), resp.object().latest_version(), old.version());
+  PrintValidation(resp);
   return 0;
 }
 

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-server-name", g.tls.server_name, "name to verify in the server's certificate");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the server");
+  app.add_option("--max-definition-bytes", g.max_definition_bytes,
+                 "the largest definition or data script to send (bytes; the servers have their own limit)")
+      ->capture_default_str();
 
   std::vector<std::string> objects;
   std::string reason, file, message, object, user, schema, site;
@@ -237,6 +240,12 @@ int main(int argc, char** argv) {
       std::cerr << "error: cannot read " << file << std::endl;
       return 1;
     }
+    if (absl::Status size = strata::hosting::CheckSize(file.empty() ? "the definition" : file, text->size(),
+                                                       g.max_definition_bytes);
+        !size.ok()) {
+      std::cerr << "error: " << size.message() << std::endl;
+      return 2;
+    }
     strata::v1::CheckInRequest req;
     req.set_object(object);
     req.set_definition(*text);
@@ -251,6 +260,7 @@ int main(int argc, char** argv) {
     } else {
       std::cout << fmt::format("checked in {} version {}{}\n", resp.object().object(),
                                resp.object().latest_version(), keep ? " (still checked out)" : "");
+      PrintValidation(resp);
     }
   } else if (*dr) {
     strata::v1::DropRequest req;

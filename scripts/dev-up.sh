@@ -43,6 +43,7 @@ if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/nul
 else
   nohup "$BIN" --tokens "$STATE/tokens.yaml" --data-dir "$STATE/data" --listen "127.0.0.1:$PORT" \
     --site local --secrets-file "$STATE/secrets.yaml" --metrics-listen "127.0.0.1:$METRICS_PORT" \
+    --shadow-url "postgres://strata:strata@127.0.0.1:$PGPORT/postgres" \
     --console-listen "127.0.0.1:$CONSOLE_PORT" > "$STATE/server.log" 2>&1 &
   echo $! > "$STATE/server.pid"
   for _ in $(seq 50); do

@@ -36,7 +36,12 @@ int main(int argc, char** argv) {
   if (!basics.ok()) return hosting::Fail("strata-server", basics.status());
   eventlog::EventLog* log = basics->log.get();
   auto lock = lock::LockModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .search_path = flags.search_path},
+      {.data_dir = flags.data_dir,
+       .site = flags.site,
+       .rebuild = flags.rebuild,
+       .search_path = flags.search_path,
+       .shadow_url = flags.shadow_url,
+       .max_definition_bytes = flags.max_definition_bytes},
       log, basics->tokens);
   if (!lock.ok()) return hosting::Fail("strata-server: lock service", lock.status());
   auto history = history::HistoryModule::Open(
@@ -50,7 +55,8 @@ int main(int argc, char** argv) {
                                            .site = flags.site,
                                            .rebuild = flags.rebuild,
                                            .secrets_file = flags.secrets_file,
-                                           .shadow_url = flags.shadow_url},
+                                           .shadow_url = flags.shadow_url,
+                                           .max_definition_bytes = flags.max_definition_bytes},
                                           log, basics->tokens);
   if (!deploy.ok()) return hosting::Fail("strata-server: deploy service", deploy.status());
   const std::vector<hosting::HostedModule> hosted = {

@@ -1027,6 +1027,23 @@ TEST_P(DeployE2ETest, ARenamedSchemaMovesItsObjectsAndKeepsTheirRows) {
   EXPECT_EQ(FactsOf(url("dev")), facts_before);
 }
 
+// Issue 21: a release whose objects do not load together into PostgreSQL is
+// refused at creation, naming the object (here a view checked in on a lock
+// service without a shadow database, so only parsed).
+TEST_P(DeployE2ETest, AReleaseWhoseObjectsDoNotLoadTogetherIsRefusedNamingTheObject) {
+  ImportShop();
+  ASSERT_TRUE(CheckOut("alice-token", "view:sales.open_orders").ok());
+  auto s = CheckIn("alice-token", "view:sales.open_orders",
+                   "CREATE VIEW sales.open_orders AS\nSELECT id, nope FROM sales.orders;\n");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::Status created;
+  CreateRelease("r-bad", {}, &created);
+  EXPECT_EQ(created.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(created.error_message(), HasSubstr("release r-bad: its objects do not load together"));
+  EXPECT_THAT(created.error_message(), HasSubstr("view:sales.open_orders v2:2:"));
+  EXPECT_THAT(created.error_message(), HasSubstr("column \"nope\" does not exist"));
+}
+
 TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefused) {
   ImportShop();
   Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");

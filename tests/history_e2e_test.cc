@@ -169,7 +169,7 @@ TEST_P(HistoryE2ETest, BaselinesFreezeVersionsAndRevertGoesBackThroughCheckIn) {
   EXPECT_NE(out_.find("baseline rel-1: 2 objects"), std::string::npos) << out_;
   EXPECT_EQ(History("bob-token", "baseline create rel-1"), 5) << out_;
   EXPECT_NE(out_.find("already exists"), std::string::npos) << out_;
-  EXPECT_EQ(History("alice-token", "baseline create 'bad name'"), 1) << out_;
+  EXPECT_EQ(History("alice-token", "baseline create 'bad name'"), 2) << out_;
 
   CheckIn("bob-token", "sales.c", "CREATE TABLE sales.c (x bigint);", "two");
   CheckIn("bob-token", "table:sales.e", "CREATE TABLE sales.e (x int);", "new");

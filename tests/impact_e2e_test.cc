@@ -167,7 +167,7 @@ TEST_P(ImpactE2ETest, ARenameBreaksTheBodiesThatNameTheObjectWithTheirLines) {
       EXPECT_THAT(text[line - 1], HasSubstr("orders")) << b.object() << " line " << line;
     }
   }
-  EXPECT_EQ(Cli("impact index:shop.orders_customer_idx --rename by_customer"), 1) << out_;
+  EXPECT_EQ(Cli("impact index:shop.orders_customer_idx --rename by_customer"), 2) << out_;
   EXPECT_THAT(out_, HasSubstr("an index is not renamed on its own"));
 }
 

@@ -98,8 +98,12 @@ void AddServerFlags(CLI::App& app, ServerFlags* f, bool kafka_required) {
                  "line; --kafka-property values override it");
   app.add_option("--secrets-file", f->secrets_file,
                  "YAML file with environment passwords (deploy service; never logged or written to the log)");
+  app.add_option("--max-definition-bytes", f->max_definition_bytes,
+                 "the largest definition or data script accepted (bytes); larger ones are refused saying so")
+      ->capture_default_str();
   app.add_option("--shadow-url", f->shadow_url,
-                 "PostgreSQL server where the deploy service creates its shadow databases (default: the secrets "
+                 "PostgreSQL server for shadow databases: the lock service proves each check-in there (without "
+                 "this flag check-ins are parsed only), the deploy service plans there (default for it: the secrets "
                  "file's shadow_url, STRATA_SHADOW_URL, or libpq's defaults)");
   app.add_option("--tls-cert", f->tls.cert, "PEM certificate (chain): serve gRPC over TLS");
   app.add_option("--tls-key", f->tls.key, "PEM private key of --tls-cert");
@@ -199,7 +203,8 @@ absl::Status StartServing(const ServerFlags& flags, const std::vector<HostedModu
     services.push_back(m.service);
     names.push_back(m.grpc_service);
   }
-  auto grpc_server = GrpcServer::Start(flags.listen, services, flags.tls);
+  auto grpc_server = GrpcServer::Start(flags.listen, services, flags.tls, metrics::Registry::Default(),
+                                       flags.max_definition_bytes);
   if (!grpc_server.ok()) return grpc_server.status();
   server->grpc = std::move(*grpc_server);
   server->monitor->FollowReadiness(server->grpc.get(), names);
@@ -214,7 +219,8 @@ void RunningServer::Shutdown() {
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& address,
                                                               const std::vector<grpc::Service*>& services,
                                                               const TlsServerFiles& tls,
-                                                              metrics::Registry& registry) {
+                                                              metrics::Registry& registry,
+                                                              int64_t max_definition_bytes) {
   auto credentials = MakeServerCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
@@ -233,6 +239,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   // and destroyed for nearly every call. Keeping up to 64 waiting threads
   // (their stacks are reserved, not resident) avoids it.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
+  // A definition over the limit still arrives, to be refused in words.
+  builder.SetMaxReceiveMessageSize(GrpcMessageLimit(max_definition_bytes));
+  builder.SetMaxSendMessageSize(GrpcMessageLimit(max_definition_bytes));
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0)
     return absl::UnavailableError(fmt::format("cannot listen on {}", address));

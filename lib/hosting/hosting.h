@@ -78,6 +78,9 @@ struct ServerFlags {
   // Deploy service: environment credentials and the shadow database server.
   std::string secrets_file;
   std::string shadow_url;
+  // The largest definition or data script the services take; their gRPC
+  // message limits follow from it (tls.h, GrpcMessageLimit).
+  int64_t max_definition_bytes = kDefaultMaxDefinitionBytes;
   // gRPC TLS (and mTLS with a client CA).
   TlsServerFiles tls;
   // HTTP address for /metrics, /healthz, /readyz; empty: none.
@@ -103,9 +106,11 @@ class GrpcServer {
  public:
   // Listens on `address` ("host:port"; port 0 picks a free one), with TLS
   // when `tls` names a certificate. Every call is counted in `registry`.
+  // Requests up to GrpcMessageLimit(max_definition_bytes) are received.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::string& address, const std::vector<grpc::Service*>& services,
-      const TlsServerFiles& tls = {}, metrics::Registry& registry = metrics::Registry::Default());
+      const TlsServerFiles& tls = {}, metrics::Registry& registry = metrics::Registry::Default(),
+      int64_t max_definition_bytes = kDefaultMaxDefinitionBytes);
   ~GrpcServer();
   int port() const { return port_; }
   // A channel to this server that bypasses the network (and TLS): for

@@ -41,10 +41,9 @@ int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   options.site = flags.site;
   options.rebuild = flags.rebuild;
   if constexpr (requires { options.search_path; }) options.search_path = flags.search_path;
-  if constexpr (requires { options.secrets_file; }) {
-    options.secrets_file = flags.secrets_file;
-    options.shadow_url = flags.shadow_url;
-  }
+  if constexpr (requires { options.secrets_file; }) options.secrets_file = flags.secrets_file;
+  if constexpr (requires { options.shadow_url; }) options.shadow_url = flags.shadow_url;
+  if constexpr (requires { options.max_definition_bytes; }) options.max_definition_bytes = flags.max_definition_bytes;
   auto module = Module::Open(std::move(options), log, basics->tokens);
   if (!module.ok()) return Fail(spec.name, module.status());
   const std::vector<HostedModule> hosted = {{.name = spec.module_name,

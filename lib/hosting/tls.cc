@@ -2,6 +2,7 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -67,9 +68,22 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   return grpc::SslCredentials(options);
 }
 
-grpc::ChannelArguments ChannelArgumentsFor(const TlsClientFiles& files) {
+int GrpcMessageLimit(int64_t max_definition_bytes) {
+  const int64_t limit = 2 * std::max<int64_t>(max_definition_bytes, 0) + (int64_t{1} << 20);
+  return static_cast<int>(std::min<int64_t>(limit, int64_t{1} << 30));
+}
+
+absl::Status CheckSize(const std::string& what, size_t size, int64_t limit) {
+  if (limit <= 0 || static_cast<int64_t>(size) <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format("{} is {} bytes; the limit is {} bytes (--max-definition-bytes)",
+                                                what, size, limit));
+}
+
+grpc::ChannelArguments ChannelArgumentsFor(const TlsClientFiles& files, int64_t max_definition_bytes) {
   grpc::ChannelArguments args;
   if (!files.server_name.empty()) args.SetSslTargetNameOverride(files.server_name);
+  args.SetMaxSendMessageSize(GrpcMessageLimit(max_definition_bytes));
+  args.SetMaxReceiveMessageSize(GrpcMessageLimit(max_definition_bytes));
   return args;
 }
 

@@ -10,6 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,8 +41,21 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
 // Credentials for a client channel (insecure when TLS is not enabled).
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(const TlsClientFiles& files);
 
-// Channel arguments that go with `files` (the server-name override).
-grpc::ChannelArguments ChannelArgumentsFor(const TlsClientFiles& files);
+// The largest definition (or data script) Strata takes by default
+// (--max-definition-bytes): 8 MiB.
+inline constexpr int64_t kDefaultMaxDefinitionBytes = int64_t{8} << 20;
+// The gRPC message size that lets a request carrying something over
+// `max_definition_bytes` reach the handler, which refuses it in words
+// (twice the limit plus 1 MiB, at most 1 GiB).
+int GrpcMessageLimit(int64_t max_definition_bytes);
+// "N bytes; the limit is M bytes (--max-definition-bytes)" when `size` is
+// over `limit`, for `what` ("the definition of table:s.t").
+absl::Status CheckSize(const std::string& what, size_t size, int64_t limit);
+
+// Channel arguments that go with `files` (the server-name override), and
+// gRPC message limits set from `max_definition_bytes`.
+grpc::ChannelArguments ChannelArgumentsFor(const TlsClientFiles& files,
+                                           int64_t max_definition_bytes = kDefaultMaxDefinitionBytes);
 
 // A channel to `endpoint` with `files`' credentials.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& endpoint, const TlsClientFiles& files);

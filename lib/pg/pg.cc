@@ -68,6 +68,8 @@ absl::Status Session::StatusOf(pg_result* res, ErrorInfo* info) const {
   if (auto d = Field(res, PG_DIAG_MESSAGE_DETAIL); !d.empty()) absl::StrAppend(&e.message, "\nDETAIL: ", d);
   if (auto h = Field(res, PG_DIAG_MESSAGE_HINT); !h.empty()) absl::StrAppend(&e.message, "\nHINT: ", h);
   if (auto p = Field(res, PG_DIAG_STATEMENT_POSITION); !p.empty()) e.position = std::atoi(p.c_str());
+  e.internal_query = Field(res, PG_DIAG_INTERNAL_QUERY);
+  if (auto p = Field(res, PG_DIAG_INTERNAL_POSITION); !p.empty()) e.internal_position = std::atoi(p.c_str());
   std::string msg = e.message;
   bool statement_error = IsStatementError(e.sqlstate);
   if (info) *info = std::move(e);

@@ -42,6 +42,10 @@ struct ErrorInfo {
   int position = 0;
   std::string sqlstate;
   std::string message;  // message + DETAIL + HINT, one line each
+  // An error inside text the statement carries (a SQL function's body):
+  // that text, and the 1-based character position in it (0: none).
+  std::string internal_query;
+  int internal_position = 0;
 };
 
 class Session {

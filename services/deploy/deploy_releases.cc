@@ -57,6 +57,20 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   if (auto r = DeployProjection::ReadRelease(db(), req.name()); r.ok() && *r)
     return absl::AlreadyExistsError(fmt::format("release {} exists already; releases are immutable", req.name()));
   std::set<std::string> script_names;
+  size_t script_bytes = 0;
+  for (const auto& ds : req.data_scripts()) {
+    for (const std::string* text : {&ds.sql(), &ds.rollback_sql()}) {
+      if (absl::Status s = hosting::CheckSize(fmt::format("data script {}", ds.name()), text->size(),
+                                              options_.max_definition_bytes);
+          !s.ok())
+        return s;
+      script_bytes += text->size();
+    }
+  }
+  if (absl::Status s = hosting::CheckSize(fmt::format("release {}'s data scripts together", req.name()), script_bytes,
+                                          options_.max_definition_bytes);
+      !s.ok())
+    return s;
   for (const auto& ds : req.data_scripts()) {
     if (ds.name().empty() || !script_names.insert(ds.name()).second)
       return absl::InvalidArgumentError(fmt::format("data script names must be unique and non-empty ('{}')", ds.name()));
@@ -160,6 +174,20 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
         base->second.empty() ? "the beginning" : base->second));
 
   if (absl::Status s = ChangesInScope(who, changed); !s.ok()) return s;
+  // Its objects must load together into PostgreSQL (a shadow database), or
+  // no environment could reach its state. A shadow server that cannot be
+  // reached does not stop the release: plans load it again.
+  {
+    Entries entries;
+    for (const auto& [id, entry] : state) *entries.Add() = entry;
+    if (auto loaded = LoadState(entries); !loaded.ok()) {
+      if (loaded.status().code() == absl::StatusCode::kInvalidArgument)
+        return absl::FailedPreconditionError(fmt::format("release {}: its objects do not load together: {}",
+                                                         req.name(), std::string(loaded.status().message())));
+      spdlog::warn("release {}: not loaded into a shadow database before creation: {}", req.name(),
+                   loaded.status().ToString());
+    }
+  }
   v1::Event e = NewEvent(who, "release:" + req.name(), 1);
   auto* rc = e.mutable_release_created();
   rc->set_name(req.name());

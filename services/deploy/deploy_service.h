@@ -33,6 +33,8 @@ struct DeployModuleOptions {
   // Server for shadow databases ("" : the secrets file's shadow_url, else
   // STRATA_SHADOW_URL, else libpq's defaults).
   std::string shadow_url;
+  // Larger data scripts (each, and a release's together) are refused.
+  int64_t max_definition_bytes = int64_t{8} << 20;
   absl::Duration apply_timeout = absl::Seconds(30);
 };
 

@@ -243,8 +243,12 @@ std::vector<std::string> LockProjection::KindsNamed(rocksdb::DB* db, const std::
 }
 
 std::vector<std::string> LockProjection::ObjectsInSchema(rocksdb::DB* db, const std::string& schema) {
+  return IdsWithNamePrefix(db, schema + ".");
+}
+
+std::vector<std::string> LockProjection::IdsWithNamePrefix(rocksdb::DB* db, const std::string& name_prefix) {
   std::vector<std::string> ids;
-  const std::string prefix = "n/" + schema + ".";
+  const std::string prefix = "n/" + name_prefix;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string key = it->key().ToString();

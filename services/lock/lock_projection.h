@@ -86,6 +86,9 @@ class LockProjection : public projection::Projection {
   // Ids of the objects ever named in schema `schema` (spelled as ids spell
   // it), dropped ones included, sorted by name.
   static std::vector<std::string> ObjectsInSchema(rocksdb::DB* db, const std::string& schema);
+  // Ids of the objects ever named with a qualified name that starts with
+  // `prefix` ("sales.total(" finds every overload of sales.total).
+  static std::vector<std::string> IdsWithNamePrefix(rocksdb::DB* db, const std::string& prefix);
   static std::vector<v1::Lock> ReadLocks(rocksdb::DB* db);
   // The objects whose latest versions use dependency key `key`, sorted.
   static std::vector<std::string> Dependents(rocksdb::DB* db, const std::string& key);

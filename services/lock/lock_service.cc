@@ -171,10 +171,26 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
   auto id = Resolve(req.object(), /*allow_new=*/false);
   if (!id.ok()) return id.status();
   if (req.message().empty()) return absl::InvalidArgumentError("a check-in needs a message (-m)");
+  if (absl::Status s = hosting::CheckSize("the definition of " + id->ToString(), req.definition().size(),
+                                          options_.max_definition_bytes);
+      !s.ok())
+    return s;
   if (absl::Status s = sql::ValidateSql(req.definition()); !s.ok())
     return absl::InvalidArgumentError(
         fmt::format("{}: the definition does not parse: {}", id->ToString(), std::string(s.message())));
   const std::string sha = auth::Sha256Hex(req.definition());
+  // The definition must create the object that is checked out, and only it.
+  const auto info = sql::AnalyzeDefines(req.definition(), *id, {.search_path = options_.search_path});
+  // Proven on PostgreSQL before it is decided, when the caller holds the
+  // object (a refusal for the lock comes from Decide, as always).
+  if (auto state = Read(*id); info.ok() && state.ok() && Visible(*state) && (**state).head().has_lock() &&
+                              (**state).head().lock().user() == who.user) {
+    auto proof = ProveDefinition(*id, req.definition(), *info, resp->mutable_warnings());
+    if (!proof.ok()) return proof.status();
+    resp->set_validation(*proof);
+  } else {
+    resp->set_validation(ParsedOnly());
+  }
   auto head = Decide(who, *id, [&](const std::optional<internal::ObjectState>& s,
                                    v1::Event* e) -> absl::StatusOr<bool> {
     if (!Visible(s)) return UnknownObject(id->ToString());
@@ -182,8 +198,6 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
       return absl::FailedPreconditionError(
           fmt::format("{} is not checked out; check it out before checking in", id->ToString()));
     if (s->head().lock().user() != who.user) return absl::FailedPreconditionError(HeldBy(s->head().lock()));
-    // The definition must create the object that is checked out, and only it.
-    auto info = sql::AnalyzeDefines(req.definition(), *id, {.search_path = options_.search_path});
     if (!info.ok())
       return absl::InvalidArgumentError(fmt::format("{}: {}", id->ToString(), std::string(info.status().message())));
     auto* ci = e->mutable_checked_in();
@@ -282,8 +296,16 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
       m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
+  if (!m->options_.shadow_url.empty()) {
+    auto prover = Prover::Open(m->options_.shadow_url, m->options_.search_path);
+    if (!prover.ok())
+      return absl::Status(prover.status().code(),
+                          fmt::format("the shadow database for proofs at check-in (--shadow-url {}): {}",
+                                      pg::RedactUrl(m->options_.shadow_url), std::string(prover.status().message())));
+    m->prover_ = std::move(*prover);
+  }
   m->service_ = std::make_unique<LockServiceImpl>(m->options_, log, m->runner_.get(), &m->board_,
-                                                  std::move(tokens));
+                                                  std::move(tokens), m->prover_.get());
   return m;
 }
 

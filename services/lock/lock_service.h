@@ -1,5 +1,6 @@
 // The lock service: decides check-out, check-in, undo and force-release of
-// database objects through the event log (design.md, "Deciding on a log").
+// database objects through the event log (design.md, "Deciding on a log"),
+// proving each check-in on PostgreSQL first when it has a shadow database.
 //
 // A command handler reads the object from its projection, validates, appends
 // an event with seq = last seq + 1, waits until its own projection has applied
@@ -31,9 +32,16 @@ struct LockModuleOptions {
   // How long a handler waits for its event to be applied before answering
   // DEADLINE_EXCEEDED.
   absl::Duration apply_timeout = absl::Seconds(10);
+  // PostgreSQL server for the proof at check-in (proof.h): Open creates a
+  // database there and fails when it cannot. "": check-ins are parsed only,
+  // and each answer says so.
+  std::string shadow_url;
+  // Larger definitions are refused, saying so (hosting/tls.h).
+  int64_t max_definition_bytes = int64_t{8} << 20;
 };
 
 class LockServiceImpl;
+class Prover;
 
 // The lock projection, its runner and the gRPC service, as one unit that a
 // server binary hosts.
@@ -57,6 +65,7 @@ class LockModule {
   OutcomeBoard board_;
   std::unique_ptr<LockProjection> projection_;
   std::unique_ptr<projection::ProjectionRunner> runner_;
+  std::unique_ptr<Prover> prover_;  // null without a shadow_url
   std::unique_ptr<LockServiceImpl> service_;
 };
 

@@ -323,6 +323,9 @@ absl::Status LockServiceImpl::DoRename(const auth::Principal& who, const v1::Ren
   // The new name: free (never used, or its object dropped), or reserved by
   // the caller.
   if (absl::Status s = NameIsFree(who, *to); !s.ok()) return s;
+  // Proven on PostgreSQL under its new name, as a check-in is.
+  if (auto proof = ProveDefinition(*to, text->sql, text->info, resp->mutable_warnings()); !proof.ok())
+    return proof.status();
   auto renamed = WriteUnderNewName(who, *id, head, *to, *text, req);
   if (!renamed.ok()) return renamed.status();
   *resp->mutable_object() = *renamed;

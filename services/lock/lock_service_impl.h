@@ -12,6 +12,8 @@
 //   lock_service_drop_rename.cc  drops (with their dependents), renames (the
 //                                objects that follow them, where a renamed
 //                                name leads) and a check-in's column renames.
+//   lock_service_proof.cc        the proof of a check-in on PostgreSQL: what
+//                                a definition depends on, for proof.h.
 //
 // Thread-safety: gRPC calls every method from many threads at once. The
 // class holds no lock: its members are set by the constructor and only read
@@ -40,6 +42,7 @@
 #include "hosting/hosting.h"
 #include "lock/lock_projection.h"
 #include "lock/lock_service.h"
+#include "lock/proof.h"
 #include "model/object_id.h"
 #include "spdlog/spdlog.h"
 #include "sql/analyze.h"
@@ -63,8 +66,8 @@ class LockServiceImpl final : public v1::LockService::Service {
  public:
   LockServiceImpl(const LockModuleOptions& options, eventlog::EventLog* log,
                   projection::ProjectionRunner* runner, OutcomeBoard* board,
-                  std::shared_ptr<auth::TokenStore> tokens)
-      : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)) {}
+                  std::shared_ptr<auth::TokenStore> tokens, Prover* prover)
+      : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)), prover_(prover) {}
 
   grpc::Status CheckOut(grpc::ServerContext* ctx, const v1::CheckOutRequest* req,
                         v1::CheckOutResponse* resp) override {
@@ -275,6 +278,18 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status ColumnRenames(const model::ObjectId& id, const v1::ObjectHead& head, const sql::ObjectInfo& now,
                              const v1::CheckInRequest& req, v1::ObjectCheckedIn* ci);
 
+  // Proof at check-in (proof.h): `definition` of `id` created on PostgreSQL
+  // after the latest versions of what it depends on. Returns how it was
+  // validated ("proven on PostgreSQL 15.8", or "parsed only (why)"), adds
+  // what could not be proven to `warnings`; INVALID_ARGUMENT when
+  // PostgreSQL refuses the definition (lock_service_proof.cc).
+  absl::StatusOr<std::string> ProveDefinition(const model::ObjectId& id, std::string_view definition,
+                                              const sql::ObjectInfo& info,
+                                              google::protobuf::RepeatedPtrField<std::string>* warnings);
+  std::string ParsedOnly() const;
+  // The live objects (a version, not dropped) a dependency key names.
+  std::vector<model::ObjectId> Providers(const std::string& key);
+
   absl::Status DoUndo(const auth::Principal& who, const v1::UndoCheckOutRequest& req,
                       v1::UndoCheckOutResponse* resp);
 
@@ -291,6 +306,7 @@ class LockServiceImpl final : public v1::LockService::Service {
   projection::ProjectionRunner* runner_;
   OutcomeBoard* board_;
   std::shared_ptr<auth::TokenStore> tokens_;
+  Prover* prover_;  // null: check-ins are parsed only (no --shadow-url)
   // The object the current call's refusal concerns (gRPC's synchronous
   // server runs each call on one thread).
   static thread_local std::string refused_object_;
