@@ -54,7 +54,13 @@ grpc::Status DeployServiceImpl::CheckDrift(grpc::ServerContext* ctx, const v1::C
     auto env = FreshEnvironment(req->environment());
     if (!env.ok()) return env.status();
     auto expected = LoadState(env->environment().state());
-    if (!expected.ok()) return expected.status();
+    if (!expected.ok()) {
+      if (expected.status().code() != absl::StatusCode::kInvalidArgument) return expected.status();
+      // Compare nothing rather than texts: say which version is at fault.
+      return absl::FailedPreconditionError(fmt::format(
+          "drift of {} not checked: the versions Strata deployed there do not load into a shadow database: {}",
+          req->environment(), std::string(expected.status().message())));
+    }
     auto live = ReadLive(env->environment());
     if (!live.ok()) return live.status();
     resp->set_environment(req->environment());
