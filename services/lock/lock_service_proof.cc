@@ -112,6 +112,7 @@ absl::StatusOr<std::string> LockServiceImpl::ProveDefinition(const model::Object
     warnings->Add(fmt::format("not proven on PostgreSQL: {}", proof->note));
     return std::string("parsed only (") + proof->note + ")";
   }
+  if (dependencies.empty()) return fmt::format("proven on {} (created, then rolled back)", prover_->server());
   return fmt::format("proven on {} (created after {} object{} it depends on, then rolled back)", prover_->server(),
                      dependencies.size(), dependencies.size() == 1 ? "" : "s");
 }
