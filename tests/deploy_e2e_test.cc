@@ -1048,6 +1048,16 @@ TEST_P(DeployE2ETest, AReleaseWhoseObjectsDoNotLoadTogetherIsRefusedNamingTheObj
   EXPECT_THAT(created.error_message(), HasSubstr("release r-bad: its objects do not load together"));
   EXPECT_THAT(created.error_message(), HasSubstr("view:sales.open_orders v2:2:"));
   EXPECT_THAT(created.error_message(), HasSubstr("column \"nope\" does not exist"));
+
+  // A data script over --max-definition-bytes: its size and the limit, in words.
+  v1::DataScript big;
+  big.set_name("seed.sql");
+  big.set_sql("-- " + std::string(10 * 1000 * 1000, 'x') + "\nSELECT 1;\n");
+  CreateRelease("r-big", {big}, &created);
+  EXPECT_EQ(created.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(created.error_message(),
+              HasSubstr("data script seed.sql is " + std::to_string(big.sql().size()) +
+                        " bytes; the limit is 8388608 bytes (--max-definition-bytes)"));
 }
 
 TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefused) {

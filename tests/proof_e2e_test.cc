@@ -18,7 +18,7 @@ using ::testing::HasSubstr;
 class ProofE2ETest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    stack_ = std::make_unique<Stack>(GetParam());
+    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true);
     stack_->Start("boston", {"--shadow-url", TestServerUrl()});
     stub_ = stack_->Stub();
   }
@@ -139,6 +139,20 @@ TEST_P(ProofE2ETest, ADefinitionOverTheLimitIsRefusedSayingItsSizeAndTheLimit) {
   std::string out;
   EXPECT_EQ(RunCli(stack_->endpoint(), "alice-token", "checkin public.big --file " + file + " -m x", &out), 2) << out;
   EXPECT_THAT(out, HasSubstr("big.sql is " + std::to_string(big.size()) + " bytes; the limit is 8388608 bytes"));
+}
+
+// A revert is a check-in, proven like any other: going back to a view's
+// version 1 after the column it selects was dropped is refused, saying why.
+TEST_P(ProofE2ETest, ARevertIsProvenLikeACheckIn) {
+  ASSERT_TRUE(CheckIn("table:public.items", "CREATE TABLE public.items (id int PRIMARY KEY, label text);").ok());
+  ASSERT_TRUE(CheckIn("view:public.labels", "CREATE VIEW public.labels AS\nSELECT id, label FROM public.items;").ok());
+  ASSERT_TRUE(CheckIn("view:public.labels", "CREATE VIEW public.labels AS\nSELECT id FROM public.items;").ok());
+  ASSERT_TRUE(CheckIn("table:public.items", "CREATE TABLE public.items (id int PRIMARY KEY);").ok());
+  std::string out;
+  const std::string revert =
+      "--history-endpoint " + stack_->history_endpoint() + " revert public.labels --to 1 -m 'labels again'";
+  EXPECT_EQ(RunCli(stack_->endpoint(), "alice-token", revert, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("line 2, column 12: column \"label\" does not exist"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProofE2ETest, ::testing::Values("embedded", "kafka"),
