@@ -119,6 +119,9 @@ echo "== proof at check-in: 10,000 tables, then 200 check-ins of a 50-column tab
 "$BIN/strata-bench-proof" --bin-dir "$BIN" --dir "$WORK/proof" --objects 10000 --rounds 200 \
   --shadow-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 
+echo "== reference data: a 100,000-row table, 5% changed: parse, diff, scripts; apply vs pg_dump --data-only + restore"
+"$BIN/strata-bench-refdata" --runs 5 --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
+
 echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
 "$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \
