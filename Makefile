@@ -47,7 +47,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@bash scripts/install-deps.sh --fuzz
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DSTRATA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_event_decode fuzz_ddl_parse fuzz_token_file
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_event_decode fuzz_ddl_parse fuzz_token_file fuzz_refdata_csv
 	bash tools/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:

@@ -13,9 +13,10 @@ declare -A corpus=(
   [fuzz_event_decode]=lib/events/fuzz/corpus
   [fuzz_ddl_parse]="lib/sql/fuzz/corpus lib/sql/testdata"
   [fuzz_token_file]=lib/auth/fuzz/corpus
+  [fuzz_refdata_csv]=lib/refdata/fuzz/corpus
 )
 failed=0
-for target in fuzz_event_decode fuzz_ddl_parse fuzz_token_file; do
+for target in fuzz_event_decode fuzz_ddl_parse fuzz_token_file fuzz_refdata_csv; do
   out="$build/fuzz-out/$target"
   rm -rf "$out"; mkdir -p "$out/corpus" "$out/crashes"
   for dir in ${corpus[$target]}; do cp "$root/$dir"/* "$out/corpus/"; done
