@@ -170,5 +170,19 @@ TEST(ProofE2EWithoutShadow, CheckInsAreParsedOnlyAndSaySo) {
   EXPECT_THAT(out, HasSubstr("validation: parsed only: this lock service has no shadow database (--shadow-url)"));
 }
 
+// A shadow server that cannot be reached at start does not stop the lock
+// service: check-ins are parsed only, and each answer says why.
+TEST(ProofE2EWithoutShadow, AnUnreachableShadowServerLeavesCheckInsParsedOnlySayingWhy) {
+  Stack stack("embedded");
+  stack.Start("boston", {"--shadow-url", "postgres://strata:pw@127.0.0.1:1/postgres?connect_timeout=2"});
+  std::string out;
+  const std::string file = stack.data_dir() + "/../t.sql";
+  std::ofstream(file) << "CREATE TABLE public.t (id int);\n";
+  ASSERT_EQ(RunCli(stack.endpoint(), "alice-token", "checkout table:public.t", &out), 0) << out;
+  ASSERT_EQ(RunCli(stack.endpoint(), "alice-token", "checkin public.t --file " + file + " -m x", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("validation: parsed only: the shadow database for proofs could not be created at start "
+                             "(--shadow-url postgres://strata:***@127.0.0.1:1/postgres"));
+}
+
 }  // namespace
 }  // namespace strata::testing

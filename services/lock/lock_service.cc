@@ -297,15 +297,21 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
   if (!m->options_.shadow_url.empty()) {
+    // Check-outs do not depend on PostgreSQL: without the shadow database
+    // the service runs, and every check-in's answer says why it is only
+    // parsed (restart to try again).
     auto prover = Prover::Open(m->options_.shadow_url, m->options_.search_path);
-    if (!prover.ok())
-      return absl::Status(prover.status().code(),
-                          fmt::format("the shadow database for proofs at check-in (--shadow-url {}): {}",
-                                      pg::RedactUrl(m->options_.shadow_url), std::string(prover.status().message())));
-    m->prover_ = std::move(*prover);
+    if (prover.ok()) {
+      m->prover_ = std::move(*prover);
+    } else {
+      m->proof_unavailable_ = fmt::format("the shadow database for proofs could not be created at start "
+                                          "(--shadow-url {}): {}",
+                                          pg::RedactUrl(m->options_.shadow_url), std::string(prover.status().message()));
+      spdlog::error("lock service: {}; check-ins are parsed only until a restart", m->proof_unavailable_);
+    }
   }
   m->service_ = std::make_unique<LockServiceImpl>(m->options_, log, m->runner_.get(), &m->board_,
-                                                  std::move(tokens), m->prover_.get());
+                                                  std::move(tokens), m->prover_.get(), m->proof_unavailable_);
   return m;
 }
 

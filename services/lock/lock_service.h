@@ -33,8 +33,9 @@ struct LockModuleOptions {
   // DEADLINE_EXCEEDED.
   absl::Duration apply_timeout = absl::Seconds(10);
   // PostgreSQL server for the proof at check-in (proof.h): Open creates a
-  // database there and fails when it cannot. "": check-ins are parsed only,
-  // and each answer says so.
+  // database there (when it cannot, the service still runs, and every
+  // check-in's answer says why it is parsed only). "": check-ins are parsed
+  // only, and each answer says so.
   std::string shadow_url;
   // Larger definitions are refused, saying so (hosting/tls.h).
   int64_t max_definition_bytes = int64_t{8} << 20;
@@ -65,7 +66,8 @@ class LockModule {
   OutcomeBoard board_;
   std::unique_ptr<LockProjection> projection_;
   std::unique_ptr<projection::ProjectionRunner> runner_;
-  std::unique_ptr<Prover> prover_;  // null without a shadow_url
+  std::unique_ptr<Prover> prover_;  // null without a shadow_url, or when it failed
+  std::string proof_unavailable_;   // why, when it failed
   std::unique_ptr<LockServiceImpl> service_;
 };
 

@@ -66,8 +66,14 @@ class LockServiceImpl final : public v1::LockService::Service {
  public:
   LockServiceImpl(const LockModuleOptions& options, eventlog::EventLog* log,
                   projection::ProjectionRunner* runner, OutcomeBoard* board,
-                  std::shared_ptr<auth::TokenStore> tokens, Prover* prover)
-      : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)), prover_(prover) {}
+                  std::shared_ptr<auth::TokenStore> tokens, Prover* prover, std::string proof_unavailable)
+      : options_(options),
+        log_(log),
+        runner_(runner),
+        board_(board),
+        tokens_(std::move(tokens)),
+        prover_(prover),
+        proof_unavailable_(std::move(proof_unavailable)) {}
 
   grpc::Status CheckOut(grpc::ServerContext* ctx, const v1::CheckOutRequest* req,
                         v1::CheckOutResponse* resp) override {
@@ -306,7 +312,8 @@ class LockServiceImpl final : public v1::LockService::Service {
   projection::ProjectionRunner* runner_;
   OutcomeBoard* board_;
   std::shared_ptr<auth::TokenStore> tokens_;
-  Prover* prover_;  // null: check-ins are parsed only (no --shadow-url)
+  Prover* prover_;  // null: check-ins are parsed only (no --shadow-url, or proof_unavailable_)
+  const std::string proof_unavailable_;
   // The object the current call's refusal concerns (gRPC's synchronous
   // server runs each call on one thread).
   static thread_local std::string refused_object_;

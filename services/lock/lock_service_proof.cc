@@ -12,9 +12,9 @@ constexpr size_t kMaxDependencies = 300;
 }  // namespace
 
 std::string LockServiceImpl::ParsedOnly() const {
-  return prover_ ? "parsed only (the caller does not hold the object)"
-                 : "parsed only: this lock service has no shadow database (--shadow-url), so PostgreSQL did not "
-                   "create it";
+  if (prover_) return "parsed only (the caller does not hold the object)";
+  if (!proof_unavailable_.empty()) return "parsed only: " + proof_unavailable_;
+  return "parsed only: this lock service has no shadow database (--shadow-url), so PostgreSQL did not create it";
 }
 
 std::vector<model::ObjectId> LockServiceImpl::Providers(const std::string& key) {
