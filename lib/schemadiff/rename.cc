@@ -137,6 +137,28 @@ std::string ValueStatement(const Rename& r, bool undo) {
 
 }  // namespace
 
+std::vector<Rename> InSchemaOrder(const std::vector<Rename>& renames) {
+  std::map<std::string, std::string> schemas;  // old name -> new
+  std::vector<Rename> out;
+  for (const auto& r : renames)
+    if (r.kind == "schema") {
+      schemas[r.from] = r.to;
+      out.push_back(r);
+    }
+  for (Rename r : renames) {
+    if (r.kind == "schema") continue;
+    if (r.kind != "column" && r.kind != "value") {
+      auto [schema, name] = SplitQualified(r.from);
+      if (auto moved = schemas.find(schema); moved != schemas.end()) {
+        r.from = absl::StrCat(moved->second, ".", name);
+        if (WithoutArguments(r.from) == r.to) continue;  // moved with its schema, nothing else
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::vector<std::string> RenameStatements(const std::vector<Rename>& renames) {
   std::vector<std::string> out;
   for (const auto& r : renames) {

@@ -43,6 +43,13 @@ absl::StatusOr<Rename> ParseObjectRename(const std::string& text);
 absl::StatusOr<Rename> ParseColumnRename(const std::string& text);
 absl::StatusOr<Rename> ParseValueRename(const std::string& text);
 
+// Renames where each object names its own FROM (as a deployment plans them)
+// put in an order that runs: schema renames first; then the others, in order,
+// an object in a renamed schema named as it is after that rename (FROM
+// "sales.orders" with schema:sales=shop becomes "shop.orders") and left out
+// when the schema rename alone moves it to TO; columns and labels as given.
+std::vector<Rename> InSchemaOrder(const std::vector<Rename>& renames);
+
 // The statements that perform the renames, in order, and those that undo them
 // (to run in that order, after the rest of a rollback).
 std::vector<std::string> RenameStatements(const std::vector<Rename>& renames);

@@ -58,5 +58,20 @@ TEST(RenameHints, StatementsMoveSchemasRenameAndUndoInReverseOrder) {
                           "ALTER TABLE sales.old_orders RENAME TO orders"));
 }
 
+TEST(RenameHints, ASchemaRenameRunsFirstAndMovesItsObjects) {
+  const std::vector<Rename> renames = {
+      {"table", "sales.orders", "shop.orders"},  // moved by the schema rename alone
+      {"schema", "sales", "shop"},
+      {"table", "sales.items", "shop.goods"},
+      {"column", "shop.goods.total", "amount"},
+  };
+  EXPECT_THAT(RenameStatements(InSchemaOrder(renames)),
+              ElementsAre("ALTER SCHEMA sales RENAME TO shop", "ALTER TABLE shop.items RENAME TO goods",
+                          "ALTER TABLE shop.goods RENAME COLUMN total TO amount"));
+  EXPECT_THAT(UndoRenameStatements(InSchemaOrder(renames)),
+              ElementsAre("ALTER TABLE shop.goods RENAME COLUMN amount TO total",
+                          "ALTER TABLE shop.goods RENAME TO items", "ALTER SCHEMA shop RENAME TO sales"));
+}
+
 }  // namespace
 }  // namespace strata::schemadiff

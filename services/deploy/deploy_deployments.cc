@@ -289,30 +289,9 @@ absl::StatusOr<DeployServiceImpl::PlannedRenames> DeployServiceImpl::RenamesBetw
       out.columns.emplace_back(e.object(), from, to);
     }
   }
-  // A renamed schema moves its objects: ALTER SCHEMA runs first, objects
-  // that only moved with it need no statement of their own, and others are
-  // renamed from their name in the renamed schema.
-  std::map<std::string, std::string> schemas;  // old name -> new
-  for (const auto& h : out.hints)
-    if (h.kind == "schema") schemas[h.from] = h.to;
-  if (schemas.empty()) return out;
-  std::vector<schemadiff::Rename> hints;
-  for (const auto& h : out.hints)
-    if (h.kind == "schema") hints.push_back(h);
-  for (auto h : out.hints) {
-    if (h.kind == "schema") continue;
-    if (h.kind != "column" && h.kind != "value") {
-      const size_t paren = h.from.find('(');
-      const size_t dot = h.from.rfind('.', paren == std::string::npos ? h.from.size() : paren);
-      auto moved = dot == std::string::npos ? schemas.end() : schemas.find(h.from.substr(0, dot));
-      if (moved != schemas.end()) {
-        h.from = moved->second + h.from.substr(dot);
-        if (h.from.substr(0, h.from.find('(')) == h.to) continue;  // moved with its schema, nothing else
-      }
-    }
-    hints.push_back(std::move(h));
-  }
-  out.hints = std::move(hints);
+  // A renamed schema moves its objects: ALTER SCHEMA first, no statement for
+  // what only moved with it.
+  out.hints = schemadiff::InSchemaOrder(out.hints);
   return out;
 }
 

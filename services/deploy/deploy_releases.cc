@@ -59,22 +59,14 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   std::set<std::string> script_names;
   size_t script_bytes = 0;
   for (const auto& ds : req.data_scripts()) {
+    if (ds.name().empty() || !script_names.insert(ds.name()).second)
+      return absl::InvalidArgumentError(fmt::format("data script names must be unique and non-empty ('{}')", ds.name()));
     for (const std::string* text : {&ds.sql(), &ds.rollback_sql()}) {
       if (absl::Status s = hosting::CheckSize(fmt::format("data script {}", ds.name()), text->size(),
                                               options_.max_definition_bytes);
           !s.ok())
         return s;
       script_bytes += text->size();
-    }
-  }
-  if (absl::Status s = hosting::CheckSize(fmt::format("release {}'s data scripts together", req.name()), script_bytes,
-                                          options_.max_definition_bytes);
-      !s.ok())
-    return s;
-  for (const auto& ds : req.data_scripts()) {
-    if (ds.name().empty() || !script_names.insert(ds.name()).second)
-      return absl::InvalidArgumentError(fmt::format("data script names must be unique and non-empty ('{}')", ds.name()));
-    for (const std::string* text : {&ds.sql(), &ds.rollback_sql()}) {
       if (text->empty()) continue;
       auto parsed = sql::ParsedSql::Parse(*text);
       if (!parsed.ok())
@@ -90,6 +82,10 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
     }
     if (ds.sql().empty()) return absl::InvalidArgumentError(fmt::format("data script {} is empty", ds.name()));
   }
+  if (absl::Status s = hosting::CheckSize(fmt::format("release {}'s data scripts together", req.name()), script_bytes,
+                                          options_.max_definition_bytes);
+      !s.ok())
+    return s;
   // Named objects are read one by one; "everything since" reads every head.
   std::map<std::string, DeployProjection::Head> named_heads;
   absl::StatusOr<std::map<std::string, DeployProjection::Head>> heads = named_heads;

@@ -182,9 +182,13 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
   // The definition must create the object that is checked out, and only it.
   const auto info = sql::AnalyzeDefines(req.definition(), *id, {.search_path = options_.search_path});
   // Proven on PostgreSQL before it is decided, when the caller holds the
-  // object (a refusal for the lock comes from Decide, as always).
-  if (auto state = Read(*id); info.ok() && state.ok() && Visible(*state) && (**state).head().has_lock() &&
-                              (**state).head().lock().user() == who.user) {
+  // object (a refusal for the lock comes from Decide, as always). Without a
+  // proof, Decide starts from the state read here; after one (milliseconds
+  // later), it reads again.
+  const auto state = Read(*id);
+  const bool proving = prover_ && info.ok() && state.ok() && Visible(*state) && (**state).head().has_lock() &&
+                       (**state).head().lock().user() == who.user;
+  if (proving) {
     auto proof = ProveDefinition(*id, req.definition(), *info, resp->mutable_warnings());
     if (!proof.ok()) return proof.status();
     resp->set_validation(*proof);
@@ -209,7 +213,7 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
     ci->set_definition_sha256(sha);
     ci->set_keep_checked_out(req.keep_checked_out());
     return true;
-  });
+  }, !proving && state.ok() ? &*state : nullptr);
   if (!head.ok()) return head.status();
   if (*head) *resp->mutable_object() = **head;
   return absl::OkStatus();

@@ -293,8 +293,9 @@ class LockServiceImpl final : public v1::LockService::Service {
                                               const sql::ObjectInfo& info,
                                               google::protobuf::RepeatedPtrField<std::string>* warnings);
   std::string ParsedOnly() const;
-  // The live objects (a version, not dropped) a dependency key names.
-  std::vector<model::ObjectId> Providers(const std::string& key);
+  // The live objects (a version, not dropped) a dependency key names, with
+  // their states.
+  std::vector<std::pair<model::ObjectId, internal::ObjectState>> Providers(const std::string& key);
 
   absl::Status DoUndo(const auth::Principal& who, const v1::UndoCheckOutRequest& req,
                       v1::UndoCheckOutResponse* resp);

@@ -17,7 +17,7 @@ std::string LockServiceImpl::ParsedOnly() const {
   return "parsed only: this lock service has no shadow database (--shadow-url), so PostgreSQL did not create it";
 }
 
-std::vector<model::ObjectId> LockServiceImpl::Providers(const std::string& key) {
+std::vector<std::pair<model::ObjectId, internal::ObjectState>> LockServiceImpl::Providers(const std::string& key) {
   const size_t colon = key.find(':');
   if (colon == std::string::npos) return {};
   const std::string space = key.substr(0, colon), name = key.substr(colon + 1);
@@ -29,7 +29,7 @@ std::vector<model::ObjectId> LockServiceImpl::Providers(const std::string& key) 
   } else {
     for (const auto& kind : LockProjection::KindsNamed(runner_->db(), name)) candidates.push_back(kind + ":" + name);
   }
-  std::vector<model::ObjectId> out;
+  std::vector<std::pair<model::ObjectId, internal::ObjectState>> out;
   for (const auto& text : candidates) {
     auto id = model::ParseObjectId(text);
     if (!id.ok()) continue;
@@ -38,7 +38,7 @@ std::vector<model::ObjectId> LockServiceImpl::Providers(const std::string& key) 
     if (!own || (*own != key && !(space == "type" && *own == "relation:" + name))) continue;
     auto state = Read(*id);
     if (!state.ok() || !*state || (**state).head().latest_version() == 0 || (**state).head().dropped()) continue;
-    out.push_back(std::move(*id));
+    out.emplace_back(std::move(*id), std::move(**state));
   }
   return out;
 }
@@ -51,12 +51,13 @@ absl::StatusOr<std::string> LockServiceImpl::ProveDefinition(const model::Object
   // first over the references each latest version recorded).
   std::vector<Prover::Dependency> dependencies;
   std::vector<std::string> schemas, unknown, unknown_types;
-  std::set<std::string> seen = {id.ToString()};
-  const auto own_key = sql::DependencyKeyOf(id);
+  std::set<std::string> seen = {id.ToString()};  // objects already taken
+  std::set<std::string> resolved;                 // keys already looked up ("schema:s" is a key and an id)
+  if (const auto own_key = sql::DependencyKeyOf(id)) resolved.insert(*own_key);
   bool too_many = false;
   std::function<void(const std::vector<std::string>&)> visit = [&](const std::vector<std::string>& keys) {
     for (const auto& key : keys) {
-      if (too_many || (own_key && key == *own_key)) continue;
+      if (too_many || !resolved.insert(key).second) continue;
       auto providers = Providers(key);
       if (providers.empty()) {
         const std::string name = key.substr(key.find(':') + 1);
@@ -72,16 +73,14 @@ absl::StatusOr<std::string> LockServiceImpl::ProveDefinition(const model::Object
         }
         continue;
       }
-      for (const auto& p : providers) {
+      for (const auto& [p, state] : providers) {
         if (!seen.insert(p.ToString()).second) continue;
-        auto state = Read(p);
-        if (!state.ok() || !*state) continue;
-        visit(std::vector<std::string>((**state).references().begin(), (**state).references().end()));
+        visit(std::vector<std::string>(state.references().begin(), state.references().end()));
         if (dependencies.size() >= kMaxDependencies) {
           too_many = true;
           return;
         }
-        dependencies.push_back({p.ToString(), (**state).head().definition()});
+        dependencies.push_back({p.ToString(), state.head().definition()});
       }
     }
   };
