@@ -70,6 +70,10 @@ void PrintPlan(const v1::DeploymentPlan& p) {
                            p.changed_objects_size(), p.statements(), p.script_sha256().substr(0, 16),
                            p.plan_seconds());
   for (const auto& c : p.changed_objects()) std::cout << "    " << c << "\n";
+  if (p.data_changes_size() > 0) {
+    std::cout << "  reference data:\n";
+    for (const auto& d : p.data_changes()) std::cout << "    " << d << "\n";
+  }
   std::cout << "\n" << p.summary();
   if (!p.summary().empty() && p.summary().back() != '\n') std::cout << "\n";
   if (p.findings_size() > 0) {
@@ -270,6 +274,23 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   c->abandon->add_option("--env", c->env, "environment")->required();
   c->abandon->add_option("-r,--reason", c->reason, "why (recorded)")->required();
 
+  auto* data = app.add_subcommand("data", "reference data: a table's rows versioned, released and drift-checked");
+  data->require_subcommand(1);
+  c->data_track = data->add_subcommand("track", "version a table's rows as reference data (dba, admin)");
+  c->data_track->add_option("table", c->table, "table, e.g. sales.status_codes")->required();
+  c->data_track->add_option("--key", c->key, "key columns (a primary or unique key; default: the primary key)")
+      ->delimiter(',');
+  c->data_untrack = data->add_subcommand("untrack", "stop versioning a table's rows (dba, admin); versions stay");
+  c->data_untrack->add_option("table", c->table, "table")->required();
+  c->data_untrack->add_option("-r,--reason", c->reason, "why (recorded)");
+  c->data_show = data->add_subcommand("show", "a data version's rows as CSV (TABLE or TABLE@N)");
+  c->data_show->add_option("table", c->table, "table, or table@version")->required();
+  c->data_diff = data->add_subcommand("diff", "rows added, removed and changed between two data versions");
+  c->data_diff->add_option("table", c->table, "table")->required();
+  c->data_diff->add_option("from", c->from_version, "version")->required();
+  c->data_diff->add_option("to", c->to_version, "version (default: the latest)");
+  c->data_list = data->add_subcommand("list", "tracked tables and their latest data versions");
+
   c->pipeline = app.add_subcommand("pipeline", "which release is where");
   c->deployments = app.add_subcommand("deployments", "an environment's deployments, newest first");
   c->deployments->add_option("--env", c->env, "environment")->required();
@@ -327,6 +348,8 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
       for (const auto& o : resp.created()) std::cout << "  + " << o << "\n";
       for (const auto& o : resp.matched()) std::cout << "  = " << o << "\n";
       for (const auto& o : resp.skipped()) std::cout << "  skipped " << o << "\n";
+      for (const auto& o : resp.data_created()) std::cout << "  + " << o << " v1 (rows)\n";
+      for (const auto& o : resp.data_matched()) std::cout << "  = " << o << " (rows)\n";
     });
   }
   if (*c.release_create) {
@@ -450,6 +473,85 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
     return done(resp, [&] {
       std::cout << fmt::format("abandoned deployment {} on {}; run `strata drift --env {}` to see what PostgreSQL kept\n",
                                resp.id(), c.env, c.env);
+    });
+  }
+  if (*c.data_track || *c.data_untrack || *c.data_list) {
+    auto print = [](const v1::DataTable& t) {
+      std::string key;
+      for (const auto& k : t.key()) key += (key.empty() ? "" : ", ") + k;
+      std::cout << fmt::format("{}  {}  key ({})  {}\n", t.table(), t.tracked() ? "tracked" : "not tracked", key,
+                               t.latest_version() ? fmt::format("data v{}, {} rows", t.latest_version(), t.row_count())
+                                                  : std::string("no data version yet (strata import, or checkin --data)"));
+    };
+    if (*c.data_list) {
+      v1::ListDataResponse resp;
+      s = stub.ListData(client.Context().get(), {}, &resp);
+      return done(resp, [&] {
+        for (const auto& t : resp.tables()) print(t);
+        if (resp.tables().empty()) std::cout << "(no tracked tables: strata data track TABLE)\n";
+      });
+    }
+    v1::DataTable resp;
+    if (*c.data_track) {
+      v1::TrackDataRequest req;
+      req.set_table(c.table);
+      for (const auto& k : c.key) req.add_key(k);
+      s = stub.TrackData(client.Context().get(), req, &resp);
+    } else {
+      v1::UntrackDataRequest req;
+      req.set_table(c.table);
+      req.set_reason(c.reason);
+      s = stub.UntrackData(client.Context().get(), req, &resp);
+    }
+    return done(resp, [&] { print(resp); });
+  }
+  if (*c.data_show) {
+    v1::GetDataRequest req;
+    const size_t at = c.table.rfind('@');
+    req.set_table(c.table.substr(0, at));
+    if (at != std::string::npos) {
+      try {
+        req.set_version(std::stoull(c.table.substr(at + 1)));
+      } catch (...) {
+        std::cerr << "error: TABLE@N needs a version number after @\n";
+        return 2;
+      }
+    }
+    v1::DataVersion resp;
+    s = stub.GetData(client.Context().get(), req, &resp);
+    return done(resp, [&] {
+      std::cerr << fmt::format("{} data v{}: {} rows, by {} ({}) {}{}\n", resp.table(), resp.version(),
+                               resp.row_count(), resp.user(), resp.site(), When(resp.time()),
+                               resp.message().empty() ? "" : ": " + resp.message());
+      std::cout << resp.rows_csv();
+    });
+  }
+  if (*c.data_diff) {
+    v1::DiffDataRequest req;
+    req.set_table(c.table);
+    req.set_from_version(c.from_version);
+    req.set_to_version(c.to_version);
+    v1::DataDiff resp;
+    s = stub.DiffData(client.Context().get(), req, &resp);
+    return done(resp, [&] {
+      std::string key;
+      for (const auto& k : resp.key_columns()) key += (key.empty() ? "" : ", ") + k;
+      std::cout << fmt::format("{} data v{} -> v{}: {} inserted, {} updated, {} deleted (key {})\n", resp.table(),
+                               resp.from_version(), resp.to_version(), resp.inserted(), resp.updated(), resp.deleted(),
+                               key);
+      for (const auto& ch : resp.changes()) {
+        std::string k;
+        for (const auto& v : ch.key()) k += (k.empty() ? "" : ", ") + v;
+        const char mark = ch.kind() == v1::DataRowChange::INSERTED ? '+' : ch.kind() == v1::DataRowChange::DELETED ? '-' : '~';
+        std::cout << fmt::format("{} ({})", mark, k);
+        if (ch.kind() == v1::DataRowChange::UPDATED) {
+          std::cout << "\n";
+          for (const auto& d : ch.detail()) std::cout << "    " << d << "\n";
+        } else {
+          for (const auto& d : ch.detail()) std::cout << "  " << d;
+          std::cout << "\n";
+        }
+      }
     });
   }
   if (*c.pipeline) {

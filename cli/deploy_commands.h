@@ -1,5 +1,6 @@
 // The strata CLI's deployment commands: env, import, release, plan, approve,
-// deploy, drift, rollback, pipeline, deployments.
+// deploy, drift, rollback, pipeline, deployments, and reference data (data
+// track/untrack/show/diff/list; `checkin --data` is in main.cc).
 #pragma once
 
 #include <optional>
@@ -18,6 +19,11 @@ struct DeployCommands {
   CLI::App *plan = nullptr, *approve = nullptr, *deploy = nullptr, *drift = nullptr, *rollback = nullptr;
   CLI::App *pipeline = nullptr, *deployments = nullptr, *abandon = nullptr;
   CLI::App *guard_install = nullptr, *guard_uninstall = nullptr, *guard_status = nullptr;
+  CLI::App *data_track = nullptr, *data_untrack = nullptr, *data_show = nullptr, *data_diff = nullptr,
+           *data_list = nullptr;
+  std::string table;
+  std::vector<std::string> key;
+  uint64_t from_version = 0, to_version = 0;
 
   std::string name, url, description, env, release, message, since, override_drift, reason;
   int order = 0;

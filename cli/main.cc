@@ -80,8 +80,17 @@ int main(int argc, char** argv) {
   auto* ci_env = ci->add_option("--from-env", from_env,
                                 "take the definition from this environment's database (its catalog, as Strata "
                                 "versions it) instead of a file");
+  std::string data_file, data_env;
+  auto* ci_data = ci->add_option("--data", data_file,
+                                 "a tracked table's rows: CSV with a header, or INSERT statements (- for stdin); "
+                                 "stores a new data version (strata data track)");
+  auto* ci_data_env = ci->add_option("--data-from-env", data_env,
+                                     "a tracked table's rows as they are in this environment's database");
   ci_file->excludes(ci_env);
   ci_env->excludes(ci_file);
+  for (CLI::Option* a : {ci_file, ci_env, ci_data, ci_data_env})
+    for (CLI::Option* b : {ci_file, ci_env, ci_data, ci_data_env})
+      if (a != b && !((a == ci_file && b == ci_env) || (a == ci_env && b == ci_file))) a->excludes(b);
   ci->add_option("-m,--message", message, "check-in message")->required();
   ci->add_flag("--keep", keep, "keep the object checked out");
   std::vector<std::string> rename_columns;
@@ -210,6 +219,40 @@ int main(int argc, char** argv) {
                                  checkout_file);
       }
     }
+  } else if (*ci && (!data_file.empty() || !data_env.empty())) {
+    // Reference data: a new data version of a tracked table (deploy service).
+    strata::v1::CheckInDataRequest req;
+    req.set_table(object);
+    req.set_message(message);
+    req.set_keep_checked_out(keep);
+    if (!data_env.empty()) {
+      req.set_from_environment(data_env);
+    } else {
+      auto rows = ReadFile(data_file);
+      if (!rows) {
+        std::cerr << "error: cannot read " << data_file << std::endl;
+        return 1;
+      }
+      if (absl::Status size = strata::hosting::CheckSize(data_file, rows->size(), g.max_definition_bytes); !size.ok()) {
+        std::cerr << "error: " << size.message() << std::endl;
+        return 2;
+      }
+      req.set_rows(std::move(*rows));
+    }
+    strata::v1::DataVersion resp;
+    s = client.deploy().CheckInData(client.Context(120).get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else if (resp.unchanged()) {
+      std::cout << fmt::format("{}: rows unchanged (data v{}, {} rows); nothing stored, still checked out\n",
+                               resp.table(), resp.version(), resp.row_count());
+    } else {
+      std::cout << fmt::format("{}: data v{} stored, {} rows ({} inserted, {} updated, {} deleted){}\n", resp.table(),
+                               resp.version(), resp.row_count(), resp.inserted(), resp.updated(), resp.deleted(),
+                               keep ? "; still checked out" : "");
+    }
+    return 0;
   } else if (*ci) {
     std::optional<std::string> text;
     if (!from_env.empty()) {

@@ -150,6 +150,23 @@ class AuthzMatrixTest : public ::testing::TestWithParam<std::string> {
       v1::GuardReport r;
       return deploy_->GuardStatus(Ctx(t).get(), req, &r);
     };
+    f["deploy.data_read"] = [&](const std::string& t) {
+      v1::ListDataResponse r;
+      return deploy_->ListData(Ctx(t).get(), {}, &r);
+    };
+    f["deploy.data_track"] = [&](const std::string& t) {
+      v1::TrackDataRequest req;
+      req.set_table("app.nothing");
+      v1::DataTable r;
+      return deploy_->TrackData(Ctx(t).get(), req, &r);
+    };
+    f["deploy.data_checkin"] = [&](const std::string& t) {
+      v1::CheckInDataRequest req;
+      req.set_table("app.nothing");
+      req.set_rows("id\n1\n");
+      v1::DataVersion r;
+      return deploy_->CheckInData(Ctx(t).get(), req, &r);
+    };
     return f;
   }
 
@@ -179,6 +196,9 @@ TEST_P(AuthzMatrixTest, EachRoleAgainstEachRpcFamily) {
       {"deploy.abandon", {"dba", "admin"}},
       {"deploy.guard_install", {"dba", "admin"}},
       {"deploy.guard_status", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"deploy.data_read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"deploy.data_track", {"dba", "admin"}},
+      {"deploy.data_checkin", {"developer", "dba", "admin"}},
   };
   auto families = Families();
   ASSERT_EQ(families.size(), allowed.size());

@@ -113,6 +113,27 @@ TEST(EventStreamTest, PythonConsumerDecodesEveryEventTypeAndAgreesOnState) {
   s = deploy->Deploy(Ctx("dana-token", 120).get(), run, &deployment);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
+  // Reference data: data_tracked, data_version_stored (and the check-out
+  // it ends), data_untracked.
+  v1::TrackDataRequest track;
+  track.set_table("sales.orders");
+  v1::DataTable tracked;
+  s = deploy->TrackData(Ctx("dana-token").get(), track, &tracked);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  CheckOut(*lock, "alice-token", "table:sales.orders");
+  v1::CheckInDataRequest rows;
+  rows.set_table("sales.orders");
+  rows.set_rows("id,total\n1,10.5\n2,20\n");
+  rows.set_message("two orders");
+  v1::DataVersion stored;
+  s = deploy->CheckInData(Ctx("alice-token").get(), rows, &stored);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::UntrackDataRequest untrack;
+  untrack.set_table("sales.orders");
+  untrack.set_reason("orders are not reference data");
+  s = deploy->UntrackData(Ctx("dana-token").get(), untrack, &tracked);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
   // The deploy service counted the deployment by outcome.
   int metrics_port = 0;
   for (const std::string& line : stack.StdoutLines("deploy")) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pg/pg.h"
+#include "refdata/live.h"
 #include "refdata/rows.h"
 #include "support/postgres.h"
 
@@ -119,6 +120,64 @@ TEST(RefdataPg, TenThousandRowsToVersionTwoAndBackExactly) {
   EXPECT_FALSE(st.ok());
   EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("violates foreign key constraint"));
   EXPECT_EQ(refdata::Canonical(Read(**s)), stored_v1);
+}
+
+// The database side (refdata/live.h): rows read as PostgreSQL prints them,
+// compared by type (no false drift for "1.5" against numeric 1.500), drift
+// named by key and column, and the rows a delete would leave dangling.
+TEST(RefdataPg, LiveRowsAreComparedByTypeAndReferencesAreCounted) {
+  ScratchDatabase db("refdata_live");
+  auto s = pg::Session::Connect(db.url());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Exec("CREATE SCHEMA ref; CREATE TABLE ref.rates (code integer PRIMARY KEY, label text NOT NULL, "
+                         "rate numeric(6,3)); CREATE TABLE ref.uses (id int PRIMARY KEY, code integer REFERENCES "
+                         "ref.rates); CREATE TABLE ref.soft (id int PRIMARY KEY, code integer REFERENCES ref.rates "
+                         "ON DELETE SET NULL)")
+                  .ok());
+  auto v = refdata::ParseCsv("code,label,rate\n1,one,1.5\n2,\"two, \"\"2\"\"\",2\n3,three,\n", kColumns, {"code"});
+  ASSERT_TRUE(v.ok()) << v.status();
+  refdata::RowSet empty = *v;
+  empty.rows.clear();
+  ASSERT_TRUE(Apply(**s, refdata::Statements(*refdata::Diff(empty, *v), *v, "ref.rates")).ok());
+
+  auto columns = refdata::LiveColumns(**s, "ref.rates");
+  ASSERT_TRUE(columns.ok()) << columns.status();
+  EXPECT_EQ((*columns)[2].type, "numeric(6,3)");
+  EXPECT_EQ(refdata::LiveColumns(**s, "ref.nothing").status().code(), absl::StatusCode::kNotFound);
+  auto read = refdata::ReadRows(**s, "ref.rates", kColumns, {"code"});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->rows.at({"1"})[2], "1.500");
+  EXPECT_EQ(read->rows.at({"2"})[1], "two, \"2\"");
+  EXPECT_EQ(read->rows.at({"3"})[2], std::nullopt);
+
+  auto same = refdata::CompareRows(**s, "ref.rates", *v, 10);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->rows, 0u) << ::testing::PrintToString(same->lines);
+
+  ASSERT_TRUE((*s)->Exec("DELETE FROM ref.rates WHERE code = 2; UPDATE ref.rates SET label = 'uno', rate = 7 WHERE "
+                         "code = 1; INSERT INTO ref.rates VALUES (9, 'nine', NULL)")
+                  .ok());
+  auto drift = refdata::CompareRows(**s, "ref.rates", *v, 10);
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_EQ(drift->rows, 3u);
+  EXPECT_THAT(drift->lines, ::testing::ElementsAre("row (1): column label is 'uno', expected 'one'; column rate is "
+                                                   "'7.000', expected '1.500'",
+                                                   "row (2): missing", "row (9): not expected"));
+  auto capped = refdata::CompareRows(**s, "ref.rates", *v, 1);
+  ASSERT_TRUE(capped.ok());
+  EXPECT_THAT(capped->lines, ::testing::ElementsAre(::testing::HasSubstr("row (1)"), "... and 2 more rows"));
+
+  ASSERT_TRUE((*s)->Exec("INSERT INTO ref.uses VALUES (1, 1), (2, 1), (3, 3); INSERT INTO ref.soft VALUES (1, 3)").ok());
+  std::vector<refdata::RowChange> deleted = {{{"1"}, v->rows.at({"1"}), {}, {}}, {{"3"}, v->rows.at({"3"}), {}, {}}};
+  auto refs = refdata::RowsReferencing(**s, "ref.rates", *v, deleted);
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  ASSERT_EQ(refs->size(), 2u);
+  EXPECT_EQ((*refs)[0].table, "ref.soft");
+  EXPECT_EQ((*refs)[0].on_delete, "set null");
+  EXPECT_EQ((*refs)[0].rows, 1);
+  EXPECT_EQ((*refs)[1].table, "ref.uses");
+  EXPECT_EQ((*refs)[1].on_delete, "no action");
+  EXPECT_EQ((*refs)[1].rows, 3);
 }
 
 }  // namespace

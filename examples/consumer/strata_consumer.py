@@ -100,13 +100,14 @@ NOT_AN_EVENT = "not an event"  # skipped before deciding, as Strata's projection
 
 class Facts(object):
     """What the log has established about one aggregate (AggregateFacts)."""
-    __slots__ = ("last_seq", "holder", "latest_version", "running_deployment")
+    __slots__ = ("last_seq", "holder", "latest_version", "running_deployment", "tracked")
 
     def __init__(self):
         self.last_seq = 0
         self.holder = ""              # object aggregates: lock holder ("" nobody)
         self.latest_version = 0       # object aggregates: latest checked-in version
         self.running_deployment = ""  # env aggregates: running deployment id
+        self.tracked = False          # data aggregates: the table's rows are tracked
 
 
 def _holder_mismatch(f, actor):
@@ -124,6 +125,9 @@ def _decide_object(e, t, f):
     if t == "checked_in":
         if f.holder != actor:
             return RULE_VIOLATED, _holder_mismatch(f, actor)
+        # the first version under a new name continues the old name's numbers
+        if e.checked_in.renamed_from and e.checked_in.version > f.latest_version:
+            return ACCEPTED, ""
         if e.checked_in.version != f.latest_version + 1:
             return RULE_VIOLATED, "version %d does not follow latest version %d" % (
                 e.checked_in.version, f.latest_version)
@@ -193,6 +197,27 @@ def _decide_release(e, t, f):
     return ACCEPTED, ""
 
 
+def _decide_data(e, t, f):
+    if t == "data_tracked":
+        if f.tracked:
+            return RULE_VIOLATED, "the table is already tracked"
+        if not e.data_tracked.key:
+            return MALFORMED, "tracking without key columns"
+        return ACCEPTED, ""
+    if t == "data_untracked":
+        if not f.tracked:
+            return RULE_VIOLATED, "the table is not tracked"
+        return ACCEPTED, ""
+    if t == "data_version_stored":
+        if not f.tracked:
+            return RULE_VIOLATED, "the table is not tracked"
+        if e.data_version_stored.version != f.latest_version + 1:
+            return RULE_VIOLATED, "data version %d does not follow latest data version %d" % (
+                e.data_version_stored.version, f.latest_version)
+        return ACCEPTED, ""
+    return MALFORMED, "payload is not a data event"
+
+
 def decide(e, f):
     """Returns (verdict, reason) for event e given its aggregate's facts f."""
     t = e.WhichOneof("payload")
@@ -215,6 +240,8 @@ def decide(e, f):
         return _decide_environment(e, t, f)
     if a.startswith("release:"):
         return _decide_release(e, t, f)
+    if a.startswith("data:"):
+        return _decide_data(e, t, f)
     return MALFORMED, "unknown aggregate type: %s" % a
 
 
@@ -234,6 +261,12 @@ def advance(e, f):
         f.running_deployment = e.deployment_started.deployment_id
     elif t == "deployment_finished":
         f.running_deployment = ""
+    elif t == "data_tracked":
+        f.tracked = True
+    elif t == "data_untracked":
+        f.tracked = False
+    elif t == "data_version_stored":
+        f.latest_version = e.data_version_stored.version
 
 
 # ---------------------------------------------------------------------------

@@ -103,6 +103,29 @@ Decision DecideReleaseRule(const v1::Event& e, const AggregateFacts& f) {
   return Accept();
 }
 
+bool IsDataAggregate(const std::string& aggregate) { return aggregate.rfind("data:", 0) == 0; }
+
+// Tracking, data versions numbered from 1 (kept across untrack and track).
+Decision DecideDataRule(const v1::Event& e, const AggregateFacts& f) {
+  switch (e.payload_case()) {
+    case v1::Event::kDataTracked:
+      if (f.tracked) return Violated("the table is already tracked");
+      if (e.data_tracked().key().empty()) return {Verdict::kMalformed, "tracking without key columns"};
+      return Accept();
+    case v1::Event::kDataUntracked:
+      if (!f.tracked) return Violated("the table is not tracked");
+      return Accept();
+    case v1::Event::kDataVersionStored:
+      if (!f.tracked) return Violated("the table is not tracked");
+      if (e.data_version_stored().version() != f.latest_version + 1)
+        return Violated(fmt::format("data version {} does not follow latest data version {}",
+                                    e.data_version_stored().version(), f.latest_version));
+      return Accept();
+    default:
+      return {Verdict::kMalformed, "payload is not a data event"};
+  }
+}
+
 }  // namespace
 
 Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
@@ -121,6 +144,7 @@ Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
   if (IsBaselineAggregate(event.aggregate())) return DecideBaselineRule(event, facts);
   if (IsEnvironmentAggregate(event.aggregate())) return DecideEnvironmentRule(event, facts);
   if (IsReleaseAggregate(event.aggregate())) return DecideReleaseRule(event, facts);
+  if (IsDataAggregate(event.aggregate())) return DecideDataRule(event, facts);
   return {Verdict::kMalformed, fmt::format("unknown aggregate type: {}", event.aggregate())};
 }
 
@@ -143,6 +167,15 @@ void Advance(const v1::Event& e, AggregateFacts* f) {
       break;
     case v1::Event::kDeploymentFinished:
       f->running_deployment.clear();
+      break;
+    case v1::Event::kDataTracked:
+      f->tracked = true;
+      break;
+    case v1::Event::kDataUntracked:
+      f->tracked = false;
+      break;
+    case v1::Event::kDataVersionStored:
+      f->latest_version = e.data_version_stored().version();
       break;
     default:
       break;

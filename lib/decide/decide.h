@@ -26,6 +26,9 @@ struct AggregateFacts {
   uint64_t latest_version = 0;
   // Environment aggregates: the deployment running there (empty: none).
   std::string running_deployment;
+  // Data aggregates: the table's rows are tracked now (latest_version is
+  // then its latest data version).
+  bool tracked = false;
 };
 
 enum class Verdict {

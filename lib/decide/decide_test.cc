@@ -225,5 +225,47 @@ TEST(DecideTest, ReleasesAreCreatedOnceThenApproved) {
             (std::vector<Verdict>{Verdict::kAccepted, Verdict::kRuleViolated, Verdict::kAccepted}));
 }
 
+TEST(DecideTest, DataIsTrackedThenVersionedAndNumbersContinueAcrossUntracking) {
+  AggregateFacts f;
+  auto ev = [](uint64_t seq) {
+    v1::Event e;
+    e.set_aggregate("data:ref.codes");
+    e.set_seq(seq);
+    e.mutable_actor()->set_user("dana");
+    return e;
+  };
+  auto track = [&](uint64_t seq) {
+    auto e = ev(seq);
+    e.mutable_data_tracked()->set_table("table:ref.codes");
+    e.mutable_data_tracked()->add_key("code");
+    return e;
+  };
+  auto version = [&](uint64_t seq, uint64_t v) {
+    auto e = ev(seq);
+    e.mutable_data_version_stored()->set_version(v);
+    return e;
+  };
+  auto untrack = [&](uint64_t seq) {
+    auto e = ev(seq);
+    e.mutable_data_untracked();
+    return e;
+  };
+  v1::Event keyless = ev(1);
+  keyless.mutable_data_tracked()->set_table("table:ref.codes");
+  EXPECT_EQ(Decide(keyless, f).verdict, Verdict::kMalformed);
+  EXPECT_EQ(Decide(version(1, 1), f).verdict, Verdict::kRuleViolated) << "not tracked yet";
+  EXPECT_EQ(Replay({track(1), track(2), version(2, 2), version(2, 1), version(3, 2), untrack(4), version(5, 3),
+                    track(5), version(6, 3)},
+                   &f),
+            (std::vector<Verdict>{Verdict::kAccepted, Verdict::kRuleViolated, Verdict::kRuleViolated,
+                                  Verdict::kAccepted, Verdict::kAccepted, Verdict::kAccepted, Verdict::kRuleViolated,
+                                  Verdict::kAccepted, Verdict::kAccepted}));
+  EXPECT_EQ(f.latest_version, 3u);
+  EXPECT_TRUE(f.tracked);
+  v1::Event wrong = ev(7);
+  wrong.mutable_checked_out();
+  EXPECT_EQ(Decide(wrong, f).verdict, Verdict::kMalformed) << "an object event on a data aggregate";
+}
+
 }  // namespace
 }  // namespace strata::decide

@@ -53,6 +53,8 @@ absl::StatusOr<auth::Principal> AuthenticateCall(const grpc::ServerContext& cont
 
 bool ObjectInScope(const auth::Principal& who, std::string_view object) {
   if (who.schemas.empty()) return true;
+  // Reference data ("data:<schema>.<table>") is in the scope of its table.
+  if (object.starts_with("data:")) return who.InSchemaScope(object.substr(5));
   auto id = model::ParseObjectId(object);
   if (!id.ok()) id = model::ObjectIdFromAggregate(object);
   if (!id.ok()) return true;  // not an object: environments, releases, baselines

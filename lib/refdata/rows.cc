@@ -259,10 +259,54 @@ std::string Canonical(const RowSet& rows) {
 }
 
 absl::StatusOr<RowDiff> Diff(const RowSet& from, const RowSet& to) {
-  if (from.key != to.key || from.columns.size() != to.columns.size() ||
-      !std::equal(from.columns.begin(), from.columns.end(), to.columns.begin(),
-                  [](const Column& a, const Column& b) { return a.name == b.name; }))
-    return absl::InvalidArgumentError("the two versions have different columns or keys; compare rows of one shape");
+  const bool same_shape = from.key == to.key && from.columns.size() == to.columns.size() &&
+                          std::equal(from.columns.begin(), from.columns.end(), to.columns.begin(),
+                                     [](const Column& a, const Column& b) { return a.name == b.name; });
+  if (!same_shape) {
+    // Another shape (a version read against another definition of the
+    // table): compared in `to`'s columns; those `from` lacks are unknown.
+    std::vector<std::string> from_key, to_key;
+    for (size_t k : from.key) from_key.push_back(from.columns[k].name);
+    for (size_t k : to.key) to_key.push_back(to.columns[k].name);
+    if (from_key != to_key)
+      return absl::InvalidArgumentError(fmt::format("the two versions have different keys ({} and {})",
+                                                    absl::StrJoin(from_key, ", "), absl::StrJoin(to_key, ", ")));
+    RowSet reshaped;
+    reshaped.columns = to.columns;
+    reshaped.key = to.key;
+    std::vector<int> source(to.columns.size(), -1);
+    std::vector<size_t> unknown;
+    for (size_t c = 0; c < to.columns.size(); ++c) {
+      for (size_t f = 0; f < from.columns.size(); ++f)
+        if (from.columns[f].name == to.columns[c].name) source[c] = static_cast<int>(f);
+      if (source[c] < 0) unknown.push_back(c);
+    }
+    for (const auto& [key, row] : from.rows) {
+      Row r(to.columns.size());
+      for (size_t c = 0; c < r.size(); ++c)
+        if (source[c] >= 0) r[c] = row[static_cast<size_t>(source[c])];
+      reshaped.rows.emplace(key, std::move(r));
+    }
+    auto d = Diff(reshaped, to);
+    if (!d.ok() || unknown.empty()) return d;
+    // Rows in both: the unknown columns are written whatever they hold.
+    std::map<std::vector<std::string>, size_t> updated;
+    for (size_t i = 0; i < d->updated.size(); ++i) updated[d->updated[i].key] = i;
+    RowDiff out;
+    out.inserted = std::move(d->inserted);
+    out.deleted = std::move(d->deleted);
+    for (const auto& [key, row] : to.rows) {
+      auto before = reshaped.rows.find(key);
+      if (before == reshaped.rows.end()) continue;
+      RowChange change{key, before->second, row, {}};
+      if (auto u = updated.find(key); u != updated.end()) change.changed = d->updated[u->second].changed;
+      for (size_t c : unknown)
+        if (std::find(change.changed.begin(), change.changed.end(), c) == change.changed.end()) change.changed.push_back(c);
+      std::sort(change.changed.begin(), change.changed.end());
+      out.updated.push_back(std::move(change));
+    }
+    return out;
+  }
   RowDiff d;
   auto a = from.rows.begin(), b = to.rows.begin();
   while (a != from.rows.end() || b != to.rows.end()) {
@@ -284,6 +328,30 @@ absl::StatusOr<RowDiff> Diff(const RowSet& from, const RowSet& to) {
   return d;
 }
 
+absl::StatusOr<RowSet> Project(const RowSet& rows, const std::vector<std::string>& names) {
+  RowSet out;
+  std::vector<size_t> pick;
+  for (const auto& n : names)
+    for (size_t c = 0; c < rows.columns.size(); ++c)
+      if (rows.columns[c].name == n) {
+        pick.push_back(c);
+        out.columns.push_back(rows.columns[c]);
+      }
+  for (size_t k : rows.key) {
+    auto it = std::find(pick.begin(), pick.end(), k);
+    if (it == pick.end())
+      return absl::InvalidArgumentError(fmt::format("key column {} is not among the columns kept", rows.columns[k].name));
+    out.key.push_back(static_cast<size_t>(it - pick.begin()));
+  }
+  for (const auto& [key, row] : rows.rows) {
+    Row r;
+    r.reserve(pick.size());
+    for (size_t c : pick) r.push_back(row[c]);
+    out.rows.emplace(key, std::move(r));
+  }
+  return out;
+}
+
 std::vector<std::string> Statements(const RowDiff& diff, const RowSet& shape, const std::string& table) {
   std::vector<std::string> names;
   for (const auto& c : shape.columns) names.push_back(model::QuoteIdentifier(c.name));
@@ -302,7 +370,8 @@ std::vector<std::string> Statements(const RowDiff& diff, const RowSet& shape, co
   // Inserts in batches of 500 rows.
   constexpr size_t kBatch = 500;
   for (size_t i = 0; i < diff.inserted.size(); i += kBatch) {
-    std::string s = absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(names, ", "), ") VALUES");
+    // Identity columns GENERATED ALWAYS take the version's values too.
+    std::string s = absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(names, ", "), ") OVERRIDING SYSTEM VALUE VALUES");
     for (size_t j = i; j < std::min(diff.inserted.size(), i + kBatch); ++j) {
       std::vector<std::string> values;
       const Row& row = diff.inserted[j].after;

@@ -73,12 +73,21 @@ struct RowDiff {
   bool empty() const { return inserted.empty() && updated.empty() && deleted.empty(); }
 };
 
-// From `from` to `to` (the same columns and key; INVALID_ARGUMENT otherwise).
+// From `from` to `to` (the same key columns; INVALID_ARGUMENT otherwise).
+// The changes are in `to`'s shape: when `from` has other columns (read
+// against another definition of the table), its columns are matched by
+// name, those only `from` has are ignored, and those only `to` has are
+// written in every row both hold (their values there are unknown).
 absl::StatusOr<RowDiff> Diff(const RowSet& from, const RowSet& to);
+
+// `rows` with only the columns named in `names` (in that order; names it
+// lacks are skipped). INVALID_ARGUMENT when a key column is not kept.
+absl::StatusOr<RowSet> Project(const RowSet& rows, const std::vector<std::string>& names);
 
 // The statements that apply `diff` to `table` (as SQL names it, e.g.
 // "sales.status_codes"): deletes first, then updates, then inserts, so a
-// key that moves from one row to another never collides.
+// key that moves from one row to another never collides. Inserts say
+// OVERRIDING SYSTEM VALUE, so identity columns take the rows' values.
 std::vector<std::string> Statements(const RowDiff& diff, const RowSet& shape, const std::string& table);
 
 }  // namespace strata::refdata

@@ -75,7 +75,7 @@ TEST(Diff, InsertedUpdatedDeletedAndTheirStatements) {
               ElementsAre("DELETE FROM sales.status WHERE code = 'old'::text",
                           "UPDATE sales.status SET label = 'Paid in full'::text, rank = '3'::integer WHERE code = "
                           "'paid'::text",
-                          "INSERT INTO sales.status (code, label, rank, active) VALUES\n"
+                          "INSERT INTO sales.status (code, label, rank, active) OVERRIDING SYSTEM VALUE VALUES\n"
                           "  ('sent'::text, 'It''s sent'::text, '4'::integer, NULL)"));
   auto back = Diff(v2, v1);
   ASSERT_TRUE(back.ok());
@@ -85,6 +85,29 @@ TEST(Diff, InsertedUpdatedDeletedAndTheirStatements) {
   RowSet other = v1;
   other.key = {1};
   EXPECT_FALSE(Diff(v1, other).ok());
+}
+
+TEST(Diff, AVersionOfAnotherShapeIsComparedInTheTargetsColumns) {
+  const std::vector<Column> narrow = {{"code", "text"}, {"label", "text"}};
+  auto v1 = ParseCsv("code,label\nnew,New\nold,Old\n", narrow, {"code"});
+  ASSERT_TRUE(v1.ok());
+  RowSet v2 = Parse("code,label,rank\nnew,New,1\nsent,Sent,4\n");
+  auto d = Diff(*v1, v2);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->deleted.size(), 1u);
+  ASSERT_EQ(d->inserted.size(), 1u);
+  // rank and active are unknown in v1: written for the row both hold, though label is equal.
+  ASSERT_EQ(d->updated.size(), 1u);
+  EXPECT_THAT(d->updated[0].changed, ElementsAre(2, 3));
+  EXPECT_THAT(Statements(*d, v2, "s.t")[0], "DELETE FROM s.t WHERE code = 'old'::text");
+  // The way back, in the columns both have.
+  auto kept = Project(v2, {"code", "label"});
+  ASSERT_TRUE(kept.ok());
+  auto back = Diff(*kept, *v1);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->updated.size(), 0u);
+  EXPECT_EQ(back->inserted.size(), 1u);
+  EXPECT_FALSE(Project(v2, {"label"}).ok());  // the key must stay
 }
 
 }  // namespace

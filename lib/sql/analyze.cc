@@ -823,8 +823,13 @@ std::string RelationSchema(const pg_query::RangeVar& rv, const std::string& fall
 
 void Analyzer::Constraint(const pg_query::Constraint& c, const std::string& column, Column* col, Scope* self) {
   switch (c.contype()) {
+    case pg_query::CONSTR_UNIQUE:
+      info_.unique_keys.push_back(column.empty() ? Strs(c.keys()) : std::vector<std::string>{column});
+      break;
     case pg_query::CONSTR_NOTNULL:
     case pg_query::CONSTR_PRIMARY:
+      if (c.contype() == pg_query::CONSTR_PRIMARY)
+        info_.primary_key = column.empty() ? Strs(c.keys()) : std::vector<std::string>{column};
       if (col) col->not_null = true;
       for (const auto& k : c.keys())
         for (auto& other : info_.columns)
@@ -1196,6 +1201,16 @@ absl::Status Analyzer::Define(const Node& stmt, int index) {
       const std::string schema = RelationSchema(s.relation(), DefaultSchema());
       SetSelf("index", schema, Q(s.idxname()));
       info_.index_concurrently = s.concurrent();
+      info_.index_unique = s.unique();
+      if (!s.has_where_clause()) {
+        for (const auto& p : s.index_params()) {
+          if (p.index_elem().name().empty()) {
+            info_.index_key.clear();
+            break;
+          }
+          info_.index_key.push_back(p.index_elem().name());
+        }
+      }
       Reference* table;
       {
         ViaScope v(&via_, "index");

@@ -93,6 +93,14 @@ struct ObjectInfo {
   bool index_concurrently = false;        // CREATE INDEX CONCURRENTLY
   std::vector<Reference> references;      // sorted by (class, schema, name)
   std::vector<ForeignKey> foreign_keys;
+  // Tables: the primary key's columns (empty: none) and each UNIQUE
+  // constraint's columns, in the definition's order.
+  std::vector<std::string> primary_key;
+  std::vector<std::vector<std::string>> unique_keys;
+  // Indexes: UNIQUE, and the columns of a key (plain columns only, no
+  // expression, no WHERE: otherwise empty).
+  bool index_unique = false;
+  std::vector<std::string> index_key;
   std::vector<std::string> notes;         // what could not be analyzed, e.g. dynamic SQL
 
   const Column* FindColumn(std::string_view name) const;

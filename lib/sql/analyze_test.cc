@@ -408,3 +408,37 @@ TEST(DependencyKeys, NameWhatADefinitionUsesAndWhereOthersFindIt) {
 
 }  // namespace
 }  // namespace strata::sql
+
+namespace strata::sql {
+namespace {
+
+TEST(Keys, PrimaryAndUniqueKeysOfTablesAndUniqueIndexes) {
+  auto t = AnalyzeDefinition(
+      "CREATE TABLE s.codes (id integer PRIMARY KEY, code text NOT NULL UNIQUE, a int, b int, note text, "
+      "UNIQUE (a, b))");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->primary_key, (std::vector<std::string>{"id"}));
+  ASSERT_EQ(t->unique_keys.size(), 2u);
+  EXPECT_EQ(t->unique_keys[0], (std::vector<std::string>{"code"}));
+  EXPECT_EQ(t->unique_keys[1], (std::vector<std::string>{"a", "b"}));
+  auto composite = AnalyzeDefinition("CREATE TABLE s.rates (region text, day date, rate numeric, PRIMARY KEY (region, day))");
+  ASSERT_TRUE(composite.ok());
+  EXPECT_EQ(composite->primary_key, (std::vector<std::string>{"region", "day"}));
+  auto none = AnalyzeDefinition("CREATE TABLE s.log (at timestamptz, line text)");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->primary_key.empty());
+  EXPECT_TRUE(none->unique_keys.empty());
+  auto ix = AnalyzeDefinition("CREATE UNIQUE INDEX ix_log ON s.log (line, at)");
+  ASSERT_TRUE(ix.ok());
+  EXPECT_TRUE(ix->index_unique);
+  EXPECT_EQ(ix->index_key, (std::vector<std::string>{"line", "at"}));
+  auto partial = AnalyzeDefinition("CREATE UNIQUE INDEX ix_p ON s.log (line) WHERE at IS NOT NULL");
+  ASSERT_TRUE(partial.ok());
+  EXPECT_TRUE(partial->index_key.empty());
+  auto expr = AnalyzeDefinition("CREATE UNIQUE INDEX ix_e ON s.log (lower(line))");
+  ASSERT_TRUE(expr.ok());
+  EXPECT_TRUE(expr->index_key.empty());
+}
+
+}  // namespace
+}  // namespace strata::sql

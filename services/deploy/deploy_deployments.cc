@@ -66,6 +66,11 @@ grpc::Status DeployServiceImpl::CheckDrift(grpc::ServerContext* ctx, const v1::C
     resp->set_environment(req->environment());
     for (auto& line : schemadiff::DescribeDrift(*expected, *live))
       if (DriftLineInScope(who, line)) resp->add_differences(std::move(line));
+    // Rows of tracked tables, by key and column.
+    auto rows = DataDrift(env->environment(), env->environment().state());
+    if (!rows.ok()) return rows.status();
+    for (auto& line : *rows)
+      if (DriftLineInScope(who, line)) resp->add_differences(std::move(line));
     resp->set_drifted(resp->differences_size() > 0);
     resp->set_objects_checked(static_cast<uint32_t>(env->environment().state_size()));
     return absl::OkStatus();
@@ -158,10 +163,16 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
 
   p.changed = ChangedObjects(env.environment().state(), target);
   Findings(p, ByObject(env.environment().state()), ByObject(target), *renames);
-  Scripts scripts = ComposeScripts(p.forward, p.backward, release, title);
+  // Reference data: after the schema steps, in the same transaction.
+  auto data = PlanData(env.environment(), env.environment().state(), target);
+  if (!data.ok()) return data.status();
+  for (auto& d : data->drift) p.drift.push_back(std::move(d));
+  for (auto& f : data->findings) p.findings.push_back(std::move(f));
+  p.data_changes = std::move(data->changes);
+  Scripts scripts = ComposeScripts(p.forward, p.backward, release, title, data->forward, data->backward);
   p.script = std::move(scripts.script);
   p.rollback_script = std::move(scripts.rollback);
-  p.statements = static_cast<int>(p.forward.steps.size());
+  p.statements = static_cast<int>(p.forward.steps.size()) + data->statements;
   p.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return p;
 }
@@ -329,6 +340,7 @@ void DeployServiceImpl::FillPlan(const Prepared& p, const std::string& release, 
   for (const auto& f : p.findings) *resp->add_findings() = f;
   for (const auto& d : p.forward.data_loss) resp->add_data_loss(d);
   for (const auto& d : p.drift) resp->add_drift(d);
+  for (const auto& d : p.data_changes) resp->add_data_changes(d);
   resp->set_statements(static_cast<uint32_t>(p.statements));
   resp->set_plan_seconds(p.seconds);
 }
@@ -414,6 +426,9 @@ absl::Status DeployServiceImpl::DoRollback(const auth::Principal& who, const v1:
   Prepared p;
   p.env = *env;
   p.drift = schemadiff::DescribeDrift(*expected, *live);
+  auto rows = DataDrift(env->environment(), env->environment().state());
+  if (!rows.ok()) return rows.status();
+  for (auto& line : *rows) p.drift.push_back(std::move(line));
   if (!p.drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p.drift);
   p.script = target->deployment().rollback_script();
   p.rollback_script = target->deployment().script();

@@ -120,6 +120,7 @@ absl::StatusOr<std::vector<schemadiff::LabelledSql>> DeployServiceImpl::Definiti
   std::vector<schemadiff::LabelledSql> out;
   out.reserve(entries.size());
   for (const auto& e : entries) {
+    if (detail::IsDataEntry(e.object())) continue;  // rows, not a definition
     auto sql = DeployProjection::ReadDefinition(db(), e.object(), e.version());
     if (!sql.ok()) return sql.status();
     out.push_back({fmt::format("{} v{}", e.object(), e.version()), std::move(*sql)});
@@ -233,6 +234,10 @@ absl::Status DeployServiceImpl::DoImport(const auth::Principal& who, const v1::I
   resp->set_objects(static_cast<uint32_t>(defs.objects.size()));
   auto classified = ClassifyForImport(defs);
   if (!classified.ok()) return classified.status();
+  // Tracked tables: their rows are a data version, or become version 1.
+  auto data = ClassifyDataForImport(env->environment(), defs);
+  if (!data.ok()) return data.status();
+  for (auto& c : data->conflicts) classified->conflicts.push_back(std::move(c));
   if (!classified->conflicts.empty())
     return absl::FailedPreconditionError(fmt::format(
         "{} holds objects that do not match Strata's versions; nothing was imported:\n  {}\nDeploy a release "
@@ -243,10 +248,21 @@ absl::Status DeployServiceImpl::DoImport(const auth::Principal& who, const v1::I
   auto created = CreateVersionOnes(who, classified->fresh, message);
   if (!created.ok()) return created.status();
 
+  auto data_created = StoreDataVersionOnes(who, *data, req.environment());
+  if (!data_created.ok()) return data_created.status();
+
   std::vector<v1::BaselineEntry> entries = classified->matched;
   for (const auto& e : classified->matched) resp->add_matched(fmt::format("{} v{}", e.object(), e.version()));
   for (auto& e : *created) {
     resp->add_created(e.object());
+    entries.push_back(std::move(e));
+  }
+  for (auto& e : data->matched) {
+    resp->add_data_matched(fmt::format("{} v{}", e.object(), e.version()));
+    entries.push_back(std::move(e));
+  }
+  for (auto& e : *data_created) {
+    resp->add_data_created(e.object());
     entries.push_back(std::move(e));
   }
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.object() < b.object(); });

@@ -86,6 +86,9 @@ absl::Status DeployServiceImpl::DoGuard(const auth::Principal& who, const v1::Gu
         "--stale-after {}s is too short: the deploy service confirms the guard's check-outs every second; give "
         "at least 3s (or 0 for never, which lets a stale guard grant what the log no longer grants)",
         stale_after));
+  // What the caller just did through another service (a check-in at the
+  // lock service) is in the log: answer from the state that includes it.
+  if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
   auto env = Environment(req.environment(), /*with_state=*/false);
   if (!env.ok()) return env.status();
   auto session = Connect(env->environment());

@@ -55,6 +55,10 @@ std::string LatestDeploymentOfRelease(const std::string& env, const std::string&
 std::string Succeeded(const std::string& env, const std::string& release) {
   return "s/" + env + std::string(1, '\0') + release;
 }
+std::string DataTable(const std::string& qualified) { return "t/" + qualified; }
+std::string DataVersion(const std::string& qualified, uint64_t version) {
+  return fmt::format("R/{}{}{:020d}", qualified, '\0', version);
+}
 }  // namespace keys
 
 namespace {
@@ -180,6 +184,46 @@ absl::Status DeployProjection::Apply(const v1::Event& e, const eventlog::Positio
   if (e.aggregate().rfind("env:", 0) == 0) return ApplyEnvironment(e, txn);
   if (e.aggregate().rfind("release:", 0) == 0) return ApplyRelease(e, txn);
   if (e.aggregate().rfind("baseline:", 0) == 0) return ApplyBaseline(e, txn);
+  if (e.aggregate().rfind("data:", 0) == 0) return ApplyData(e, txn);
+  return absl::OkStatus();
+}
+
+absl::Status DeployProjection::ApplyData(const v1::Event& e, projection::StateTxn& txn) {
+  const std::string table = e.aggregate().substr(5);
+  auto t = GetMessage<internal::DataTableState>(txn, keys::DataTable(table));
+  if (!t.ok()) return t.status();
+  internal::DataTableState state = t->value_or(internal::DataTableState());
+  decide::AggregateFacts facts{.last_seq = state.last_seq(), .latest_version = state.latest_version(),
+                               .tracked = state.tracked()};
+  const decide::Decision d = decide::Decide(e, facts);
+  Publish(e, d);
+  if (!d.accepted()) return absl::OkStatus();
+  state.set_last_seq(e.seq());
+  switch (e.payload_case()) {
+    case v1::Event::kDataTracked:
+      state.set_tracked(true);
+      *state.mutable_key() = e.data_tracked().key();
+      break;
+    case v1::Event::kDataUntracked:
+      state.set_tracked(false);
+      break;
+    case v1::Event::kDataVersionStored: {
+      const auto& v = e.data_version_stored();
+      state.set_latest_version(v.version());
+      state.set_latest_sha256(v.rows_sha256());
+      state.set_row_count(v.row_count());
+      internal::DataVersionRecord rec;
+      *rec.mutable_stored() = v;
+      rec.set_user(e.actor().user());
+      rec.set_site(e.actor().site());
+      *rec.mutable_time() = e.time();
+      txn.PutBlind(keys::DataVersion(table, v.version()), rec.SerializeAsString());
+      break;
+    }
+    default:
+      break;
+  }
+  txn.Put(keys::DataTable(table), state.SerializeAsString());
   return absl::OkStatus();
 }
 
@@ -537,6 +581,28 @@ absl::StatusOr<std::map<std::string, internal::DeploymentRecord>> DeployProjecti
 absl::StatusOr<std::optional<v1::BaselineCreated>> DeployProjection::ReadBaseline(rocksdb::DB* db,
                                                                                 const std::string& name) {
   return ReadMessage<v1::BaselineCreated>(db, keys::Baseline(name));
+}
+
+absl::StatusOr<std::optional<internal::DataTableState>> DeployProjection::ReadDataTable(rocksdb::DB* db,
+                                                                                    const std::string& qualified) {
+  return ReadMessage<internal::DataTableState>(db, keys::DataTable(qualified));
+}
+
+absl::StatusOr<std::map<std::string, internal::DataTableState>> DeployProjection::ReadDataTables(rocksdb::DB* db) {
+  std::map<std::string, internal::DataTableState> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("t/"); it->Valid() && it->key().starts_with("t/"); it->Next()) {
+    internal::DataTableState t;
+    if (!t.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
+    out[it->key().ToString().substr(2)] = std::move(t);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<internal::DataVersionRecord>> DeployProjection::ReadDataVersion(
+    rocksdb::DB* db, const std::string& qualified, uint64_t version) {
+  return ReadMessage<internal::DataVersionRecord>(db, keys::DataVersion(qualified, version));
 }
 
 bool DeployProjection::SucceededOn(rocksdb::DB* db, const std::string& env, const std::string& release) {

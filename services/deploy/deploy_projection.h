@@ -19,6 +19,8 @@
 //   d/<environment>\0<seq %020d>    -> deployment id (an environment's deployments in order)
 //   L/<environment>\0<release>     -> deployment id (the release's latest deployment there)
 //   s/<environment>\0<release>     -> "" (the release succeeded there once)
+//   t/<schema>.<table>             -> strata.internal.DataTableState (a tracked table's data aggregate)
+//   R/<schema>.<table>\0<version %020d> -> strata.internal.DataVersionRecord (its rows at that version)
 //
 // Thread-safety: Apply/Flush/BatchDone run on the runner's thread; the
 // static readers read committed state from any thread; the change feed
@@ -74,6 +76,8 @@ std::string DeploymentDetail(const std::string& id);
 std::string EnvironmentDeploymentsPrefix(const std::string& env);
 std::string LatestDeploymentOfRelease(const std::string& env, const std::string& release);
 std::string Succeeded(const std::string& env, const std::string& release);
+std::string DataTable(const std::string& qualified);
+std::string DataVersion(const std::string& qualified, uint64_t version);
 }  // namespace keys
 
 // Objects whose guard rows may have changed since the last TakeObjectChanges.
@@ -157,6 +161,14 @@ class DeployProjection : public projection::Projection {
                                                                                const std::string& env,
                                                                                size_t limit = 0);
   static absl::StatusOr<std::optional<v1::BaselineCreated>> ReadBaseline(rocksdb::DB* db, const std::string& name);
+  // Reference data, by the table's qualified name ("sales.status_codes").
+  static absl::StatusOr<std::optional<internal::DataTableState>> ReadDataTable(rocksdb::DB* db,
+                                                                              const std::string& qualified);
+  // Every table whose rows were ever tracked (tracked now or not).
+  static absl::StatusOr<std::map<std::string, internal::DataTableState>> ReadDataTables(rocksdb::DB* db);
+  static absl::StatusOr<std::optional<internal::DataVersionRecord>> ReadDataVersion(rocksdb::DB* db,
+                                                                                  const std::string& qualified,
+                                                                                  uint64_t version);
   static bool SucceededOn(rocksdb::DB* db, const std::string& env, const std::string& release);
   // Every object Strata knows (with a version or checked out), by id. Reads
   // the whole repository: for explicit requests and the guard's periodic
@@ -185,6 +197,7 @@ class DeployProjection : public projection::Projection {
   absl::Status ApplyEnvironment(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyRelease(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyBaseline(const v1::Event& e, projection::StateTxn& txn);
+  absl::Status ApplyData(const v1::Event& e, projection::StateTxn& txn);
   void Publish(const v1::Event& e, const decide::Decision& d);
   std::function<void()> on_guard_change_;
 

@@ -334,5 +334,49 @@ TEST_F(DeployProjectionTest, TooManyChangesAtOnceSayOverflow) {
   EXPECT_FALSE(projection_->TakeObjectChanges().overflow) << "reset once taken";
 }
 
+TEST_F(DeployProjectionTest, DataVersionsAreKeptPerTableAndSurviveARebuild) {
+  auto track = Ev("data:ref.codes", 1);
+  track.mutable_data_tracked()->set_table("table:ref.codes");
+  track.mutable_data_tracked()->add_key("code");
+  ASSERT_TRUE(Submit(track).accepted());
+  for (uint64_t v = 1; v <= 2; ++v) {
+    auto e = Ev("data:ref.codes", v + 1, "alice");
+    auto* d = e.mutable_data_version_stored();
+    d->set_version(v);
+    d->set_rows_csv("\"code\"\n\"" + std::to_string(v) + "\"\n");
+    d->set_rows_sha256("sha" + std::to_string(v));
+    d->set_row_count(1);
+    d->add_key("code");
+    ASSERT_TRUE(Submit(e).accepted());
+  }
+  auto stale = Ev("data:ref.codes", 3);
+  stale.mutable_data_version_stored()->set_version(9);
+  EXPECT_EQ(Submit(stale).verdict, decide::Verdict::kStaleSeq);
+  auto check = [&] {
+    auto t = DeployProjection::ReadDataTable(runner_->db(), "ref.codes");
+    ASSERT_TRUE(t.ok() && *t);
+    EXPECT_TRUE((*t)->tracked());
+    EXPECT_EQ((*t)->latest_version(), 2u);
+    EXPECT_EQ((*t)->latest_sha256(), "sha2");
+    auto v1 = DeployProjection::ReadDataVersion(runner_->db(), "ref.codes", 1);
+    ASSERT_TRUE(v1.ok() && *v1);
+    EXPECT_EQ((*v1)->stored().rows_csv(), "\"code\"\n\"1\"\n");
+    EXPECT_EQ((*v1)->user(), "alice");
+    auto all = DeployProjection::ReadDataTables(runner_->db());
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(all->size(), 1u);
+  };
+  check();
+  Open(/*rebuild=*/true);
+  check();
+  auto untrack = Ev("data:ref.codes", 4);
+  untrack.mutable_data_untracked();
+  ASSERT_TRUE(Submit(untrack).accepted());
+  auto t = DeployProjection::ReadDataTable(runner_->db(), "ref.codes");
+  ASSERT_TRUE(t.ok() && *t);
+  EXPECT_FALSE((*t)->tracked());
+  EXPECT_EQ((*t)->latest_version(), 2u) << "versions stay readable";
+}
+
 }  // namespace
 }  // namespace strata::deploy

@@ -91,8 +91,17 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   absl::StatusOr<std::map<std::string, DeployProjection::Head>> heads = named_heads;
   if (req.objects().empty()) {
     heads = DeployProjection::ReadHeads(db());
+    // Every tracked table's rows at their latest data version.
+    if (heads.ok())
+      if (absl::Status s = AddDataHeads(&*heads); !s.ok()) return s;
   } else {
     for (const auto& text : req.objects()) {
+      // "data:sales.codes": the table's rows only; a tracked table brings its rows.
+      if (text.rfind("data:", 0) == 0 || text.rfind("table:", 0) == 0) {
+        auto table = model::ParseObjectRef(text.substr(text.find(':') + 1));
+        if (table.ok())
+          if (absl::Status s = AddDataHeads(&*heads, table->QualifiedName()); !s.ok()) return s;
+      }
       auto id = model::ParseObjectId(text);
       if (!id.ok()) continue;  // refused below with the reason
       auto o = DeployProjection::ReadObject(db(), id->ToString());
@@ -151,6 +160,16 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   };
   if (!req.objects().empty()) {
     for (const auto& text : req.objects()) {
+      if (text.rfind("data:", 0) == 0) {
+        auto table = model::ParseObjectRef(text.substr(5));
+        const std::string data_id = table.ok() ? "data:" + table->QualifiedName() : text;
+        if (!heads->count(data_id))
+          return absl::NotFoundError(fmt::format("{} has no data version (strata data list)", data_id));
+        take_latest(data_id);
+        continue;
+      }
+      if (auto table = model::ParseObjectId(text); table.ok() && table->kind == "table")
+        if (heads->count("data:" + table->QualifiedName())) take_latest("data:" + table->QualifiedName());
       auto id = model::ParseObjectId(text);
       if (!id.ok()) return absl::InvalidArgumentError(fmt::format("{} (give full ids, e.g. table:sales.orders)",
                                                                   std::string(id.status().message())));
@@ -170,6 +189,7 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
         base->second.empty() ? "the beginning" : base->second));
 
   if (absl::Status s = ChangesInScope(who, changed); !s.ok()) return s;
+  if (absl::Status s = CheckDataFits(state); !s.ok()) return s;
   // Its objects must load together into PostgreSQL (a shadow database), or
   // no environment could reach its state. A shadow server that cannot be
   // reached does not stop the release: plans load it again.

@@ -17,9 +17,10 @@ std::map<std::string, uint64_t> Versions(const Entries& entries) {
 }  // namespace
 
 Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& backward, const v1::Release* release,
-                       const std::string& title) {
+                       const std::string& title, const std::string& data_forward, const std::string& data_backward) {
   Scripts out;
   out.script = schemadiff::RenderScript(forward, title);
+  if (!data_forward.empty()) out.script += "\n" + data_forward;
   std::string undo_data;
   if (release) {
     int n = 0;
@@ -30,6 +31,7 @@ Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& 
         undo_data = fmt::format("\n-- undo data script {}\n{}\n", ds.name(), Terminated(ds.rollback_sql())) + undo_data;
     }
   }
+  if (!data_backward.empty()) undo_data += "\n" + data_backward;
   out.rollback = fmt::format("-- Undoes: {}\n", title) + undo_data +
                  schemadiff::RenderScript(backward, "rollback of " + title);
   return out;

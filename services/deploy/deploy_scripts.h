@@ -1,6 +1,7 @@
-// What a deployment runs, as text: the script (schema steps, then the
-// release's data scripts, in order) and its rollback script (the data undo
-// scripts in reverse order, then the schema steps back), and the set
+// What a deployment runs, as text: the script (schema steps, reference data
+// steps, then the release's data scripts, in order) and its rollback script
+// (the data undo scripts in reverse order, the reference data steps back,
+// then the schema steps back), and the set
 // arithmetic on environment states the deploy service needs. No I/O.
 #pragma once
 
@@ -20,8 +21,12 @@ struct Scripts {
 };
 
 // `release` may be null (no data scripts). `title` heads both scripts.
+// `data_forward` (reference data steps) runs after the schema steps and
+// before the data scripts; `data_backward` after the undo data scripts and
+// before the schema steps back.
 Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& backward, const v1::Release* release,
-                       const std::string& title);
+                       const std::string& title, const std::string& data_forward = "",
+                       const std::string& data_backward = "");
 
 // `sql` ending in ';' (on a line of its own when it did not), so that what
 // follows it in a script starts a new statement even after a line comment.

@@ -17,6 +17,12 @@
 //                           CheckDrift, ListDeployments, deployment metrics.
 //   deploy_guard_rpcs.cc    the guard RPCs and what GuardSync reads from the
 //                           projection (deploy/guard.h).
+//   deploy_data.cc          reference data: tracking tables, data versions
+//                           (check-in, show, diff), their part of imports
+//                           and releases.
+//   deploy_data_plan.cc     reference data in plans: the INSERT / UPDATE /
+//                           DELETE steps in foreign-key order, drift of rows,
+//                           rows a delete would leave without their reference.
 //
 // Thread-safety: gRPC calls every method from many threads at once. The
 // class holds no lock: its members are set by the constructor (and
@@ -51,6 +57,8 @@
 #include "hosting/hosting.h"
 #include "pg/pg.h"
 #include "projection/projection.h"
+#include "refdata/rows.h"
+#include "sql/analyze.h"
 #include "schemadiff/catalog.h"
 #include "schemadiff/definitions.h"
 #include "schemadiff/diff.h"
@@ -83,8 +91,12 @@ struct Prepared {
   int statements = 0;
   std::vector<std::string> drift;
   std::vector<v1::Finding> findings;
+  std::vector<std::string> data_changes;  // one line per tracked table the plan moves
   double seconds = 0;
 };
+
+// Entries "data:<schema>.<table>" of a state are reference data, not objects.
+inline bool IsDataEntry(const std::string& object) { return object.rfind("data:", 0) == 0; }
 
 }  // namespace detail
 
@@ -120,6 +132,14 @@ class DeployServiceImpl final : public v1::DeployService::Service {
 
   grpc::Status CaptureDefinition(grpc::ServerContext* ctx, const v1::CaptureRequest* req,
                                  v1::CaptureResponse* resp) override;
+
+  grpc::Status TrackData(grpc::ServerContext* ctx, const v1::TrackDataRequest* req, v1::DataTable* resp) override;
+  grpc::Status UntrackData(grpc::ServerContext* ctx, const v1::UntrackDataRequest* req, v1::DataTable* resp) override;
+  grpc::Status CheckInData(grpc::ServerContext* ctx, const v1::CheckInDataRequest* req,
+                           v1::DataVersion* resp) override;
+  grpc::Status GetData(grpc::ServerContext* ctx, const v1::GetDataRequest* req, v1::DataVersion* resp) override;
+  grpc::Status DiffData(grpc::ServerContext* ctx, const v1::DiffDataRequest* req, v1::DataDiff* resp) override;
+  grpc::Status ListData(grpc::ServerContext* ctx, const v1::ListDataRequest* req, v1::ListDataResponse* resp) override;
 
   // ---- the guard (deploy_guard_rpcs.cc) -----------------------------------
 
@@ -324,6 +344,75 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   static void CountDeployment(const std::string& environment, v1::DeploymentKind kind, const char* outcome);
 
   absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp);
+
+  // ---- reference data (deploy_data.cc) -----------------------------------
+
+  // A table Strata versions, as reference data sees it: its latest version's
+  // columns and keys. `text` is an id or a name ("sales.codes").
+  struct TableShape {
+    std::string id;         // "table:sales.codes"
+    std::string qualified;  // "sales.codes"
+    uint64_t version = 0;
+    std::vector<refdata::Column> columns;
+    sql::ObjectInfo info;
+  };
+  absl::StatusOr<TableShape> ShapeOf(const std::string& text);
+
+  // The rows of a stored data version. NOT_FOUND when there is none.
+  absl::StatusOr<refdata::RowSet> DataRows(const std::string& qualified, uint64_t version);
+
+  // The primary and unique keys of a table (its constraints, and unique
+  // indexes Strata versions), each as "PRIMARY KEY (a, b)" and its columns.
+  absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> KeysOf(const TableShape& table);
+
+  absl::Status DoTrackData(const auth::Principal& who, const v1::TrackDataRequest& req, v1::DataTable* resp);
+  absl::Status DoUntrackData(const auth::Principal& who, const v1::UntrackDataRequest& req, v1::DataTable* resp);
+  absl::Status DoCheckInData(const auth::Principal& who, const v1::CheckInDataRequest& req, v1::DataVersion* resp);
+  absl::Status DoDiffData(const auth::Principal& who, const v1::DiffDataRequest& req, v1::DataDiff* resp);
+
+  // The latest data version of every tracked table, as release heads by
+  // "data:<table>" (untracked ones: dropped, so releases leave them).
+  absl::Status AddDataHeads(std::map<std::string, DeployProjection::Head>* heads, const std::string& only_table = "");
+
+  // A release's rows fit its tables: each data version's table is in the
+  // release, and has every column the version's rows fill (FAILED_PRECONDITION
+  // naming the column otherwise).
+  absl::Status CheckDataFits(const std::map<std::string, v1::BaselineEntry>& state);
+
+  // Import: the tracked tables of an environment's catalog. Rows equal to
+  // a data version are matched; a table with no data version yet gives
+  // version 1 (stored by StoreDataVersionOnes); other rows are conflicts.
+  struct DataImport {
+    std::vector<v1::BaselineEntry> matched;
+    std::vector<std::pair<std::string, refdata::RowSet>> fresh;  // qualified, rows
+    std::vector<std::string> conflicts;
+  };
+  absl::StatusOr<DataImport> ClassifyDataForImport(const v1::Environment& env,
+                                                   const schemadiff::CatalogDefinitions& defs);
+  absl::StatusOr<std::vector<v1::BaselineEntry>> StoreDataVersionOnes(const auth::Principal& who,
+                                                                      const DataImport& data, const std::string& env);
+
+  // Appends a data version (seq after the aggregate's last); the decision.
+  absl::StatusOr<v1::Event> NewDataVersion(const auth::Principal& who, const std::string& qualified,
+                                           const refdata::RowSet& rows, const std::string& message,
+                                           const std::string& source);
+
+  // ---- reference data in plans (deploy_data_plan.cc) ----------------------
+
+  struct DataPlan {
+    std::string forward, backward;  // SQL, after the schema steps / before the schema steps back
+    int statements = 0;
+    std::vector<std::string> changes;  // one line per table
+    std::vector<v1::Finding> findings;
+    std::vector<std::string> drift;    // "data sales.codes: row (7): missing"
+  };
+  // The data steps from `current` (what Strata deployed to the environment)
+  // to `target`, in foreign-key order (rows of referenced tables are
+  // inserted first and deleted last); the rows of the tracked tables there
+  // that differ from what Strata expects; deletes that other rows reference.
+  absl::StatusOr<DataPlan> PlanData(const v1::Environment& env, const Entries& current, const Entries& target);
+  // Drift of rows only (CheckDrift, rollback).
+  absl::StatusOr<std::vector<std::string>> DataDrift(const v1::Environment& env, const Entries& current);
 
   // ---- the pipeline (deploy_releases.cc) ----------------------------------
 

@@ -52,6 +52,9 @@ std::string ActionOf(const v1::Event& e) {
       return e.deployment_started().kind() == v1::ROLLBACK ? "rollback_start" : "deploy_start";
     case v1::Event::kDeploymentFinished:
       return e.deployment_finished().succeeded() ? "deploy_succeeded" : "deploy_failed";
+    case v1::Event::kDataTracked: return "data_track";
+    case v1::Event::kDataUntracked: return "data_untrack";
+    case v1::Event::kDataVersionStored: return "data_checkin";
     default: return "unknown";
   }
 }
@@ -101,6 +104,17 @@ std::string DetailOf(const v1::Event& e) {
       const auto& d = e.deployment_finished();
       return fmt::format("{} {} in {} ms{}{}", d.deployment_id(), d.succeeded() ? "succeeded" : "failed",
                          d.duration_ms(), d.error().empty() ? "" : ": ", d.error());
+    }
+    case v1::Event::kDataTracked: {
+      std::string key;
+      for (const auto& k : e.data_tracked().key()) key += (key.empty() ? "" : ", ") + k;
+      return fmt::format("{} key ({})", e.data_tracked().table(), key);
+    }
+    case v1::Event::kDataUntracked: return e.data_untracked().reason();
+    case v1::Event::kDataVersionStored: {
+      const auto& v = e.data_version_stored();
+      return fmt::format("data version {}: {} rows from {}, sha256 {}: {}", v.version(), v.row_count(), v.source(),
+                         v.rows_sha256().substr(0, 16), v.message());
     }
     default: return "";
   }

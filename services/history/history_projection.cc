@@ -3,6 +3,7 @@
 #include "absl/time/time.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/str_split.h"
 #include "fmt/format.h"
 #include "history/audit.h"
 #include "model/object_id.h"
@@ -134,6 +135,26 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
     auto facts = BaselineFacts(aggregate.substr(9), txn);
     if (!facts.ok()) return facts.status();
     decision = decide::Decide(event, *facts);
+  } else if (aggregate.rfind("data:", 0) == 0) {
+    // Reference data is decided by the deploy service; its facts are kept
+    // here so that the audit trail records the same outcome.
+    auto stored = txn.Get(keys::Facts(aggregate));
+    if (!stored.ok()) return stored.status();
+    decide::AggregateFacts facts;
+    if (*stored) {
+      const std::vector<std::string> parts = absl::StrSplit(**stored, '\0');
+      if (parts.size() == 3) {
+        facts.last_seq = std::stoull(parts[0]);
+        facts.tracked = parts[1] == "1";
+        facts.latest_version = std::stoull(parts[2]);
+      }
+    }
+    decision = decide::Decide(event, facts);
+    if (decision.accepted()) {
+      decide::Advance(event, &facts);
+      txn.Put(keys::Facts(aggregate),
+              fmt::format("{}{}{}{}{}", facts.last_seq, '\0', facts.tracked ? "1" : "0", '\0', facts.latest_version));
+    }
   } else if (aggregate.rfind("env:", 0) == 0 || aggregate.rfind("release:", 0) == 0) {
     // Deployments are decided by the deploy service; the audit trail must
     // record the same outcome, so the facts are kept here too.
