@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -121,12 +121,21 @@ class Run:
 
 
 def text(d):
+    # A click that navigates, or a live page re-rendering, can replace <main>
+    # between finding it and reading it: read it again.
+    for _ in range(100):
+        try:
+            return d.find_element(By.TAG_NAME, "main").text
+        except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.02)
     return d.find_element(By.TAG_NAME, "main").text
 
 
 def wait_for(d, predicate, timeout, what):
     try:
-        WebDriverWait(d, timeout, poll_frequency=0.02).until(lambda _: predicate())
+        WebDriverWait(d, timeout, poll_frequency=0.02,
+                      ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+                          lambda _: predicate())
     except TimeoutException:
         raise Failed("timed out waiting for " + what)
 
@@ -247,7 +256,8 @@ def main():
         d.execute_script("arguments[0].querySelector('input[name=csrf]').value = 'forged';", form)
         form.find_element(By.NAME, "reason").send_keys("forged")
         form.find_element(By.TAG_NAME, "button").click()
-        check("CSRF" in text(d), "a forged CSRF token is refused")
+        wait_for(d, lambda: "CSRF" in text(d), 5, "the refusal of a forged CSRF token")
+        check(True, "a forged CSRF token is refused")
         d.get(url + "/locks")
         form = d.find_element(By.CSS_SELECTOR, "form.release input[value='table:sales.items']").find_element(By.XPATH, "..")
         form.find_element(By.NAME, "reason").send_keys("alice is on leave until Monday")

@@ -453,6 +453,47 @@ TEST_P(DataE2ETest, BadInputIsRefusedNamingLineAndColumn) {
   EXPECT_THAT(out, HasSubstr("data v1 stored, 1 rows"));
 }
 
+// A release that adds rows and a foreign key that needs them: the key is
+// added after the rows are in, in the same transaction.
+TEST_P(DataE2ETest, AForeignKeyAddedWithTheRowsItNeedsComesAfterThem) {
+  Exec(url("dev"), "CREATE SCHEMA ref; CREATE TABLE ref.codes (code integer PRIMARY KEY, label text NOT NULL, "
+                   "rate numeric(6,3)); CREATE TABLE ref.orders (id integer PRIMARY KEY, code integer); "
+                   "INSERT INTO ref.codes VALUES (1, 'one', 1); INSERT INTO ref.orders VALUES (1, 1), (2, 20001)");
+  Import("dev");
+  ASSERT_TRUE(Track("dana-token", "ref.codes").ok());
+  Import("dev");
+  CreateRelease("R1");
+  ASSERT_TRUE(Deploy("R1", "dev").ok());
+  ASSERT_TRUE(CheckOut("table:ref.orders").ok());
+  v1::CheckInRequest ci;
+  ci.set_object("table:ref.orders");
+  ci.set_definition("CREATE TABLE ref.orders (id integer PRIMARY KEY, code integer CONSTRAINT orders_code_fkey "
+                    "REFERENCES ref.codes (code));");
+  ci.set_message("orders name their code");
+  v1::CheckInResponse done;
+  auto s = lock_->CheckIn(Ctx("alice-token").get(), ci, &done);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(CheckOut("table:ref.codes").ok());
+  v1::DataVersion v;
+  s = CheckInRows("code,label,rate\n1,one,1.000\n20001,big,2.000\n", &v);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  CreateRelease("R2");
+  v1::DeploymentPlan plan;
+  ASSERT_TRUE(PlanOf("R2", "dev", &plan).ok());
+  const size_t insert = plan.script().find("INSERT INTO ref.codes");
+  const size_t fk = plan.script().find("FOREIGN KEY");
+  ASSERT_NE(insert, std::string::npos) << plan.script();
+  ASSERT_NE(fk, std::string::npos) << plan.script();
+  EXPECT_LT(insert, fk) << plan.script();
+  s = Deploy("R2", "dev");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto session = pg::Session::Connect(url("dev"));
+  ASSERT_TRUE(session.ok());
+  auto rows = (*session)->Query("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_code_fkey'");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->number(0, 0), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DataE2ETest, ::testing::Values("embedded", "kafka"));
 
 }  // namespace

@@ -180,5 +180,37 @@ TEST(RefdataPg, LiveRowsAreComparedByTypeAndReferencesAreCounted) {
   EXPECT_EQ((*refs)[1].rows, 3);
 }
 
+// Enum and domain columns: their values are untyped literals that PostgreSQL
+// coerces to the column, so the statements run under the empty search_path
+// of a deployment script, whatever the definition called the type.
+TEST(RefdataPg, EnumAndDomainColumnsUnderAnEmptySearchPath) {
+  ScratchDatabase db("refdata_enum");
+  auto s = pg::Session::Connect(db.url());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Exec("CREATE SCHEMA ref; CREATE TYPE ref.mood AS ENUM ('ok', 'sad'); CREATE DOMAIN ref.pct AS "
+                         "numeric CHECK (VALUE BETWEEN 0 AND 100); CREATE TABLE ref.moods (id integer PRIMARY KEY, "
+                         "m ref.mood NOT NULL, p ref.pct)")
+                  .ok());
+  const std::vector<Column> columns = {{"id", "integer"}, {"m", "mood"}, {"p", "pct"}};
+  auto v1 = refdata::ParseCsv("id,m,p\n1,ok,10\n2,sad,\n", columns, {"id"});
+  auto v2 = refdata::ParseCsv("id,m,p\n1,sad,20\n3,ok,30\n", columns, {"id"});
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  refdata::RowSet empty = *v1;
+  empty.rows.clear();
+  auto run = [&](const refdata::RowSet& from, const refdata::RowSet& to) {
+    auto d = refdata::Diff(from, to);
+    EXPECT_TRUE(d.ok());
+    std::vector<std::string> statements = {"SELECT pg_catalog.set_config('search_path', '', true)"};
+    for (auto& st : refdata::Statements(*d, to, "ref.moods")) statements.push_back(std::move(st));
+    return Apply(**s, statements);
+  };
+  ASSERT_TRUE(run(empty, *v1).ok());
+  absl::Status st = run(*v1, *v2);
+  ASSERT_TRUE(st.ok()) << st;
+  auto rows = (*s)->Query("SELECT string_agg(id || ':' || m || ':' || coalesce(p::text, '-'), ',' ORDER BY id) FROM ref.moods");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->text(0, 0), "1:sad:20,3:ok:30");
+}
+
 }  // namespace
 }  // namespace strata::testing

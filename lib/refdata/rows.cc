@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
 #include "model/object_id.h"
+#include "sql/analyze.h"
 
 namespace strata::refdata {
 namespace {
@@ -154,6 +155,10 @@ void QuoteCsv(const std::string& text, std::string* out) {
   out->push_back('"');
 }
 
+// A quoted literal, cast to its column's type when that is one of
+// PostgreSQL's own; other types (enums, domains) are left to PostgreSQL,
+// which coerces an untyped literal to the column it is written to or
+// compared with, whatever the search_path of the deploying session.
 std::string Literal(const Value& v, const std::string& type) {
   if (!v) return "NULL";
   std::string out = "'";
@@ -161,7 +166,11 @@ std::string Literal(const Value& v, const std::string& type) {
     if (c == '\'') out.push_back('\'');
     out.push_back(c);
   }
-  return absl::StrCat(out, "'::", type);
+  out.push_back('\'');
+  std::string base = type.substr(0, type.find_first_of("(["));
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  if (sql::IsBuiltinType(base)) absl::StrAppend(&out, "::", type);
+  return out;
 }
 
 std::string KeyText(const std::vector<std::string>& key) { return absl::StrCat("(", absl::StrJoin(key, ", "), ")"); }

@@ -22,8 +22,9 @@
 //    and ParseCsv(Canonical(s)) == s. Versions are stored, hashed and
 //    compared in this form.
 //  * Diff and Statements are pure; statements name the table as given
-//    (qualified and quoted by the caller) and quote values as literals with
-//    a cast to the column's type.
+//    (qualified and quoted by the caller) and quote values as literals, cast
+//    to the column's type when it is a built-in one (other types are
+//    coerced by PostgreSQL to the column, under any search_path).
 //
 // Thread-safety: values and pure functions; no shared state.
 #pragma once

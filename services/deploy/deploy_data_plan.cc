@@ -19,6 +19,7 @@
 #include "model/object_id.h"
 #include "refdata/live.h"
 #include "sql/analyze.h"
+#include "sql/parse.h"
 
 namespace strata::deploy {
 namespace {
@@ -98,6 +99,29 @@ int Render(const std::vector<const Step*>& order, bool forward, std::string* sql
 }
 
 }  // namespace
+
+schemadiff::Plan DeployServiceImpl::StepsNeedingData(schemadiff::Plan* forward, const std::set<std::string>& tables) {
+  schemadiff::Plan after;
+  if (tables.empty()) return after;
+  std::vector<schemadiff::Step> kept;
+  for (auto& step : forward->steps) {
+    bool needs = false;
+    if (auto parsed = sql::ParsedSql::Parse(step.sql); parsed.ok() && parsed->size() == 1 &&
+                                                        parsed->statement(0).has_alter_table_stmt())
+      for (const auto& cmd : parsed->statement(0).alter_table_stmt().cmds()) {
+        const auto& c = cmd.alter_table_cmd();
+        if (c.subtype() != pg_query::AT_AddConstraint || !c.def().has_constraint()) continue;
+        const auto& con = c.def().constraint();
+        if (con.contype() != pg_query::CONSTR_FOREIGN) continue;
+        const std::string ref = model::QuoteIdentifier(con.pktable().schemaname()) + "." +
+                                model::QuoteIdentifier(con.pktable().relname());
+        needs |= tables.count(ref) > 0;
+      }
+    (needs ? after.steps : kept).push_back(std::move(step));
+  }
+  forward->steps = std::move(kept);
+  return after;
+}
 
 absl::StatusOr<std::vector<std::string>> DeployServiceImpl::DataDrift(const v1::Environment& env,
                                                                       const Entries& current) {
@@ -229,6 +253,7 @@ absl::StatusOr<DeployServiceImpl::DataPlan> DeployServiceImpl::PlanData(const v1
     steps.push_back(std::move(step));
   }
   if (steps.empty()) return plan;
+  for (const auto& s : steps) plan.tables.insert(s.table);
   const auto order = InForeignKeyOrder(steps);
   plan.statements = Render(order, /*forward=*/true, &plan.forward);
   Render(order, /*forward=*/false, &plan.backward);

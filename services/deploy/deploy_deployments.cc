@@ -169,7 +169,12 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
   for (auto& d : data->drift) p.drift.push_back(std::move(d));
   for (auto& f : data->findings) p.findings.push_back(std::move(f));
   p.data_changes = std::move(data->changes);
-  Scripts scripts = ComposeScripts(p.forward, p.backward, release, title, data->forward, data->backward);
+  // A foreign key added to rows that reference rows this plan inserts:
+  // after them ("after the schema steps they need, before those that need them").
+  schemadiff::Plan forward_before = p.forward;
+  const schemadiff::Plan after_data = StepsNeedingData(&forward_before, data->tables);
+  Scripts scripts = ComposeScripts(forward_before, p.backward, release, title, data->forward, data->backward,
+                                   &after_data);
   p.script = std::move(scripts.script);
   p.rollback_script = std::move(scripts.rollback);
   p.statements = static_cast<int>(p.forward.steps.size()) + data->statements;

@@ -17,10 +17,15 @@ std::map<std::string, uint64_t> Versions(const Entries& entries) {
 }  // namespace
 
 Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& backward, const v1::Release* release,
-                       const std::string& title, const std::string& data_forward, const std::string& data_backward) {
+                       const std::string& title, const std::string& data_forward, const std::string& data_backward,
+                       const schemadiff::Plan* after_data) {
   Scripts out;
   out.script = schemadiff::RenderScript(forward, title);
   if (!data_forward.empty()) out.script += "\n" + data_forward;
+  if (after_data && !after_data->steps.empty()) {
+    out.script += "\n-- schema steps that need the rows above\n";
+    for (const auto& s : after_data->steps) out.script += s.sql + ";\n";
+  }
   std::string undo_data;
   if (release) {
     int n = 0;

@@ -22,11 +22,12 @@ struct Scripts {
 
 // `release` may be null (no data scripts). `title` heads both scripts.
 // `data_forward` (reference data steps) runs after the schema steps and
-// before the data scripts; `data_backward` after the undo data scripts and
+// before the data scripts, followed by the schema steps of `after_data`
+// (those that need its rows); `data_backward` after the undo data scripts and
 // before the schema steps back.
 Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& backward, const v1::Release* release,
                        const std::string& title, const std::string& data_forward = "",
-                       const std::string& data_backward = "");
+                       const std::string& data_backward = "", const schemadiff::Plan* after_data = nullptr);
 
 // `sql` ending in ';' (on a line of its own when it did not), so that what
 // follows it in a script starts a new statement even after a line comment.

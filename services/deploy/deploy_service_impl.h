@@ -38,6 +38,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -405,7 +406,12 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     std::vector<std::string> changes;  // one line per table
     std::vector<v1::Finding> findings;
     std::vector<std::string> drift;    // "data sales.codes: row (7): missing"
+    std::set<std::string> tables;      // the tables whose rows it moves (qualified)
   };
+  // Schema steps that need rows the data steps bring: foreign keys added
+  // to existing tables that reference a table in `tables`. They are taken
+  // out of `forward`, to run after the data steps.
+  static schemadiff::Plan StepsNeedingData(schemadiff::Plan* forward, const std::set<std::string>& tables);
   // The data steps from `current` (what Strata deployed to the environment)
   // to `target`, in foreign-key order (rows of referenced tables are
   // inserted first and deleted last); the rows of the tracked tables there
