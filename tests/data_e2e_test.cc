@@ -372,6 +372,15 @@ TEST_P(DataE2ETest, HandDeletedRowIsDriftAndAReferencedDeleteFailsWhole) {
   auto s = Deploy("R2", "qa");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("row (17): missing"));
+  // Nor can the drifted rows be imported as what qa holds.
+  v1::ImportRequest ireq;
+  ireq.set_environment("qa");
+  v1::ImportResponse iresp;
+  s = deploy_->Import(Ctx("dana-token", 120).get(), ireq, &iresp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("data ref.codes: the rows differ from every data version in Strata (3 rows "
+                                           "differ from the latest, v2"))
+      << "17 missing, 18 changed by hand, 6 changed by v2";
 
   // A delete that rows of ref.orders still reference: a finding in the plan,
   // and the deployment fails in one transaction, changing nothing.
@@ -451,6 +460,13 @@ TEST_P(DataE2ETest, BadInputIsRefusedNamingLineAndColumn) {
   EXPECT_EQ(deploy_->GetData(Ctx("vera-token").get(), get, &v).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(checkin("good.csv", "code,label,rate\n1,a,1.5\n"), 0) << out;
   EXPECT_THAT(out, HasSubstr("data v1 stored, 1 rows"));
+  // The rows an environment holds, as the next version.
+  ASSERT_EQ(RunCli(stack_->endpoint(), "alice-token", "checkout ref.codes", &out), 0) << out;
+  ASSERT_EQ(RunCli(stack_->deploy_endpoint(), "alice-token", "checkin ref.codes --data-from-env dev -m as-in-dev", &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("data v2 stored, 10000 rows (9999 inserted, 1 updated, 0 deleted)"));
+  EXPECT_EQ(StoredRows(2), CanonicalOf(VersionOne()));
 }
 
 // A release that adds rows and a foreign key that needs them: the key is
