@@ -11,15 +11,6 @@
 namespace strata::refdata {
 namespace {
 
-void QuoteCsv(const std::string& text, std::string* out) {
-  out->push_back('"');
-  for (char c : text) {
-    if (c == '"') out->push_back('"');
-    out->push_back(c);
-  }
-  out->push_back('"');
-}
-
 // A constant's text as ParseCsv takes it (nullopt: NULL); false when the
 // node is not a constant.
 bool ConstantText(const pg_query::Node& n, Value* out, int* location) {
@@ -131,7 +122,7 @@ absl::StatusOr<RowSet> ParseInserts(std::string_view sql, const std::string& tab
       header = cols;
       for (size_t c = 0; c < cols.size(); ++c) {
         if (c) csv.push_back(',');
-        QuoteCsv(cols[c], &csv);
+        AppendQuotedCsv(cols[c], &csv);
       }
       csv.push_back('\n');
       sql_line[1] = start.line;
@@ -151,7 +142,7 @@ absl::StatusOr<RowSet> ParseInserts(std::string_view sql, const std::string& tab
                                                         where(i, NodeLocation(items[c])), c + 1));
         if (row_location < 0) row_location = location;
         if (c) line.push_back(',');
-        if (v) QuoteCsv(*v, &line);
+        if (v) AppendQuotedCsv(*v, &line);
       }
       csv += line;
       csv.push_back('\n');

@@ -146,15 +146,6 @@ std::string TypeProblem(const std::string& type, const std::string& value) {
   return "";
 }
 
-void QuoteCsv(const std::string& text, std::string* out) {
-  out->push_back('"');
-  for (char c : text) {
-    if (c == '"') out->push_back('"');
-    out->push_back(c);
-  }
-  out->push_back('"');
-}
-
 // A quoted literal, cast to its column's type when that is one of
 // PostgreSQL's own; other types (enums, domains) are left to PostgreSQL,
 // which coerces an untyped literal to the column it is written to or
@@ -250,17 +241,26 @@ absl::StatusOr<RowSet> ParseCsv(std::string_view csv, const std::vector<Column>&
   return set;
 }
 
+void AppendQuotedCsv(const std::string& text, std::string* out) {
+  out->push_back('"');
+  for (char c : text) {
+    if (c == '"') out->push_back('"');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
 std::string Canonical(const RowSet& rows) {
   std::string out;
   for (size_t c = 0; c < rows.columns.size(); ++c) {
     if (c) out.push_back(',');
-    QuoteCsv(rows.columns[c].name, &out);
+    AppendQuotedCsv(rows.columns[c].name, &out);
   }
   out.push_back('\n');
   for (const auto& [key, row] : rows.rows) {
     for (size_t c = 0; c < row.size(); ++c) {
       if (c) out.push_back(',');
-      if (row[c]) QuoteCsv(*row[c], &out);
+      if (row[c]) AppendQuotedCsv(*row[c], &out);
     }
     out.push_back('\n');
   }

@@ -64,6 +64,9 @@ absl::StatusOr<RowSet> ParseCsv(std::string_view csv, const std::vector<Column>&
 
 std::string Canonical(const RowSet& rows);
 
+// Appends `text` as a quoted CSV field (quotes doubled), as Canonical writes values.
+void AppendQuotedCsv(const std::string& text, std::string* out);
+
 struct RowChange {
   std::vector<std::string> key;
   Row before, after;             // before: empty for an insert; after: empty for a delete
