@@ -122,6 +122,9 @@ echo "== proof at check-in: 10,000 tables, then 200 check-ins of a 50-column tab
 echo "== reference data: a 100,000-row table, 5% changed: parse, diff, scripts; apply vs pg_dump --data-only + restore"
 "$BIN/strata-bench-refdata" --runs 5 --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 
+echo "== strata lint: a 15,000-line schema dump, 20 rules on =="
+bash bench/lint_bench.sh "${1:-build}" 5
+
 echo "== schema diff: 5,000 tables x 20 columns + 1,000 views, 500 changes (shadow databases on the local server)"
 if command -v apgdiff >/dev/null; then PEER=(--peer apgdiff); else PEER=(); fi
 "$BIN/strata-bench-schemadiff" --runs 3 --verify --dir "$WORK/schemadiff" \

@@ -20,6 +20,7 @@
 #include "impact_commands.h"
 #include "deploy_commands.h"
 #include "schema_commands.h"
+#include "lint_commands.h"
 
 using namespace strata::cli;
 
@@ -141,6 +142,8 @@ int main(int argc, char** argv) {
   AddImpactCommands(app, &impact);
   SchemaCommands schema_cmds;
   AddSchemaCommands(app, &schema_cmds);
+  LintCommands lint_cmds;
+  AddLintCommands(app, &lint_cmds);
   DeployCommands deploy_cmds;
   AddDeployCommands(app, &deploy_cmds);
 
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
   }
 
   if (auto code = RunSchemaCommand(schema_cmds)) return *code;
+  if (auto code = RunLintCommand(lint_cmds, g.json)) return *code;
   auto credentials = strata::hosting::MakeChannelCredentials(g.tls);
   if (!credentials.ok()) {
     std::cerr << "error: " << credentials.status().message() << std::endl;

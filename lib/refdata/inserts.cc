@@ -95,14 +95,15 @@ absl::StatusOr<RowSet> ParseInserts(std::string_view sql, const std::string& tab
   std::string csv;
   std::vector<int> sql_line = {0, 0};  // by CSV line (1-based; line 1 is the header)
   std::vector<std::string> header;
+  const sql::LineIndex lines(sql);
   auto where = [&](int statement, int location) {
     const int offset = parsed->StatementOffset(statement) + std::max(location, 0);
-    const auto lc = sql::LineColumnAtByte(sql, offset);
+    const auto lc = lines.At(offset);
     return fmt::format("line {}, column {}", lc.line, lc.column);
   };
   for (int i = 0; i < parsed->size(); ++i) {
     const pg_query::Node& stmt = parsed->statement(i);
-    const auto start = parsed->StatementStart(i);
+    const auto start = lines.At(parsed->StatementStartOffset(i));
     if (!stmt.has_insert_stmt() || !stmt.insert_stmt().has_select_stmt() ||
         stmt.insert_stmt().select_stmt().select_stmt().values_lists().empty())
       return absl::InvalidArgumentError(fmt::format(
@@ -146,7 +147,7 @@ absl::StatusOr<RowSet> ParseInserts(std::string_view sql, const std::string& tab
       }
       csv += line;
       csv.push_back('\n');
-      sql_line.push_back(sql::LineColumnAtByte(sql, parsed->StatementOffset(i) + std::max(row_location, 0)).line);
+      sql_line.push_back(lines.At(parsed->StatementOffset(i) + std::max(row_location, 0)).line);
       if (sql_line.size() > kMaxRows + 2)
         return absl::ResourceExhaustedError(
             fmt::format("more than {} rows: reference data is bounded to {} rows per table", kMaxRows, kMaxRows));

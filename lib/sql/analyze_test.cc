@@ -368,6 +368,16 @@ TEST(AnalyzeDump, LongDumpsGiveTheSameResultAsShortOnes) {
   }
 }
 
+TEST(LineIndex, AgreesWithLineColumnAtByteEverywhere) {
+  const std::string text = "CREATE TABLE é (\n  a int, -- ü\n\n  b text);\nSELECT 'ß';";
+  const LineIndex index(text);
+  for (int offset = 0; offset <= static_cast<int>(text.size()) + 1; ++offset) {
+    const LineColumn a = LineColumnAtByte(text, offset), b = index.At(offset);
+    EXPECT_EQ(a.line, b.line) << offset;
+    EXPECT_EQ(a.column, b.column) << offset;
+  }
+}
+
 TEST(ParsedSql, LongTextsKeepStatementTextsAndErrorPositions) {
   const std::string big = ShopCopies(4);
   auto parsed = ParsedSql::Parse(big);

@@ -183,6 +183,10 @@ LineColumn ParsedSql::ErrorLocation(int i, int char_pos) const {
 }
 
 LineColumn ParsedSql::StatementStart(int i) const {
+  return LineColumnAtByte(*source_, StatementStartOffset(i));
+}
+
+int ParsedSql::StatementStartOffset(int i) const {
   // The statement's location points at its start including leading comments
   // and blanks that follow the previous ';'; report the first real character.
   std::string_view text = StatementText(i);
@@ -200,7 +204,7 @@ LineColumn ParsedSql::StatementStart(int i) const {
       break;
     }
   }
-  return LineColumnAtByte(*source_, StatementOffset(i) + static_cast<int>(skip));
+  return StatementOffset(i) + static_cast<int>(skip);
 }
 
 namespace {
@@ -269,6 +273,22 @@ LineColumn LineColumnAtByte(std::string_view text, int byte_offset) {
       ++lc.column;
     }
   }
+  return lc;
+}
+
+LineIndex::LineIndex(std::string_view text) : text_(text) {
+  starts_.push_back(0);
+  for (size_t i = 0; i < text.size(); ++i)
+    if (text[i] == '\n') starts_.push_back(i + 1);
+}
+
+LineColumn LineIndex::At(int byte_offset) const {
+  const size_t offset = std::min(static_cast<size_t>(std::max(byte_offset, 0)), text_.size());
+  const auto it = std::upper_bound(starts_.begin(), starts_.end(), offset) - 1;
+  LineColumn lc;
+  lc.line = static_cast<int>(it - starts_.begin()) + 1;
+  for (size_t i = *it; i < offset; ++i)
+    if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++lc.column;
   return lc;
 }
 

@@ -50,6 +50,8 @@ class ParsedSql {
   // Line and column where statement i begins (skipping leading blanks and comments
   // is the parser's doing: it reports where the statement's first token is).
   LineColumn StatementStart(int i) const;
+  // The byte offset in the source where statement i's first token is.
+  int StatementStartOffset(int i) const;
   // Line and column in the source of the 1-based character position
   // `char_pos` in statement i (PostgreSQL's error position when that
   // statement ran alone); where the statement begins when char_pos <= 0.
@@ -91,6 +93,18 @@ bool CallsVolatileFunction(const google::protobuf::Message& expr);
 
 // Line and column of a byte offset into `text` (columns count characters).
 LineColumn LineColumnAtByte(std::string_view text, int byte_offset);
+
+// Line and column of byte offsets in one text, each in O(log lines) (as
+// LineColumnAtByte, which scans from the start). Keeps a view of `text`.
+class LineIndex {
+ public:
+  explicit LineIndex(std::string_view text);
+  LineColumn At(int byte_offset) const;
+
+ private:
+  std::string_view text_;
+  std::vector<size_t> starts_;  // byte offset of each line's start
+};
 
 // "(line L, column C)" for a byte offset into `text`.
 std::string WhereInText(std::string_view text, int byte_offset);
