@@ -122,6 +122,9 @@ echo "== proof at check-in: 10,000 tables, then 200 check-ins of a 50-column tab
 echo "== reference data: a 100,000-row table, 5% changed: parse, diff, scripts; apply vs pg_dump --data-only + restore"
 "$BIN/strata-bench-refdata" --runs 5 --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 
+echo "== policy at check-in: every rule on, a 50-column table; check-ins with and without a policy set"
+"$BIN/strata-bench-policy" --bin-dir "$BIN" --dir "$WORK/policy" --iterations 2000 --rounds 400
+
 echo "== strata lint: a 15,000-line schema dump, 20 rules on =="
 bash bench/lint_bench.sh "${1:-build}" 5
 

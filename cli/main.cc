@@ -154,7 +154,6 @@ int main(int argc, char** argv) {
   }
 
   if (auto code = RunSchemaCommand(schema_cmds)) return *code;
-  if (auto code = RunLintCommand(lint_cmds, g.json)) return *code;
   auto credentials = strata::hosting::MakeChannelCredentials(g.tls);
   if (!credentials.ok()) {
     std::cerr << "error: " << credentials.status().message() << std::endl;
@@ -165,6 +164,7 @@ int main(int argc, char** argv) {
   if (auto code = RunHistoryCommand(history, client, g)) return *code;
   if (auto code = RunImpactCommand(impact, client, g)) return *code;
   if (auto code = RunDeployCommand(deploy_cmds, client, g)) return *code;
+  if (auto code = RunLintCommand(lint_cmds, client, g)) return *code;
   if (*sh && object.find('@') != std::string::npos) return ShowVersion(client, g, object, definition);
   grpc::Status s;
   if (*co) {

@@ -150,6 +150,24 @@ class AuthzMatrixTest : public ::testing::TestWithParam<std::string> {
       v1::GuardReport r;
       return deploy_->GuardStatus(Ctx(t).get(), req, &r);
     };
+    f["lock.policy_read"] = [&](const std::string& t) {
+      v1::PolicyVersion r;
+      return lock_->GetPolicy(Ctx(t).get(), {}, &r);
+    };
+    f["lock.policy_set"] = [&](const std::string& t) {
+      v1::SetPolicyRequest req;
+      req.set_yaml("rules:\n  require-primary-key: warning\n");
+      v1::PolicyVersion r;
+      return lock_->SetPolicy(Ctx(t).get(), req, &r);
+    };
+    f["lock.policy_waive"] = [&](const std::string& t) {
+      v1::WaiveRequest req;
+      req.set_object("table:app.nothing");
+      req.set_rule("naming-table");
+      req.set_reason("matrix");
+      v1::Waiver r;
+      return lock_->Waive(Ctx(t).get(), req, &r);
+    };
     f["deploy.data_read"] = [&](const std::string& t) {
       v1::ListDataResponse r;
       return deploy_->ListData(Ctx(t).get(), {}, &r);
@@ -197,6 +215,9 @@ TEST_P(AuthzMatrixTest, EachRoleAgainstEachRpcFamily) {
       {"deploy.guard_install", {"dba", "admin"}},
       {"deploy.guard_status", {"viewer", "developer", "dba", "release-manager", "admin"}},
       {"deploy.data_read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"lock.policy_read", {"viewer", "developer", "dba", "release-manager", "admin"}},
+      {"lock.policy_set", {"dba", "admin"}},
+      {"lock.policy_waive", {"dba", "admin"}},
       {"deploy.data_track", {"dba", "admin"}},
       {"deploy.data_checkin", {"developer", "dba", "admin"}},
   };

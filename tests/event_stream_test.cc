@@ -134,6 +134,21 @@ TEST(EventStreamTest, PythonConsumerDecodesEveryEventTypeAndAgreesOnState) {
   s = deploy->UntrackData(Ctx("dana-token").get(), untrack, &tracked);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
+  // The policy: policy_set, policy_waived.
+  v1::SetPolicyRequest policy;
+  policy.set_yaml("rules:\n  naming-table: {severity: error, pattern: \"^[a-z_]+$\"}\n");
+  policy.set_message("names");
+  v1::PolicyVersion set;
+  s = lock->SetPolicy(Ctx("dana-token").get(), policy, &set);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::WaiveRequest waive;
+  waive.set_object("table:sales.Legacy");
+  waive.set_rule("naming-table");
+  waive.set_reason("vendor table");
+  v1::Waiver waived;
+  s = lock->Waive(Ctx("dana-token").get(), waive, &waived);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
   // The deploy service counted the deployment by outcome.
   int metrics_port = 0;
   for (const std::string& line : stack.StdoutLines("deploy")) {

@@ -218,6 +218,19 @@ def _decide_data(e, t, f):
     return MALFORMED, "payload is not a data event"
 
 
+def _decide_policy(e, t, f):
+    if t == "policy_set":
+        if e.policy_set.version != f.latest_version + 1:
+            return RULE_VIOLATED, "policy version %d does not follow latest version %d" % (
+                e.policy_set.version, f.latest_version)
+        return ACCEPTED, ""
+    if t == "policy_waived":
+        if not e.policy_waived.object or not e.policy_waived.rule:
+            return MALFORMED, "a waiver names an object and a rule"
+        return ACCEPTED, ""
+    return MALFORMED, "payload is not a policy event"
+
+
 def decide(e, f):
     """Returns (verdict, reason) for event e given its aggregate's facts f."""
     t = e.WhichOneof("payload")
@@ -242,6 +255,8 @@ def decide(e, f):
         return _decide_release(e, t, f)
     if a.startswith("data:"):
         return _decide_data(e, t, f)
+    if a.startswith("policy:"):
+        return _decide_policy(e, t, f)
     return MALFORMED, "unknown aggregate type: %s" % a
 
 
@@ -267,6 +282,8 @@ def advance(e, f):
         f.tracked = False
     elif t == "data_version_stored":
         f.latest_version = e.data_version_stored.version
+    elif t == "policy_set":
+        f.latest_version = e.policy_set.version
 
 
 # ---------------------------------------------------------------------------

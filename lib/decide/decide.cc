@@ -104,6 +104,24 @@ Decision DecideReleaseRule(const v1::Event& e, const AggregateFacts& f) {
 }
 
 bool IsDataAggregate(const std::string& aggregate) { return aggregate.rfind("data:", 0) == 0; }
+bool IsPolicyAggregate(const std::string& aggregate) { return aggregate.rfind("policy:", 0) == 0; }
+
+// Versions numbered from 1; waivers at any point.
+Decision DecidePolicyRule(const v1::Event& e, const AggregateFacts& f) {
+  switch (e.payload_case()) {
+    case v1::Event::kPolicySet:
+      if (e.policy_set().version() != f.latest_version + 1)
+        return Violated(fmt::format("policy version {} does not follow latest version {}", e.policy_set().version(),
+                                    f.latest_version));
+      return Accept();
+    case v1::Event::kPolicyWaived:
+      if (e.policy_waived().object().empty() || e.policy_waived().rule().empty())
+        return {Verdict::kMalformed, "a waiver names an object and a rule"};
+      return Accept();
+    default:
+      return {Verdict::kMalformed, "payload is not a policy event"};
+  }
+}
 
 // Tracking, data versions numbered from 1 (kept across untrack and track).
 Decision DecideDataRule(const v1::Event& e, const AggregateFacts& f) {
@@ -145,6 +163,7 @@ Decision Decide(const v1::Event& event, const AggregateFacts& facts) {
   if (IsEnvironmentAggregate(event.aggregate())) return DecideEnvironmentRule(event, facts);
   if (IsReleaseAggregate(event.aggregate())) return DecideReleaseRule(event, facts);
   if (IsDataAggregate(event.aggregate())) return DecideDataRule(event, facts);
+  if (IsPolicyAggregate(event.aggregate())) return DecidePolicyRule(event, facts);
   return {Verdict::kMalformed, fmt::format("unknown aggregate type: {}", event.aggregate())};
 }
 
@@ -176,6 +195,9 @@ void Advance(const v1::Event& e, AggregateFacts* f) {
       break;
     case v1::Event::kDataVersionStored:
       f->latest_version = e.data_version_stored().version();
+      break;
+    case v1::Event::kPolicySet:
+      f->latest_version = e.policy_set().version();
       break;
     default:
       break;

@@ -267,5 +267,28 @@ TEST(DecideTest, DataIsTrackedThenVersionedAndNumbersContinueAcrossUntracking) {
   EXPECT_EQ(Decide(wrong, f).verdict, Verdict::kMalformed) << "an object event on a data aggregate";
 }
 
+TEST(DecideTest, PolicyVersionsFollowEachOtherAndWaiversNameTheirRule) {
+  AggregateFacts f;
+  auto set = [](uint64_t seq, uint64_t version) {
+    v1::Event e;
+    e.set_aggregate("policy:team");
+    e.set_seq(seq);
+    e.mutable_policy_set()->set_version(version);
+    return e;
+  };
+  v1::Event waive;
+  waive.set_aggregate("policy:team");
+  waive.set_seq(3);
+  waive.mutable_policy_waived()->set_object("table:s.T");
+  waive.mutable_policy_waived()->set_rule("naming-table");
+  EXPECT_EQ(Replay({set(1, 1), set(2, 1), set(2, 2), waive}, &f),
+            (std::vector<Verdict>{Verdict::kAccepted, Verdict::kRuleViolated, Verdict::kAccepted, Verdict::kAccepted}));
+  EXPECT_EQ(f.latest_version, 2u);
+  v1::Event bare = waive;
+  bare.set_seq(4);
+  bare.mutable_policy_waived()->clear_rule();
+  EXPECT_EQ(Decide(bare, f).verdict, Verdict::kMalformed);
+}
+
 }  // namespace
 }  // namespace strata::decide

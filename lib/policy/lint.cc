@@ -41,6 +41,7 @@ struct Constraint {
 struct Table {
   std::string id, qualified, schema, name;
   std::string written_name;  // when the text's name is longer (truncated by PostgreSQL)
+  bool inherits = false;     // CREATE TABLE ... INHERITS (not PARTITION OF)
   Pos pos;
   std::vector<Column> columns;
   std::vector<Constraint> constraints;
@@ -156,7 +157,8 @@ std::string WrittenName(std::string_view text, size_t offset) {
 
 class Builder {
  public:
-  Builder(std::string_view sql, const sql::ParsedSql& parsed) : sql_(sql), parsed_(parsed), lines_(sql) {}
+  Builder(std::string_view sql, const sql::ParsedSql& parsed, const sql::ObjectInfo* info)
+      : sql_(sql), parsed_(parsed), lines_(sql), info_(info) {}
 
   Pos At(int statement, int location) const {
     const auto lc = lines_.At(location < 0 ? parsed_.StatementStartOffset(statement)
@@ -170,7 +172,8 @@ class Builder {
     if (n.has_alter_table_stmt()) return AlterTable(i, n.alter_table_stmt(), m);
     if (n.has_comment_stmt()) return Comment(n.comment_stmt(), m);
     if (!sql::IsDefinitionStatement(n)) return;
-    auto info = sql::AnalyzeDefinition(parsed_.StatementText(i));
+    // The check-in analyzed its one definition already.
+    auto info = info_ ? absl::StatusOr<sql::ObjectInfo>(*info_) : sql::AnalyzeDefinition(parsed_.StatementText(i));
     if (!info.ok()) return;  // not one object's definition (e.g. CREATE SCHEMA with elements)
     const model::ObjectId& id = info->id;
     if (n.has_create_stmt()) {
@@ -181,6 +184,7 @@ class Builder {
       t.name = Raw(id.name);
       t.pos = start;
       const auto& cs = n.create_stmt();
+      t.inherits = !cs.inh_relations().empty() && !cs.has_partbound();
       if (cs.relation().location() >= 0) {
         const std::string written =
             WrittenName(sql_, static_cast<size_t>(parsed_.StatementOffset(i) + cs.relation().location()));
@@ -272,6 +276,7 @@ class Builder {
   std::string_view sql_;
   const sql::ParsedSql& parsed_;
   sql::LineIndex lines_;
+  const sql::ObjectInfo* info_;  // one object's, analyzed by the caller (or null)
 };
 
 const std::set<std::string>& Reserved() {
@@ -405,6 +410,8 @@ class Checker {
       if (raw == "money") Add("ban-money-type", t.schema, t.id, c.pos, fmt::format("column {} is money; use numeric", c.name));
       if (raw == "bpchar" || c.type.rfind("character(", 0) == 0 || c.type == "character")
         Add("ban-char-field", t.schema, t.id, c.pos, fmt::format("column {} is {}; use text", c.name, c.type));
+      if (c.type == "json" || c.type == "json[]")
+        Add("prefer-jsonb", t.schema, t.id, c.pos, fmt::format("column {} is {}; use jsonb", c.name, c.type));
       if (c.type.rfind("character varying(", 0) == 0)
         Add("prefer-text-field", t.schema, t.id, c.pos,
             fmt::format("column {} is {}; use text (with a CHECK on its length if it needs one)", c.name, c.type));
@@ -414,8 +421,15 @@ class Checker {
         Add("prefer-bigint-over-smallint", t.schema, t.id, c.pos,
             fmt::format("key column {} is smallint; use bigint", c.name));
     }
+    if (t.inherits)
+      Add("ban-inherits", t.schema, t.id, t.pos,
+          fmt::format("table {} uses INHERITS; use declarative partitioning", t.name));
     bool has_pk = false;
     for (const auto& k : t.constraints) {
+      if (k.name.empty())
+        Add("require-constraint-name", t.schema, t.id, k.pos,
+            fmt::format("an unnamed {} constraint on {}: name it (CONSTRAINT name ...) so every database has the same one",
+                        k.kind == 'p' ? "primary key" : k.kind == 'u' ? "unique" : "foreign key", t.name));
       const std::string cols = absl::StrJoin(k.columns, "_");
       if (k.kind == 'p') {
         has_pk = true;
@@ -467,14 +481,21 @@ class Checker {
 
 }  // namespace
 
-absl::StatusOr<std::vector<Finding>> Lint(const Policy& policy, std::string_view sql) {
-  auto parsed = sql::ParsedSql::Parse(sql);
-  if (!parsed.ok()) return parsed.status();
+absl::StatusOr<std::vector<Finding>> Lint(const Policy& policy, std::string_view sql, const LintOptions& options) {
+  absl::StatusOr<sql::ParsedSql> own = absl::UnknownError("");
+  const sql::ParsedSql* parsed = options.parsed;
+  if (!parsed) {
+    own = sql::ParsedSql::Parse(sql);
+    if (!own.ok()) return own.status();
+    parsed = &*own;
+  }
   Model m;
-  Builder b(sql, *parsed);
+  Builder b(sql, *parsed, options.one_object ? options.info : nullptr);
   for (int i = 0; i < parsed->size(); ++i) b.Statement(i, &m);
   std::vector<Finding> out;
   Checker(policy, &out).Run(m);
+  if (options.one_object)
+    std::erase_if(out, [](const Finding& f) { return f.code == "require-fk-index"; });
   std::sort(out.begin(), out.end(), [](const Finding& a, const Finding& b) {
     return std::tie(a.line, a.column, a.code, a.message) < std::tie(b.line, b.column, b.code, b.message);
   });

@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "fmt/format.h"
 #include "re2/re2.h"
+#include "sql/analyze.h"
+#include "sql/risk.h"
 #include "yaml-cpp/yaml.h"
 
 namespace strata::policy {
@@ -63,6 +65,27 @@ std::vector<RuleInfo> MakeRules() {
       {"require-concurrent-index-creation", "CREATE INDEX without CONCURRENTLY blocks writes while it builds", kOff,
        {},
        ""},
+      {"prefer-jsonb", "json keeps text and re-parses it on every use, and has no equality; jsonb does not", kWarn, {},
+       ""},
+      {"ban-inherits", "table inheritance is superseded by declarative partitioning; keys and indexes do not inherit",
+       kOff,
+       {},
+       ""},
+      {"require-constraint-name", "a constraint PostgreSQL names is named differently in each database it is created in",
+       kOff,
+       {},
+       ""},
+      // The safety of a change, from the previous version to the new one
+      // (sql::DescribeChange's risk rules, made configurable): at check-in.
+      {"add-not-null-without-default", "a NOT NULL column without a default fails on a table that has rows", kWarn, {},
+       ""},
+      {"change-column-type", "a column type change rewrites the table under an ACCESS EXCLUSIVE lock", kWarn, {}, ""},
+      {"narrow-column-type", "a narrower type may not hold the values there and rewrites the table", kWarn, {}, ""},
+      {"set-not-null", "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock", kOff, {}, ""},
+      {"volatile-default-rewrite", "a column added with a volatile default rewrites the table", kWarn, {}, ""},
+      {"drop-column", "dropping a column loses its values", kWarn, {}, ""},
+      {"enum-value-removed", "removing an enum label rebuilds the type and fails while rows use it", kWarn, {}, ""},
+      {"function-return-type-change", "a function's return type changes only by DROP and CREATE", kOff, {}, ""},
   };
   std::sort(r.begin(), r.end(), [](const RuleInfo& a, const RuleInfo& b) { return a.code < b.code; });
   return r;
@@ -239,6 +262,32 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view yaml) {
     }
   }
   return p;
+}
+
+absl::StatusOr<std::vector<Finding>> CheckChange(const Policy& policy, std::string_view before,
+                                                 std::string_view after) {
+  auto old = sql::AnalyzeDefinition(before);
+  if (!old.ok()) return std::vector<Finding>();  // the previous version's own problem; nothing to compare
+  auto now = sql::AnalyzeDefinition(after);
+  if (!now.ok()) return now.status();
+  return CheckChange(policy, *old, *now);
+}
+
+std::vector<Finding> CheckChange(const Policy& policy, const sql::ObjectInfo& before, const sql::ObjectInfo& after) {
+  std::vector<Finding> out;
+  const sql::ObjectInfo* old = &before;
+  const sql::ProposedChange change = sql::DescribeDefinitionChange(before, after);
+  for (const auto& f : change.findings) {
+    if (!FindRule(f.code)) continue;  // not configurable (dependents' rules belong to impact)
+    if (f.severity == sql::Severity::kLow) continue;  // e.g. a type change PostgreSQL makes without a rewrite
+    const RuleConfig c = policy.For(f.code, old->id.schema);
+    if (c.severity == Severity::kOff) continue;
+    std::string text = f.reason;
+    if (auto hint = c.options.find("hint"); hint != c.options.end() && !hint->second.empty())
+      text += fmt::format(" (hint: {})", hint->second);
+    out.push_back({f.code, c.severity, after.id.ToString(), text, 0, 0});
+  }
+  return out;
 }
 
 std::string Format(const Finding& f) {

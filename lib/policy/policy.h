@@ -32,6 +32,11 @@
 
 #include "absl/status/statusor.h"
 
+namespace strata::sql {
+class ParsedSql;
+struct ObjectInfo;
+}  // namespace strata::sql
+
 namespace strata::policy {
 
 enum class Severity { kOff, kWarning, kError };
@@ -74,11 +79,32 @@ struct Finding {
   int line = 0, column = 0;  // in the linted text (1-based; 0: unknown)
 };
 
+struct LintOptions {
+  // The text is one object's definition (a check-in): rules that need the
+  // other objects (require-fk-index: an index is an object of its own) are
+  // left to `strata lint` over a whole schema.
+  bool one_object = false;
+  // With one_object: the definition parsed and analyzed already (by the
+  // check-in), so that the lint parses nothing again. Not owned.
+  const sql::ParsedSql* parsed = nullptr;
+  const sql::ObjectInfo* info = nullptr;
+};
+
 // Lints SQL text holding definitions (one object's, a folder's files
 // concatenated, or a schema dump): each CREATE statement, with the
 // constraints, indexes and comments the text adds to it. INVALID_ARGUMENT
 // when it does not parse (line, column).
-absl::StatusOr<std::vector<Finding>> Lint(const Policy& policy, std::string_view sql);
+absl::StatusOr<std::vector<Finding>> Lint(const Policy& policy, std::string_view sql,
+                                          const LintOptions& options = {});
+
+// The safety of a change: the previous version's definition `before` to
+// `after` (a check-in), by the rules of the same codes as sql::risk's
+// (add-not-null-without-default, change-column-type, drop-column, ...).
+// Nothing when `before` does not parse; INVALID_ARGUMENT when `after` does not.
+absl::StatusOr<std::vector<Finding>> CheckChange(const Policy& policy, std::string_view before,
+                                                 std::string_view after);
+// The same for definitions analyzed already.
+std::vector<Finding> CheckChange(const Policy& policy, const sql::ObjectInfo& before, const sql::ObjectInfo& after);
 
 // "error naming-table: table:sales.Orders: ..." (no position).
 std::string Format(const Finding& f);

@@ -59,6 +59,11 @@ struct Case {
   std::string code, bad, good;
 };
 
+// Rules about a change rather than a definition (CheckChange).
+const std::vector<std::string> kChangeRules = {
+    "add-not-null-without-default", "change-column-type", "narrow-column-type", "set-not-null",
+    "volatile-default-rewrite", "drop-column", "enum-value-removed", "function-return-type-change"};
+
 // Each rule: a definition that violates it and one that does not.
 TEST(Lint, EachRuleFlagsItsViolationAndOnlyThat) {
   const std::vector<Case> cases = {
@@ -115,6 +120,12 @@ TEST(Lint, EachRuleFlagsItsViolationAndOnlyThat) {
        "CREATE DOMAIN s.pct AS int;"},
       {"require-concurrent-index-creation", "CREATE INDEX ix_t_c ON s.t (c);",
        "CREATE INDEX CONCURRENTLY ix_t_c ON s.t (c);"},
+      {"prefer-jsonb", "CREATE TABLE s.t (id int PRIMARY KEY, doc json);",
+       "CREATE TABLE s.t (id int PRIMARY KEY, doc jsonb);"},
+      {"ban-inherits", "CREATE TABLE s.t (id int PRIMARY KEY) INHERITS (s.base);",
+       "CREATE TABLE s.t PARTITION OF s.base FOR VALUES IN (1);"},
+      {"require-constraint-name", "CREATE TABLE s.t (id int PRIMARY KEY);",
+       "CREATE TABLE s.t (id int CONSTRAINT pk_t PRIMARY KEY);"},
   };
   std::set<std::string> covered;
   for (const auto& c : cases) {
@@ -122,7 +133,66 @@ TEST(Lint, EachRuleFlagsItsViolationAndOnlyThat) {
     EXPECT_FALSE(Flags(c.code, c.good)) << c.code << " flags: " << c.good;
     covered.insert(c.code);
   }
+  for (const auto& code : kChangeRules) covered.insert(code);  // ChangeRules below
   for (const auto& r : Rules()) EXPECT_TRUE(covered.count(r.code)) << r.code << " has no case";
+}
+
+// The safety of a change (a check-in: the previous version to the new one).
+TEST(CheckChange, EachChangeRuleFlagsItsChangeAndOnlyThat) {
+  const std::string before =
+      "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age int, CONSTRAINT c CHECK (age > 0));";
+  struct ChangeCase {
+    std::string code, bad, good;
+  };
+  const std::vector<ChangeCase> cases = {
+      {"add-not-null-without-default",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age int, flag bool NOT NULL, CONSTRAINT c "
+       "CHECK (age > 0));",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age int, flag bool NOT NULL DEFAULT false, "
+       "CONSTRAINT c CHECK (age > 0));"},
+      {"change-column-type",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age bigint, CONSTRAINT c CHECK (age > 0));",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(80), note text, age int, CONSTRAINT c CHECK (age > 0));"},
+      {"narrow-column-type",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(10), note text, age int, CONSTRAINT c CHECK (age > 0));",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(80), note text, age int, CONSTRAINT c CHECK (age > 0));"},
+      {"set-not-null",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text NOT NULL, age int, CONSTRAINT c CHECK (age > "
+       "0));",
+       before},
+      {"volatile-default-rewrite",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age int, r float8 DEFAULT random(), "
+       "CONSTRAINT c CHECK (age > 0));",
+       "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), note text, age int, r float8 DEFAULT 1, CONSTRAINT c "
+       "CHECK (age > 0));"},
+      {"drop-column", "CREATE TABLE s.t (id int PRIMARY KEY, name varchar(40), age int, CONSTRAINT c CHECK (age > 0));",
+       before},
+  };
+  Policy p = AllOn();
+  for (const auto& c : cases) {
+    auto bad = CheckChange(p, before, c.bad);
+    ASSERT_TRUE(bad.ok()) << c.code << ": " << bad.status();
+    auto has = [&](const std::vector<Finding>& f) {
+      return std::any_of(f.begin(), f.end(), [&](const Finding& x) { return x.code == c.code; });
+    };
+    EXPECT_TRUE(has(*bad)) << c.code << " misses: " << c.bad;
+    auto good = CheckChange(p, before, c.good);
+    ASSERT_TRUE(good.ok());
+    EXPECT_FALSE(has(*good)) << c.code << " flags: " << c.good;
+  }
+  const std::string type_before = "CREATE TYPE s.mood AS ENUM ('ok', 'sad');";
+  auto removed = CheckChange(p, type_before, "CREATE TYPE s.mood AS ENUM ('ok');");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(std::any_of(removed->begin(), removed->end(), [](const Finding& f) { return f.code == "enum-value-removed"; }));
+  const std::string fn_before = "CREATE FUNCTION s.f() RETURNS int LANGUAGE sql AS 'SELECT 1';";
+  auto ret = CheckChange(p, fn_before, "CREATE FUNCTION s.f() RETURNS bigint LANGUAGE sql AS 'SELECT 1';");
+  ASSERT_TRUE(ret.ok());
+  EXPECT_TRUE(
+      std::any_of(ret->begin(), ret->end(), [](const Finding& f) { return f.code == "function-return-type-change"; }));
+  // Off: nothing.
+  auto quiet = CheckChange(DefaultPolicy(), before, cases[3].bad);
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->empty()) << "set-not-null is off by default";
 }
 
 TEST(Lint, FindingsSayTheRuleTheNameThePatternAndTheHint) {

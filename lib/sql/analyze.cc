@@ -1373,7 +1373,11 @@ bool CallsVolatileFunction(const google::protobuf::Message& m) {
 absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const AnalyzeOptions& options) {
   auto parsed = ParsedSql::Parse(sql);
   if (!parsed.ok()) return parsed.status();
-  Analyzer analyzer(*parsed, options);
+  return AnalyzeParsed(*parsed, options);
+}
+
+absl::StatusOr<ObjectInfo> AnalyzeParsed(const ParsedSql& parsed, const AnalyzeOptions& options) {
+  Analyzer analyzer(parsed, options);
   return analyzer.Run();
 }
 
@@ -1651,7 +1655,14 @@ absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected,
 
 absl::StatusOr<ObjectInfo> AnalyzeDefines(std::string_view sql, const model::ObjectId& expected,
                                           const AnalyzeOptions& options) {
-  auto info = AnalyzeDefinition(sql, options);
+  auto parsed = ParsedSql::Parse(sql);
+  if (!parsed.ok()) return parsed.status();
+  return AnalyzeDefines(*parsed, expected, options);
+}
+
+absl::StatusOr<ObjectInfo> AnalyzeDefines(const ParsedSql& parsed, const model::ObjectId& expected,
+                                          const AnalyzeOptions& options) {
+  auto info = AnalyzeParsed(parsed, options);
   if (!info.ok()) return info.status();
   if (info->id == expected) return info;
   std::string hint;

@@ -122,6 +122,9 @@ struct AnalyzeOptions {
 
 // Analyzes an object's full definition (see the contract above).
 absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const AnalyzeOptions& options = {});
+class ParsedSql;
+// The same, for a definition already parsed (no second parse).
+absl::StatusOr<ObjectInfo> AnalyzeParsed(const ParsedSql& parsed, const AnalyzeOptions& options = {});
 
 // A schema dump (pg_dump output, or definitions one after another): every
 // object it defines, each analyzed with the statements about it found
@@ -141,6 +144,8 @@ absl::StatusOr<DumpAnalysis> AnalyzeDump(std::string_view sql, const AnalyzeOpti
 absl::Status CheckDefines(std::string_view sql, const model::ObjectId& expected,
                           const AnalyzeOptions& options = {});
 // The same check, returning the analysis when the definition defines `expected`.
+absl::StatusOr<ObjectInfo> AnalyzeDefines(const ParsedSql& parsed, const model::ObjectId& expected,
+                                          const AnalyzeOptions& options = {});
 absl::StatusOr<ObjectInfo> AnalyzeDefines(std::string_view sql, const model::ObjectId& expected,
                                           const AnalyzeOptions& options = {});
 

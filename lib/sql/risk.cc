@@ -388,6 +388,18 @@ ProposedChange DropChange(const model::ObjectId& object) {
   return change;
 }
 
+ProposedChange DescribeDefinitionChange(const ObjectInfo& before, const ObjectInfo& after) {
+  ProposedChange change;
+  change.object = after.id;
+  CompareDefinitions(&change, before, after);
+  if (after.id.kind == "index" && !after.index_concurrently)
+    AddFinding(&change, "index-without-concurrently", Severity::kMedium,
+               fmt::format("rebuilding the index without CONCURRENTLY blocks writes to {} while it builds",
+                           after.index_table));
+  change.after = after;
+  return change;
+}
+
 absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, const ObjectInfo* before,
                                               std::string_view proposed, const AnalyzeOptions& options) {
   ProposedChange change;

@@ -75,6 +75,10 @@ struct ProposedChange {
 absl::StatusOr<ProposedChange> DescribeChange(const model::ObjectId& object, const ObjectInfo* before,
                                               std::string_view proposed, const AnalyzeOptions& options = {});
 
+// A new full definition against the current one, both analyzed already
+// (what DescribeChange does for a CREATE, without parsing either again).
+ProposedChange DescribeDefinitionChange(const ObjectInfo& before, const ObjectInfo& after);
+
 // Dropping `object` (what `DROP ...` about it describes), with its finding.
 ProposedChange DropChange(const model::ObjectId& object);
 

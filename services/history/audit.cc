@@ -55,6 +55,8 @@ std::string ActionOf(const v1::Event& e) {
     case v1::Event::kDataTracked: return "data_track";
     case v1::Event::kDataUntracked: return "data_untrack";
     case v1::Event::kDataVersionStored: return "data_checkin";
+    case v1::Event::kPolicySet: return "policy_set";
+    case v1::Event::kPolicyWaived: return "policy_waive";
     default: return "unknown";
   }
 }
@@ -111,6 +113,12 @@ std::string DetailOf(const v1::Event& e) {
       return fmt::format("{} key ({})", e.data_tracked().table(), key);
     }
     case v1::Event::kDataUntracked: return e.data_untracked().reason();
+    case v1::Event::kPolicySet:
+      return fmt::format("policy version {} (sha256 {}): {}", e.policy_set().version(),
+                         e.policy_set().sha256().substr(0, 16), e.policy_set().message());
+    case v1::Event::kPolicyWaived:
+      return fmt::format("{} waived for {}: {}", e.policy_waived().rule(), e.policy_waived().object(),
+                         e.policy_waived().reason());
     case v1::Event::kDataVersionStored: {
       const auto& v = e.data_version_stored();
       return fmt::format("data version {}: {} rows from {}, sha256 {}: {}", v.version(), v.row_count(), v.source(),
@@ -166,6 +174,8 @@ v1::AuditRecord AuditRecordOf(const v1::Event& e, const eventlog::Position& posi
   r.set_action(ActionOf(e));
   const std::string& aggregate = e.aggregate();
   r.set_object(aggregate.rfind("object:", 0) == 0 ? aggregate.substr(7) : aggregate);
+  // A waiver is about its object: `strata audit --object OBJ` lists it.
+  if (e.has_policy_waived()) r.set_object(e.policy_waived().object());
   r.set_seq(e.seq());
   r.set_outcome(OutcomeOf(decision));
   std::string detail = DetailOf(e);

@@ -32,7 +32,8 @@ class FactsReplay {
       return &facts_["object:" + id->ToString()];
     }
     if (aggregate.rfind("baseline:", 0) == 0 || aggregate.rfind("env:", 0) == 0 ||
-        aggregate.rfind("release:", 0) == 0 || aggregate.rfind("data:", 0) == 0)
+        aggregate.rfind("release:", 0) == 0 || aggregate.rfind("data:", 0) == 0 ||
+        aggregate.rfind("policy:", 0) == 0)
       return &facts_[aggregate];
     return nullptr;
   }

@@ -135,8 +135,8 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
     auto facts = BaselineFacts(aggregate.substr(9), txn);
     if (!facts.ok()) return facts.status();
     decision = decide::Decide(event, *facts);
-  } else if (aggregate.rfind("data:", 0) == 0) {
-    // Reference data is decided by the deploy service; its facts are kept
+  } else if (aggregate.rfind("data:", 0) == 0 || aggregate.rfind("policy:", 0) == 0) {
+    // Reference data (deploy service) and the policy (lock service); their facts are kept
     // here so that the audit trail records the same outcome.
     auto stored = txn.Get(keys::Facts(aggregate));
     if (!stored.ok()) return stored.status();

@@ -93,8 +93,93 @@ absl::StatusOr<LockProjection::Touched*> LockProjection::Load(const std::string&
   return &dirty_.emplace(key, std::move(t)).first->second;
 }
 
+namespace {
+std::string PolicyVersionKey(uint64_t version) { return fmt::format("p/{:020d}", version); }
+std::string WaiverKey(const std::string& object, const std::string& rule) {
+  return "w/" + object + std::string(1, '\0') + rule;
+}
+}  // namespace
+
+absl::Status LockProjection::ApplyPolicy(const v1::Event& event, projection::StateTxn& txn) {
+  auto stored = txn.Get("P/state");
+  if (!stored.ok()) return stored.status();
+  internal::PolicyState state;
+  if (*stored && !state.ParseFromString(**stored)) return absl::DataLossError("corrupt policy state");
+  decide::AggregateFacts facts;
+  facts.last_seq = state.last_seq();
+  facts.latest_version = state.latest_version();
+  const decide::Decision decision = decide::Decide(event, facts);
+  if (decision.accepted()) {
+    decide::Advance(event, &facts);
+    state.set_last_seq(facts.last_seq);
+    state.set_latest_version(facts.latest_version);
+    txn.Put("P/state", state.SerializeAsString());
+    if (event.has_policy_set()) {
+      const auto& p = event.policy_set();
+      v1::PolicyVersion v;
+      v.set_version(p.version());
+      v.set_yaml(p.yaml());
+      v.set_sha256(p.sha256());
+      v.set_message(p.message());
+      v.set_user(event.actor().user());
+      v.set_site(event.actor().site());
+      *v.mutable_time() = event.time();
+      txn.Put(PolicyVersionKey(p.version()), v.SerializeAsString());
+    } else if (event.has_policy_waived()) {
+      const auto& w = event.policy_waived();
+      v1::Waiver waiver;
+      waiver.set_object(w.object());
+      waiver.set_rule(w.rule());
+      waiver.set_reason(w.reason());
+      waiver.set_user(event.actor().user());
+      *waiver.mutable_time() = event.time();
+      txn.Put(WaiverKey(w.object(), w.rule()), waiver.SerializeAsString());
+    }
+  }
+  if (!event.event_id().empty() && board_->IsExpected(event.event_id()))
+    pending_.emplace_back(event.event_id(), Outcome{decision, std::nullopt});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::PolicyVersion>> LockProjection::ReadPolicy(rocksdb::DB* db, uint64_t version,
+                                                                            uint64_t* last_seq) {
+  std::string raw;
+  internal::PolicyState state;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), "P/state", &raw);
+  if (s.ok() && !state.ParseFromString(raw)) return absl::DataLossError("corrupt policy state");
+  if (!s.ok() && !s.IsNotFound()) return absl::InternalError(s.ToString());
+  if (last_seq) *last_seq = state.last_seq();
+  if (version == 0) version = state.latest_version();
+  if (version == 0) return std::optional<v1::PolicyVersion>();
+  s = db->Get(rocksdb::ReadOptions(), PolicyVersionKey(version), &raw);
+  if (s.IsNotFound()) return std::optional<v1::PolicyVersion>();
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  v1::PolicyVersion v;
+  if (!v.ParseFromString(raw)) return absl::DataLossError("corrupt policy version");
+  return std::optional<v1::PolicyVersion>(std::move(v));
+}
+
+uint64_t LockProjection::LatestPolicyVersion(rocksdb::DB* db) {
+  std::string raw;
+  internal::PolicyState state;
+  if (!db->Get(rocksdb::ReadOptions(), "P/state", &raw).ok() || !state.ParseFromString(raw)) return 0;
+  return state.latest_version();
+}
+
+std::vector<v1::Waiver> LockProjection::ReadWaivers(rocksdb::DB* db, const std::string& object) {
+  std::vector<v1::Waiver> out;
+  const std::string prefix = object.empty() ? "w/" : "w/" + object + std::string(1, '\0');
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    v1::Waiver w;
+    if (w.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) out.push_back(std::move(w));
+  }
+  return out;
+}
+
 absl::Status LockProjection::Apply(const v1::Event& event, const eventlog::Position&,
                                    projection::StateTxn& txn) {
+  if (event.aggregate().rfind("policy:", 0) == 0) return ApplyPolicy(event, txn);
   if (event.aggregate().rfind("object:", 0) != 0) return absl::OkStatus();  // not ours
   auto id = model::ObjectIdFromAggregate(event.aggregate());
   if (!id.ok()) return absl::OkStatus();  // malformed aggregate name: ignored by everyone

@@ -7,6 +7,9 @@
 //   l/<object id>            -> strata.v1.Lock            (only while locked)
 //   n/<schema.name>\0<kind>  -> ""                        (name index)
 //   r/<key>\0<object id>     -> ""                        (reverse references)
+//   P/state                  -> strata.internal.PolicyState (the policy aggregate's facts)
+//   p/<version %020d>        -> strata.v1.PolicyVersion    (each policy version)
+//   w/<object id>\0<rule>    -> strata.v1.Waiver           (waivers in force)
 //
 // r/ says which objects' latest versions use a name (a dependency key,
 // sql::DependencyKeys: "relation:sales.orders"); a dropped version uses
@@ -95,6 +98,14 @@ class LockProjection : public projection::Projection {
 
   static decide::AggregateFacts FactsOf(const internal::ObjectState& state);
 
+  // The policy: version N (0: the latest; none when no policy was set), and
+  // the policy aggregate's last seq; the waivers of one object ("" : all).
+  static absl::StatusOr<std::optional<v1::PolicyVersion>> ReadPolicy(rocksdb::DB* db, uint64_t version,
+                                                                     uint64_t* last_seq = nullptr);
+  static std::vector<v1::Waiver> ReadWaivers(rocksdb::DB* db, const std::string& object = "");
+  // The latest policy version (0: none), from the policy's small facts record.
+  static uint64_t LatestPolicyVersion(rocksdb::DB* db);
+
  private:
   // An object touched since the last commit, and which of its index entries
   // the store holds, so that Flush() writes only what changed.
@@ -107,6 +118,8 @@ class LockProjection : public projection::Projection {
   };
   // The state of `key` as of the events applied so far in this commit.
   absl::StatusOr<Touched*> Load(const std::string& key, projection::StateTxn& txn);
+
+  absl::Status ApplyPolicy(const v1::Event& event, projection::StateTxn& txn);
 
   // The keys of a check-in's version: the event's, or parsed (old events).
   std::vector<std::string> ReferencesOf(const v1::Event& event) const;

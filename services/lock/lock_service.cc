@@ -180,14 +180,24 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
         fmt::format("{}: the definition does not parse: {}", id->ToString(), std::string(s.message())));
   const std::string sha = auth::Sha256Hex(req.definition());
   // The definition must create the object that is checked out, and only it.
-  const auto info = sql::AnalyzeDefines(req.definition(), *id, {.search_path = options_.search_path});
+  // Parsed once here for the analysis and the policy.
+  auto parsed = sql::ParsedSql::Parse(req.definition());
+  const auto info = parsed.ok() ? sql::AnalyzeDefines(*parsed, *id, {.search_path = options_.search_path})
+                                : absl::StatusOr<sql::ObjectInfo>(parsed.status());
   // Proven on PostgreSQL before it is decided, when the caller holds the
   // object (a refusal for the lock comes from Decide, as always). Without a
   // proof, Decide starts from the state read here; after one (milliseconds
   // later), it reads again.
   const auto state = Read(*id);
-  const bool proving = prover_ && info.ok() && state.ok() && Visible(*state) && (**state).head().has_lock() &&
-                       (**state).head().lock().user() == who.user;
+  const bool holds = info.ok() && state.ok() && Visible(*state) && (**state).head().has_lock() &&
+                     (**state).head().lock().user() == who.user;
+  // The team's policy, for the holder (the lock's refusals come from Decide).
+  if (holds)
+    if (absl::Status s =
+            CheckPolicy(*id, (**state).head(), req.definition(), *parsed, *info, resp->mutable_warnings());
+        !s.ok())
+      return s;
+  const bool proving = prover_ && holds;
   if (proving) {
     auto proof = ProveDefinition(*id, req.definition(), *info, resp->mutable_warnings());
     if (!proof.ok()) return proof.status();
@@ -215,7 +225,11 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
     return true;
   }, !proving && state.ok() ? &*state : nullptr);
   if (!head.ok()) return head.status();
-  if (*head) *resp->mutable_object() = **head;
+  if (*head) {
+    *resp->mutable_object() = **head;
+    // The next check-in's policy compares with this version without parsing it again.
+    if (info.ok()) RememberAnalysis(id->ToString(), (*head)->latest_version(), *info);
+  }
   return absl::OkStatus();
 }
 

@@ -14,15 +14,20 @@
 //                                name leads) and a check-in's column renames.
 //   lock_service_proof.cc        the proof of a check-in on PostgreSQL: what
 //                                a definition depends on, for proof.h.
+//   lock_service_policy.cc       the team's policy (policy:team): setting,
+//                                reading and waiving, and its findings on a
+//                                check-in (lib/policy).
 //
-// Thread-safety: gRPC calls every method from many threads at once. The
-// class holds no lock: its members are set by the constructor and only read
-// afterwards; the state it reads is the projection's (RocksDB) and the
+// Thread-safety: gRPC calls every method from many threads at once. Its
+// members are set by the constructor and only read afterwards, but for the
+// parsed policy, a cache guarded by policy_mu_ (held only to read or swap
+// the pointer); the state it reads is the projection's (RocksDB) and the
 // decision board's, both safe for concurrent use. refused_object_ is
 // thread_local (the synchronous server runs each call on one thread).
 #pragma once
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,8 +37,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "auth/tokens.h"
 #include "events/events.h"
@@ -44,8 +51,10 @@
 #include "lock/lock_service.h"
 #include "lock/proof.h"
 #include "model/object_id.h"
+#include "policy/policy.h"
 #include "spdlog/spdlog.h"
 #include "sql/analyze.h"
+#include "sql/parse.h"
 #include "sql/rename.h"
 #include "sql/validate.h"
 #include "strata/v1/lock.grpc.pb.h"
@@ -144,6 +153,18 @@ class LockServiceImpl final : public v1::LockService::Service {
       *resp = (*state)->head();
       return absl::OkStatus();
     });
+  }
+
+  grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req, v1::PolicyVersion* resp) override {
+    return Handle(ctx, "policy_set", {"dba", "admin"}, "policy:team",
+                  [&](const auth::Principal& who) { return DoSetPolicy(who, *req, resp); });
+  }
+  grpc::Status GetPolicy(grpc::ServerContext* ctx, const v1::GetPolicyRequest* req, v1::PolicyVersion* resp) override {
+    return Handle(ctx, "", {}, "", [&](const auth::Principal&) { return DoGetPolicy(*req, resp); });
+  }
+  grpc::Status Waive(grpc::ServerContext* ctx, const v1::WaiveRequest* req, v1::Waiver* resp) override {
+    return Handle(ctx, "policy_waive", {"dba", "admin"}, req->object(),
+                  [&](const auth::Principal& who) { return DoWaive(who, *req, resp); });
   }
 
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
@@ -300,6 +321,27 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status DoUndo(const auth::Principal& who, const v1::UndoCheckOutRequest& req,
                       v1::UndoCheckOutResponse* resp);
 
+  // ---- the policy (lock_service_policy.cc) --------------------------------
+  absl::Status DoSetPolicy(const auth::Principal& who, const v1::SetPolicyRequest& req, v1::PolicyVersion* resp);
+  absl::Status DoGetPolicy(const v1::GetPolicyRequest& req, v1::PolicyVersion* resp);
+  absl::Status DoWaive(const auth::Principal& who, const v1::WaiveRequest& req, v1::Waiver* resp);
+  // The policy in force (parsed once per version); its version (0: none set,
+  // the rules' defaults).
+  std::pair<std::shared_ptr<const policy::Policy>, uint64_t> PolicyInForce();
+  // A definition under the policy, and the change from `before` (the latest
+  // version's definition, "" for a new object): errors that are not waived
+  // refuse it (FAILED_PRECONDITION naming each rule, name, pattern and hint);
+  // warnings and waived errors go to `warnings`.
+  // `info`: the new definition, analyzed; `head`: the object's latest version.
+  absl::Status CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head, std::string_view definition,
+                           const sql::ParsedSql& parsed, const sql::ObjectInfo& info,
+                           google::protobuf::RepeatedPtrField<std::string>* warnings);
+  // The analysis of `id` at `version` (whose definition is `definition`),
+  // from the cache of recent check-ins or analyzed now; null if it does not parse.
+  std::shared_ptr<const sql::ObjectInfo> AnalysisOf(const std::string& id, uint64_t version,
+                                                    std::string_view definition);
+  void RememberAnalysis(const std::string& id, uint64_t version, sql::ObjectInfo info);
+
   absl::Status DoForceRelease(const auth::Principal& who, const v1::ForceReleaseRequest& req,
                               v1::ForceReleaseResponse* resp);
 
@@ -318,6 +360,18 @@ class LockServiceImpl final : public v1::LockService::Service {
   // The object the current call's refusal concerns (gRPC's synchronous
   // server runs each call on one thread).
   static thread_local std::string refused_object_;
+  // The parsed policy of version policy_version_; replaced when a newer
+  // version is read. Rule: hold policy_mu_ only to read or swap these two.
+  absl::Mutex policy_mu_;
+  std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
+  uint64_t policy_version_ ABSL_GUARDED_BY(policy_mu_) = 0;
+  // Analyses of recent versions ("id\0version"), so that a policy's change
+  // rules do not parse the previous version again; at most kAnalyses, the
+  // oldest dropped first. Rule: hold analyses_mu_ only to look up or insert.
+  static constexpr size_t kAnalyses = 4096;
+  absl::Mutex analyses_mu_;
+  std::map<std::string, std::shared_ptr<const sql::ObjectInfo>> analyses_ ABSL_GUARDED_BY(analyses_mu_);
+  std::deque<std::string> analyses_order_ ABSL_GUARDED_BY(analyses_mu_);
 };
 
 }  // namespace strata::lock

@@ -1,0 +1,185 @@
+// LockServiceImpl (lock_service_impl.h): the team's policy. Versions and
+// waivers are events on the "policy:team" aggregate, so every site enforces
+// the same version as soon as its projection has it; a check-in is linted
+// against the version in force (lib/policy).
+#include <algorithm>
+
+#include "auth/tokens.h"
+#include "fmt/format.h"
+#include "lock/lock_service_impl.h"
+#include "policy/policy.h"
+#include "sql/parse.h"
+
+namespace strata::lock {
+namespace {
+constexpr char kPolicyAggregate[] = "policy:team";
+}  // namespace
+
+absl::Status LockServiceImpl::DoSetPolicy(const auth::Principal& who, const v1::SetPolicyRequest& req,
+                                          v1::PolicyVersion* resp) {
+  if (absl::Status s = hosting::CheckSize("the policy", req.yaml().size(), options_.max_definition_bytes); !s.ok())
+    return s;
+  auto parsed = policy::ParsePolicy(req.yaml());
+  if (!parsed.ok())
+    return absl::InvalidArgumentError(fmt::format("the policy file: {}", std::string(parsed.status().message())));
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    if (absl::Status s = runner_->CatchUpPartition(log_->PartitionFor(kPolicyAggregate), options_.apply_timeout);
+        !s.ok())
+      return s;
+    uint64_t last_seq = 0;
+    auto current = LockProjection::ReadPolicy(runner_->db(), 0, &last_seq);
+    if (!current.ok()) return current.status();
+    v1::Event e = NewEvent(who, kPolicyAggregate, last_seq + 1);
+    auto* set = e.mutable_policy_set();
+    set->set_version((*current ? (*current)->version() : 0) + 1);
+    set->set_yaml(req.yaml());
+    set->set_sha256(auth::Sha256Hex(req.yaml()));
+    set->set_message(req.message());
+    auto outcome = Submit(e);
+    if (!outcome.ok()) return outcome.status();
+    if (!outcome->decision.accepted()) continue;  // another site set one first: on top of it
+    return DoGetPolicy(v1::GetPolicyRequest(), resp);
+  }
+  return absl::AbortedError("the policy kept changing at other sites; set it again");
+}
+
+absl::Status LockServiceImpl::DoGetPolicy(const v1::GetPolicyRequest& req, v1::PolicyVersion* resp) {
+  auto v = LockProjection::ReadPolicy(runner_->db(), req.version());
+  if (!v.ok()) return v.status();
+  if (!*v) {
+    if (req.version() != 0) return absl::NotFoundError(fmt::format("there is no policy version {}", req.version()));
+    resp->set_version(0);  // none set: every rule at its default
+  } else {
+    *resp = std::move(**v);
+  }
+  for (auto& w : LockProjection::ReadWaivers(runner_->db())) *resp->add_waivers() = std::move(w);
+  return absl::OkStatus();
+}
+
+absl::Status LockServiceImpl::DoWaive(const auth::Principal& who, const v1::WaiveRequest& req, v1::Waiver* resp) {
+  if (req.reason().empty())
+    return absl::InvalidArgumentError("a waiver needs a reason (-r); it is recorded in the audit trail");
+  if (!policy::FindRule(req.rule()))
+    return absl::InvalidArgumentError(fmt::format("unknown rule {} (strata lint --rules lists them)", req.rule()));
+  auto id = Resolve(req.object(), /*allow_new=*/true);
+  if (!id.ok()) return id.status();
+  refused_object_ = id->ToString();
+  if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {nullptr, options_.site, ""}); !s.ok())
+    return s;
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    if (absl::Status s = runner_->CatchUpPartition(log_->PartitionFor(kPolicyAggregate), options_.apply_timeout);
+        !s.ok())
+      return s;
+    uint64_t last_seq = 0;
+    auto current = LockProjection::ReadPolicy(runner_->db(), 0, &last_seq);
+    if (!current.ok()) return current.status();
+    v1::Event e = NewEvent(who, kPolicyAggregate, last_seq + 1);
+    auto* w = e.mutable_policy_waived();
+    w->set_object(id->ToString());
+    w->set_rule(req.rule());
+    w->set_reason(req.reason());
+    auto outcome = Submit(e);
+    if (!outcome.ok()) return outcome.status();
+    if (!outcome->decision.accepted()) continue;
+    for (auto& x : LockProjection::ReadWaivers(runner_->db(), id->ToString()))
+      if (x.rule() == req.rule()) *resp = std::move(x);
+    return absl::OkStatus();
+  }
+  return absl::AbortedError("the policy kept changing at other sites; waive again");
+}
+
+std::pair<std::shared_ptr<const policy::Policy>, uint64_t> LockServiceImpl::PolicyInForce() {
+  // The version number alone (a small record) unless it changed.
+  const uint64_t latest = LockProjection::LatestPolicyVersion(runner_->db());
+  {
+    absl::MutexLock l(&policy_mu_);
+    if (policy_ && policy_version_ == latest) return {policy_, latest};
+  }
+  auto v = LockProjection::ReadPolicy(runner_->db(), latest);
+  const uint64_t version = v.ok() && *v ? (*v)->version() : 0;
+  std::shared_ptr<const policy::Policy> parsed;
+  if (version == 0) {
+    parsed = std::make_shared<policy::Policy>(policy::DefaultPolicy());
+  } else {
+    auto p = policy::ParsePolicy((*v)->yaml());
+    // Refused before it was set; a file that no longer parses (a newer
+    // Strata's rule) falls back to the defaults rather than blocking work.
+    parsed = std::make_shared<policy::Policy>(p.ok() ? *p : policy::DefaultPolicy());
+  }
+  absl::MutexLock l(&policy_mu_);
+  if (!policy_ || version >= policy_version_) {
+    policy_ = parsed;
+    policy_version_ = version;
+  }
+  return {parsed, version};
+}
+
+std::shared_ptr<const sql::ObjectInfo> LockServiceImpl::AnalysisOf(const std::string& id, uint64_t version,
+                                                                   std::string_view definition) {
+  const std::string key = id + std::string(1, '\0') + std::to_string(version);
+  {
+    absl::MutexLock l(&analyses_mu_);
+    if (auto it = analyses_.find(key); it != analyses_.end()) return it->second;
+  }
+  auto info = sql::AnalyzeDefinition(definition, {.search_path = options_.search_path});
+  if (!info.ok()) return nullptr;
+  RememberAnalysis(id, version, *info);
+  absl::MutexLock l(&analyses_mu_);
+  return analyses_[key];
+}
+
+void LockServiceImpl::RememberAnalysis(const std::string& id, uint64_t version, sql::ObjectInfo info) {
+  const std::string key = id + std::string(1, '\0') + std::to_string(version);
+  auto shared = std::make_shared<const sql::ObjectInfo>(std::move(info));
+  absl::MutexLock l(&analyses_mu_);
+  if (!analyses_.emplace(key, std::move(shared)).second) return;
+  analyses_order_.push_back(key);
+  while (analyses_order_.size() > kAnalyses) {
+    analyses_.erase(analyses_order_.front());
+    analyses_order_.pop_front();
+  }
+}
+
+absl::Status LockServiceImpl::CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head,
+                                          std::string_view definition, const sql::ParsedSql& parsed,
+                                          const sql::ObjectInfo& info,
+                                          google::protobuf::RepeatedPtrField<std::string>* warnings) {
+  const auto [pol, version] = PolicyInForce();
+  if (version == 0) return absl::OkStatus();  // no policy set: check-ins are not held to one
+  auto findings = policy::Lint(*pol, definition, {.one_object = true, .parsed = &parsed, .info = &info});
+  if (!findings.ok()) return absl::OkStatus();
+  if (head.latest_version() > 0 && !head.dropped())
+    if (auto before = AnalysisOf(id.ToString(), head.latest_version(), head.definition())) {
+      auto change = policy::CheckChange(*pol, *before, info);
+      findings->insert(findings->end(), change.begin(), change.end());
+    }
+  std::vector<std::string> errors;
+  std::vector<v1::Waiver> waivers;
+  bool waivers_read = false;
+  for (const auto& f : *findings) {
+    if (f.object != id.ToString()) continue;
+    const std::string text = fmt::format("{} {}: {}", policy::SeverityName(f.severity), f.code, f.message);
+    if (f.severity != policy::Severity::kError) {
+      warnings->Add(fmt::format("policy: {}", text));
+      continue;
+    }
+    if (!waivers_read) {
+      waivers = LockProjection::ReadWaivers(runner_->db(), id.ToString());
+      waivers_read = true;
+    }
+    auto waived = std::find_if(waivers.begin(), waivers.end(), [&](const v1::Waiver& w) { return w.rule() == f.code; });
+    if (waived != waivers.end()) {
+      warnings->Add(fmt::format("policy: {} (waived by {}: {})", text, waived->user(), waived->reason()));
+      continue;
+    }
+    errors.push_back(text);
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "{} breaks the team's policy{}:\n  {}\nfix the definition, or a dba waives the rule for this object: strata "
+      "policy waive {} RULE -r REASON",
+      id.ToString(), version ? fmt::format(" (version {})", version) : std::string(" (the rules' defaults)"),
+      fmt::join(errors, "\n  "), id.ToString()));
+}
+
+}  // namespace strata::lock
