@@ -325,6 +325,10 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status DoSetPolicy(const auth::Principal& who, const v1::SetPolicyRequest& req, v1::PolicyVersion* resp);
   absl::Status DoGetPolicy(const v1::GetPolicyRequest& req, v1::PolicyVersion* resp);
   absl::Status DoWaive(const auth::Principal& who, const v1::WaiveRequest& req, v1::Waiver* resp);
+  // Appends the event `fill` writes (given the latest policy version) to
+  // policy:team, again on top of another site's when that one won the seq.
+  absl::Status SubmitPolicyEvent(const auth::Principal& who,
+                                 const std::function<void(uint64_t latest_version, v1::Event*)>& fill);
   // The policy in force (parsed once per version); its version (0: none set,
   // the rules' defaults).
   std::pair<std::shared_ptr<const policy::Policy>, uint64_t> PolicyInForce();

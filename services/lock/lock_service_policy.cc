@@ -15,13 +15,8 @@ namespace {
 constexpr char kPolicyAggregate[] = "policy:team";
 }  // namespace
 
-absl::Status LockServiceImpl::DoSetPolicy(const auth::Principal& who, const v1::SetPolicyRequest& req,
-                                          v1::PolicyVersion* resp) {
-  if (absl::Status s = hosting::CheckSize("the policy", req.yaml().size(), options_.max_definition_bytes); !s.ok())
-    return s;
-  auto parsed = policy::ParsePolicy(req.yaml());
-  if (!parsed.ok())
-    return absl::InvalidArgumentError(fmt::format("the policy file: {}", std::string(parsed.status().message())));
+absl::Status LockServiceImpl::SubmitPolicyEvent(
+    const auth::Principal& who, const std::function<void(uint64_t latest_version, v1::Event*)>& fill) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (absl::Status s = runner_->CatchUpPartition(log_->PartitionFor(kPolicyAggregate), options_.apply_timeout);
         !s.ok())
@@ -30,17 +25,33 @@ absl::Status LockServiceImpl::DoSetPolicy(const auth::Principal& who, const v1::
     auto current = LockProjection::ReadPolicy(runner_->db(), 0, &last_seq);
     if (!current.ok()) return current.status();
     v1::Event e = NewEvent(who, kPolicyAggregate, last_seq + 1);
-    auto* set = e.mutable_policy_set();
-    set->set_version((*current ? (*current)->version() : 0) + 1);
-    set->set_yaml(req.yaml());
-    set->set_sha256(auth::Sha256Hex(req.yaml()));
-    set->set_message(req.message());
+    fill(*current ? (*current)->version() : 0, &e);
     auto outcome = Submit(e);
     if (!outcome.ok()) return outcome.status();
-    if (!outcome->decision.accepted()) continue;  // another site set one first: on top of it
-    return DoGetPolicy(v1::GetPolicyRequest(), resp);
+    if (outcome->decision.accepted()) return absl::OkStatus();
+    // Another site changed the policy first: again, on top of it.
   }
-  return absl::AbortedError("the policy kept changing at other sites; set it again");
+  return absl::AbortedError("the policy kept changing at other sites; try again");
+}
+
+absl::Status LockServiceImpl::DoSetPolicy(const auth::Principal& who, const v1::SetPolicyRequest& req,
+                                          v1::PolicyVersion* resp) {
+  if (absl::Status s = hosting::CheckSize("the policy", req.yaml().size(), options_.max_definition_bytes); !s.ok())
+    return s;
+  auto parsed = policy::ParsePolicy(req.yaml());
+  if (!parsed.ok())
+    return absl::InvalidArgumentError(fmt::format("the policy file: {}", std::string(parsed.status().message())));
+  if (absl::Status s = SubmitPolicyEvent(who,
+                                         [&](uint64_t latest, v1::Event* e) {
+                                           auto* set = e->mutable_policy_set();
+                                           set->set_version(latest + 1);
+                                           set->set_yaml(req.yaml());
+                                           set->set_sha256(auth::Sha256Hex(req.yaml()));
+                                           set->set_message(req.message());
+                                         });
+      !s.ok())
+    return s;
+  return DoGetPolicy(v1::GetPolicyRequest(), resp);
 }
 
 absl::Status LockServiceImpl::DoGetPolicy(const v1::GetPolicyRequest& req, v1::PolicyVersion* resp) {
@@ -66,26 +77,18 @@ absl::Status LockServiceImpl::DoWaive(const auth::Principal& who, const v1::Waiv
   refused_object_ = id->ToString();
   if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {nullptr, options_.site, ""}); !s.ok())
     return s;
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    if (absl::Status s = runner_->CatchUpPartition(log_->PartitionFor(kPolicyAggregate), options_.apply_timeout);
-        !s.ok())
-      return s;
-    uint64_t last_seq = 0;
-    auto current = LockProjection::ReadPolicy(runner_->db(), 0, &last_seq);
-    if (!current.ok()) return current.status();
-    v1::Event e = NewEvent(who, kPolicyAggregate, last_seq + 1);
-    auto* w = e.mutable_policy_waived();
-    w->set_object(id->ToString());
-    w->set_rule(req.rule());
-    w->set_reason(req.reason());
-    auto outcome = Submit(e);
-    if (!outcome.ok()) return outcome.status();
-    if (!outcome->decision.accepted()) continue;
-    for (auto& x : LockProjection::ReadWaivers(runner_->db(), id->ToString()))
-      if (x.rule() == req.rule()) *resp = std::move(x);
-    return absl::OkStatus();
-  }
-  return absl::AbortedError("the policy kept changing at other sites; waive again");
+  if (absl::Status s = SubmitPolicyEvent(who,
+                                         [&](uint64_t, v1::Event* e) {
+                                           auto* w = e->mutable_policy_waived();
+                                           w->set_object(id->ToString());
+                                           w->set_rule(req.rule());
+                                           w->set_reason(req.reason());
+                                         });
+      !s.ok())
+    return s;
+  for (auto& x : LockProjection::ReadWaivers(runner_->db(), id->ToString()))
+    if (x.rule() == req.rule()) *resp = std::move(x);
+  return absl::OkStatus();
 }
 
 std::pair<std::shared_ptr<const policy::Policy>, uint64_t> LockServiceImpl::PolicyInForce() {
