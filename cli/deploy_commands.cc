@@ -47,6 +47,7 @@ void PrintRelease(const v1::Release& r, bool full) {
                            r.user(), r.site(), r.object_count(), r.changed_size(), r.data_scripts_size(),
                            r.base().empty() ? "" : "  since " + r.base());
   if (!r.description().empty()) std::cout << "  " << r.description() << "\n";
+  if (!r.tasks().empty()) std::cout << "  tasks: " << fmt::format("{}", fmt::join(r.tasks(), ", ")) << "\n";
   for (const auto& a : r.approvals())
     std::cout << fmt::format("  approved for {} by {} {}{}\n", a.environment(), a.user(), When(a.time()),
                              a.comment().empty() ? "" : ": " + a.comment());
@@ -70,6 +71,7 @@ void PrintPlan(const v1::DeploymentPlan& p) {
                            p.changed_objects_size(), p.statements(), p.script_sha256().substr(0, 16),
                            p.plan_seconds());
   for (const auto& c : p.changed_objects()) std::cout << "    " << c << "\n";
+  if (!p.tasks().empty()) std::cout << "  tasks: " << fmt::format("{}", fmt::join(p.tasks(), ", ")) << "\n";
   if (p.data_changes_size() > 0) {
     std::cout << "  reference data:\n";
     for (const auto& d : p.data_changes()) std::cout << "    " << d << "\n";
@@ -113,6 +115,8 @@ void PrintPipeline(const v1::PipelineResponse& p) {
     std::cout << "\n";
   }
   if (p.releases().empty()) std::cout << "(no releases yet: strata release create NAME)\n";
+  for (const auto& r : p.releases())
+    if (!r.tasks().empty()) std::cout << fmt::format("{}: tasks {}\n", r.release(), fmt::join(r.tasks(), ", "));
   std::cout << "\n";
   for (const auto& e : p.environments()) {
     std::cout << fmt::format("{:<10} {}", e.name(), e.current_release().empty() ? "-" : e.current_release());
@@ -222,6 +226,10 @@ void AddDeployCommands(CLI::App& app, DeployCommands* c) {
   c->release_create = rel->add_subcommand("create", "freeze a release (release-manager, dba)");
   c->release_create->add_option("name", c->name, "release name, e.g. 2026.11-1")->required();
   c->release_create->add_option("--objects", c->objects, "only these objects (latest versions)")->delimiter(',');
+  c->release_create->add_option("--tasks", c->tasks,
+                                "the objects of these work items, each at its latest version checked in under one "
+                                "of them")
+      ->delimiter(',');
   c->release_create->add_option("--since", c->since,
                                 "changes since this release or baseline:NAME (default: the newest release)");
   c->release_create->add_option("--data", c->data,
@@ -357,6 +365,7 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
     req.set_name(c.name);
     req.set_description(c.description);
     for (const auto& o : c.objects) req.add_objects(o);
+    for (const auto& t : c.tasks) req.add_tasks(t);
     req.set_since(c.since);
     for (const auto& spec : c.data) {
       auto d = ReadDataScript(spec);

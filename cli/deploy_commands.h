@@ -28,7 +28,7 @@ struct DeployCommands {
   std::string name, url, description, env, release, message, since, override_drift, reason;
   int order = 0;
   bool is_protected = false, allow_data_loss = false, script_only = false, rollback_script = false;
-  std::vector<std::string> deployers, objects, data;
+  std::vector<std::string> deployers, objects, data, tasks;
   uint32_t limit = 0;
   std::optional<uint32_t> stale_after;
 };

@@ -367,6 +367,10 @@ void AddHistoryCommands(CLI::App& app, HistoryCommands* c) {
 
   c->status = app.add_subcommand("status", "who holds what, per user and site, and the latest check-ins");
   c->status->add_option("--recent", c->recent, "how many latest check-ins (default 10)");
+  auto* task = app.add_subcommand("task", "work items: the objects and versions of a piece of work");
+  task->require_subcommand(1);
+  c->task_show = task->add_subcommand("show", "the versions checked in under a work item, and who made them");
+  c->task_show->add_option("task", c->task, "work item, e.g. ABC-123")->required();
 }
 
 std::optional<int> RunHistoryCommand(const HistoryCommands& c, Client& client, const Globals& g) {
@@ -377,6 +381,20 @@ std::optional<int> RunHistoryCommand(const HistoryCommands& c, Client& client, c
   if (*c.baseline) return Baseline(c, client, g);
   if (*c.revert) return Revert(c, client, g);
   if (*c.status) return Status(c, client, g);
+  if (*c.task_show) {
+    v1::GetTaskRequest req;
+    req.set_task(c.task);
+    v1::Task resp;
+    grpc::Status s = client.history().GetTask(client.Context().get(), req, &resp);
+    if (!s.ok()) return Report(s, g);
+    if (g.json) return std::cout << ToJson(resp) << "\n", 0;
+    std::cout << fmt::format("{}: {} objects, {} versions, by {}\n", resp.task(), resp.objects_size(),
+                             resp.versions_size(), fmt::join(resp.users(), ", "));
+    for (const auto& v : resp.versions())
+      std::cout << fmt::format("  {} v{}  {} ({})  {}  {}\n", v.object(), v.version(), v.user(), v.site(), When(v.time()),
+                               v.message());
+    return 0;
+  }
   return std::nullopt;
 }
 

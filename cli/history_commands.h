@@ -22,6 +22,8 @@ struct HistoryCommands {
   CLI::App* baseline_diff = nullptr;
   CLI::App* revert = nullptr;
   CLI::App* status = nullptr;
+  CLI::App* task_show = nullptr;
+  std::string task;
 
   std::string object, name, other, description, message;
   uint64_t from = 0, to = 0;

@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   auto* co = app.add_subcommand("checkout", "check out objects (all or nothing); reserves new names");
   co->add_option("objects", objects, "objects, e.g. table:sales.orders or sales.orders")->required();
   co->add_option("-r,--reason", reason, "why (shown to others)");
+  std::string task;
+  co->add_option("--task", task, "the work item the change belongs to, e.g. ABC-123 (the policy may require one)");
   bool new_object = false;
   co->add_flag("--new", new_object,
                "check out a name whose object was renamed away, to create a new object under it (without it, the "
@@ -176,6 +178,7 @@ int main(int argc, char** argv) {
     for (const auto& o : objects) req.add_objects(o);
     req.set_reason(reason);
     req.set_new_object(new_object);
+    req.set_task(task);
     strata::v1::CheckOutResponse resp;
     s = client.stub().CheckOut(client.Context().get(), req, &resp);
     if (!s.ok()) return Report(s, g);
@@ -389,7 +392,8 @@ int main(int argc, char** argv) {
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& l : resp.locks())
-        rows.push_back({l.object(), l.user(), l.site(), When(l.since()) + " UTC", Age(l.since()), l.reason()});
+        rows.push_back({l.object(), l.user(), l.site(), When(l.since()) + " UTC", Age(l.since()),
+                        l.task().empty() ? l.reason() : fmt::format("[{}] {}", l.task(), l.reason())});
       PrintTable({"OBJECT", "USER", "SITE", "SINCE", "FOR", "REASON"}, rows);
     }
   } else if (*sh) {
@@ -421,6 +425,7 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("checked out:  {}\n", HolderText(h));
       if (h.has_lock() && !h.lock().reason().empty())
         std::cout << fmt::format("reason:       {}\n", h.lock().reason());
+      if (h.has_lock() && !h.lock().task().empty()) std::cout << fmt::format("task:         {}\n", h.lock().task());
       if (h.has_last_check_in()) {
         const auto& c = h.last_check_in();
         std::cout << fmt::format("last checkin: v{} by {} ({}) at {} UTC: {}\n", c.version(), c.user(),

@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <thread>
 
+#include "support/postgres.h"
 #include "support/stack.h"
 
 namespace strata::testing {
@@ -27,10 +29,12 @@ constexpr char kPolicy[] = R"(rules:
 class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true);
-    stack_->Start("boston");
+    stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true, /*with_impact=*/false,
+                                     /*with_deploy=*/true);
+    stack_->Start("boston", {"--shadow-url", TestServerUrl()});
     lock_ = stack_->Stub();
     history_ = stack_->HistoryStub();
+    deploy_ = stack_->DeployStub();
     if (GetParam() == "kafka") {
       london_ = std::make_unique<Stack>("kafka", stack_->broker());
       london_->Start("london");
@@ -56,6 +60,7 @@ class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Stack> stack_, london_;
   std::unique_ptr<v1::LockService::Stub> lock_, bob_lock_;
   std::unique_ptr<v1::HistoryService::Stub> history_;
+  std::unique_ptr<v1::DeployService::Stub> deploy_;
 };
 
 TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiver) {
@@ -165,6 +170,100 @@ TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiv
   EXPECT_EQ(RunCli(stack_->endpoint(), "vera-token", "lint " + stack_->data_dir() + "-t.sql", &out), 1) << out;
   EXPECT_THAT(out, HasSubstr("policy version 2 from"));
   EXPECT_THAT(out, HasSubstr("error prefer-timestamptz: table:sales.events: column at is timestamp without time zone"));
+}
+
+// Work items: the policy requires one at check-out (and its pattern); the
+// versions checked in under each are listed by `task show`; a release built
+// from two work items carries exactly their objects' versions.
+TEST_P(PolicyE2ETest, WorkItemsAreRequiredListedAndReleased) {
+  v1::SetPolicyRequest set;
+  set.set_yaml("rules:\n  require-task: {severity: error, pattern: \"^[A-Z]+-[0-9]+$\", hint: \"the ticket id\"}\n");
+  v1::PolicyVersion version;
+  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
+  for (int i = 0; i < 200; ++i) {
+    v1::PolicyVersion seen;
+    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  auto work = [&](const std::string& task, const std::string& object, const std::string& sql) {
+    v1::CheckOutRequest co;
+    co.add_objects(object);
+    co.set_task(task);
+    v1::CheckOutResponse held;
+    auto s = Bob().CheckOut(Ctx("bob-token").get(), co, &held);
+    if (!s.ok()) return s;
+    v1::CheckInRequest ci;
+    ci.set_object(object);
+    ci.set_definition(sql);
+    ci.set_message(task + " " + object);
+    v1::CheckInResponse done;
+    return Bob().CheckIn(Ctx("bob-token").get(), ci, &done);
+  };
+  auto s = work("", "table:sales.a", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("require-task: name the work item this change belongs to (strata checkout "
+                                           "OBJ --task ID) (hint: the ticket id)"));
+  s = work("abc-1", "table:sales.a", "");
+  EXPECT_THAT(s.error_message(), HasSubstr("work item \"abc-1\" does not match ^[A-Z]+-[0-9]+$"));
+
+  ASSERT_TRUE(work("ABC-1", "schema:sales", "CREATE SCHEMA sales;").ok());
+  ASSERT_TRUE(work("ABC-1", "table:sales.a", "CREATE TABLE sales.a (id bigint PRIMARY KEY);").ok());
+  ASSERT_TRUE(work("ABC-2", "table:sales.b", "CREATE TABLE sales.b (id bigint PRIMARY KEY);").ok());
+  ASSERT_TRUE(work("ABC-2", "table:sales.a", "CREATE TABLE sales.a (id bigint PRIMARY KEY, note text);").ok());
+  ASSERT_TRUE(work("ABC-3", "table:sales.a", "CREATE TABLE sales.a (id bigint PRIMARY KEY, note text, n int);").ok());
+  ASSERT_TRUE(work("ABC-3", "table:sales.c", "CREATE TABLE sales.c (id bigint PRIMARY KEY);").ok());
+
+  v1::GetTaskRequest treq;
+  treq.set_task("ABC-2");
+  v1::Task task;
+  for (int i = 0; i < 200 && task.versions_size() < 2; ++i) {
+    task.Clear();
+    (void)history_->GetTask(Ctx("vera-token").get(), treq, &task);
+    if (task.versions_size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_EQ(task.versions_size(), 2) << task.DebugString();
+  EXPECT_THAT(task.objects(), ::testing::ElementsAre("table:sales.a", "table:sales.b"));
+  EXPECT_EQ(task.versions(0).version(), 2u);
+  EXPECT_THAT(task.users(), ::testing::ElementsAre("bob"));
+  treq.set_task("NOPE-1");
+  EXPECT_EQ(history_->GetTask(Ctx("vera-token").get(), treq, &task).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Exactly the two work items' versions: sales.a at v2 (ABC-3 made v3), no sales.c.
+  v1::CreateReleaseRequest rreq;
+  rreq.set_name("R1");
+  rreq.add_tasks("ABC-2");
+  rreq.add_tasks("ABC-1");
+  v1::Release r1;
+  for (int i = 0; i < 200; ++i) {  // the deploy service may still be reading the last check-ins (Kafka)
+    s = deploy_->CreateRelease(Ctx("rita-token", 60).get(), rreq, &r1);
+    if (s.ok() || s.error_code() != grpc::StatusCode::NOT_FOUND) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::map<std::string, uint64_t> entries;
+  for (const auto& e : r1.entries()) entries[e.object()] = e.version();
+  EXPECT_EQ(entries, (std::map<std::string, uint64_t>{{"schema:sales", 1}, {"table:sales.a", 2}, {"table:sales.b", 1}}));
+  EXPECT_THAT(r1.tasks(), ::testing::ElementsAre("ABC-1", "ABC-2"));
+  rreq.clear_tasks();
+  rreq.add_tasks("NOPE-1");
+  rreq.set_name("R0");
+  EXPECT_EQ(deploy_->CreateRelease(Ctx("rita-token", 60).get(), rreq, &r1).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // A release of everything since R1 says which work items its changes were made under.
+  v1::CreateReleaseRequest since;
+  since.set_name("R2");
+  v1::Release r2;
+  s = deploy_->CreateRelease(Ctx("rita-token", 60).get(), since, &r2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(r2.tasks(), ::testing::ElementsAre("ABC-3"));
+  v1::PipelineResponse pipeline;
+  ASSERT_TRUE(deploy_->Pipeline(Ctx("vera-token").get(), {}, &pipeline).ok());
+  ASSERT_EQ(pipeline.releases_size(), 2);
+  EXPECT_THAT(pipeline.releases(0).tasks(), ::testing::ElementsAre("ABC-3"));
+  EXPECT_THAT(pipeline.releases(1).tasks(), ::testing::ElementsAre("ABC-1", "ABC-2"));
+  std::string out;
+  ASSERT_EQ(RunCli(stack_->history_endpoint(), "vera-token", "task show ABC-1", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("ABC-1: 2 objects, 2 versions, by bob"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PolicyE2ETest, ::testing::Values("embedded", "kafka"));

@@ -75,6 +75,10 @@ std::vector<RuleInfo> MakeRules() {
        kOff,
        {},
        ""},
+      // Work items, at check-out.
+      {"require-task", "every change belongs to a piece of work that is released and promoted as a unit", kOff,
+       {"pattern"},
+       ""},
       // The safety of a change, from the previous version to the new one
       // (sql::DescribeChange's risk rules, made configurable): at check-in.
       {"add-not-null-without-default", "a NOT NULL column without a default fails on a table that has rows", kWarn, {},
@@ -288,6 +292,20 @@ std::vector<Finding> CheckChange(const Policy& policy, const sql::ObjectInfo& be
     out.push_back({f.code, c.severity, after.id.ToString(), text, 0, 0});
   }
   return out;
+}
+
+std::string CheckTask(const Policy& policy, std::string_view schema, const std::string& task) {
+  const RuleConfig c = policy.For("require-task", schema);
+  if (c.severity != Severity::kError) return "";
+  std::string hint;
+  if (auto h = c.options.find("hint"); h != c.options.end() && !h->second.empty()) hint = " (hint: " + h->second + ")";
+  if (task.empty()) return "require-task: name the work item this change belongs to (strata checkout OBJ --task ID)" + hint;
+  auto pat = c.options.find("pattern");
+  if (pat == c.options.end() || pat->second.empty()) return "";
+  RE2 re(pat->second, RE2::Quiet);
+  if (re.ok() && !RE2::PartialMatch(task, re))
+    return fmt::format("require-task: work item \"{}\" does not match {}{}", task, pat->second, hint);
+  return "";
 }
 
 std::string Format(const Finding& f) {

@@ -106,6 +106,10 @@ absl::StatusOr<std::vector<Finding>> CheckChange(const Policy& policy, std::stri
 // The same for definitions analyzed already.
 std::vector<Finding> CheckChange(const Policy& policy, const sql::ObjectInfo& before, const sql::ObjectInfo& after);
 
+// At check-out: what the policy's rule require-task (at error) says of
+// `task` for an object in `schema` ("" : nothing; else the reason).
+std::string CheckTask(const Policy& policy, std::string_view schema, const std::string& task);
+
 // "error naming-table: table:sales.Orders: ..." (no position).
 std::string Format(const Finding& f);
 

@@ -59,8 +59,9 @@ struct Case {
   std::string code, bad, good;
 };
 
-// Rules about a change rather than a definition (CheckChange).
-const std::vector<std::string> kChangeRules = {
+// Rules about a change rather than a definition (CheckChange), or a
+// check-out (CheckTask).
+const std::vector<std::string> kChangeRules = {"require-task",
     "add-not-null-without-default", "change-column-type", "narrow-column-type", "set-not-null",
     "volatile-default-rewrite", "drop-column", "enum-value-removed", "function-return-type-change"};
 
@@ -257,6 +258,16 @@ TEST(Lint, FortyRulesOverAThousandTablesIsStable) {
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->size(), b->size());
   for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ(Format((*a)[i]), Format((*b)[i]));
+}
+
+TEST(CheckTask, TheWorkItemAPolicyRequires) {
+  EXPECT_EQ(CheckTask(DefaultPolicy(), "sales", ""), "") << "off by default";
+  auto p = ParsePolicy("rules:\n  require-task: {severity: error, pattern: \"^[A-Z]+-[0-9]+$\", schemas: [sales]}\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(CheckTask(*p, "sales", ""), HasSubstr("name the work item"));
+  EXPECT_THAT(CheckTask(*p, "sales", "abc-1"), HasSubstr("work item \"abc-1\" does not match ^[A-Z]+-[0-9]+$"));
+  EXPECT_EQ(CheckTask(*p, "sales", "ABC-123"), "");
+  EXPECT_EQ(CheckTask(*p, "audit", ""), "") << "outside the rule's schemas";
 }
 
 }  // namespace

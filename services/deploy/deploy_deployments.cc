@@ -169,6 +169,12 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
   for (auto& d : data->drift) p.drift.push_back(std::move(d));
   for (auto& f : data->findings) p.findings.push_back(std::move(f));
   p.data_changes = std::move(data->changes);
+  // The team's policy over the target state, about what changes.
+  auto policy = PolicyFindings(target, p.changed);
+  if (!policy.ok()) return policy.status();
+  for (auto& f : policy->findings) p.findings.push_back(std::move(f));
+  p.policy_errors = std::move(policy->errors);
+  p.policy_version = policy->version;
   // A foreign key added to rows that reference rows this plan inserts:
   // after them ("after the schema steps they need, before those that need them").
   schemadiff::Plan forward_before = p.forward;
@@ -325,11 +331,15 @@ absl::Status DeployServiceImpl::DoPlan(const auth::Principal& who, const v1::Pla
   if (!p.ok()) return p.status();
   if (absl::Status s = ChangesInScope(who, p->changed, "plan"); !s.ok()) return s;
   FillPlan(*p, rel->release().name(), resp);
+  *resp->mutable_tasks() = rel->release().tasks();
   for (auto& b : *blockers) resp->add_blockers(std::move(b));
   if (!p->drift.empty())
     resp->add_blockers(fmt::format("{} has drifted from what Strata deployed there ({} objects); a dba can "
                                    "deploy anyway with --override-drift REASON",
                                    req.environment(), p->drift.size()));
+  if (!p->policy_errors.empty())
+    resp->add_blockers(fmt::format("its changes break the team's policy (version {}): {}", p->policy_version,
+                                   fmt::join(p->policy_errors, "; ")));
   return absl::OkStatus();
 }
 
@@ -384,6 +394,11 @@ absl::Status DeployServiceImpl::DoDeploy(const auth::Principal& who, const v1::D
   if (!p.ok()) return p.status();
   if (absl::Status s = ChangesInScope(who, p->changed); !s.ok()) return s;
   if (!p->drift.empty() && req.override_drift_reason().empty()) return DriftRefusal(req.environment(), p->drift);
+  if (!p->policy_errors.empty())
+    return absl::FailedPreconditionError(fmt::format(
+        "release {} breaks the team's policy (version {}); nothing was run:\n  {}\na dba waives a rule for an "
+        "object: strata policy waive OBJ RULE -r REASON",
+        req.release(), p->policy_version, fmt::join(p->policy_errors, "\n  ")));
   if (!p->forward.data_loss.empty() && !req.allow_data_loss())
     return absl::FailedPreconditionError(fmt::format(
         "the plan loses data; deploy with --allow-data-loss if that is intended:\n  {}",

@@ -56,6 +56,12 @@ std::string Succeeded(const std::string& env, const std::string& release) {
   return "s/" + env + std::string(1, '\0') + release;
 }
 std::string DataTable(const std::string& qualified) { return "t/" + qualified; }
+std::string TaskObject(const std::string& task, const std::string& id) {
+  return "T/" + task + std::string(1, '\0') + id;
+}
+std::string VersionTask(const std::string& id, uint64_t version) {
+  return fmt::format("K/{}{}{:020d}", id, '\0', version);
+}
 std::string DataVersion(const std::string& qualified, uint64_t version) {
   return fmt::format("R/{}{}{:020d}", qualified, '\0', version);
 }
@@ -185,7 +191,39 @@ absl::Status DeployProjection::Apply(const v1::Event& e, const eventlog::Positio
   if (e.aggregate().rfind("release:", 0) == 0) return ApplyRelease(e, txn);
   if (e.aggregate().rfind("baseline:", 0) == 0) return ApplyBaseline(e, txn);
   if (e.aggregate().rfind("data:", 0) == 0) return ApplyData(e, txn);
+  if (e.aggregate().rfind("policy:", 0) == 0) return ApplyPolicy(e, txn);
   return absl::OkStatus();
+}
+
+// The policy (decided by the lock service): its latest file and the waivers,
+// for findings at release creation and in plans.
+absl::Status DeployProjection::ApplyPolicy(const v1::Event& e, projection::StateTxn& txn) {
+  auto stored = txn.Get("Y/facts");
+  if (!stored.ok()) return stored.status();
+  decide::AggregateFacts facts;
+  if (*stored) {
+    const size_t nul = (*stored)->find('\0');
+    if (nul == std::string::npos || !absl::SimpleAtoi((*stored)->substr(0, nul), &facts.last_seq) ||
+        !absl::SimpleAtoi((*stored)->substr(nul + 1), &facts.latest_version))
+      return absl::DataLossError("corrupt deploy state at Y/facts");
+  }
+  if (!decide::Decide(e, facts).accepted()) return absl::OkStatus();
+  decide::Advance(e, &facts);
+  txn.Put("Y/facts", fmt::format("{}{}{}", facts.last_seq, '\0', facts.latest_version));
+  if (e.has_policy_set()) txn.Put("Y/policy", e.policy_set().SerializeAsString());
+  if (e.has_policy_waived())
+    txn.Put("Y/w/" + e.policy_waived().object() + std::string(1, '\0') + e.policy_waived().rule(),
+            e.policy_waived().SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::PolicySet>> DeployProjection::ReadPolicy(rocksdb::DB* db) {
+  return ReadMessage<v1::PolicySet>(db, "Y/policy");
+}
+
+bool DeployProjection::Waived(rocksdb::DB* db, const std::string& object, const std::string& rule) {
+  std::string ignored;
+  return db->Get(rocksdb::ReadOptions(), "Y/w/" + object + std::string(1, '\0') + rule, &ignored).ok();
 }
 
 absl::Status DeployProjection::ApplyData(const v1::Event& e, projection::StateTxn& txn) {
@@ -260,6 +298,11 @@ absl::Status DeployProjection::ApplyObject(const v1::Event& e, projection::State
     obj.set_latest_sha256(e.checked_in().definition_sha256());
     obj.set_dropped(e.checked_in().dropped());
     txn.PutBlind(keys::Version(id, e.checked_in().version()), e.checked_in().definition());
+    if (!e.checked_in().task().empty()) {
+      // The work item's latest version of the object (versions only grow).
+      txn.PutBlind(keys::TaskObject(e.checked_in().task(), id), std::to_string(e.checked_in().version()));
+      txn.PutBlind(keys::VersionTask(id, e.checked_in().version()), e.checked_in().task());
+    }
     if (!e.checked_in().renamed_columns().empty() || !e.checked_in().renamed_from().empty()) {
       v1::ObjectCheckedIn renames;
       *renames.mutable_renamed_columns() = e.checked_in().renamed_columns();
@@ -314,6 +357,7 @@ absl::Status DeployProjection::ApplyRelease(const v1::Event& e, projection::Stat
     *rel->mutable_changed() = c.changed();
     rel->set_base(c.base());
     *rel->mutable_data_scripts() = c.data_scripts();
+    *rel->mutable_tasks() = c.tasks();
     rel->set_object_count(c.entries_size());
   } else if (e.has_release_approved()) {
     v1::Approval* a = rel->add_approvals();
@@ -581,6 +625,25 @@ absl::StatusOr<std::map<std::string, internal::DeploymentRecord>> DeployProjecti
 absl::StatusOr<std::optional<v1::BaselineCreated>> DeployProjection::ReadBaseline(rocksdb::DB* db,
                                                                                 const std::string& name) {
   return ReadMessage<v1::BaselineCreated>(db, keys::Baseline(name));
+}
+
+absl::StatusOr<std::map<std::string, uint64_t>> DeployProjection::ReadTask(rocksdb::DB* db, const std::string& task) {
+  std::map<std::string, uint64_t> out;
+  const std::string prefix = "T/" + task + std::string(1, '\0');
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    uint64_t v = 0;
+    if (!absl::SimpleAtoi(it->value().ToString(), &v))
+      return absl::DataLossError("corrupt deploy state at " + it->key().ToString());
+    out[it->key().ToString().substr(prefix.size())] = v;
+  }
+  return out;
+}
+
+std::string DeployProjection::TaskOfVersion(rocksdb::DB* db, const std::string& id, uint64_t version) {
+  std::string task;
+  if (!db->Get(rocksdb::ReadOptions(), keys::VersionTask(id, version), &task).ok()) return "";
+  return task;
 }
 
 absl::StatusOr<std::optional<internal::DataTableState>> DeployProjection::ReadDataTable(rocksdb::DB* db,

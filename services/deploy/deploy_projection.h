@@ -19,7 +19,11 @@
 //   d/<environment>\0<seq %020d>    -> deployment id (an environment's deployments in order)
 //   L/<environment>\0<release>     -> deployment id (the release's latest deployment there)
 //   s/<environment>\0<release>     -> "" (the release succeeded there once)
+//   T/<task>\0<object id>          -> latest version checked in under the work item (decimal)
+//   K/<object id>\0<version %020d>  -> the work item the version was checked in under
 //   t/<schema>.<table>             -> strata.internal.DataTableState (a tracked table's data aggregate)
+//   Y/facts, Y/policy              -> the policy aggregate's facts ("seq\0version"), its latest PolicySet
+//   Y/w/<object id>\0<rule>        -> strata.v1.PolicyWaived (waivers in force)
 //   R/<schema>.<table>\0<version %020d> -> strata.internal.DataVersionRecord (its rows at that version)
 //
 // Thread-safety: Apply/Flush/BatchDone run on the runner's thread; the
@@ -77,6 +81,8 @@ std::string EnvironmentDeploymentsPrefix(const std::string& env);
 std::string LatestDeploymentOfRelease(const std::string& env, const std::string& release);
 std::string Succeeded(const std::string& env, const std::string& release);
 std::string DataTable(const std::string& qualified);
+std::string TaskObject(const std::string& task, const std::string& id);
+std::string VersionTask(const std::string& id, uint64_t version);
 std::string DataVersion(const std::string& qualified, uint64_t version);
 }  // namespace keys
 
@@ -161,6 +167,13 @@ class DeployProjection : public projection::Projection {
                                                                                const std::string& env,
                                                                                size_t limit = 0);
   static absl::StatusOr<std::optional<v1::BaselineCreated>> ReadBaseline(rocksdb::DB* db, const std::string& name);
+  // The team's policy in force (none: never set), and whether a rule is waived for an object.
+  static absl::StatusOr<std::optional<v1::PolicySet>> ReadPolicy(rocksdb::DB* db);
+  static bool Waived(rocksdb::DB* db, const std::string& object, const std::string& rule);
+  // A work item's objects, each at the latest version checked in under it.
+  static absl::StatusOr<std::map<std::string, uint64_t>> ReadTask(rocksdb::DB* db, const std::string& task);
+  // The work item a version was checked in under ("" none).
+  static std::string TaskOfVersion(rocksdb::DB* db, const std::string& id, uint64_t version);
   // Reference data, by the table's qualified name ("sales.status_codes").
   static absl::StatusOr<std::optional<internal::DataTableState>> ReadDataTable(rocksdb::DB* db,
                                                                               const std::string& qualified);
@@ -198,6 +211,7 @@ class DeployProjection : public projection::Projection {
   absl::Status ApplyRelease(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyBaseline(const v1::Event& e, projection::StateTxn& txn);
   absl::Status ApplyData(const v1::Event& e, projection::StateTxn& txn);
+  absl::Status ApplyPolicy(const v1::Event& e, projection::StateTxn& txn);
   void Publish(const v1::Event& e, const decide::Decision& d);
   std::function<void()> on_guard_change_;
 

@@ -53,6 +53,8 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
         fmt::format("release name '{}' must be 1-100 letters, digits, '.', '-' or '_'", req.name()));
   if (!req.objects().empty() && !req.since().empty())
     return absl::InvalidArgumentError("name objects or --since, not both");
+  if (!req.objects().empty() && !req.tasks().empty())
+    return absl::InvalidArgumentError("name objects or work items (--tasks), not both");
   if (absl::Status s = runner_->CatchUp(options_.apply_timeout); !s.ok()) return s;
   if (auto r = DeployProjection::ReadRelease(db(), req.name()); r.ok() && *r)
     return absl::AlreadyExistsError(fmt::format("release {} exists already; releases are immutable", req.name()));
@@ -89,7 +91,25 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   // Named objects are read one by one; "everything since" reads every head.
   std::map<std::string, DeployProjection::Head> named_heads;
   absl::StatusOr<std::map<std::string, DeployProjection::Head>> heads = named_heads;
-  if (req.objects().empty()) {
+  std::vector<std::string> task_objects;  // --tasks: the objects, in id order
+  if (!req.tasks().empty()) {
+    // Each object of the work items at the latest version checked in under
+    // one of them, not a later version made for other work.
+    for (const auto& task : req.tasks()) {
+      auto versions = DeployProjection::ReadTask(db(), task);
+      if (!versions.ok()) return versions.status();
+      if (versions->empty())
+        return absl::NotFoundError(fmt::format("no version was checked in under work item {}", task));
+      for (const auto& [id, version] : *versions) {
+        auto& head = (*heads)[id];
+        if (version <= head.version) continue;
+        auto def = DeployProjection::ReadDefinition(db(), id, version);
+        if (!def.ok()) return def.status();
+        head = {version, auth::Sha256Hex(*def), def->empty()};
+      }
+    }
+    for (const auto& [id, head] : *heads) task_objects.push_back(id);
+  } else if (req.objects().empty()) {
     heads = DeployProjection::ReadHeads(db());
     // Every tracked table's rows at their latest data version.
     if (heads.ok())
@@ -178,6 +198,8 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
       take_latest(id->ToString());
     }
     for (const auto& id : left_names) take_latest(id);
+  } else if (!task_objects.empty()) {
+    for (const auto& id : task_objects) take_latest(id);
   } else {
     for (const auto& [id, head] : *heads) take_latest(id);
   }
@@ -190,6 +212,17 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
 
   if (absl::Status s = ChangesInScope(who, changed); !s.ok()) return s;
   if (absl::Status s = CheckDataFits(state); !s.ok()) return s;
+  {
+    Entries entries;
+    for (const auto& [id, entry] : state) *entries.Add() = entry;
+    auto report = PolicyFindings(entries, changed);
+    if (!report.ok()) return report.status();
+    if (!report->errors.empty())
+      return absl::FailedPreconditionError(fmt::format(
+          "release {}: its changes break the team's policy (version {}):\n  {}\nfix them, or a dba waives a rule for "
+          "an object: strata policy waive OBJ RULE -r REASON",
+          req.name(), report->version, fmt::join(report->errors, "\n  ")));
+  }
   // Its objects must load together into PostgreSQL (a shadow database), or
   // no environment could reach its state. A shadow server that cannot be
   // reached does not stop the release: plans load it again.
@@ -211,6 +244,13 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   for (auto& [id, entry] : state) *rc->add_entries() = entry;
   for (const auto& c : changed) rc->add_changed(c);
   rc->set_base(base->second);
+  // The work items it carries: those named, or those its changes were made under.
+  std::set<std::string> tasks(req.tasks().begin(), req.tasks().end());
+  if (tasks.empty())
+    for (const auto& c : changed)
+      if (auto it = state.find(c); it != state.end())
+        if (std::string t = DeployProjection::TaskOfVersion(db(), c, it->second.version()); !t.empty()) tasks.insert(t);
+  for (const auto& t : tasks) rc->add_tasks(t);
   for (const auto& ds : req.data_scripts()) {
     auto* out = rc->add_data_scripts();
     *out = ds;
@@ -270,6 +310,7 @@ absl::Status DeployServiceImpl::DoPipeline(v1::PipelineResponse* resp) {
     v1::PipelineRow* row = resp->add_releases();
     row->set_release(r.release().name());
     *row->mutable_created() = r.release().time();
+    *row->mutable_tasks() = r.release().tasks();
     for (size_t i = 0; i < envs->size(); ++i) {
       const v1::Environment& e = (*envs)[i].environment();
       std::string cell;

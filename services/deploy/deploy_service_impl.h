@@ -20,6 +20,7 @@
 //   deploy_data.cc          reference data: tracking tables, data versions
 //                           (check-in, show, diff), their part of imports
 //                           and releases.
+//   deploy_policy.cc        the team's policy over a release's state.
 //   deploy_data_plan.cc     reference data in plans: the INSERT / UPDATE /
 //                           DELETE steps in foreign-key order, drift of rows,
 //                           rows a delete would leave without their reference.
@@ -93,6 +94,8 @@ struct Prepared {
   std::vector<std::string> drift;
   std::vector<v1::Finding> findings;
   std::vector<std::string> data_changes;  // one line per tracked table the plan moves
+  std::vector<std::string> policy_errors;  // the team's policy: errors not waived (they block)
+  uint64_t policy_version = 0;
   double seconds = 0;
 };
 
@@ -419,6 +422,17 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   absl::StatusOr<DataPlan> PlanData(const v1::Environment& env, const Entries& current, const Entries& target);
   // Drift of rows only (CheckDrift, rollback).
   absl::StatusOr<std::vector<std::string>> DataDrift(const v1::Environment& env, const Entries& current);
+
+  // ---- the team's policy (deploy_policy.cc) --------------------------------
+
+  struct PolicyReport {
+    uint64_t version = 0;                // 0: no policy set
+    std::vector<v1::Finding> findings;   // about the changed objects ("policy:<rule>")
+    std::vector<std::string> errors;     // not waived: they block
+  };
+  // The release state `state` linted as a whole under the policy in force;
+  // what concerns the objects in `changed`.
+  absl::StatusOr<PolicyReport> PolicyFindings(const Entries& state, const std::vector<std::string>& changed);
 
   // ---- the pipeline (deploy_releases.cc) ----------------------------------
 

@@ -39,6 +39,10 @@ std::string Audit(int32_t partition, int64_t offset) {
   return out;
 }
 std::string ChainHead(int32_t partition) { return fmt::format("c/{:08d}", partition); }
+std::string TaskVersion(const std::string& task, const std::string& id, uint64_t version) {
+  return fmt::format("w/{}{}{}{}{:020d}", task, '\0', id, '\0', version);
+}
+std::string TaskPrefix(const std::string& task) { return "w/" + task + std::string(1, '\0'); }
 std::string Baseline(const std::string& name) { return "B/" + name; }
 std::string Day(std::string_view day) { return "d/" + std::string(day); }
 std::string DayOf(const google::protobuf::Timestamp& t) {
@@ -245,6 +249,8 @@ void HistoryProjection::ApplyObjectEvent(const v1::Event& event,
       txn.PutBlind(keys::Version(id, ci.version()), v.SerializeAsString());
       txn.PutBlind("k/" + keys::TimeSuffix(TimeNanos(event.time()), position.partition, position.offset),
                    keys::Version(id, ci.version()));
+      // The work item's versions (`strata task show`).
+      if (!ci.task().empty()) txn.PutBlind(keys::TaskVersion(ci.task(), id, ci.version()), "");
       ++check_ins_per_day_[keys::DayOf(event.time())];
       break;
     }

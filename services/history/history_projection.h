@@ -14,6 +14,7 @@
 // where <time><p><o> is big-endian: event time in ns (8 bytes), partition (4),
 // offset (8), so index keys sort by time, then log position.
 //   B/<name>                        baselines
+//   w/<task>\0<object>\0<version:20> the versions checked in under a work item
 //   d/<YYYY-MM-DD>                  accepted check-ins that UTC day (decimal)
 #pragma once
 
@@ -45,6 +46,8 @@ std::string Audit(int32_t partition, int64_t offset);
 std::string AuditPartitionPrefix(int32_t partition);
 std::string ChainHead(int32_t partition);
 std::string Baseline(const std::string& name);
+std::string TaskVersion(const std::string& task, const std::string& id, uint64_t version);
+std::string TaskPrefix(const std::string& task);
 std::string Day(std::string_view day);  // "d/2026-12-05"
 std::string DayOf(const google::protobuf::Timestamp& t);  // "2026-12-05" (UTC)
 // Index suffix shared by the t/, u/, j/, x/, k/ indexes, and its time part.

@@ -3,6 +3,7 @@
 #include <dtl/dtl.hpp>
 
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -75,6 +76,42 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (!v.ok()) return v.status();
       if (absl::Status s = hosting::RequireObjectInScope(who, v->object(), ReadAudit()); !s.ok()) return s;
       *resp = std::move(*v);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetTask(grpc::ServerContext* ctx, const v1::GetTaskRequest* req, v1::Task* resp) override {
+    return Handle(ctx, [&](const auth::Principal& who) -> absl::Status {
+      if (req->task().empty()) return absl::InvalidArgumentError("name the work item, e.g. ABC-123");
+      resp->set_task(req->task());
+      std::set<std::string> objects, users;
+      const std::string prefix = keys::TaskPrefix(req->task());
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        const std::string rest = it->key().ToString().substr(prefix.size());
+        const size_t nul = rest.find('\0');
+        if (nul == std::string::npos) continue;
+        const std::string object = rest.substr(0, nul);
+        if (!hosting::ObjectInScope(who, object)) continue;
+        std::string value;
+        v1::Version v;
+        if (!db()->Get(rocksdb::ReadOptions(), keys::Version(object, std::stoull(rest.substr(nul + 1))), &value).ok() ||
+            !v.ParseFromString(value))
+          continue;
+        auto* tv = resp->add_versions();
+        tv->set_object(object);
+        tv->set_version(v.version());
+        tv->set_user(v.user());
+        tv->set_site(v.site());
+        *tv->mutable_time() = v.time();
+        tv->set_message(v.message());
+        objects.insert(object);
+        users.insert(v.user());
+      }
+      if (resp->versions().empty())
+        return absl::NotFoundError(fmt::format("no version was checked in under work item {}", req->task()));
+      for (const auto& o : objects) resp->add_objects(o);
+      for (const auto& u : users) resp->add_users(u);
       return absl::OkStatus();
     });
   }

@@ -33,6 +33,7 @@ void SetLock(const v1::Event& e, v1::ObjectHead* head) {
   l->set_site(e.actor().site());
   *l->mutable_since() = Ts(e);
   l->set_reason(e.checked_out().reason());
+  l->set_task(e.checked_out().task());
 }
 
 }  // namespace

@@ -103,6 +103,7 @@ absl::StatusOr<std::optional<v1::ObjectHead>> LockServiceImpl::Decide(const auth
 absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::CheckOutRequest& req,
                         v1::CheckOutResponse* resp) {
   if (req.objects().empty()) return absl::InvalidArgumentError("name at least one object to check out");
+  if (req.task().size() > 200) return absl::InvalidArgumentError("a work item's id is at most 200 characters");
   std::vector<model::ObjectId> ids;
   std::optional<internal::ObjectState> first_state;  // read while following renames
   for (const auto& text : req.objects()) {
@@ -120,6 +121,12 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
     if (ids.empty()) first_state = std::move(state);
     ids.push_back(*id);
   }
+  // The team's policy may require a work item (rule require-task).
+  for (const auto& id : ids)
+    if (absl::Status s = CheckTask(id, req.task()); !s.ok()) {
+      refused_object_ = id.ToString();
+      return s;
+    }
   std::vector<std::string> batch;
   if (ids.size() > 1)
     for (const auto& id : ids) batch.push_back(id.ToString());
@@ -138,6 +145,7 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
         return absl::FailedPreconditionError(HeldBy(s->head().lock()));
       }
       e->mutable_checked_out()->set_reason(req.reason());
+      e->mutable_checked_out()->set_task(req.task());
       for (const auto& b : batch) e->mutable_checked_out()->add_batch(b);
       newly_taken = true;
       return true;
@@ -222,6 +230,7 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
     ci->set_message(req.message());
     ci->set_definition_sha256(sha);
     ci->set_keep_checked_out(req.keep_checked_out());
+    ci->set_task(s->head().lock().task());
     return true;
   }, !proving && state.ok() ? &*state : nullptr);
   if (!head.ok()) return head.status();

@@ -340,6 +340,9 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head, std::string_view definition,
                            const sql::ParsedSql& parsed, const sql::ObjectInfo& info,
                            google::protobuf::RepeatedPtrField<std::string>* warnings);
+  // A check-out's work item under the policy (rule require-task):
+  // FAILED_PRECONDITION saying what the policy asks for.
+  absl::Status CheckTask(const model::ObjectId& id, const std::string& task);
   // The analysis of `id` at `version` (whose definition is `definition`),
   // from the cache of recent check-ins or analyzed now; null if it does not parse.
   std::shared_ptr<const sql::ObjectInfo> AnalysisOf(const std::string& id, uint64_t version,

@@ -143,6 +143,14 @@ void LockServiceImpl::RememberAnalysis(const std::string& id, uint64_t version, 
   }
 }
 
+absl::Status LockServiceImpl::CheckTask(const model::ObjectId& id, const std::string& task) {
+  const auto [pol, version] = PolicyInForce();
+  if (version == 0) return absl::OkStatus();
+  const std::string why = policy::CheckTask(*pol, id.schema, task);
+  if (why.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format("{}: the team's policy (version {}): {}", id.ToString(), version, why));
+}
+
 absl::Status LockServiceImpl::CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head,
                                           std::string_view definition, const sql::ParsedSql& parsed,
                                           const sql::ObjectInfo& info,
