@@ -31,7 +31,10 @@ class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     stack_ = std::make_unique<Stack>(GetParam(), nullptr, /*with_history=*/true, /*with_impact=*/false,
                                      /*with_deploy=*/true);
-    stack_->Start("boston", {"--shadow-url", TestServerUrl()});
+    dev_ = std::make_unique<ScratchDatabase>("strata_policy_dev");
+    const std::string secrets = stack_->data_dir() + "-secrets.yaml";
+    std::ofstream(secrets) << "environments:\n  dev: {password: '" << SplitPassword(dev_->url()).second << "'}\n";
+    stack_->Start("boston", {"--shadow-url", TestServerUrl(), "--secrets-file", secrets});
     lock_ = stack_->Stub();
     history_ = stack_->HistoryStub();
     deploy_ = stack_->DeployStub();
@@ -61,6 +64,7 @@ class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<v1::LockService::Stub> lock_, bob_lock_;
   std::unique_ptr<v1::HistoryService::Stub> history_;
   std::unique_ptr<v1::DeployService::Stub> deploy_;
+  std::unique_ptr<ScratchDatabase> dev_;
 };
 
 TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiver) {
@@ -264,6 +268,86 @@ TEST_P(PolicyE2ETest, WorkItemsAreRequiredListedAndReleased) {
   std::string out;
   ASSERT_EQ(RunCli(stack_->history_endpoint(), "vera-token", "task show ABC-1", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("ABC-1: 2 objects, 2 versions, by bob"));
+}
+
+// A release is held to the policy as a whole: rules that need other objects
+// (an index is an object of its own) and a policy set after the check-ins
+// reach it; errors block its creation, its plan and its deployment until a
+// dba waives them; findings show in the plan.
+TEST_P(PolicyE2ETest, ReleasesAndPlansAreHeldToThePolicyAsAWhole) {
+  v1::SetPolicyRequest set;
+  set.set_yaml("rules:\n  require-fk-index: error\n  naming-table: {severity: warning, pattern: \"^t_\"}\n");
+  v1::PolicyVersion version;
+  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
+  for (int i = 0; i < 200; ++i) {
+    v1::PolicyVersion seen;
+    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  v1::CheckInResponse resp;
+  ASSERT_TRUE(CheckIn("schema:sales", "CREATE SCHEMA sales;", &resp).ok());
+  ASSERT_TRUE(CheckIn("table:sales.parent", "CREATE TABLE sales.parent (id bigint PRIMARY KEY);", &resp).ok());
+  auto s = CheckIn("table:sales.child",
+                   "CREATE TABLE sales.child (id bigint PRIMARY KEY, parent_id bigint REFERENCES sales.parent (id));",
+                   &resp);
+  ASSERT_TRUE(s.ok()) << "the index is another object: not a check-in's business: " << s.error_message();
+  EXPECT_THAT(resp.warnings(), Contains(HasSubstr("naming-table")));
+
+  v1::CreateReleaseRequest rreq;
+  rreq.set_name("R1");
+  v1::Release r1;
+  s = deploy_->CreateRelease(Ctx("rita-token", 60).get(), rreq, &r1);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("release R1: its changes break the team's policy (version 1)"));
+  EXPECT_THAT(s.error_message(), HasSubstr("table:sales.child: error require-fk-index: foreign key (parent_id) of child"));
+  v1::WaiveRequest waive;
+  waive.set_object("table:sales.child");
+  waive.set_rule("require-fk-index");
+  waive.set_reason("a small table");
+  v1::Waiver waiver;
+  ASSERT_TRUE(lock_->Waive(Ctx("dana-token").get(), waive, &waiver).ok());
+  for (int i = 0; i < 200; ++i) {
+    s = deploy_->CreateRelease(Ctx("rita-token", 60).get(), rreq, &r1);
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::AddEnvironmentRequest env;
+  env.set_name("dev");
+  env.set_url(SplitPassword(dev_->url()).first);
+  v1::Environment added;
+  ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &added).ok());
+  v1::PlanRequest preq;
+  preq.set_release("R1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  ASSERT_TRUE(deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan).ok());
+  std::vector<std::string> findings;
+  for (const auto& f : plan.findings()) findings.push_back(f.code() + " " + f.object() + " " + f.severity() + ": " + f.reason());
+  EXPECT_THAT(findings, Contains(HasSubstr("policy:require-fk-index table:sales.child error: foreign key (parent_id)")));
+  EXPECT_THAT(findings, Contains(HasSubstr("(waived)")));
+  EXPECT_THAT(findings, Contains(HasSubstr("policy:naming-table table:sales.parent warning")));
+  EXPECT_TRUE(plan.blockers().empty()) << plan.DebugString();
+
+  // A stricter policy set afterwards reaches the release: its plan and deployment are blocked.
+  set.set_yaml("rules:\n  require-fk-index: error\n  naming-table: {severity: error, pattern: \"^t_\"}\n");
+  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
+  for (int i = 0; i < 200; ++i) {
+    plan.Clear();
+    ASSERT_TRUE(deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan).ok());
+    if (!plan.blockers().empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_THAT(plan.blockers(), Contains(HasSubstr("its changes break the team's policy (version 2)")));
+  v1::DeployRequest dreq;
+  dreq.set_release("R1");
+  dreq.set_environment("dev");
+  v1::Deployment d;
+  s = deploy_->Deploy(Ctx("alice-token", 120).get(), dreq, &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("nothing was run"));
+  EXPECT_THAT(s.error_message(), HasSubstr("table:sales.parent: error naming-table"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PolicyE2ETest, ::testing::Values("embedded", "kafka"));
