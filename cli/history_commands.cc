@@ -319,6 +319,15 @@ int Status(const HistoryCommands& c, Client& client, const Globals& g) {
     std::cout << "\nlatest check-ins:\n";
     PrintTable({"TIME", "USER", "SITE", "VERSION", "MESSAGE"}, rows);
   }
+  if (resp.policy_version() > 0) {
+    std::cout << fmt::format("\npolicy version {} in force", resp.policy_version());
+    if (resp.waivers().empty()) std::cout << "; no waivers\n";
+    else std::cout << fmt::format("; {} waiver(s):\n", resp.waivers_size());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& w : resp.waivers())
+      rows.push_back({w.object(), w.rule(), w.user(), When(w.time()) + " UTC", Short(w.reason(), 50)});
+    if (!rows.empty()) PrintTable({"OBJECT", "RULE", "BY", "SINCE", "REASON"}, rows);
+  }
   return 0;
 }
 

@@ -426,6 +426,9 @@ int main(int argc, char** argv) {
       if (h.has_lock() && !h.lock().reason().empty())
         std::cout << fmt::format("reason:       {}\n", h.lock().reason());
       if (h.has_lock() && !h.lock().task().empty()) std::cout << fmt::format("task:         {}\n", h.lock().task());
+      for (const auto& f : h.policy_findings()) std::cout << fmt::format("policy:       {}\n", f);
+      for (const auto& w : h.waivers())
+        std::cout << fmt::format("waived:       {} by {} {}: {}\n", w.rule(), w.user(), When(w.time()), w.reason());
       if (h.has_last_check_in()) {
         const auto& c = h.last_check_in();
         std::cout << fmt::format("last checkin: v{} by {} ({}) at {} UTC: {}\n", c.version(), c.user(),

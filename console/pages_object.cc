@@ -137,6 +137,13 @@ Page ObjectPage(Backend& b, const PageRequest& r) {
   h += "<dl class=\"facts\">";
   h += fmt::format("<dt>Latest version</dt><dd id=\"latest\">{}</dd>", latest ? fmt::format("v{}{}", latest, head.dropped() ? " (dropped)" : "")
                                                                           : "none yet (reserved)");
+  if (!head.policy_findings().empty() || !head.waivers().empty()) {
+    std::string items;
+    for (const auto& f : head.policy_findings()) items += "<li>" + Esc(f) + "</li>";
+    for (const auto& w : head.waivers())
+      items += fmt::format("<li>waived: {} by {}: {}</li>", Esc(w.rule()), Esc(w.user()), Esc(w.reason()));
+    h += fmt::format("<dt>Policy</dt><dd id=\"policy\"><ul>{}</ul></dd>", items);
+  }
   h += fmt::format("<dt>Holder</dt><dd id=\"holder\">{}</dd>",
                    head.has_lock() ? fmt::format("{} ({}) since {} — {}", Esc(head.lock().user()), Esc(head.lock().site()),
                                                  TimeText(absl::FromUnixSeconds(head.lock().since().seconds())),

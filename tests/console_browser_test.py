@@ -171,7 +171,9 @@ def main():
         run.shot("signin")
         d.find_element(By.ID, "token").send_keys("wrong-token")
         d.find_element(By.ID, "signin").click()
-        check("not known" in d.find_element(By.ID, "problem").text, "a wrong token is refused")
+        # The refusal is a new page: wait for it rather than read the old one.
+        wait_for(d, lambda: "not known" in d.find_element(By.ID, "problem").text, 5, "the refusal of a wrong token")
+        check(True, "a wrong token is refused")
 
         # bob watches "who holds what"; alice checks out from the CLI at another site.
         sign_in(run, "bob-token", "/locks")
@@ -209,7 +211,16 @@ def main():
         run.cli("alice-token", "checkout", "view:sales.open_orders")
         run.cli("alice-token", "checkin", "view:sales.open_orders", "-f", run.dir + "/view.sql", "-m", "open orders",
                 "--keep")
+        # The team's policy: its findings and a waiver on the object page.
+        with open(run.dir + "/policy.yaml", "w") as f:
+            f.write("rules:\n  naming-table: {severity: warning, pattern: \"^t_\"}\n")
+        run.cli("dana-token", "policy", "set", run.dir + "/policy.yaml", "-m", "names")
+        run.cli("dana-token", "policy", "waive", "table:sales.orders", "naming-column", "-r", "legacy columns")
         d.get(url + "/objects/table:sales.orders")
+        policy = d.find_element(By.ID, "policy").text
+        check("warning naming-table: table name \"orders\" does not match ^t_" in policy,
+              "the object page shows the policy's findings")
+        check("waived: naming-column by dana: legacy columns" in policy, "the object page shows the waivers")
         rows = d.find_elements(By.CSS_SELECTOR, "table.versions tbody tr")
         check(len(rows) == 2, "the object page lists two versions")
         diff = d.find_element(By.CSS_SELECTOR, "table.diff").text

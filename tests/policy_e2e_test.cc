@@ -141,6 +141,30 @@ TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiv
   s = CheckIn("table:sales.\"Other\"", "CREATE TABLE sales.\"Other\" (id bigint PRIMARY KEY);", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << "a waiver is for one object";
 
+  // Supervisors see findings and waivers: strata show, strata status.
+  v1::GetObjectRequest oreq;
+  oreq.set_object("table:sales.\"OrderLines\"");
+  v1::ObjectHead head;
+  ASSERT_TRUE(lock_->GetObject(Ctx("vera-token").get(), oreq, &head).ok());
+  ASSERT_EQ(head.waivers_size(), 1);
+  EXPECT_EQ(head.waivers(0).rule(), "naming-table");
+  EXPECT_THAT(head.policy_findings(), Contains(HasSubstr("error naming-table: table name \"OrderLines\"")));
+  EXPECT_THAT(head.policy_findings(), Contains(HasSubstr("(waived)")));
+  std::string shown;
+  ASSERT_EQ(RunCli(stack_->endpoint(), "vera-token", "show 'table:sales.\"OrderLines\"'", &shown), 0) << shown;
+  EXPECT_THAT(shown, HasSubstr("waived:       naming-table by dana"));
+  v1::StatusRequest sreq;
+  v1::StatusResponse status;
+  for (int i = 0; i < 200; ++i) {
+    status.Clear();
+    ASSERT_TRUE(history_->Status(Ctx("vera-token").get(), sreq, &status).ok());
+    if (status.waivers_size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(status.policy_version(), 1u);
+  ASSERT_EQ(status.waivers_size(), 1);
+  EXPECT_EQ(status.waivers(0).object(), "table:sales.\"OrderLines\"");
+
   // The refusal and the waiver are in the audit trail, under the object.
   v1::QueryAuditRequest q;
   q.set_object("table:sales.\"OrderLines\"");

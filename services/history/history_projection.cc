@@ -158,6 +158,17 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
       decide::Advance(event, &facts);
       txn.Put(keys::Facts(aggregate),
               fmt::format("{}{}{}{}{}", facts.last_seq, '\0', facts.tracked ? "1" : "0", '\0', facts.latest_version));
+      // The policy's version and waivers, for `strata status`.
+      if (event.has_policy_set()) txn.Put("P/version", std::to_string(event.policy_set().version()));
+      if (event.has_policy_waived()) {
+        v1::Waiver w;
+        w.set_object(event.policy_waived().object());
+        w.set_rule(event.policy_waived().rule());
+        w.set_reason(event.policy_waived().reason());
+        w.set_user(event.actor().user());
+        *w.mutable_time() = event.time();
+        txn.Put("W/" + w.object() + std::string(1, '\0') + w.rule(), w.SerializeAsString());
+      }
     }
   } else if (aggregate.rfind("env:", 0) == 0 || aggregate.rfind("release:", 0) == 0) {
     // Deployments are decided by the deploy service; the audit trail must

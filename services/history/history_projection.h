@@ -15,6 +15,7 @@
 // offset (8), so index keys sort by time, then log position.
 //   B/<name>                        baselines
 //   w/<task>\0<object>\0<version:20> the versions checked in under a work item
+//   P/version, W/<object>\0<rule>   the team's policy version in force, its waivers
 //   d/<YYYY-MM-DD>                  accepted check-ins that UTC day (decimal)
 #pragma once
 

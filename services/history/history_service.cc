@@ -364,6 +364,17 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         v.clear_definition();
         *resp->add_recent_check_ins() = std::move(v);
       }
+      // The team's policy: its version and the waivers (supervisors look here).
+      std::string version;
+      if (db()->Get(rocksdb::ReadOptions(), "P/version", &version).ok())
+        resp->set_policy_version(std::stoull(version));
+      std::unique_ptr<rocksdb::Iterator> w(db()->NewIterator(rocksdb::ReadOptions()));
+      for (w->Seek("W/"); w->Valid() && w->key().starts_with("W/"); w->Next()) {
+        v1::Waiver waiver;
+        if (waiver.ParseFromArray(w->value().data(), static_cast<int>(w->value().size())) &&
+            hosting::ObjectInScope(who, waiver.object()))
+          *resp->add_waivers() = std::move(waiver);
+      }
       if (req->days() > 0) return CheckInsPerDay(who, std::min(req->days(), 90u), resp);
       return absl::OkStatus();
     });

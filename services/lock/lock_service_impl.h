@@ -151,6 +151,7 @@ class LockServiceImpl final : public v1::LockService::Service {
       if (!state.ok()) return state.status();
       if (!Visible(*state)) return UnknownObject(id->ToString());
       *resp = (*state)->head();
+      PolicyOf(*id, resp);
       return absl::OkStatus();
     });
   }
@@ -340,6 +341,8 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head, std::string_view definition,
                            const sql::ParsedSql& parsed, const sql::ObjectInfo& info,
                            google::protobuf::RepeatedPtrField<std::string>* warnings);
+  // GetObject: the policy's findings on the latest version, and the waivers.
+  void PolicyOf(const model::ObjectId& id, v1::ObjectHead* head);
   // A check-out's work item under the policy (rule require-task):
   // FAILED_PRECONDITION saying what the policy asks for.
   absl::Status CheckTask(const model::ObjectId& id, const std::string& task);

@@ -143,6 +143,21 @@ void LockServiceImpl::RememberAnalysis(const std::string& id, uint64_t version, 
   }
 }
 
+void LockServiceImpl::PolicyOf(const model::ObjectId& id, v1::ObjectHead* head) {
+  for (auto& w : LockProjection::ReadWaivers(runner_->db(), id.ToString())) *head->add_waivers() = std::move(w);
+  const auto [pol, version] = PolicyInForce();
+  if (version == 0 || head->latest_version() == 0 || head->dropped()) return;
+  auto findings = policy::Lint(*pol, head->definition(), {.one_object = true});
+  if (!findings.ok()) return;
+  for (const auto& f : *findings) {
+    if (f.object != id.ToString()) continue;
+    const bool waived = std::any_of(head->waivers().begin(), head->waivers().end(),
+                                    [&](const v1::Waiver& w) { return w.rule() == f.code; });
+    head->add_policy_findings(fmt::format("{} {}: {}{}", policy::SeverityName(f.severity), f.code, f.message,
+                                          waived && f.severity == policy::Severity::kError ? " (waived)" : ""));
+  }
+}
+
 absl::Status LockServiceImpl::CheckTask(const model::ObjectId& id, const std::string& task) {
   const auto [pol, version] = PolicyInForce();
   if (version == 0) return absl::OkStatus();
