@@ -327,6 +327,9 @@ int Status(const HistoryCommands& c, Client& client, const Globals& g) {
     for (const auto& w : resp.waivers())
       rows.push_back({w.object(), w.rule(), w.user(), When(w.time()) + " UTC", Short(w.reason(), 50)});
     if (!rows.empty()) PrintTable({"OBJECT", "RULE", "BY", "SINCE", "REASON"}, rows);
+    if (!resp.findings().empty()) std::cout << "what the policy says of the latest check-ins:\n";
+    for (const auto& of : resp.findings())
+      for (const auto& f : of.findings()) std::cout << fmt::format("  {}@{}: {}\n", of.object(), of.version(), f);
   }
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "pg/pg.h"
 #include "support/postgres.h"
 #include "support/stack.h"
 
@@ -164,6 +165,14 @@ TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiv
   EXPECT_EQ(status.policy_version(), 1u);
   ASSERT_EQ(status.waivers_size(), 1);
   EXPECT_EQ(status.waivers(0).object(), "table:sales.\"OrderLines\"");
+  std::map<std::string, std::vector<std::string>> said;
+  for (const auto& of : status.findings()) said[of.object()].assign(of.findings().begin(), of.findings().end());
+  EXPECT_THAT(said["table:sales.\"OrderLines\""], Contains(HasSubstr("error naming-table: table name \"OrderLines\"")));
+  EXPECT_THAT(said["table:sales.\"OrderLines\""], Contains(HasSubstr("(waived)")));
+  EXPECT_THAT(said["table:sales.notes"], Contains(HasSubstr("warning require-primary-key")));
+  ASSERT_EQ(RunCli(stack_->history_endpoint(), "vera-token", "status", &shown), 0) << shown;
+  EXPECT_THAT(shown, HasSubstr("policy version 1 in force; 1 waiver(s):"));
+  EXPECT_THAT(shown, HasSubstr("table:sales.notes@1: warning require-primary-key"));
 
   // The refusal and the waiver are in the audit trail, under the object.
   v1::QueryAuditRequest q;
@@ -372,6 +381,88 @@ TEST_P(PolicyE2ETest, ReleasesAndPlansAreHeldToThePolicyAsAWhole) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("nothing was run"));
   EXPECT_THAT(s.error_message(), HasSubstr("table:sales.parent: error naming-table"));
+}
+
+// The safety of a change at check-in: dropping a column a view still uses is
+// named (rule drop-column-in-use), dropping an unused one is not.
+TEST_P(PolicyE2ETest, ADroppedColumnAViewStillUsesIsNamed) {
+  v1::CheckInResponse resp;
+  ASSERT_TRUE(CheckIn("schema:sales", "CREATE SCHEMA sales;", &resp).ok());
+  ASSERT_TRUE(CheckIn("table:sales.orders", "CREATE TABLE sales.orders (id bigint PRIMARY KEY, note text, total numeric);",
+                      &resp)
+                  .ok());
+  ASSERT_TRUE(CheckIn("view:sales.totals", "CREATE VIEW sales.totals AS SELECT id, total FROM sales.orders;", &resp).ok());
+  v1::SetPolicyRequest set;
+  set.set_yaml("rules:\n  drop-column-in-use: error\n  drop-column: warning\n");
+  v1::PolicyVersion version;
+  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
+  for (int i = 0; i < 200; ++i) {
+    v1::PolicyVersion seen;
+    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  auto s = CheckIn("table:sales.orders", "CREATE TABLE sales.orders (id bigint PRIMARY KEY, note text);", &resp);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("error drop-column-in-use: drops column total, which view:sales.totals still uses"));
+  s = CheckIn("table:sales.orders", "CREATE TABLE sales.orders (id bigint PRIMARY KEY, total numeric);", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(resp.warnings(), Contains(HasSubstr("warning drop-column: drops column note")));
+}
+
+// require-concurrent-index-creation with min_rows: the plan reads each
+// table's size in the environment; an index built without CONCURRENTLY on a
+// table over the size is an error there, on a small one nothing.
+TEST_P(PolicyE2ETest, AnIndexWithoutConcurrentlyOnALargeTableIsAPlanFinding) {
+  v1::SetPolicyRequest set;
+  set.set_yaml("rules:\n  require-concurrent-index-creation: {severity: error, min_rows: 1000}\n");
+  v1::PolicyVersion version;
+  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
+  set.set_yaml("rules:\n  require-concurrent-index-creation: {severity: error, min_rows: many}\n");
+  EXPECT_THAT(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).error_message(),
+              HasSubstr("min_rows must be a number of rows"));
+  for (int i = 0; i < 200; ++i) {
+    v1::PolicyVersion seen;
+    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  v1::CheckInResponse resp;
+  ASSERT_TRUE(CheckIn("schema:sales", "CREATE SCHEMA sales;", &resp).ok());
+  for (const char* t : {"big", "small"}) {
+    ASSERT_TRUE(CheckIn(std::string("table:sales.") + t,
+                        std::string("CREATE TABLE sales.") + t + " (id bigint PRIMARY KEY, n int);", &resp)
+                    .ok());
+    auto s = CheckIn(std::string("index:sales.ix_") + t + "_n",
+                     std::string("CREATE INDEX ix_") + t + "_n ON sales." + t + " (n);", &resp);
+    ASSERT_TRUE(s.ok()) << "the size is the environment's: not a check-in's business: " << s.error_message();
+  }
+  v1::CreateReleaseRequest rreq;
+  rreq.set_name("R1");
+  v1::Release r1;
+  auto s = deploy_->CreateRelease(Ctx("rita-token", 60).get(), rreq, &r1);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto db = pg::Session::Connect(dev_->url());
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec("CREATE SCHEMA sales; CREATE TABLE sales.big (id bigint PRIMARY KEY, n int); "
+                          "INSERT INTO sales.big SELECT g, g FROM generate_series(1, 5000) g; ANALYZE sales.big; "
+                          "CREATE TABLE sales.small (id bigint PRIMARY KEY, n int); ANALYZE sales.small")
+                  .ok());
+  v1::AddEnvironmentRequest env;
+  env.set_name("dev");
+  env.set_url(SplitPassword(dev_->url()).first);
+  v1::Environment added;
+  ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &added).ok());
+  v1::PlanRequest preq;
+  preq.set_release("R1");
+  preq.set_environment("dev");
+  v1::DeploymentPlan plan;
+  ASSERT_TRUE(deploy_->Plan(Ctx("alice-token", 120).get(), preq, &plan).ok());
+  std::vector<std::string> findings;
+  for (const auto& f : plan.findings())
+    if (f.code() == "policy:require-concurrent-index-creation") findings.push_back(f.object() + ": " + f.reason());
+  ASSERT_EQ(findings.size(), 1u) << plan.DebugString();
+  EXPECT_THAT(findings[0], HasSubstr("index:sales.ix_big_n: CREATE INDEX without CONCURRENTLY on sales.big, which holds "
+                                     "about 5000 rows in dev (more than 1000)"));
+  EXPECT_THAT(plan.blockers(), Contains(HasSubstr("its changes break the team's policy (version 1)")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PolicyE2ETest, ::testing::Values("embedded", "kafka"));

@@ -361,7 +361,8 @@ class Checker {
       for (const auto& c : x.columns) cols.push_back(c.empty() ? "expr" : c);
       Name("naming-index", "index", x.schema, x.id, x.name, x.pos,
            {{"{table}", Raw(table_name)}, {"{columns}", absl::StrJoin(cols, "_")}});
-      if (!x.concurrently)
+      // With min_rows, the table's size decides: plans read it in the environment.
+      if (!x.concurrently && !policy_.For("require-concurrent-index-creation", x.schema).options.count("min_rows"))
         Add("require-concurrent-index-creation", x.schema, x.id, x.pos,
             "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds");
     }

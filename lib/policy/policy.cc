@@ -63,7 +63,7 @@ std::vector<RuleInfo> MakeRules() {
        {},
        ""},
       {"require-concurrent-index-creation", "CREATE INDEX without CONCURRENTLY blocks writes while it builds", kOff,
-       {},
+       {"min_rows"},
        ""},
       {"prefer-jsonb", "json keeps text and re-parses it on every use, and has no equality; jsonb does not", kWarn, {},
        ""},
@@ -88,6 +88,8 @@ std::vector<RuleInfo> MakeRules() {
       {"set-not-null", "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock", kOff, {}, ""},
       {"volatile-default-rewrite", "a column added with a volatile default rewrites the table", kWarn, {}, ""},
       {"drop-column", "dropping a column loses its values", kWarn, {}, ""},
+      {"drop-column-in-use", "dropping a column that views, functions or triggers still use breaks them", kWarn, {},
+       ""},
       {"enum-value-removed", "removing an enum label rebuilds the type and fails while rows use it", kWarn, {}, ""},
       {"function-return-type-change", "a function's return type changes only by DROP and CREATE", kOff, {}, ""},
   };
@@ -252,6 +254,17 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view yaml) {
       if (!compiled.ok())
         return absl::InvalidArgumentError(fmt::format("{}rule {}: pattern `{}` does not compile: {}",
                                                       Where(settings["pattern"]), code, pat->second, compiled.error()));
+    }
+    if (auto rows = c.options.find("min_rows"); rows != c.options.end()) {
+      long long n = -1;
+      try {
+        n = std::stoll(rows->second);
+      } catch (...) {
+        n = -1;
+      }
+      if (n < 0)
+        return absl::InvalidArgumentError(fmt::format("{}rule {}: min_rows must be a number of rows, not `{}`",
+                                                      Where(settings["min_rows"]), code, rows->second));
     }
     if (auto max = c.options.find("max"); max != c.options.end()) {
       int n = 0;

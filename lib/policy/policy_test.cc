@@ -61,7 +61,7 @@ struct Case {
 
 // Rules about a change rather than a definition (CheckChange), or a
 // check-out (CheckTask).
-const std::vector<std::string> kChangeRules = {"require-task",
+const std::vector<std::string> kChangeRules = {"require-task", "drop-column-in-use",
     "add-not-null-without-default", "change-column-type", "narrow-column-type", "set-not-null",
     "volatile-default-rewrite", "drop-column", "enum-value-removed", "function-return-type-change"};
 

@@ -172,6 +172,7 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
   // The team's policy over the target state, about what changes.
   auto policy = PolicyFindings(target, p.changed);
   if (!policy.ok()) return policy.status();
+  if (absl::Status s = IndexesOnLargeTables(env.environment(), target, p.changed, &*policy); !s.ok()) return s;
   for (auto& f : policy->findings) p.findings.push_back(std::move(f));
   p.policy_errors = std::move(policy->errors);
   p.policy_version = policy->version;

@@ -58,6 +58,7 @@
 #include "eventlog/event_log.h"
 #include "hosting/hosting.h"
 #include "pg/pg.h"
+#include "policy/policy.h"
 #include "projection/projection.h"
 #include "refdata/rows.h"
 #include "sql/analyze.h"
@@ -429,7 +430,12 @@ class DeployServiceImpl final : public v1::DeployService::Service {
     uint64_t version = 0;                // 0: no policy set
     std::vector<v1::Finding> findings;   // about the changed objects ("policy:<rule>")
     std::vector<std::string> errors;     // not waived: they block
+    std::shared_ptr<const policy::Policy> policy;  // null: none set
   };
+  // Rule require-concurrent-index-creation with min_rows: the changed indexes
+  // built without CONCURRENTLY on tables holding more rows in `env`.
+  absl::Status IndexesOnLargeTables(const v1::Environment& env, const Entries& target,
+                                    const std::vector<std::string>& changed, PolicyReport* report);
   // The release state `state` linted as a whole under the policy in force;
   // what concerns the objects in `changed`.
   absl::StatusOr<PolicyReport> PolicyFindings(const Entries& state, const std::vector<std::string>& changed);

@@ -15,6 +15,7 @@
 #include "history/blame.h"
 #include "hosting/hosting.h"
 #include "model/object_id.h"
+#include "policy/policy.h"
 #include "rocksdb/db.h"
 #include "spdlog/spdlog.h"
 
@@ -369,12 +370,39 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
       if (db()->Get(rocksdb::ReadOptions(), "P/version", &version).ok())
         resp->set_policy_version(std::stoull(version));
       std::unique_ptr<rocksdb::Iterator> w(db()->NewIterator(rocksdb::ReadOptions()));
+      std::set<std::string> waived;  // "object\0rule"
       for (w->Seek("W/"); w->Valid() && w->key().starts_with("W/"); w->Next()) {
         v1::Waiver waiver;
         if (waiver.ParseFromArray(w->value().data(), static_cast<int>(w->value().size())) &&
-            hosting::ObjectInScope(who, waiver.object()))
+            hosting::ObjectInScope(who, waiver.object())) {
+          waived.insert(waiver.object() + '\0' + waiver.rule());
           *resp->add_waivers() = std::move(waiver);
+        }
       }
+      // The policy's findings on the latest check-ins listed.
+      std::string yaml;
+      if (resp->policy_version() > 0 && db()->Get(rocksdb::ReadOptions(), "P/yaml", &yaml).ok())
+        if (auto pol = policy::ParsePolicy(yaml); pol.ok())
+          for (const auto& v : resp->recent_check_ins()) {
+            if (v.dropped()) continue;
+            std::string value;
+            v1::Version full;
+            if (!db()->Get(rocksdb::ReadOptions(), keys::Version(v.object(), v.version()), &value).ok() ||
+                !full.ParseFromString(value))
+              continue;
+            auto findings = policy::Lint(*pol, full.definition(), {.one_object = true});
+            if (!findings.ok()) continue;
+            v1::ObjectFindings of;
+            of.set_object(v.object());
+            of.set_version(v.version());
+            for (const auto& f : *findings) {
+              if (f.object != v.object()) continue;
+              const bool w = f.severity == policy::Severity::kError && waived.count(f.object + '\0' + f.code);
+              of.add_findings(fmt::format("{} {}: {}{}", policy::SeverityName(f.severity), f.code, f.message,
+                                          w ? " (waived)" : ""));
+            }
+            if (!of.findings().empty()) *resp->add_findings() = std::move(of);
+          }
       if (req->days() > 0) return CheckInsPerDay(who, std::min(req->days(), 90u), resp);
       return absl::OkStatus();
     });

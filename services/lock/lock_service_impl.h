@@ -341,6 +341,10 @@ class LockServiceImpl final : public v1::LockService::Service {
   absl::Status CheckPolicy(const model::ObjectId& id, const v1::ObjectHead& head, std::string_view definition,
                            const sql::ParsedSql& parsed, const sql::ObjectInfo& info,
                            google::protobuf::RepeatedPtrField<std::string>* warnings);
+  // Rule drop-column-in-use: columns `after` drops that the latest versions
+  // of other objects still use (read only when a column is dropped).
+  void DroppedColumnsInUse(const policy::Policy& pol, const model::ObjectId& id, const sql::ObjectInfo& before,
+                           const sql::ObjectInfo& after, std::vector<policy::Finding>* findings);
   // GetObject: the policy's findings on the latest version, and the waivers.
   void PolicyOf(const model::ObjectId& id, v1::ObjectHead* head);
   // A check-out's work item under the policy (rule require-task):

@@ -9,6 +9,7 @@
 #include "lock/lock_service_impl.h"
 #include "policy/policy.h"
 #include "sql/parse.h"
+#include "sql/risk.h"
 
 namespace strata::lock {
 namespace {
@@ -158,6 +159,37 @@ void LockServiceImpl::PolicyOf(const model::ObjectId& id, v1::ObjectHead* head) 
   }
 }
 
+void LockServiceImpl::DroppedColumnsInUse(const policy::Policy& pol, const model::ObjectId& id,
+                                          const sql::ObjectInfo& before, const sql::ObjectInfo& after,
+                                          std::vector<policy::Finding>* findings) {
+  if (pol.For("drop-column-in-use", id.schema).severity == policy::Severity::kOff) return;
+  if (id.kind != "table") return;
+  const sql::ProposedChange change = sql::DescribeDefinitionChange(before, after);
+  if (change.dropped_columns.empty()) return;
+  const auto key = sql::DependencyKeyOf(id);
+  if (!key) return;
+  // The objects whose latest versions use the table, read and analyzed
+  // only when the change drops a column.
+  for (const auto& user : LockProjection::Dependents(runner_->db(), *key)) {
+    if (user == id.ToString()) continue;
+    auto state = LockProjection::ReadObject(runner_->db(), user);
+    if (!state.ok() || !*state || (*state)->head().dropped()) continue;
+    auto used = AnalysisOf(user, (*state)->head().latest_version(), (*state)->head().definition());
+    if (!used) continue;
+    for (const auto& ref : used->references) {
+      if (ref.cls != sql::RefClass::kRelation || ref.schema + "." + ref.name != id.QualifiedName()) continue;
+      for (const auto& column : change.dropped_columns)
+        if (ref.all_columns || std::find(ref.columns.begin(), ref.columns.end(), column) != ref.columns.end()) {
+          const policy::RuleConfig c = pol.For("drop-column-in-use", id.schema);
+          findings->push_back({"drop-column-in-use", c.severity, id.ToString(),
+                               fmt::format("drops column {}, which {} still uses{}", column, user,
+                                           ref.all_columns ? " (through *)" : ""),
+                               0, 0});
+        }
+    }
+  }
+}
+
 absl::Status LockServiceImpl::CheckTask(const model::ObjectId& id, const std::string& task) {
   const auto [pol, version] = PolicyInForce();
   if (version == 0) return absl::OkStatus();
@@ -178,6 +210,7 @@ absl::Status LockServiceImpl::CheckPolicy(const model::ObjectId& id, const v1::O
     if (auto before = AnalysisOf(id.ToString(), head.latest_version(), head.definition())) {
       auto change = policy::CheckChange(*pol, *before, info);
       findings->insert(findings->end(), change.begin(), change.end());
+      DroppedColumnsInUse(*pol, id, *before, info, &*findings);
     }
   std::vector<std::string> errors;
   std::vector<v1::Waiver> waivers;
