@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
@@ -171,7 +172,20 @@ class DataE2ETest : public ::testing::TestWithParam<std::string> {
     EXPECT_THAT(qa.data_matched(), Contains("data:ref.codes v1")) << qa.DebugString();
   }
 
+  // A data check-in ends the check-out through the log: on Kafka the lock
+  // service sees it a moment later. Wait for it before checking out again.
+  void WaitUnlocked(const std::string& object) {
+    v1::GetObjectRequest get;
+    get.set_object(object);
+    for (int i = 0; i < 200; ++i) {
+      v1::ObjectHead head;
+      if (lock_->GetObject(Ctx("alice-token").get(), get, &head).ok() && !head.has_lock()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+
   grpc::Status CheckOut(const std::string& object) {
+    WaitUnlocked(object);
     v1::CheckOutRequest req;
     req.add_objects(object);
     v1::CheckOutResponse resp;
@@ -266,7 +280,12 @@ TEST_P(DataE2ETest, TenThousandRowsMoveThroughFourEnvironmentsBackAndPastASkippe
   v1::GetObjectRequest get;
   get.set_object("table:ref.codes");
   v1::ObjectHead head;
-  ASSERT_TRUE(lock_->GetObject(Ctx("alice-token").get(), get, &head).ok());
+  // On Kafka the lock service reads the end of the check-out from the log a moment later.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(lock_->GetObject(Ctx("alice-token").get(), get, &head).ok());
+    if (!head.has_lock()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
   EXPECT_FALSE(head.has_lock()) << "the data check-in ends the check-out";
   EXPECT_EQ(head.latest_version(), 1u) << "the table's definition did not change";
 
@@ -317,6 +336,7 @@ TEST_P(DataE2ETest, TenThousandRowsMoveThroughFourEnvironmentsBackAndPastASkippe
   const std::string file = stack_->data_dir() + "-v3.sql";
   std::ofstream(file) << Inserts(three);
   std::string out;
+  WaitUnlocked("table:ref.codes");
   ASSERT_EQ(RunCli(stack_->endpoint(), "alice-token", "checkout table:ref.codes", &out), 0) << out;
   ASSERT_EQ(RunCli(stack_->deploy_endpoint(), "alice-token", "checkin ref.codes --data " + file + " -m v3", &out), 0)
       << out;
@@ -461,6 +481,7 @@ TEST_P(DataE2ETest, BadInputIsRefusedNamingLineAndColumn) {
   EXPECT_EQ(checkin("good.csv", "code,label,rate\n1,a,1.5\n"), 0) << out;
   EXPECT_THAT(out, HasSubstr("data v1 stored, 1 rows"));
   // The rows an environment holds, as the next version.
+  WaitUnlocked("table:ref.codes");
   ASSERT_EQ(RunCli(stack_->endpoint(), "alice-token", "checkout ref.codes", &out), 0) << out;
   ASSERT_EQ(RunCli(stack_->deploy_endpoint(), "alice-token", "checkin ref.codes --data-from-env dev -m as-in-dev", &out),
             0)

@@ -48,6 +48,22 @@ class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
   // bob works at the other site: the london instance on Kafka.
   v1::LockService::Stub& Bob() { return bob_lock_ ? *bob_lock_ : *lock_; }
 
+  // dana sets the policy; returns once bob's site has read that version.
+  void SetPolicyAndWait(const std::string& yaml, uint64_t expected_version) {
+    v1::SetPolicyRequest set;
+    set.set_yaml(yaml);
+    v1::PolicyVersion version;
+    auto s = lock_->SetPolicy(Ctx("dana-token").get(), set, &version);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(version.version(), expected_version);
+    for (int i = 0; i < 200; ++i) {
+      v1::PolicyVersion seen;
+      if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == expected_version) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    FAIL() << "the other site did not read policy version " << expected_version;
+  }
+
   grpc::Status CheckIn(const std::string& object, const std::string& sql, v1::CheckInResponse* resp) {
     v1::CheckOutRequest co;
     co.add_objects(object);
@@ -213,15 +229,7 @@ TEST_P(PolicyE2ETest, ASiteRefusesWhatThePolicySetAtAnotherSiteForbidsUntilAWaiv
 // versions checked in under each are listed by `task show`; a release built
 // from two work items carries exactly their objects' versions.
 TEST_P(PolicyE2ETest, WorkItemsAreRequiredListedAndReleased) {
-  v1::SetPolicyRequest set;
-  set.set_yaml("rules:\n  require-task: {severity: error, pattern: \"^[A-Z]+-[0-9]+$\", hint: \"the ticket id\"}\n");
-  v1::PolicyVersion version;
-  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
-  for (int i = 0; i < 200; ++i) {
-    v1::PolicyVersion seen;
-    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  SetPolicyAndWait("rules:\n  require-task: {severity: error, pattern: \"^[A-Z]+-[0-9]+$\", hint: \"the ticket id\"}\n", 1);
   auto work = [&](const std::string& task, const std::string& object, const std::string& sql) {
     v1::CheckOutRequest co;
     co.add_objects(object);
@@ -308,15 +316,9 @@ TEST_P(PolicyE2ETest, WorkItemsAreRequiredListedAndReleased) {
 // reach it; errors block its creation, its plan and its deployment until a
 // dba waives them; findings show in the plan.
 TEST_P(PolicyE2ETest, ReleasesAndPlansAreHeldToThePolicyAsAWhole) {
+  SetPolicyAndWait("rules:\n  require-fk-index: error\n  naming-table: {severity: warning, pattern: \"^t_\"}\n", 1);
   v1::SetPolicyRequest set;
-  set.set_yaml("rules:\n  require-fk-index: error\n  naming-table: {severity: warning, pattern: \"^t_\"}\n");
   v1::PolicyVersion version;
-  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
-  for (int i = 0; i < 200; ++i) {
-    v1::PolicyVersion seen;
-    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
   v1::CheckInResponse resp;
   ASSERT_TRUE(CheckIn("schema:sales", "CREATE SCHEMA sales;", &resp).ok());
   ASSERT_TRUE(CheckIn("table:sales.parent", "CREATE TABLE sales.parent (id bigint PRIMARY KEY);", &resp).ok());
@@ -392,15 +394,7 @@ TEST_P(PolicyE2ETest, ADroppedColumnAViewStillUsesIsNamed) {
                       &resp)
                   .ok());
   ASSERT_TRUE(CheckIn("view:sales.totals", "CREATE VIEW sales.totals AS SELECT id, total FROM sales.orders;", &resp).ok());
-  v1::SetPolicyRequest set;
-  set.set_yaml("rules:\n  drop-column-in-use: error\n  drop-column: warning\n");
-  v1::PolicyVersion version;
-  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
-  for (int i = 0; i < 200; ++i) {
-    v1::PolicyVersion seen;
-    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  SetPolicyAndWait("rules:\n  drop-column-in-use: error\n  drop-column: warning\n", 1);
   auto s = CheckIn("table:sales.orders", "CREATE TABLE sales.orders (id bigint PRIMARY KEY, note text);", &resp);
   ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("error drop-column-in-use: drops column total, which view:sales.totals still uses"));
@@ -413,18 +407,12 @@ TEST_P(PolicyE2ETest, ADroppedColumnAViewStillUsesIsNamed) {
 // table's size in the environment; an index built without CONCURRENTLY on a
 // table over the size is an error there, on a small one nothing.
 TEST_P(PolicyE2ETest, AnIndexWithoutConcurrentlyOnALargeTableIsAPlanFinding) {
+  SetPolicyAndWait("rules:\n  require-concurrent-index-creation: {severity: error, min_rows: 1000}\n", 1);
   v1::SetPolicyRequest set;
-  set.set_yaml("rules:\n  require-concurrent-index-creation: {severity: error, min_rows: 1000}\n");
-  v1::PolicyVersion version;
-  ASSERT_TRUE(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).ok());
   set.set_yaml("rules:\n  require-concurrent-index-creation: {severity: error, min_rows: many}\n");
+  v1::PolicyVersion version;
   EXPECT_THAT(lock_->SetPolicy(Ctx("dana-token").get(), set, &version).error_message(),
               HasSubstr("min_rows must be a number of rows"));
-  for (int i = 0; i < 200; ++i) {
-    v1::PolicyVersion seen;
-    if (Bob().GetPolicy(Ctx("bob-token").get(), {}, &seen).ok() && seen.version() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
   v1::CheckInResponse resp;
   ASSERT_TRUE(CheckIn("schema:sales", "CREATE SCHEMA sales;", &resp).ok());
   for (const char* t : {"big", "small"}) {
