@@ -116,6 +116,7 @@ absl::Status LockProjection::ApplyPolicy(const v1::Event& event, projection::Sta
     state.set_latest_version(facts.latest_version);
     txn.Put("P/state", state.SerializeAsString());
     if (event.has_policy_set()) {
+      batch_policy_set_ = true;
       const auto& p = event.policy_set();
       v1::PolicyVersion v;
       v.set_version(p.version());
@@ -303,6 +304,9 @@ std::vector<std::string> LockProjection::ReferencesOf(const v1::Event& event) co
 void LockProjection::BatchDone(bool committed) {
   dirty_.clear();
   dirty_bytes_ = 0;
+  // Before the outcomes: whoever learns of the new version learns a policy exists.
+  if (committed && batch_policy_set_) board_->NotePolicySet();
+  batch_policy_set_ = false;
   if (committed)
     for (auto& [id, outcome] : pending_) board_->Publish(id, std::move(outcome));
   pending_.clear();

@@ -52,6 +52,12 @@ struct Outcome {
 // event ids are kept, so memory stays bounded by the commands in flight.
 class OutcomeBoard {
  public:
+  // Whether a policy was ever set (as of a committed state): until then a
+  // check-out or check-in need not look for one. Set at open from the store
+  // and after each commit that applied a policy version.
+  void NotePolicySet() { policy_set_.store(true, std::memory_order_release); }
+  bool PolicyEverSet() const { return policy_set_.load(std::memory_order_acquire); }
+
   void Expect(const std::string& event_id);
   void Forget(const std::string& event_id);
   // True if a handler waits for `event_id` (cheap when nobody waits, as
@@ -66,6 +72,7 @@ class OutcomeBoard {
   std::mutex mu_;
   std::atomic<size_t> size_{0};
   std::map<std::string, std::optional<Outcome>> expected_;
+  std::atomic<bool> policy_set_{false};
 };
 
 class LockProjection : public projection::Projection {
@@ -120,6 +127,7 @@ class LockProjection : public projection::Projection {
   absl::StatusOr<Touched*> Load(const std::string& key, projection::StateTxn& txn);
 
   absl::Status ApplyPolicy(const v1::Event& event, projection::StateTxn& txn);
+  bool batch_policy_set_ = false;  // runner thread: this commit applied a policy version
 
   // The keys of a check-in's version: the event's, or parsed (old events).
   std::vector<std::string> ReferencesOf(const v1::Event& event) const;

@@ -127,6 +127,10 @@ absl::Status LockServiceImpl::DoCheckOut(const auth::Principal& who, const v1::C
       refused_object_ = id.ToString();
       return s;
     }
+  // "Already yours" is not taken from a stale view: another service (a data
+  // check-in at the deploy service) may have ended the check-out in the log.
+  if (!ids.empty() && first_state && first_state->head().has_lock() && first_state->head().lock().user() == who.user)
+    if (auto fresh = ReadFresh(ids.front()); fresh.ok()) first_state = std::move(*fresh);
   std::vector<std::string> batch;
   if (ids.size() > 1)
     for (const auto& id : ids) batch.push_back(id.ToString());
@@ -237,7 +241,7 @@ absl::Status LockServiceImpl::DoCheckIn(const auth::Principal& who, const v1::Ch
   if (*head) {
     *resp->mutable_object() = **head;
     // The next check-in's policy compares with this version without parsing it again.
-    if (info.ok()) RememberAnalysis(id->ToString(), (*head)->latest_version(), *info);
+    if (info.ok() && board_->PolicyEverSet()) RememberAnalysis(id->ToString(), (*head)->latest_version(), *info);
   }
   return absl::OkStatus();
 }
@@ -323,6 +327,7 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
       m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);
+  if (LockProjection::LatestPolicyVersion(m->runner_->db()) > 0) m->board_.NotePolicySet();
   if (!m->options_.shadow_url.empty()) {
     // Check-outs do not depend on PostgreSQL: without the shadow database
     // the service runs, and every check-in's answer says why it is only

@@ -93,6 +93,8 @@ absl::Status LockServiceImpl::DoWaive(const auth::Principal& who, const v1::Waiv
 }
 
 std::pair<std::shared_ptr<const policy::Policy>, uint64_t> LockServiceImpl::PolicyInForce() {
+  // No policy was ever set: nothing to read (the lock path's common case).
+  if (!board_->PolicyEverSet()) return {nullptr, 0};
   // The version number alone (a small record) unless it changed.
   const uint64_t latest = LockProjection::LatestPolicyVersion(runner_->db());
   {
