@@ -21,7 +21,16 @@ Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& 
                        const schemadiff::Plan* after_data) {
   Scripts out;
   out.script = schemadiff::RenderScript(forward, title);
-  if (!data_forward.empty()) out.script += "\n" + data_forward;
+  // Only rows move: the schema part says so, not that nothing changes.
+  auto no_schema_changes = [](std::string* script) {
+    constexpr std::string_view kNone = "-- No changes.\n";
+    if (script->size() >= kNone.size() && script->compare(script->size() - kNone.size(), kNone.size(), kNone) == 0)
+      script->replace(script->size() - kNone.size(), kNone.size(), "-- No schema changes.\n");
+  };
+  if (!data_forward.empty()) {
+    no_schema_changes(&out.script);
+    out.script += "\n" + data_forward;
+  }
   if (after_data && !after_data->steps.empty()) {
     out.script += "\n-- schema steps that need the rows above\n";
     for (const auto& s : after_data->steps) out.script += s.sql + ";\n";
@@ -37,8 +46,9 @@ Scripts ComposeScripts(const schemadiff::Plan& forward, const schemadiff::Plan& 
     }
   }
   if (!data_backward.empty()) undo_data += "\n" + data_backward;
-  out.rollback = fmt::format("-- Undoes: {}\n", title) + undo_data +
-                 schemadiff::RenderScript(backward, "rollback of " + title);
+  std::string schema_back = schemadiff::RenderScript(backward, "rollback of " + title);
+  if (!data_backward.empty()) no_schema_changes(&schema_back);
+  out.rollback = fmt::format("-- Undoes: {}\n", title) + undo_data + schema_back;
   return out;
 }
 

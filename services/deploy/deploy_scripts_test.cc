@@ -69,5 +69,29 @@ TEST(DeployScriptsTest, TitlesSayWhereTheEnvironmentComesFrom) {
   EXPECT_EQ(DeploymentTitle("r2", env), "release r2 to qa (from r1)");
 }
 
+TEST(DeployScriptsTest, ReferenceDataRunsBetweenTheSchemaAndTheDataScriptsAndUndoesBeforeTheSchema) {
+  schemadiff::Plan forward, backward, after;
+  after.steps.push_back({.sql = "ALTER TABLE s.o ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES s.codes", .object = "table s.o",
+                         .data_loss = ""});
+  v1::Release r;
+  auto* a = r.add_data_scripts();
+  a->set_name("a.sql");
+  a->set_sql("UPDATE s.o SET c = 1");
+  a->set_rollback_sql("UPDATE s.o SET c = NULL");
+  Scripts s = ComposeScripts(forward, backward, &r, "release r to qa", "INSERT INTO s.codes VALUES (1);\n",
+                             "DELETE FROM s.codes WHERE code = 1;\n", &after);
+  EXPECT_THAT(s.script, HasSubstr("-- No schema changes.\n"));
+  EXPECT_THAT(s.script, ::testing::Not(HasSubstr("-- No changes.")));
+  const size_t rows = s.script.find("INSERT INTO s.codes"), fk = s.script.find("ADD CONSTRAINT fk"),
+               script = s.script.find("UPDATE s.o SET c = 1");
+  ASSERT_NE(rows, std::string::npos);
+  EXPECT_LT(rows, fk);
+  EXPECT_LT(fk, script);
+  const size_t undo = s.rollback.find("UPDATE s.o SET c = NULL"), back = s.rollback.find("DELETE FROM s.codes"),
+               schema = s.rollback.find("-- No schema changes.");
+  EXPECT_LT(undo, back);
+  EXPECT_LT(back, schema);
+}
+
 }  // namespace
 }  // namespace strata::deploy
