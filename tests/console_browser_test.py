@@ -19,7 +19,8 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -122,11 +123,16 @@ class Run:
 
 def text(d):
     # A click that navigates, or a live page re-rendering, can replace <main>
-    # between finding it and reading it: read it again.
+    # between finding it and reading it (Chrome says "stale element", or
+    # "node ... does not belong to the document"): read it again.
     for _ in range(100):
         try:
             return d.find_element(By.TAG_NAME, "main").text
         except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.02)
+        except WebDriverException as e:
+            if "does not belong to the document" not in str(e):
+                raise
             time.sleep(0.02)
     return d.find_element(By.TAG_NAME, "main").text
 
