@@ -486,9 +486,8 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
   }
   if (*c.data_track || *c.data_untrack || *c.data_list) {
     auto print = [](const v1::DataTable& t) {
-      std::string key;
-      for (const auto& k : t.key()) key += (key.empty() ? "" : ", ") + k;
-      std::cout << fmt::format("{}  {}  key ({})  {}\n", t.table(), t.tracked() ? "tracked" : "not tracked", key,
+      std::cout << fmt::format("{}  {}  key ({})  {}\n", t.table(), t.tracked() ? "tracked" : "not tracked",
+                               fmt::join(t.key(), ", "),
                                t.latest_version() ? fmt::format("data v{}, {} rows", t.latest_version(), t.row_count())
                                                   : std::string("no data version yet (strata import, or checkin --data)"));
     };
@@ -543,16 +542,12 @@ std::optional<int> RunDeployCommand(const DeployCommands& c, Client& client, con
     v1::DataDiff resp;
     s = stub.DiffData(client.Context().get(), req, &resp);
     return done(resp, [&] {
-      std::string key;
-      for (const auto& k : resp.key_columns()) key += (key.empty() ? "" : ", ") + k;
       std::cout << fmt::format("{} data v{} -> v{}: {} inserted, {} updated, {} deleted (key {})\n", resp.table(),
                                resp.from_version(), resp.to_version(), resp.inserted(), resp.updated(), resp.deleted(),
-                               key);
+                               fmt::join(resp.key_columns(), ", "));
       for (const auto& ch : resp.changes()) {
-        std::string k;
-        for (const auto& v : ch.key()) k += (k.empty() ? "" : ", ") + v;
         const char mark = ch.kind() == v1::DataRowChange::INSERTED ? '+' : ch.kind() == v1::DataRowChange::DELETED ? '-' : '~';
-        std::cout << fmt::format("{} ({})", mark, k);
+        std::cout << fmt::format("{} ({})", mark, fmt::join(ch.key(), ", "));
         if (ch.kind() == v1::DataRowChange::UPDATED) {
           std::cout << "\n";
           for (const auto& d : ch.detail()) std::cout << "    " << d << "\n";

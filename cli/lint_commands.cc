@@ -192,10 +192,8 @@ std::optional<int> RunLintCommand(const LintCommands& c, Client& client, const G
   const bool json = g.json || c.json;
   if (c.rules) {
     for (const auto& r : policy::Rules()) {
-      std::string options;
-      for (const auto& o : r.options) options += (options.empty() ? "" : ", ") + o;
       std::cout << fmt::format("{:<36} {:<8} {}{}\n", r.code, policy::SeverityName(r.default_severity), r.rationale,
-                               options.empty() ? "" : " [" + options + "]");
+                               r.options.empty() ? "" : fmt::format(" [{}]", fmt::join(r.options, ", ")));
     }
     return 0;
   }

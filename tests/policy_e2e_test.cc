@@ -48,6 +48,15 @@ class PolicyE2ETest : public ::testing::TestWithParam<std::string> {
   // bob works at the other site: the london instance on Kafka.
   v1::LockService::Stub& Bob() { return bob_lock_ ? *bob_lock_ : *lock_; }
 
+  // dev_ joins the pipeline as environment dev.
+  void AddDev() {
+    v1::AddEnvironmentRequest env;
+    env.set_name("dev");
+    env.set_url(SplitPassword(dev_->url()).first);
+    v1::Environment added;
+    ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &added).ok());
+  }
+
   // dana sets the policy; returns once bob's site has read that version.
   void SetPolicyAndWait(const std::string& yaml, uint64_t expected_version) {
     v1::SetPolicyRequest set;
@@ -348,11 +357,7 @@ TEST_P(PolicyE2ETest, ReleasesAndPlansAreHeldToThePolicyAsAWhole) {
   }
   ASSERT_TRUE(s.ok()) << s.error_message();
 
-  v1::AddEnvironmentRequest env;
-  env.set_name("dev");
-  env.set_url(SplitPassword(dev_->url()).first);
-  v1::Environment added;
-  ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &added).ok());
+  AddDev();
   v1::PlanRequest preq;
   preq.set_release("R1");
   preq.set_environment("dev");
@@ -434,11 +439,7 @@ TEST_P(PolicyE2ETest, AnIndexWithoutConcurrentlyOnALargeTableIsAPlanFinding) {
                           "INSERT INTO sales.big SELECT g, g FROM generate_series(1, 5000) g; ANALYZE sales.big; "
                           "CREATE TABLE sales.small (id bigint PRIMARY KEY, n int); ANALYZE sales.small")
                   .ok());
-  v1::AddEnvironmentRequest env;
-  env.set_name("dev");
-  env.set_url(SplitPassword(dev_->url()).first);
-  v1::Environment added;
-  ASSERT_TRUE(deploy_->AddEnvironment(Ctx("dana-token").get(), env, &added).ok());
+  AddDev();
   v1::PlanRequest preq;
   preq.set_release("R1");
   preq.set_environment("dev");

@@ -122,6 +122,15 @@ bool GlobMatch(std::string_view glob, std::string_view text) {
   return GlobMatch(glob.substr(1), text.substr(1));
 }
 
+// "error", "warning" or "off"; false for anything else.
+bool ParseSeverity(const std::string& text, Severity* out) {
+  if (text == "error") *out = kErr;
+  else if (text == "warning") *out = kWarn;
+  else if (text == "off") *out = kOff;
+  else return false;
+  return true;
+}
+
 std::string Where(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
   return m.is_null() ? std::string("") : fmt::format("line {}, column {}: ", m.line + 1, m.column + 1);
@@ -204,14 +213,14 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view yaml) {
     RuleConfig& c = p.rules[code];
     c.line = entry.first.Mark().line + 1;
     const YAML::Node& settings = entry.second;
+    auto severity = [&](const YAML::Node& node) -> absl::Status {
+      const std::string sev = node.as<std::string>("");
+      if (ParseSeverity(sev, &c.severity)) return absl::OkStatus();
+      return absl::InvalidArgumentError(fmt::format("{}rule {}: severity `{}` does not exist (error, warning, off)",
+                                                    Where(node), code, sev));
+    };
     if (settings.IsScalar()) {  // `naming-table: error`
-      const std::string sev = settings.as<std::string>("");
-      if (sev == "error") c.severity = kErr;
-      else if (sev == "warning") c.severity = kWarn;
-      else if (sev == "off") c.severity = kOff;
-      else
-        return absl::InvalidArgumentError(fmt::format("{}rule {}: severity `{}` does not exist (error, warning, off)",
-                                                      Where(settings), code, sev));
+      if (absl::Status s = severity(settings); !s.ok()) return s;
       continue;
     }
     if (!settings.IsMap())
@@ -219,13 +228,7 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view yaml) {
     for (const auto& opt : settings) {
       const std::string name = opt.first.as<std::string>("");
       if (name == "severity") {
-        const std::string sev = opt.second.as<std::string>("");
-        if (sev == "error") c.severity = kErr;
-        else if (sev == "warning") c.severity = kWarn;
-        else if (sev == "off") c.severity = kOff;
-        else
-          return absl::InvalidArgumentError(fmt::format(
-              "{}rule {}: severity `{}` does not exist (error, warning, off)", Where(opt.second), code, sev));
+        if (absl::Status s = severity(opt.second); !s.ok()) return s;
       } else if (name == "schemas") {
         c.schemas.clear();
         if (opt.second.IsSequence()) {

@@ -170,7 +170,7 @@ absl::StatusOr<DeployServiceImpl::Prepared> DeployServiceImpl::Prepare(const int
   for (auto& f : data->findings) p.findings.push_back(std::move(f));
   p.data_changes = std::move(data->changes);
   // The team's policy over the target state, about what changes.
-  auto policy = PolicyFindings(target, p.changed);
+  auto policy = PolicyFindings(*target_defs, p.changed);
   if (!policy.ok()) return policy.status();
   if (absl::Status s = IndexesOnLargeTables(env.environment(), target, p.changed, &*policy); !s.ok()) return s;
   for (auto& f : policy->findings) p.findings.push_back(std::move(f));

@@ -18,7 +18,7 @@
 namespace strata::deploy {
 
 absl::StatusOr<DeployServiceImpl::PolicyReport> DeployServiceImpl::PolicyFindings(
-    const Entries& state, const std::vector<std::string>& changed) {
+    const std::vector<schemadiff::LabelledSql>& defs, const std::vector<std::string>& changed) {
   PolicyReport report;
   auto set = DeployProjection::ReadPolicy(db());
   if (!set.ok()) return set.status();
@@ -27,10 +27,8 @@ absl::StatusOr<DeployServiceImpl::PolicyReport> DeployServiceImpl::PolicyFinding
   if (!pol.ok()) return report;  // refused when it was set; a newer Strata's file: not enforced here
   report.version = (*set)->version();
   report.policy = std::make_shared<const policy::Policy>(*pol);
-  auto defs = DefinitionsOf(state);
-  if (!defs.ok()) return defs.status();
   std::string text;
-  for (const auto& d : *defs) text += d.sql + "\n;\n";
+  for (const auto& d : defs) text += d.sql + "\n;\n";
   auto findings = policy::Lint(*pol, text);
   if (!findings.ok()) return report;  // a definition the parser refuses is reported by loading the release
   const std::set<std::string> wanted(changed.begin(), changed.end());

@@ -212,10 +212,13 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
 
   if (absl::Status s = ChangesInScope(who, changed); !s.ok()) return s;
   if (absl::Status s = CheckDataFits(state); !s.ok()) return s;
+  // The definitions of its state, read once for the policy and the load.
+  Entries entries;
+  for (const auto& [id, entry] : state) *entries.Add() = entry;
+  auto defs = DefinitionsOf(entries);
+  if (!defs.ok()) return defs.status();
   {
-    Entries entries;
-    for (const auto& [id, entry] : state) *entries.Add() = entry;
-    auto report = PolicyFindings(entries, changed);
+    auto report = PolicyFindings(*defs, changed);
     if (!report.ok()) return report.status();
     if (!report->errors.empty())
       return absl::FailedPreconditionError(fmt::format(
@@ -227,9 +230,7 @@ absl::Status DeployServiceImpl::DoCreateRelease(const auth::Principal& who, cons
   // no environment could reach its state. A shadow server that cannot be
   // reached does not stop the release: plans load it again.
   {
-    Entries entries;
-    for (const auto& [id, entry] : state) *entries.Add() = entry;
-    if (auto loaded = LoadState(entries); !loaded.ok()) {
+    if (auto loaded = schemadiff::LoadDefinitions(*defs, shadow_); !loaded.ok()) {
       if (loaded.status().code() == absl::StatusCode::kInvalidArgument)
         return absl::FailedPreconditionError(fmt::format("release {}: its objects do not load together: {}",
                                                          req.name(), std::string(loaded.status().message())));

@@ -436,9 +436,11 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   // built without CONCURRENTLY on tables holding more rows in `env`.
   absl::Status IndexesOnLargeTables(const v1::Environment& env, const Entries& target,
                                     const std::vector<std::string>& changed, PolicyReport* report);
-  // The release state `state` linted as a whole under the policy in force;
-  // what concerns the objects in `changed`.
-  absl::StatusOr<PolicyReport> PolicyFindings(const Entries& state, const std::vector<std::string>& changed);
+  // A release state's definitions (DefinitionsOf, read by the caller for its
+  // own use too) linted as a whole under the policy in force; what concerns
+  // the objects in `changed`.
+  absl::StatusOr<PolicyReport> PolicyFindings(const std::vector<schemadiff::LabelledSql>& defs,
+                                              const std::vector<std::string>& changed);
 
   // ---- the pipeline (deploy_releases.cc) ----------------------------------
 

@@ -107,11 +107,8 @@ std::string DetailOf(const v1::Event& e) {
       return fmt::format("{} {} in {} ms{}{}", d.deployment_id(), d.succeeded() ? "succeeded" : "failed",
                          d.duration_ms(), d.error().empty() ? "" : ": ", d.error());
     }
-    case v1::Event::kDataTracked: {
-      std::string key;
-      for (const auto& k : e.data_tracked().key()) key += (key.empty() ? "" : ", ") + k;
-      return fmt::format("{} key ({})", e.data_tracked().table(), key);
-    }
+    case v1::Event::kDataTracked:
+      return fmt::format("{} key ({})", e.data_tracked().table(), fmt::join(e.data_tracked().key(), ", "));
     case v1::Event::kDataUntracked: return e.data_untracked().reason();
     case v1::Event::kPolicySet:
       return fmt::format("policy version {} (sha256 {}): {}", e.policy_set().version(),

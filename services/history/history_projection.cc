@@ -48,7 +48,6 @@ std::string Day(std::string_view day) { return "d/" + std::string(day); }
 std::string DayOf(const google::protobuf::Timestamp& t) {
   return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(t.seconds()), absl::UTCTimeZone());
 }
-// Accept-rule facts of environment and release aggregates: "<last seq>\0<running deployment>".
 std::string Facts(const std::string& aggregate) { return "F/" + aggregate; }
 
 std::string TimeKey(int64_t time_ns) {
@@ -159,10 +158,7 @@ absl::Status HistoryProjection::Apply(const v1::Event& event, const eventlog::Po
       txn.Put(keys::Facts(aggregate),
               fmt::format("{}{}{}{}{}", facts.last_seq, '\0', facts.tracked ? "1" : "0", '\0', facts.latest_version));
       // The policy's version and waivers, for `strata status`.
-      if (event.has_policy_set()) {
-        txn.Put("P/version", std::to_string(event.policy_set().version()));
-        txn.Put("P/yaml", event.policy_set().yaml());
-      }
+      if (event.has_policy_set()) txn.Put("P/yaml", event.policy_set().yaml());
       if (event.has_policy_waived()) {
         v1::Waiver w;
         w.set_object(event.policy_waived().object());

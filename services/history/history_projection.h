@@ -15,7 +15,8 @@
 // offset (8), so index keys sort by time, then log position.
 //   B/<name>                        baselines
 //   w/<task>\0<object>\0<version:20> the versions checked in under a work item
-//   P/version, W/<object>\0<rule>   the team's policy version in force, its waivers
+//   P/yaml, W/<object>\0<rule>      the team's policy in force (its version is in the
+//                                   facts of policy:team), its waivers
 //   d/<YYYY-MM-DD>                  accepted check-ins that UTC day (decimal)
 #pragma once
 
@@ -49,6 +50,9 @@ std::string ChainHead(int32_t partition);
 std::string Baseline(const std::string& name);
 std::string TaskVersion(const std::string& task, const std::string& id, uint64_t version);
 std::string TaskPrefix(const std::string& task);
+// Accept-rule facts of aggregates that are not objects or baselines (env,
+// release: "<seq>\0<running deployment>"; data, policy: "<seq>\0<tracked>\0<version>").
+std::string Facts(const std::string& aggregate);
 std::string Day(std::string_view day);  // "d/2026-12-05"
 std::string DayOf(const google::protobuf::Timestamp& t);  // "2026-12-05" (UTC)
 // Index suffix shared by the t/, u/, j/, x/, k/ indexes, and its time part.

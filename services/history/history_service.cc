@@ -366,9 +366,10 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         *resp->add_recent_check_ins() = std::move(v);
       }
       // The team's policy: its version and the waivers (supervisors look here).
-      std::string version;
-      if (db()->Get(rocksdb::ReadOptions(), "P/version", &version).ok())
-        resp->set_policy_version(std::stoull(version));
+      // The version in force is the policy aggregate's facts: "seq\0tracked\0version".
+      std::string facts;
+      if (db()->Get(rocksdb::ReadOptions(), keys::Facts("policy:team"), &facts).ok())
+        resp->set_policy_version(std::stoull(facts.substr(facts.rfind('\0') + 1)));
       std::unique_ptr<rocksdb::Iterator> w(db()->NewIterator(rocksdb::ReadOptions()));
       std::set<std::string> waived;  // "object\0rule"
       for (w->Seek("W/"); w->Valid() && w->key().starts_with("W/"); w->Next()) {
