@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "console/assets.h"
 #include "console/backend.h"
 #include "console/html.h"
@@ -136,10 +138,10 @@ class Console::Impl {
     return absl::OkStatus();
   }
 
-  void Stop() {
+  void Stop() ABSL_LOCKS_EXCLUDED(live_mu_) {
     if (!http_ || stopped_.exchange(true)) return;
     {
-      std::lock_guard lock(live_mu_);
+      absl::MutexLock lock(&live_mu_);
       for (grpc::ClientContext* ctx : live_) ctx->TryCancel();
     }
     http_->stop();
@@ -531,7 +533,7 @@ class Console::Impl {
   // scope, as Server-Sent Events (one "data:" line of JSON per record;
   // "event: ready" once the watch is in place; "event: down" when the
   // history service went away; comments as heartbeats).
-  void Live(const httplib::Request& req, httplib::Response& res) {
+  void Live(const httplib::Request& req, httplib::Response& res) ABSL_LOCKS_EXCLUDED(live_mu_) {
     auto caller = Authenticate(req, res);
     if (!caller) return;
     struct Stream {
@@ -546,7 +548,7 @@ class Console::Impl {
     if (!caller->credential.on_behalf_of.empty())
       stream->ctx->AddMetadata("strata-on-behalf-of", caller->credential.on_behalf_of);
     {
-      std::lock_guard lock(live_mu_);
+      absl::MutexLock lock(&live_mu_);
       if (stopped_) return;
       live_.insert(stream->ctx.get());
     }
@@ -583,7 +585,7 @@ class Console::Impl {
         },
         [this, stream](bool) {
           stream->ctx->TryCancel();
-          std::lock_guard lock(live_mu_);
+          absl::MutexLock lock(&live_mu_);
           live_.erase(stream->ctx.get());
         });
   }
@@ -640,8 +642,8 @@ class Console::Impl {
   bool tls_ = false;
   std::atomic<bool> stopped_{false};
   // The contexts of the open live feeds, cancelled on Stop() so their
-  // threads end. Guarded by live_mu_.
-  std::mutex live_mu_;
+  // threads end.
+  absl::Mutex live_mu_;  // guards live_ (stopped_ is atomic: no lock)
   std::set<grpc::ClientContext*> live_ ABSL_GUARDED_BY(live_mu_);
 };
 

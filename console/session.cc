@@ -35,7 +35,7 @@ bool SecretsEqual(std::string_view a, std::string_view b) {
 std::string SessionStore::Create(Credential credential, Identity who, absl::Time now) {
   std::string id = RandomHex32();
   Session s{std::move(credential), RandomHex32(), std::move(who), now + ttl_};
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   // Expired sessions go when new ones come: the store stays as large as the
   // sessions of the last `ttl`.
   for (auto it = by_digest_.begin(); it != by_digest_.end();)
@@ -46,7 +46,7 @@ std::string SessionStore::Create(Credential credential, Identity who, absl::Time
 
 std::optional<Session> SessionStore::Find(const std::string& id, absl::Time now) {
   if (id.size() != 64) return std::nullopt;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = by_digest_.find(auth::Sha256Hex(id));
   if (it == by_digest_.end()) return std::nullopt;
   if (it->second.expires <= now) {
@@ -57,12 +57,12 @@ std::optional<Session> SessionStore::Find(const std::string& id, absl::Time now)
 }
 
 void SessionStore::Remove(const std::string& id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   by_digest_.erase(auth::Sha256Hex(id));
 }
 
 size_t SessionStore::size() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return by_digest_.size();
 }
 

@@ -8,13 +8,13 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -45,15 +45,16 @@ class SessionStore {
  public:
   explicit SessionStore(absl::Duration ttl) : ttl_(ttl) {}
   // Starts a session; returns its id (the cookie's value).
-  std::string Create(Credential credential, Identity who, absl::Time now = absl::Now());
+  std::string Create(Credential credential, Identity who, absl::Time now = absl::Now())
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The live session `id` names; nullopt when unknown or expired.
-  std::optional<Session> Find(const std::string& id, absl::Time now = absl::Now());
-  void Remove(const std::string& id);
-  size_t size();
+  std::optional<Session> Find(const std::string& id, absl::Time now = absl::Now()) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t size() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const absl::Duration ttl_;
-  std::mutex mu_;
+  absl::Mutex mu_;  // guards by_digest_ (ttl_ is const: no lock)
   std::unordered_map<std::string, Session> by_digest_ ABSL_GUARDED_BY(mu_);
 };
 

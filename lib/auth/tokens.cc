@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -120,11 +119,13 @@ absl::Status ParseYaml(const YAML::Node& root, std::string_view default_site,
 absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::Parse(std::string_view yaml,
                                                               std::string_view default_site) {
   auto store = std::make_shared<TokenStore>();
+  TokenStore& fresh = *store;
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
-    if (absl::Status s = ParseYaml(root, default_site, &store->by_digest_, &store->by_subject_); !s.ok())
+    absl::MutexLock lock(&fresh.mu_);  // nobody else has `store` yet: uncontended, for the analysis
+    if (absl::Status s = ParseYaml(root, default_site, &fresh.by_digest_, &fresh.by_subject_); !s.ok())
       return s;
-    store->entries_ = root["tokens"].size();
+    fresh.entries_ = root["tokens"].size();
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("token file: {}", e.what()));
   }
@@ -146,20 +147,24 @@ absl::StatusOr<std::shared_ptr<TokenStore>> TokenStore::LoadFile(const std::stri
 absl::Status TokenStore::ReloadFile(const std::string& path, std::string_view default_site) {
   auto fresh = LoadFile(path, default_site);
   if (!fresh.ok()) return fresh.status();
-  std::unique_lock lock(mu_);
-  by_digest_.swap((*fresh)->by_digest_);
-  by_subject_.swap((*fresh)->by_subject_);
-  entries_ = (*fresh)->entries_;
+  TokenStore& from = **fresh;
+  // Nobody else has `from`: its lock is uncontended (and always taken
+  // before mu_); the old maps are freed with it, after both are released.
+  absl::MutexLock from_lock(&from.mu_);
+  absl::MutexLock lock(&mu_);
+  by_digest_.swap(from.by_digest_);
+  by_subject_.swap(from.by_subject_);
+  entries_ = from.entries_;
   return absl::OkStatus();
 }
 
 void TokenStore::AddProcessToken(std::string_view token, Principal who) {
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   process_by_digest_[Sha256Hex(token)] = std::move(who);
 }
 
 size_t TokenStore::size() const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return entries_;
 }
 
@@ -171,7 +176,7 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
   if (!authorization.starts_with(kBearer) || authorization.size() == kBearer.size())
     return absl::UnauthenticatedError("the authorization header must be 'Bearer TOKEN'");
   const std::string digest = Sha256Hex(authorization.substr(kBearer.size()));
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = by_digest_.find(digest);
   if (it == by_digest_.end()) {
     it = process_by_digest_.find(digest);
@@ -181,7 +186,7 @@ absl::StatusOr<Principal> TokenStore::Authenticate(std::string_view authorizatio
 }
 
 std::string TokenStore::DbRoleOf(std::string_view user) const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   for (const auto* map : {&by_digest_, &by_subject_})
     for (const auto& [key, p] : *map)
       if (p.user == user) return p.db_role;
@@ -189,7 +194,7 @@ std::string TokenStore::DbRoleOf(std::string_view user) const {
 }
 
 absl::StatusOr<Principal> TokenStore::AuthenticateCertificate(std::string_view subject) const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = by_subject_.find(std::string(subject));
   if (it == by_subject_.end())
     return absl::UnauthenticatedError(fmt::format(

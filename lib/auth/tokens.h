@@ -21,13 +21,14 @@
 #pragma once
 
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace strata::auth {
 
@@ -63,32 +64,32 @@ class TokenStore {
 
   // Resolves the value of an `authorization` header ("Bearer TOKEN").
   // UNAUTHENTICATED when it is missing, malformed or unknown.
-  absl::StatusOr<Principal> Authenticate(std::string_view authorization) const;
+  absl::StatusOr<Principal> Authenticate(std::string_view authorization) const ABSL_LOCKS_EXCLUDED(mu_);
   // Resolves a verified client certificate's subject (mTLS).
   // UNAUTHENTICATED when no entry names it.
-  absl::StatusOr<Principal> AuthenticateCertificate(std::string_view subject) const;
+  absl::StatusOr<Principal> AuthenticateCertificate(std::string_view subject) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Adds a token known only to this process (not in the file; kept across
   // reloads): strata-server's own console uses one as its delegate identity.
-  void AddProcessToken(std::string_view token, Principal who);
+  void AddProcessToken(std::string_view token, Principal who) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replaces the tokens with those of the file at `path`, atomically: calls
   // in flight see the old set or the new one. On error the old set stays.
-  absl::Status ReloadFile(const std::string& path, std::string_view default_site);
+  absl::Status ReloadFile(const std::string& path, std::string_view default_site) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The database role of `user` (the token file's db_role; default: the
   // user name), for the guard in environments' databases.
-  std::string DbRoleOf(std::string_view user) const;
+  std::string DbRoleOf(std::string_view user) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // How many entries the file had.
-  size_t size() const;
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  mutable std::shared_mutex mu_;  // guards every member below
-  std::unordered_map<std::string, Principal> by_digest_;
-  std::unordered_map<std::string, Principal> by_subject_;
-  std::unordered_map<std::string, Principal> process_by_digest_;  // AddProcessToken's
-  size_t entries_ = 0;
+  mutable absl::Mutex mu_;  // guards every member below: writes hold it exclusively, lookups shared
+  std::unordered_map<std::string, Principal> by_digest_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, Principal> by_subject_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, Principal> process_by_digest_ ABSL_GUARDED_BY(mu_);  // AddProcessToken's
+  size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Hex SHA-256 of `data` (OpenSSL).

@@ -99,7 +99,7 @@ ServerMonitor::~ServerMonitor() {
 }
 
 void ServerMonitor::WatchProjection(const std::string& name, projection::ProjectionRunner* runner) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   watched_.push_back({name, runner});
 }
 
@@ -110,13 +110,13 @@ void ServerMonitor::RefreshEndOffsets() {
     if (!offset.ok()) break;  // the log does not answer: no point asking for the others
     end[p] = *offset;
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   end_offsets_ = std::move(end);
   end_offsets_read_ = absl::Now();
 }
 
 std::vector<ServerMonitor::Lag> ServerMonitor::Measure() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   std::vector<int64_t> end = end_offsets_;
   end.resize(log_->partitions(), -1);
@@ -153,7 +153,7 @@ ServerMonitor::Readiness ServerMonitor::CheckReadiness() {
   const std::vector<Lag> lags = Measure();
   Readiness r;
   r.ready = true;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   for (size_t i = 0; i < lags.size(); ++i) {
     const Lag& lag = lags[i];
@@ -251,12 +251,12 @@ void ServerMonitor::UpdateServing() {
   GrpcServer* server = nullptr;
   std::vector<std::string> services;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     server = grpc_;
     services = grpc_services_;
   }
   if (!server) return;
-  std::lock_guard serving_lock(serving_mu_);
+  absl::MutexLock serving_lock(&serving_mu_);
   const bool ready = CheckReadiness().ready;
   if (static_cast<int>(ready) == serving_) return;
   for (const auto& s : services) server->SetServing(s, ready);
@@ -267,7 +267,7 @@ void ServerMonitor::UpdateServing() {
 
 void ServerMonitor::FollowReadiness(GrpcServer* server, std::vector<std::string> services) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     grpc_ = server;
     grpc_services_ = std::move(services);
   }

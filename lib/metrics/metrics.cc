@@ -20,7 +20,7 @@ Histogram::Histogram(std::vector<double> upper_bounds)
 
 void Histogram::Observe(double value) {
   const size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   ++counts_[bucket];
   sum_ += value;
   ++count_;
@@ -29,7 +29,7 @@ void Histogram::Observe(double value) {
 Histogram::Snapshot Histogram::snapshot() const {
   Snapshot s;
   s.upper_bounds = bounds_;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t running = 0;
   for (uint64_t c : counts_) s.cumulative.push_back(running += c);
   s.sum = sum_;
@@ -49,7 +49,7 @@ Registry& Registry::Default() {
 }
 
 Counter& Registry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family& f = families_[name];
   f.type = "counter";
   f.help = help;
@@ -60,7 +60,7 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help, 
 
 Histogram& Registry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                                   const std::vector<double>& upper_bounds) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family& f = families_[name];
   f.type = "histogram";
   f.help = help;
@@ -70,13 +70,13 @@ Histogram& Registry::GetHistogram(const std::string& name, const std::string& he
 }
 
 int Registry::AddCollector(Collector collector) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   collectors_[next_collector_] = std::move(collector);
   return next_collector_++;
 }
 
 void Registry::RemoveCollector(int id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   collectors_.erase(id);
 }
 
@@ -144,7 +144,7 @@ std::string Registry::Render() const {
   std::vector<Collector> collectors;
   std::string out;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [id, c] : collectors_) collectors.push_back(c);
     for (const auto& [name, f] : families_) {
       Header(out, name, f.type, f.help);

@@ -11,10 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace strata::metrics {
 
@@ -33,21 +35,21 @@ class Counter {
 class Histogram {
  public:
   explicit Histogram(std::vector<double> upper_bounds);
-  void Observe(double value);
+  void Observe(double value) ABSL_LOCKS_EXCLUDED(mu_);
   struct Snapshot {
     std::vector<double> upper_bounds;
     std::vector<uint64_t> cumulative;  // per bound, then +Inf
     double sum = 0;
     uint64_t count = 0;
   };
-  Snapshot snapshot() const;
+  Snapshot snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const std::vector<double> bounds_;
-  mutable std::mutex mu_;
-  std::vector<uint64_t> counts_;  // per bucket (not cumulative), last is +Inf
-  double sum_ = 0;
-  uint64_t count_ = 0;
+  mutable absl::Mutex mu_;  // guards counts_, sum_ and count_; taken after Registry::mu_ (Render)
+  std::vector<uint64_t> counts_ ABSL_GUARDED_BY(mu_);  // per bucket (not cumulative), last is +Inf
+  double sum_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Latency buckets in seconds, 1 ms to 60 s.
@@ -67,17 +69,18 @@ class Registry {
   // The process's registry, which servers expose.
   static Registry& Default();
 
-  Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
+  Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels = {},
-                          const std::vector<double>& upper_bounds = LatencyBuckets());
+                          const std::vector<double>& upper_bounds = LatencyBuckets()) ABSL_LOCKS_EXCLUDED(mu_);
 
   using Collector = std::function<void(GaugeSink&)>;
   // Registers a collector; the returned id removes it again.
-  int AddCollector(Collector collector);
-  void RemoveCollector(int id);
+  int AddCollector(Collector collector) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveCollector(int id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The Prometheus text format of everything registered.
-  std::string Render() const;
+  std::string Render() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Family {
@@ -86,10 +89,12 @@ class Registry {
     std::map<Labels, std::unique_ptr<Counter>> counters;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
   };
-  mutable std::mutex mu_;
-  std::map<std::string, Family> families_;
-  std::map<int, Collector> collectors_;
-  int next_collector_ = 1;
+  // Guards families_, collectors_ and next_collector_; held while Render takes
+  // a Histogram's mu_; never held while a collector runs.
+  mutable absl::Mutex mu_;
+  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+  std::map<int, Collector> collectors_ ABSL_GUARDED_BY(mu_);
+  int next_collector_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 // Escapes a label value for the text format.

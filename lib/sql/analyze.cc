@@ -9,13 +9,12 @@ extern "C" {
 #include <set>
 #include <thread>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "fmt/format.h"
 #include "sql/json_tree.h"
 #include "sql/parse.h"
@@ -1577,8 +1576,8 @@ std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::stri
   };
   const size_t n = regions.size();
   std::vector<Chunk> chunks(n);
-  std::mutex mu;
-  std::condition_variable ready;
+  absl::Mutex mu;  // guards chunks[c] until this thread has waited for it (a worker fills it once); a leaf lock
+  absl::CondVar ready;
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
   auto worker = [&] {
@@ -1591,10 +1590,10 @@ std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::stri
       }
       std::map<int, PreparedBody> bodies;
       if (parsed.ok()) bodies = PrepareBodies(*parsed, 0, parsed->size(), 1);
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       chunks[c].parsed = std::move(parsed);
       chunks[c].bodies = std::move(bodies);
-      ready.notify_all();
+      ready.SignalAll();
     }
   };
   std::vector<std::thread> pool;
@@ -1606,9 +1605,10 @@ std::optional<absl::StatusOr<DumpAnalysis>> AnalyzeDumpPipelined(const std::stri
   bool split_wrongly = false;
   int base = 0;
   for (size_t c = 0; c < n && status.ok() && !split_wrongly; ++c) {
-    std::unique_lock<std::mutex> lock(mu);
-    ready.wait(lock, [&] { return chunks[c].parsed.has_value(); });
-    lock.unlock();
+    {
+      absl::MutexLock lock(&mu);
+      while (!chunks[c].parsed.has_value()) ready.Wait(&mu);
+    }
     if (!chunks[c].parsed->ok()) {
       split_wrongly = true;
       break;

@@ -1,10 +1,12 @@
 #include "sql/json_tree.h"
 
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
+#include "absl/base/attributes.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 namespace strata::sql {
 namespace {
@@ -17,11 +19,11 @@ using google::protobuf::Message;
 using FieldIndex = absl::flat_hash_map<std::string, const FieldDescriptor*>;
 
 const FieldIndex& FieldsOf(const Descriptor* d) {
-  static std::mutex mu;
-  static auto* shared = new absl::flat_hash_map<const Descriptor*, const FieldIndex*>();
+  ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);  // guards *shared; a leaf lock
+  static auto* shared ABSL_PT_GUARDED_BY(mu) = new absl::flat_hash_map<const Descriptor*, const FieldIndex*>();
   thread_local absl::flat_hash_map<const Descriptor*, const FieldIndex*> local;
   if (auto it = local.find(d); it != local.end()) return *it->second;
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   const FieldIndex*& index = (*shared)[d];
   if (!index) {
     auto* fields = new FieldIndex();

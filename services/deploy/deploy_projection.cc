@@ -13,19 +13,19 @@
 namespace strata::deploy {
 
 void DecisionBoard::Expect(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   expected_[id] = std::nullopt;
 }
 void DecisionBoard::Forget(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   expected_.erase(id);
 }
 void DecisionBoard::Publish(const std::string& id, const decide::Decision& d) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   if (auto it = expected_.find(id); it != expected_.end()) it->second = d;
 }
 std::optional<decide::Decision> DecisionBoard::Take(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = expected_.find(id);
   if (it == expected_.end()) return std::nullopt;
   auto d = it->second;

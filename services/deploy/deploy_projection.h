@@ -35,7 +35,6 @@
 #include <atomic>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,14 +55,14 @@ namespace strata::deploy {
 // Outcomes of the events command handlers wait for, by event id.
 class DecisionBoard {
  public:
-  void Expect(const std::string& event_id);
-  void Forget(const std::string& event_id);
-  void Publish(const std::string& event_id, const decide::Decision& decision);
-  std::optional<decide::Decision> Take(const std::string& event_id);
+  void Expect(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Forget(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Publish(const std::string& event_id, const decide::Decision& decision) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<decide::Decision> Take(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::map<std::string, std::optional<decide::Decision>> expected_;
+  absl::Mutex mu_;  // guards expected_; a leaf lock
+  std::map<std::string, std::optional<decide::Decision>> expected_ ABSL_GUARDED_BY(mu_);
 };
 
 namespace keys {
@@ -224,7 +223,7 @@ class DeployProjection : public projection::Projection {
   // The feed, for any thread. Rule: tracking_ is switched before the caller
   // reads the state it completes; changes_ only grows while tracking_.
   std::atomic<bool> tracking_{false};
-  absl::Mutex changes_mu_;
+  absl::Mutex changes_mu_;  // guards changes_ and changes_overflow_; a leaf lock
   absl::flat_hash_set<std::string> changes_ ABSL_GUARDED_BY(changes_mu_);
   bool changes_overflow_ ABSL_GUARDED_BY(changes_mu_) = false;
   std::atomic<uint64_t> env_generation_{0};

@@ -637,8 +637,10 @@ void GuardSync::Start() {
     pthread_setname_np(pthread_self(), "guard-sync");
     while (!stopping_.load()) {
       Round();
-      std::unique_lock lock(wake_mu_);
-      wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(period_), [this] { return woken_ || stopping_.load(); });
+      absl::MutexLock lock(&wake_mu_);
+      const absl::Time deadline = absl::Now() + period_;
+      while (!woken_ && !stopping_.load())
+        if (wake_cv_.WaitWithDeadline(&wake_mu_, deadline)) break;  // timed out
       woken_ = false;
     }
     if (tracking_) feed_.track(false);
@@ -647,18 +649,18 @@ void GuardSync::Start() {
 
 void GuardSync::Wake() {
   {
-    std::lock_guard lock(wake_mu_);
+    absl::MutexLock lock(&wake_mu_);
     woken_ = true;
   }
-  wake_cv_.notify_one();
+  wake_cv_.Signal();
 }
 
 void GuardSync::Stop() {
   {
-    std::lock_guard lock(wake_mu_);
+    absl::MutexLock lock(&wake_mu_);
     stopping_ = true;
   }
-  wake_cv_.notify_one();
+  wake_cv_.Signal();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -26,17 +26,17 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "deploy/deploy_projection.h"
 #include "pg/pg.h"
@@ -159,10 +159,10 @@ class GuardSync {
   explicit GuardSync(Feed feed, absl::Duration period = absl::Milliseconds(200));
   ~GuardSync();
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(wake_mu_);
   // Something may have changed (the projection committed): run a round now
   // rather than at the end of the period. Any thread; also before Start().
-  void Wake();
+  void Wake() ABSL_LOCKS_EXCLUDED(wake_mu_);
 
   static constexpr absl::Duration kConfirmEvery = absl::Seconds(1);
   static constexpr absl::Duration kReadBackEvery = absl::Seconds(5);
@@ -200,9 +200,9 @@ class GuardSync {
   bool tracking_ = false;
   std::string caught_up_error_;
 
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
-  bool woken_ = false;  // guarded by wake_mu_
+  absl::Mutex wake_mu_;  // guards woken_ (and orders stopping_ with the wait); a leaf lock
+  absl::CondVar wake_cv_;
+  bool woken_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

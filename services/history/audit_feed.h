@@ -11,13 +11,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "strata/v1/history.pb.h"
 
@@ -31,7 +30,7 @@ class AuditFeed {
   bool watched() const { return watchers_.load(std::memory_order_relaxed) > 0; }
 
   // Appends a commit's records (log order) and wakes the watchers.
-  void Publish(std::vector<v1::AuditRecord> records);
+  void Publish(std::vector<v1::AuditRecord> records) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A watcher's registration; its cursor starts at the feed's end (only
   // records published from now on).
@@ -55,10 +54,13 @@ class AuditFeed {
   void WakeAll();
 
  private:
+  // The sequence number the next published record gets.
+  uint64_t EndSeq() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return first_seq_ + records_.size(); }
+
   const size_t capacity_;
   std::atomic<int> watchers_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
+  absl::Mutex mu_;  // guards records_ and first_seq_ (Watch takes it too); a leaf lock
+  absl::CondVar cv_;
   // records_[i] has sequence number first_seq_ + i; the next published
   // record gets first_seq_ + records_.size().
   std::deque<v1::AuditRecord> records_ ABSL_GUARDED_BY(mu_);

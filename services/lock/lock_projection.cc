@@ -39,27 +39,27 @@ void SetLock(const v1::Event& e, v1::ObjectHead* head) {
 }  // namespace
 
 void OutcomeBoard::Expect(const std::string& id) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   expected_[id];
   size_ = expected_.size();
 }
 void OutcomeBoard::Forget(const std::string& id) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   expected_.erase(id);
   size_ = expected_.size();
 }
 bool OutcomeBoard::IsExpected(const std::string& id) {
   if (size_.load(std::memory_order_relaxed) == 0) return false;
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   return expected_.count(id) > 0;
 }
 void OutcomeBoard::Publish(const std::string& id, Outcome outcome) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   auto it = expected_.find(id);
   if (it != expected_.end()) it->second = std::move(outcome);
 }
 std::optional<Outcome> OutcomeBoard::Take(const std::string& id) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   auto it = expected_.find(id);
   if (it == expected_.end() || !it->second) return std::nullopt;
   std::optional<Outcome> out = std::move(it->second);

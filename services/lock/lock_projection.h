@@ -19,9 +19,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -29,7 +27,9 @@
 #include <vector>
 
 #include "decide/decide.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "projection/projection.h"
 #include "strata/internal/lock_state.pb.h"
 #include "strata/v1/lock.pb.h"
@@ -58,20 +58,20 @@ class OutcomeBoard {
   void NotePolicySet() { policy_set_.store(true, std::memory_order_release); }
   bool PolicyEverSet() const { return policy_set_.load(std::memory_order_acquire); }
 
-  void Expect(const std::string& event_id);
-  void Forget(const std::string& event_id);
+  void Expect(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Forget(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
   // True if a handler waits for `event_id` (cheap when nobody waits, as
   // during a rebuild).
-  bool IsExpected(const std::string& event_id);
+  bool IsExpected(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the outcome if someone expects it.
-  void Publish(const std::string& event_id, Outcome outcome);
+  void Publish(const std::string& event_id, Outcome outcome) ABSL_LOCKS_EXCLUDED(mu_);
   // The outcome of an expected, published event (removes it).
-  std::optional<Outcome> Take(const std::string& event_id);
+  std::optional<Outcome> Take(const std::string& event_id) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
+  absl::Mutex mu_;  // guards expected_ (size_ mirrors its size, written under mu_, read without it); a leaf lock
   std::atomic<size_t> size_{0};
-  std::map<std::string, std::optional<Outcome>> expected_;
+  std::map<std::string, std::optional<Outcome>> expected_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> policy_set_{false};
 };
 
