@@ -1077,7 +1077,12 @@ TEST_P(DeployE2ETest, TwoDeploymentsToOneEnvironmentAtOnceOneRunsTheOtherIsRefus
   EXPECT_EQ(Count(url("dev"), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"), 1);
 }
 
-TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaCanAbandonIt) {
+// The deploy service dies mid-deployment while the environment's database
+// cannot be reached afterwards: nobody can read back whether it committed,
+// so the deployment stays running until a dba abandons it. (When the
+// database can be reached, the deploy service records the outcome itself:
+// deploy_recovery_test.cc.)
+TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaAbandonsItWhenItsDatabaseIsUnreachable) {
   ImportShop();
   Change("alice-token", "table:sales.orders", "total numeric(12,2) NOT NULL", "total numeric(12,2) NOT NULL,\n    note text");
   v1::DataScript slow;
@@ -1112,10 +1117,14 @@ TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaCanAbandonIt) {
   EXPECT_EQ(Count(TestServerUrl(), sleeping), 0) << "the orphaned transaction should end within seconds, not run on";
   EXPECT_EQ(FactsOf(url("dev")), before);
 
+  // The database is out of reach (renamed away) when the service restarts.
+  const std::string name = dbs_.at("dev")->name();
+  Exec(TestServerUrl(), "ALTER DATABASE " + name + " RENAME TO " + name + "_away");
   stack_->Start("boston", extra_);
   Connect();
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // more than a recovery round
   ASSERT_TRUE(deploy_->GetEnvironment(Ctx("vera-token").get(), ereq, &env).ok());
-  EXPECT_FALSE(env.running_deployment().empty()) << "the claim outlives its server";
+  EXPECT_FALSE(env.running_deployment().empty()) << "nobody can know its outcome yet";
   auto blocked = Deploy("alice-token", "r1", "dev");
   EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(blocked.error_message(), HasSubstr("is running on dev"));
@@ -1129,6 +1138,8 @@ TEST_P(DeployE2ETest, ADeploymentWhoseServerDiedRollsBackAndADbaCanAbandonIt) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(abandoned.status(), "failed");
   EXPECT_THAT(abandoned.error(), HasSubstr("abandoned by dana: server crashed"));
+  EXPECT_THAT(abandoned.error(), HasSubstr("could not be reached"));
+  Exec(TestServerUrl(), "ALTER DATABASE " + name + "_away RENAME TO " + name);
   v1::CheckDriftRequest dreq;
   dreq.set_environment("dev");
   v1::DriftReport report;

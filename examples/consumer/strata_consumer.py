@@ -289,11 +289,42 @@ def advance(e, f):
 # ---------------------------------------------------------------------------
 # Records to JSON lines
 
+FRAGMENT = "strata-fragment"    # on each piece of a large record: "SET INDEX/COUNT"
+FRAGMENTS = "strata-fragments"  # on the large record itself: "SET BYTES OFFSET,OFFSET,..."
+
+
 class Decoder(object):
     def __init__(self, events_pb2, json_format):
         self.pb2 = events_pb2
         self.json_format = json_format
         self.facts = {}  # aggregate -> Facts
+        self.fragments = {}  # (partition, offset) -> (header, value)
+
+    # Large records (docs/events.md): an event larger than one Kafka record
+    # may be (about 1 MB by default) is written as fragments, then a record
+    # with the event's headers plus strata-fragments and an empty value. The
+    # fragments come first in the same partition: keep them until the record
+    # that names them, which is decoded with their values joined in order.
+
+    def keep_fragment(self, r, header):
+        self.fragments[(r.partition, r.offset)] = (header, r.value or b"")
+
+    def reassemble(self, r, header):
+        """The record with its value joined from its fragments (unchanged if one is missing)."""
+        try:
+            set_id, size, offsets = header.split(" ")
+            offsets = [int(o) for o in offsets.split(",")]
+            size = int(size)
+        except ValueError:
+            return r
+        pieces = []
+        for i, o in enumerate(offsets):
+            got = self.fragments.pop((r.partition, o), None)
+            if got is None or got[0] != "%s %d/%d" % (set_id, i, len(offsets)):
+                return r
+            pieces.append(got[1])
+        value = b"".join(pieces)
+        return r._replace(value=value) if len(value) == size else r
 
     def record(self, r):
         """Decides one Kafka record (in partition order); returns its JSON dict."""
@@ -459,14 +490,20 @@ def main(argv=None):
             last_record = time.time()
             for tp in sorted(batch, key=lambda t: t.partition):
                 for r in batch[tp]:
+                    if r.offset + 1 >= end.get(r.partition, 0):
+                        remaining.discard(r.partition)
+                    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (r.headers or [])}
+                    if FRAGMENT in headers:
+                        decoder.keep_fragment(r, headers[FRAGMENT])
+                        continue
+                    if FRAGMENTS in headers:
+                        r = decoder.reassemble(r, headers[FRAGMENTS])
                     line = decoder.record(r)
                     counts["records"] += 1
                     counts["accepted"] += line["accepted"]
                     counts["not_events"] += line["verdict"] == NOT_AN_EVENT
                     if not args.from_end or r.offset >= end.get(r.partition, 0):
                         out.write(json.dumps(line, sort_keys=False) + "\n")
-                    if r.offset + 1 >= end.get(r.partition, 0):
-                        remaining.discard(r.partition)
             out.flush()
             if not (args.follow or args.until_idle) and not remaining:
                 break

@@ -1,16 +1,19 @@
 #include "eventlog/embedded_log.h"
 
+#include "eventlog/rocksdb_logger.h"
+
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "spdlog/spdlog.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/write_batch.h"
 
@@ -94,44 +97,45 @@ class EmbeddedLog : public EventLog {
       : db_(std::move(db)), dir_(std::move(dir)), partitions_(partitions), sync_(sync),
         end_(std::move(ends)), tail_(partitions), tail_bytes_(partitions, 0) {}
   ~EmbeddedLog() override {
-    std::unique_lock lk(mu_);
+    absl::MutexLock lk(&mu_);
     stopping_ = true;
-    done_cv_.wait(lk, [&] { return queue_.empty(); });  // appends under way finish
-    appended_cv_.notify_all();
+    while (!queue_.empty()) done_cv_.Wait(&mu_);  // appends under way finish
+    appended_cv_.SignalAll();
   }
 
   int32_t partitions() const override { return partitions_; }
   std::string Describe() const override { return "embedded:" + dir_; }
 
   absl::StatusOr<Position> Append(std::string_view key, std::string_view value,
-                                  const std::vector<Header>& headers) override {
+                                  const std::vector<Header>& headers) override ABSL_LOCKS_EXCLUDED(mu_) {
     Pending p;
     p.record.partition = KeyPartition(key, partitions_);
     p.record.key = std::string(key);
     p.record.value = std::string(value);
     p.record.headers = headers;
-    std::unique_lock lk(mu_);
+    absl::MutexLock lk(&mu_);
     if (stopping_) return absl::UnavailableError("event log is shutting down");
+    if (!write_error_.ok()) return write_error_;
     // Group commit as in LevelDB: the first append in the queue writes (and
     // syncs) every record queued by then, the others wait for it; the next
     // in line then leads the next group. One append at a time is written by
     // its own thread, with no hand-over to a writer thread and back.
     queue_.push_back(&p);
-    done_cv_.wait(lk, [&] { return p.done || queue_.front() == &p; });
-    if (!p.done) WriteGroup(lk);
+    while (!p.done && queue_.front() != &p) done_cv_.Wait(&mu_);
+    if (!p.done) WriteGroup();
     if (!p.status.ok()) return p.status;
     return Position{p.record.partition, p.record.offset};
   }
 
-  absl::StatusOr<int64_t> EndOffset(int32_t partition) override {
+  absl::StatusOr<int64_t> EndOffset(int32_t partition) override ABSL_LOCKS_EXCLUDED(mu_) {
     if (partition < 0 || partition >= partitions_)
       return absl::InvalidArgumentError(absl::StrCat("no partition ", partition));
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     return end_[partition];
   }
 
-  absl::StatusOr<std::vector<int64_t>> EndOffsets() override {
-    std::lock_guard lk(mu_);
+  absl::StatusOr<std::vector<int64_t>> EndOffsets() override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lk(&mu_);
     return end_;
   }
 
@@ -163,14 +167,11 @@ class EmbeddedLog : public EventLog {
   // Returns each partition's end; records that are still in the in-memory
   // tail are copied to `out` (at most `max`) and next[] advanced past them.
   std::vector<int64_t> WaitForRecords(std::vector<int64_t>& next, absl::Duration timeout, size_t first,
-                                      size_t max, std::vector<Record>* out) {
-    std::unique_lock lk(mu_);
-    auto available = [&] {
-      for (int32_t p = 0; p < partitions_; ++p)
-        if (end_[p] > next[p]) return true;
-      return stopping_;
-    };
-    appended_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout), available);
+                                      size_t max, std::vector<Record>* out) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lk(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!Available(next))
+      if (appended_cv_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
     for (size_t i = 0; i < tail_.size() && out->size() < max; ++i) {
       const size_t p = (first + i) % tail_.size();
       const std::deque<Record>& t = tail_[p];
@@ -189,13 +190,20 @@ class EmbeddedLog : public EventLog {
     bool done = false;
   };
 
-  // Called by the append at the front of the queue, holding `lk`: writes the
-  // records of every queued append, one batch and one sync, then wakes them
-  // (and the next leader) and the readers.
-  void WriteGroup(std::unique_lock<std::mutex>& lk) {
+  // Whether some partition has records at or beyond next[p], or the log stops.
+  bool Available(const std::vector<int64_t>& next) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (int32_t p = 0; p < partitions_; ++p)
+      if (end_[p] > next[p]) return true;
+    return stopping_;
+  }
+
+  // Called by the append at the front of the queue, holding mu_: writes the
+  // records of every queued append, one batch and one sync (mu_ released
+  // meanwhile), then wakes them (and the next leader) and the readers.
+  void WriteGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const std::vector<Pending*> batch(queue_.begin(), queue_.end());
     std::vector<int64_t> next = end_;
-    lk.unlock();
+    mu_.Unlock();
 
     rocksdb::WriteBatch wb;
     const int64_t now = NowMs();
@@ -208,7 +216,17 @@ class EmbeddedLog : public EventLog {
     wo.sync = sync_;
     rocksdb::Status s = db_->Write(wo, &wb);
 
-    lk.lock();
+    mu_.Lock();
+    if (!s.ok()) {
+      // The log's disk failed it (full, read-only, broken). RocksDB 7.8 must
+      // not write to a log file after a failed write (it asserts; fixed in
+      // RocksDB 9.1, PR 12448), so no append is tried again until a restart
+      // reopens the log: everything written so far stays readable.
+      write_error_ = absl::UnavailableError(absl::StrCat(
+          "the embedded log cannot write to its disk (", s.ToString(),
+          "); nothing was changed; restart the server once the disk accepts writes again"));
+      spdlog::error("{}", std::string(write_error_.message()));
+    }
     if (s.ok()) {
       // Readers are mostly at the end of the log: they take new records
       // from here instead of from RocksDB.
@@ -226,11 +244,11 @@ class EmbeddedLog : public EventLog {
     }
     for (Pending* p : batch) {
       p->done = true;
-      if (!s.ok()) p->status = absl::UnavailableError("embedded log write failed: " + s.ToString());
+      if (!s.ok()) p->status = write_error_;
     }
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-    done_cv_.notify_all();
-    if (s.ok()) appended_cv_.notify_all();
+    done_cv_.SignalAll();
+    if (s.ok()) appended_cv_.SignalAll();
   }
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -238,20 +256,23 @@ class EmbeddedLog : public EventLog {
   const int32_t partitions_;
   const bool sync_;
 
-  // Guards everything below. queue_: appends waiting to be written, the
-  // first of them writing (see Append).
-  std::mutex mu_;
-  std::condition_variable done_cv_, appended_cv_;
-  std::deque<Pending*> queue_;
-  std::vector<int64_t> end_;  // per partition: offset of the next record
+  // Guards everything below (a leaf lock, released while a group is written
+  // to RocksDB). queue_: appends waiting to be written, the first of them
+  // writing (see Append).
+  absl::Mutex mu_;
+  absl::CondVar done_cv_, appended_cv_;
+  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> end_ ABSL_GUARDED_BY(mu_);  // per partition: offset of the next record
   // Per partition, the last records written (up to kTailRecords and about
   // kTailBytes), in offset order and ending at end_: what readers at the end
   // of the log read. Guarded by mu_, like end_.
   static constexpr size_t kTailRecords = 1024;
   static constexpr size_t kTailBytes = 4 << 20;
-  std::vector<std::deque<Record>> tail_;
-  std::vector<size_t> tail_bytes_;
-  bool stopping_ = false;
+  std::vector<std::deque<Record>> tail_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> tail_bytes_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by the first failed write; every later append fails with it.
+  absl::Status write_error_ ABSL_GUARDED_BY(mu_) = absl::OkStatus();
 };
 
 absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
@@ -315,6 +336,7 @@ absl::StatusOr<std::unique_ptr<EventLog>> OpenEmbeddedLog(const EmbeddedLogOptio
         absl::StrCat("cannot create embedded log directory ", options.dir, ": ", ec.message()));
   rocksdb::Options ro;
   ro.create_if_missing = true;
+  ro.info_log = eventlog::NewRocksDbLogger();  // no LOG file (see rocksdb_logger.h)
   ro.IncreaseParallelism(2);
   // Record keys are 'r' + partition + offset: each partition's records are
   // appended in key order, so an insert starts where that partition's last

@@ -36,7 +36,24 @@ struct Record {
   std::string key;
   std::string value;
   std::vector<Header> headers;
+  // Kafka only: a piece of a record too large for one Kafka record (see
+  // "Large records" below), returned with an empty value so that readers
+  // see every offset; its record is returned whole at its own offset.
+  bool fragment = false;
 };
+
+// Large records (Kafka): a value larger than one Kafka record may be
+// (LogConfig::max_record_bytes) is written as fragments, each a record under
+// the same key with the header kFragmentHeader = "SET INDEX/COUNT" and a piece
+// of the value, followed by the record itself: the original headers plus
+// kFragmentsHeader = "SET OFFSET,OFFSET,..." (the fragments' offsets in its
+// partition, in order) and an empty value. Readers return the fragments as
+// Record::fragment and the record whole (its value reassembled, fetched by
+// offset when the reader started after its fragments), at the record's
+// offset, which is also the position Append returns. Fragments of an append
+// that failed midway are never named by a record and stay unread garbage.
+inline constexpr char kFragmentHeader[] = "strata-fragment";
+inline constexpr char kFragmentsHeader[] = "strata-fragments";
 
 // Where a record sits in the log.
 struct Position {
@@ -124,6 +141,11 @@ struct LogConfig {
   std::vector<std::pair<std::string, std::string>> kafka_properties;
   // How long Append() keeps retrying a Kafka produce before failing.
   absl::Duration append_timeout = absl::Seconds(10);
+  // The largest Kafka record written whole (key, value and headers): larger
+  // values are written as fragments (see "Large records"). Kafka's default
+  // limit is about 1 MB (broker message.max.bytes 1048588, librdkafka's
+  // message.max.bytes 1000000); a kafka property message.max.bytes lowers it.
+  size_t max_record_bytes = 1'000'000;
 };
 
 absl::StatusOr<std::unique_ptr<EventLog>> OpenEventLog(const LogConfig& config);

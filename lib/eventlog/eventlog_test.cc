@@ -270,6 +270,99 @@ TEST_F(KafkaFaultTest, AReaderReportsEventsTheLogNoLongerHasInsteadOfSkippingThe
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
 }
 
+// Records larger than Kafka accepts (about 1 MB by default): written as
+// fragments, read back whole (see "Large records" in event_log.h).
+class KafkaLargeRecordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto mk = devbroker::MockKafka::Start(3, "", 0);
+    ASSERT_TRUE(mk.ok()) << mk.status();
+    mk_ = std::move(*mk);
+  }
+  std::unique_ptr<EventLog> Open(size_t max_record_bytes = LogConfig().max_record_bytes,
+                                 std::vector<std::pair<std::string, std::string>> properties = {}) {
+    LogConfig c;
+    c.kafka_bootstrap = mk_->bootstrap();
+    c.topic = "test.large";
+    c.partitions = 4;
+    c.append_timeout = absl::Seconds(10);
+    c.max_record_bytes = max_record_bytes;
+    c.kafka_properties = std::move(properties);
+    auto log = OpenKafkaLog(c);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? std::move(*log) : nullptr;
+  }
+  // The `raw` records (fragments too) of `key`'s partition from `start`;
+  // those that are not fragments.
+  std::vector<Record> Whole(EventLog& log, const std::string& key, size_t raw, int64_t start = 0,
+                            int* fragments = nullptr) {
+    std::vector<int64_t> starts(log.partitions(), 0);
+    starts[log.PartitionFor(key)] = start;
+    std::vector<Record> out;
+    std::vector<Record> all = ReadAll(log, raw, starts);
+    EXPECT_EQ(all.size(), raw);
+    for (Record& r : all) {
+      if (fragments) *fragments += r.fragment;
+      if (!r.fragment) out.push_back(std::move(r));
+    }
+    return out;
+  }
+  static std::string Payload(size_t n) {
+    std::string v(n, ' ');
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<char>('a' + (i * 7919) % 26);
+    return v;
+  }
+  std::unique_ptr<devbroker::MockKafka> mk_;
+};
+
+TEST_F(KafkaLargeRecordTest, WithoutFragmentsKafkaRefusesARecordOverItsLimit) {
+  auto log = Open(/*max_record_bytes=*/size_t{64} << 20);  // never fragment
+  auto pos = log->Append("k", Payload(2'500'000), {});
+  ASSERT_FALSE(pos.ok());
+  EXPECT_EQ(pos.status().code(), absl::StatusCode::kUnavailable) << pos.status();
+}
+
+TEST_F(KafkaLargeRecordTest, ARecordOverTheLimitIsWrittenInFragmentsAndReadWhole) {
+  auto log = Open();
+  const std::string big = Payload(2'500'000);
+  ASSERT_TRUE(log->Append("k", "before", {{"h", "1"}}).ok());
+  auto pos = log->Append("k", big, {{"strata-event-type", "checked_in"}});
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  ASSERT_TRUE(log->Append("k", "after", {}).ok());
+  int fragments = 0;
+  auto records = Whole(*log, "k", 6, 0, &fragments);
+  EXPECT_EQ(fragments, 3) << "2.5 MB in pieces of just under 1 MB";
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].value, "before");
+  EXPECT_EQ(records[1].offset, pos->offset) << "the record is where Append said";
+  EXPECT_TRUE(records[1].value == big) << records[1].value.size() << " bytes";
+  ASSERT_FALSE(records[1].headers.empty());
+  EXPECT_EQ(records[1].headers[0].key, "strata-event-type");
+  EXPECT_EQ(records[2].value, "after");
+}
+
+TEST_F(KafkaLargeRecordTest, AReaderThatStartsAfterTheFragmentsFetchesThem) {
+  auto log = Open();
+  const std::string big = Payload(1'800'000);
+  auto pos = log->Append("k", big, {});
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  auto records = Whole(*log, "k", 1, /*start=*/pos->offset);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_TRUE(records[0].value == big);
+}
+
+TEST_F(KafkaLargeRecordTest, AKafkaPropertyLowersTheLimit) {
+  auto log = Open(LogConfig().max_record_bytes, {{"message.max.bytes", "100000"}});
+  const std::string big = Payload(1'000'000);
+  auto pos = log->Append("k", big, {});
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  int fragments = 0;
+  auto records = Whole(*log, "k", 12, 0, &fragments);
+  EXPECT_EQ(fragments, 11);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_TRUE(records[0].value == big);
+}
+
 TEST(EmbeddedLogTest, SurvivesReopenWithOffsetsIntact) {
   EmbeddedBackend backend;
   {

@@ -1,5 +1,7 @@
 #include "projection/projection.h"
 
+#include "eventlog/rocksdb_logger.h"
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -50,6 +52,9 @@ class KeyFamily : public rocksdb::SliceTransform {
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
+  // The disk (full, read-only, failing) is outside the program, and often
+  // repaired while it runs: UNAVAILABLE, which WriteCommit retries.
+  if (s.IsIOError()) return absl::UnavailableError(fmt::format("{}: {}", what, s.ToString()));
   return absl::InternalError(fmt::format("{}: {}", what, s.ToString()));
 }
 
@@ -190,6 +195,7 @@ absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerO
                                                                          Projection* projection) {
   rocksdb::Options ro;
   ro.create_if_missing = true;
+  ro.info_log = eventlog::NewRocksDbLogger();  // no LOG file (see rocksdb_logger.h)
   // Most reads during a rebuild are point lookups of keys that do not exist
   // yet (first event of an aggregate): bloom filters answer those cheaply.
   rocksdb::BlockBasedTableOptions table;
@@ -283,7 +289,7 @@ ProjectionRunner::ProjectionRunner(RunnerOptions options, eventlog::EventLog* lo
 ProjectionRunner::~ProjectionRunner() { Stop(); }
 
 absl::Status ProjectionRunner::Start() {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   if (running_) return absl::OkStatus();
   running_ = true;
   stop_ = false;
@@ -298,23 +304,23 @@ absl::Status ProjectionRunner::Start() {
 
 void ProjectionRunner::Stop() {
   {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     stop_ = true;
   }
-  gather_cv_.notify_all();
+  gather_cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
   // Commits skip the WAL: persist them so a clean restart replays nothing.
   if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
     spdlog::warn("projection {}: flush on stop: {}", options_.db_path, s.ToString());
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   running_ = false;
-  applied_cv_.notify_all();
+  applied_cv_.SignalAll();
 }
 
 void ProjectionRunner::Loop() {
   std::vector<int64_t> start;
   {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     start = next_;
     pending_skipped_ = skipped_;
   }
@@ -330,9 +336,10 @@ void ProjectionRunner::Loop() {
   while (!stop_) {
     if (uncommitted_events_ > 0 && options_.idle_batching > absl::ZeroDuration()) {
       // Idle batching (see RunnerOptions): let events gather unless someone waits.
-      std::unique_lock lk(mu_);
-      gather_cv_.wait_for(lk, absl::ToChronoNanoseconds(gathering_since_ + options_.idle_batching - absl::Now()),
-                          [&] { return stop_.load() || !waiting_.empty(); });
+      absl::MutexLock lk(&mu_);
+      const absl::Time deadline = gathering_since_ + options_.idle_batching;
+      while (!stop_.load() && waiting_.empty())
+        if (gather_cv_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
     }
     // Poll briefly while holding uncommitted work so that a quiet log still
     // commits promptly.
@@ -394,9 +401,9 @@ void ProjectionRunner::Fail(absl::Status status) {
   (void)AwaitInFlight();  // an earlier commit still being written lands or fails first
   spdlog::error("projection {} stopped: {}", options_.db_path, std::string(status.message()));
   projection_->BatchDone(false);
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   health_ = std::move(status);
-  applied_cv_.notify_all();
+  applied_cv_.SignalAll();
 }
 
 absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>& records) {
@@ -406,7 +413,9 @@ absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>&
         r.offset < pending_next_[r.partition])
       continue;  // already applied (a reader may redeliver after reconnecting)
     event.Clear();
-    if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
+    if (r.fragment) {
+      // A piece of a large record, which comes whole at its own offset.
+    } else if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
       ++pending_skipped_;
       spdlog::warn("projection {}: skipped a record that is not a Strata event at {}/{}",
                    options_.db_path, r.partition, r.offset);
@@ -426,7 +435,7 @@ bool ProjectionRunner::ShouldCommit(int64_t backlog) const {
   if (uncommitted_events_ >= options_.max_uncommitted_events) return true;
   if (projection_->UncommittedBytes() >= options_.max_uncommitted_bytes) return true;
   if (absl::Now() - last_commit_ >= options_.commit_interval) return true;
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   for (const std::vector<eventlog::Position>* group : waiting_) {
     bool all = true;  // someone waits for exactly what is applied now
     for (const eventlog::Position& p : *group) all = all && pending_next_[p.partition] > p.offset;
@@ -439,7 +448,7 @@ absl::Status ProjectionRunner::Commit(bool in_background) {
   if (absl::Status s = projection_->Flush(*txn_); !s.ok()) return s;
   uint64_t skipped_before;
   {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     skipped_before = skipped_;
   }
   for (size_t p = 0; p < pending_next_.size(); ++p)
@@ -484,6 +493,36 @@ absl::Status ProjectionRunner::Commit(bool in_background) {
 }
 
 absl::Status ProjectionRunner::WriteCommit(InFlightCommit& commit) {
+  // A store that cannot be written (its disk full or read-only) is retried
+  // until it can, with backoff; meanwhile the projection reports the error
+  // (health, /readyz) and commands waiting for it get it at once. Writing
+  // the same commit again is safe: its writes are the same.
+  absl::Status s = WriteCommitOnce(commit);
+  for (int attempt = 0; absl::IsUnavailable(s) && !stop_.load(); ++attempt) {
+    if (attempt == 0 || attempt % 20 == 0)
+      spdlog::error("projection {} cannot write its store, retrying: {}", options_.db_path,
+                    std::string(s.message()));
+    {
+      absl::MutexLock lk(&mu_);
+      health_ = absl::UnavailableError(
+          fmt::format("the projection cannot write its store under {} ({}); it retries, and a restart once the "
+                      "disk accepts writes again recovers it",
+                      options_.db_path, std::string(s.message())));
+      applied_cv_.SignalAll();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000)));
+    (void)db_->Resume();  // leaves RocksDB's read-only mode once the disk accepts writes
+    s = WriteCommitOnce(commit);
+    if (s.ok()) {
+      spdlog::info("projection {} writes its store again", options_.db_path);
+      absl::MutexLock lk(&mu_);
+      health_ = absl::OkStatus();
+    }
+  }
+  return s;
+}
+
+absl::Status ProjectionRunner::WriteCommitOnce(InFlightCommit& commit) {
   // No WAL: the projection is derived state and the log is its WAL. A crash
   // loses the commits since the last memtable flush together with their
   // offsets (one WriteBatch never straddles a flush), and they are re-applied.
@@ -500,12 +539,12 @@ absl::Status ProjectionRunner::WriteCommit(InFlightCommit& commit) {
 }
 
 void ProjectionRunner::PublishCommit(const InFlightCommit& commit) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   next_ = commit.next;
   skipped_ = commit.skipped;
   events_applied_ += commit.events;
   ++batches_;
-  applied_cv_.notify_all();
+  applied_cv_.SignalAll();
 }
 
 absl::Status ProjectionRunner::AwaitInFlight() {
@@ -524,27 +563,29 @@ absl::Status ProjectionRunner::WaitForApplied(const eventlog::Position& position
   return WaitForAll({position}, timeout);
 }
 
+bool ProjectionRunner::AllApplied(const std::vector<eventlog::Position>& positions) const {
+  for (const eventlog::Position& p : positions)
+    if (next_[p.partition] <= p.offset) return false;
+  return true;
+}
+
 absl::Status ProjectionRunner::WaitForAll(const std::vector<eventlog::Position>& positions,
                                           absl::Duration timeout) {
-  std::unique_lock lk(mu_);
+  absl::MutexLock lk(&mu_);
   for (const eventlog::Position& p : positions)
     if (p.partition < 0 || p.partition >= static_cast<int32_t>(next_.size()))
       return absl::InvalidArgumentError(fmt::format("no partition {}", p.partition));
-  auto applied = [&] {
-    for (const eventlog::Position& p : positions)
-      if (next_[p.partition] <= p.offset) return false;
-    return true;
-  };
   // Registered so that the runner commits as soon as it has applied all of
   // them (and stops gathering, see RunnerOptions::idle_batching).
   auto waiting = waiting_.insert(waiting_.end(), &positions);
-  gather_cv_.notify_all();
-  applied_cv_.wait_for(lk, absl::ToChronoNanoseconds(timeout),
-                       [&] { return applied() || !health_.ok() || !running_; });
+  gather_cv_.SignalAll();
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!AllApplied(positions) && health_.ok() && running_)
+    if (applied_cv_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
   waiting_.erase(waiting);
-  if (applied()) return absl::OkStatus();
+  if (AllApplied(positions)) return absl::OkStatus();
   if (!health_.ok()) return absl::UnavailableError(fmt::format(
-      "projection stopped: {}", std::string(health_.message())));
+      "projection unavailable: {}", std::string(health_.message())));
   if (!running_) return absl::UnavailableError("projection is not running");
   for (const eventlog::Position& p : positions)
     if (next_[p.partition] <= p.offset)
@@ -570,12 +611,12 @@ absl::Status ProjectionRunner::CatchUp(absl::Duration timeout) {
 }
 
 RunnerStats ProjectionRunner::stats() const {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   return {events_applied_, batches_, skipped_, next_};
 }
 
 absl::Status ProjectionRunner::health() const {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   return health_;
 }
 

@@ -24,21 +24,21 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "rocksdb/options.h"
 #include "eventlog/event_log.h"
@@ -200,39 +200,46 @@ class ProjectionRunner {
   ~ProjectionRunner();
 
   // Starts applying the log in a background thread.
-  absl::Status Start();
+  absl::Status Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Stops the thread; idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until the record at `position` is applied (see contract).
-  absl::Status WaitForApplied(const eventlog::Position& position, absl::Duration timeout);
+  absl::Status WaitForApplied(const eventlog::Position& position, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until every record in the log at the time of the call is applied.
-  absl::Status CatchUp(absl::Duration timeout);
+  absl::Status CatchUp(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
   // Like CatchUp, for one partition.
-  absl::Status CatchUpPartition(int32_t partition, absl::Duration timeout);
+  absl::Status CatchUpPartition(int32_t partition, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The state store, for reads. Owned by the runner.
   rocksdb::DB* db() const { return db_.get(); }
-  RunnerStats stats() const;
+  RunnerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
   // OK while running; the error that stopped the runner otherwise.
-  absl::Status health() const;
+  absl::Status health() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   ProjectionRunner(RunnerOptions options, eventlog::EventLog* log, Projection* projection,
                    std::unique_ptr<rocksdb::DB> db, std::vector<int64_t> next, uint64_t skipped);
-  void Loop();
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
   // Applies records on top of the uncommitted state; Commit makes it durable.
   absl::Status ApplyRecords(const std::vector<eventlog::Record>& records);
-  bool ShouldCommit(int64_t backlog) const;
-  absl::Status WaitForAll(const std::vector<eventlog::Position>& positions, absl::Duration timeout);
+  bool ShouldCommit(int64_t backlog) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status WaitForAll(const std::vector<eventlog::Position>& positions, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether every one of `positions` is applied (committed).
+  bool AllApplied(const std::vector<eventlog::Position>& positions) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct InFlightCommit;
-  absl::Status Commit(bool in_background);
-  absl::Status WriteCommit(InFlightCommit& commit);
+  absl::Status Commit(bool in_background) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes a commit, retrying while its store cannot be written (a full or
+  // read-only disk), with health_ reporting why.
+  absl::Status WriteCommit(InFlightCommit& commit) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status WriteCommitOnce(InFlightCommit& commit);
   // Makes a written commit's offsets visible to WaitForApplied and stats.
-  void PublishCommit(const InFlightCommit& commit);
+  void PublishCommit(const InFlightCommit& commit) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status AwaitInFlight();
   void SetBulkLoading(bool on);
-  void Fail(absl::Status status);
+  void Fail(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
 
   RunnerOptions options_;
   eventlog::EventLog* log_;
@@ -254,20 +261,23 @@ class ProjectionRunner {
   std::unique_ptr<StateTxn> recycled_;  // a written commit, for its buffers
   absl::Time last_commit_;
 
-  mutable std::mutex mu_;
-  std::condition_variable applied_cv_;
+  // Guards next_, waiting_, skipped_, events_applied_, batches_, health_ and
+  // running_ (shared by the runner, commit writer and caller threads); a leaf
+  // lock, never held while calling the projection, the log or RocksDB.
+  mutable absl::Mutex mu_;
+  absl::CondVar applied_cv_;
   // Ends the idle batching early (a waiter came, or Stop).
-  std::condition_variable gather_cv_;
+  absl::CondVar gather_cv_;
   // Runner thread: when the oldest uncommitted event was applied.
   absl::Time gathering_since_;
-  std::vector<int64_t> next_;  // per partition: next offset to apply (committed)
+  std::vector<int64_t> next_ ABSL_GUARDED_BY(mu_);  // per partition: next offset to apply (committed)
   // What WaitForAll callers wait for, each a group of positions.
-  std::list<const std::vector<eventlog::Position>*> waiting_;
-  uint64_t skipped_ = 0;
-  uint64_t events_applied_ = 0;
-  uint64_t batches_ = 0;
-  absl::Status health_;
-  bool running_ = false;
+  std::list<const std::vector<eventlog::Position>*> waiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t skipped_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t events_applied_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status health_ ABSL_GUARDED_BY(mu_);
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
 
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -27,7 +27,7 @@ std::string FirstLine(std::string_view text) {
 }  // namespace
 
 absl::StatusOr<ApplyResult> ApplyScript(pg::Session& session, const std::string& script,
-                                        const std::string& script_name) {
+                                        const std::string& script_name, const ApplyOptions& options) {
   auto parsed = sql::ParsedSql::Parse(script);
   if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(script_name, ": ", parsed.status().message()));
   for (int i = 0; i < parsed->size(); ++i) {
@@ -53,6 +53,13 @@ absl::StatusOr<ApplyResult> ApplyScript(pg::Session& session, const std::string&
                                                " of ", parsed->size(), " failed: ", FirstLine(text), "\n",
                                                s.message(), "\nnothing was applied (the transaction was rolled back)"));
   }
+  for (const std::string& statement : options.epilogue)
+    if (absl::Status s = session.Exec(statement); !s.ok()) {
+      (void)session.Exec("ROLLBACK");
+      return absl::Status(s.code(), absl::StrCat("recording the deployment in the database failed: ", s.message(),
+                                                 "\nnothing was applied (the transaction was rolled back)"));
+    }
+  if (options.before_commit) options.before_commit();
   if (absl::Status s = session.Exec("COMMIT"); !s.ok()) return s;
   return ApplyResult{parsed->size(),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};

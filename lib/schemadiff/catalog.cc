@@ -25,7 +25,7 @@ constexpr uint32_t kPgClass = 1259, kPgType = 1247, kPgProc = 1255, kPgNamespace
 // which is infrastructure in an environment, never one of its objects: not
 // imported, not drift, never in a plan.
 constexpr const char* kUserNamespace =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'strata_guard') AND "
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'strata_guard', 'strata_deploy') AND "
     "n.nspname !~ '^pg_(toast_)?temp_'";
 
 using ObjRef = std::pair<uint32_t, uint32_t>;  // (classid, objid)

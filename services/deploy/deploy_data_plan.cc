@@ -137,7 +137,7 @@ absl::StatusOr<std::vector<std::string>> DeployServiceImpl::DataDrift(const v1::
     if (!drift.ok()) {
       // A missing table is schema drift, reported by the catalog comparison.
       if (drift.status().code() == absl::StatusCode::kNotFound) continue;
-      if (drift.status().code() == absl::StatusCode::kUnavailable) return drift.status();
+      if (drift.status().code() == absl::StatusCode::kUnavailable) return InEnvironment(env, drift.status());
       out.push_back(fmt::format("data {}: rows not compared: {}", table, std::string(drift.status().message())));
       continue;
     }

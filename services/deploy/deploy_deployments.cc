@@ -465,6 +465,9 @@ absl::Status DeployServiceImpl::Run(const auth::Principal& who, const Prepared& 
   if (!session.ok()) return session.status();
   auto pid = (*session)->Query("SELECT pg_backend_pid()");
   if (!pid.ok()) return pid.status();
+  // Fencing: held on this session until the end is recorded (the session
+  // closes when Run returns); see deploy_recovery.cc.
+  if (absl::Status s = LockEnvironmentDatabase(**session, env.name()); !s.ok()) return s;
   const std::string id = events::NewEventId();
   v1::Event started = NewEvent(who, "env:" + env.name(), p.env.last_seq() + 1);
   auto* st = started.mutable_deployment_started();
@@ -499,7 +502,11 @@ absl::Status DeployServiceImpl::Run(const auth::Principal& who, const Prepared& 
   const absl::Time start = absl::Now();
   const std::string script_name =
       kind == v1::ROLLBACK ? fmt::format("rollback-{}.sql", env.name()) : fmt::format("{}-{}.sql", release, env.name());
-  absl::StatusOr<schemadiff::ApplyResult> applied = schemadiff::ApplyScript(**session, p.script, script_name);
+  FaultPoint("after-claim");
+  schemadiff::ApplyOptions record{.epilogue = DeploymentRecordSql(id, env.name(), release, kind),
+                                  .before_commit = [] { FaultPoint("in-transaction"); }};
+  absl::StatusOr<schemadiff::ApplyResult> applied = schemadiff::ApplyScript(**session, p.script, script_name, record);
+  if (applied.ok()) FaultPoint("after-commit");
   const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
   // A lost connection may have been lost before or after COMMIT.
   const bool unknown = !applied.ok() && applied.status().code() == absl::StatusCode::kUnavailable;
@@ -584,11 +591,13 @@ absl::Status DeployServiceImpl::DoAbandon(const auth::Principal& who, const v1::
   // A deployment whose transaction is still open in PostgreSQL is alive.
   auto started = DeployProjection::ReadDeployment(db(), running, /*with_detail=*/false);
   if (!started.ok()) return started.status();
-  if (const int32_t pid = *started ? (*started)->backend_pid() : 0; pid > 0) {
-    auto session = Connect(env->environment());
-    if (!session.ok())
-      return absl::UnavailableError(fmt::format("cannot check whether deployment {} still runs: {}", running,
-                                                std::string(session.status().message())));
+  // A database that cannot be reached cannot say; the dba decides (and its
+  // outcome is known once `strata drift` can read the database again).
+  std::string unreachable;
+  const int32_t pid = *started ? (*started)->backend_pid() : 0;
+  auto session = pid > 0 ? Connect(env->environment()) : absl::StatusOr<std::unique_ptr<pg::Session>>(nullptr);
+  if (!session.ok()) unreachable = std::string(session.status().message());
+  if (session.ok() && *session) {
     auto alive = (*session)->Query(
         "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND datname = current_database()",
         {std::to_string(pid)});
@@ -598,12 +607,28 @@ absl::Status DeployServiceImpl::DoAbandon(const auth::Principal& who, const v1::
           "deployment {} is still running in PostgreSQL (backend {}); wait for it, or stop it with "
           "SELECT pg_cancel_backend({}) and it will record its failure itself",
           running, pid, pid));
+    // Its session is gone: the database says whether it committed, and that
+    // is what is recorded (not the dba's guess).
+    auto resolved = ResolveDeployment(req.environment(), running);
+    if (!resolved.ok()) return resolved.status();
+    if (!*resolved)
+      return absl::FailedPreconditionError(fmt::format(
+          "deployment {} is still running on {} (a session holds Strata's lock in its database); wait for it",
+          running, req.environment()));
+    auto rec = DeployProjection::ReadDeployment(db(), running, /*with_detail=*/false);
+    if (!rec.ok()) return rec.status();
+    if (*rec) *resp = (*rec)->deployment();
+    return absl::OkStatus();
   }
   v1::Event e = NewEvent(who, "env:" + req.environment(), env->last_seq() + 1);
   auto* fin = e.mutable_deployment_finished();
   fin->set_deployment_id(running);
   fin->set_succeeded(false);
-  fin->set_error(fmt::format("abandoned by {}: {}", who.user, req.reason()));
+  fin->set_error(unreachable.empty()
+                     ? fmt::format("abandoned by {}: {}", who.user, req.reason())
+                     : fmt::format("abandoned by {}: {} (the database could not be reached, so whether its "
+                                   "transaction committed is unknown: run `strata drift --env {}` once it can be: {})",
+                                   who.user, req.reason(), req.environment(), unreachable));
   auto d = Submit(e);
   if (!d.ok()) return d.status();
   if (!d->accepted())

@@ -110,10 +110,19 @@ absl::StatusOr<std::unique_ptr<pg::Session>> DeployServiceImpl::Connect(const v1
   return session;
 }
 
+absl::Status DeployServiceImpl::InEnvironment(const v1::Environment& env, const absl::Status& status) {
+  if (status.ok() || status.message().find("environment " + env.name() + " (") != std::string_view::npos)
+    return status;
+  return absl::Status(status.code(), fmt::format("environment {} ({}): {}", env.name(), pg::RedactUrl(env.url()),
+                                                 std::string(status.message())));
+}
+
 absl::StatusOr<schemadiff::Catalog> DeployServiceImpl::ReadLive(const v1::Environment& env) {
   auto session = Connect(env);
   if (!session.ok()) return session.status();
-  return schemadiff::ReadCatalog(**session);
+  auto catalog = schemadiff::ReadCatalog(**session);
+  if (!catalog.ok()) return InEnvironment(env, catalog.status());
+  return catalog;
 }
 
 absl::StatusOr<std::vector<schemadiff::LabelledSql>> DeployServiceImpl::DefinitionsOf(const Entries& entries) {

@@ -357,10 +357,27 @@ absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
   if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
   guard_sync_->Start();
+  recovery_ = std::thread([this] { RecoveryLoop(); });
   return absl::OkStatus();
 }
 
+void DeployModule::RecoveryLoop() {
+  while (true) {
+    service_->ResolveInterrupted();
+    absl::MutexLock lock(&recovery_mu_);
+    recovery_mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.recover_interval);
+    if (stopping_) return;
+  }
+}
+
 void DeployModule::Stop() {
+  if (recovery_.joinable()) {
+    {
+      absl::MutexLock lock(&recovery_mu_);
+      stopping_ = true;
+    }
+    recovery_.join();
+  }
   if (guard_sync_) guard_sync_->Stop();
   if (runner_) runner_->Stop();
 }

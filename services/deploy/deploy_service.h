@@ -9,12 +9,23 @@
 // there), plan (both states loaded into shadow databases and diffed), a
 // DeploymentStarted event that the log accepts only when no other
 // deployment runs there, the script in ONE transaction, DeploymentFinished.
+//
+// Fencing and recovery (deploy_recovery.cc): a deployment holds Strata's
+// advisory lock in the environment's database from before its claim until
+// its end is recorded, and its transaction records its id there. When a
+// deploy service dies mid-deployment, any deploy service (the restarted one
+// or another) finds the deployment running with the lock free, reads the id
+// back, and records succeeded or failed; no person is needed. `strata
+// abandon` remains for a database that cannot be reached.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "auth/tokens.h"
 #include "deploy/deploy_projection.h"
 #include "deploy/secrets.h"
@@ -36,6 +47,9 @@ struct DeployModuleOptions {
   // Larger data scripts (each, and a release's together) are refused.
   int64_t max_definition_bytes = int64_t{8} << 20;
   absl::Duration apply_timeout = absl::Seconds(30);
+  // How often deployments left running by a deploy service that stopped are
+  // looked for (and at start); see deploy_recovery.cc.
+  absl::Duration recover_interval = absl::Seconds(5);
 };
 
 class DeployServiceImpl;
@@ -61,6 +75,11 @@ class DeployModule {
   std::unique_ptr<projection::ProjectionRunner> runner_;
   std::unique_ptr<DeployServiceImpl> service_;
   std::unique_ptr<GuardSync> guard_sync_;
+  // Resolves interrupted deployments every options_.recover_interval.
+  void RecoveryLoop();
+  std::thread recovery_;
+  absl::Mutex recovery_mu_;  // guards stopping_; RecoveryLoop waits on it
+  bool stopping_ ABSL_GUARDED_BY(recovery_mu_) = false;
 };
 
 }  // namespace strata::deploy

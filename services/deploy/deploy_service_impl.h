@@ -24,8 +24,12 @@
 //   deploy_data_plan.cc     reference data in plans: the INSERT / UPDATE /
 //                           DELETE steps in foreign-key order, drift of rows,
 //                           rows a delete would leave without their reference.
+//   deploy_recovery.cc      fencing (the advisory lock in the environment's
+//                           database) and recovery of deployments whose
+//                           deploy service died.
 //
-// Thread-safety: gRPC calls every method from many threads at once. The
+// Thread-safety: gRPC calls every method from many threads at once (and
+// DeployModule's recovery thread calls ResolveInterrupted). The
 // class holds no lock: its members are set by the constructor (and
 // wake_guard_sync_ by DeployModule::Start, before serving) and only read
 // afterwards; the state it reads is the projection's (RocksDB) and the
@@ -241,6 +245,8 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   // ---- connections and catalogs (deploy_environments.cc) ------------------
 
   absl::StatusOr<std::unique_ptr<pg::Session>> Connect(const v1::Environment& env);
+  // `status` saying which environment's database it comes from (unless it does).
+  static absl::Status InEnvironment(const v1::Environment& env, const absl::Status& status);
 
   absl::StatusOr<schemadiff::Catalog> ReadLive(const v1::Environment& env);
 
@@ -349,6 +355,30 @@ class DeployServiceImpl final : public v1::DeployService::Service {
   static void CountDeployment(const std::string& environment, v1::DeploymentKind kind, const char* outcome);
 
   absl::Status DoAbandon(const auth::Principal& who, const v1::AbandonRequest& req, v1::Deployment* resp);
+
+  // Fencing and recovery (deploy_recovery.cc). Takes Strata's advisory lock
+  // on the environment's database for `session`'s lifetime;
+  // FAILED_PRECONDITION while another session holds it.
+  static absl::Status LockEnvironmentDatabase(pg::Session& session, const std::string& environment);
+  // What a deployment's transaction runs before COMMIT to record its id.
+  static std::vector<std::string> DeploymentRecordSql(const std::string& id, const std::string& environment,
+                                                      const std::string& release, v1::DeploymentKind kind);
+  // Tests' kill -9 points (STRATA_TEST_DEPLOY_CRASH): "after-claim",
+  // "in-transaction" (before COMMIT), "after-commit" (before the end is
+  // recorded).
+  static void FaultPoint(const char* point);
+
+ public:
+  // Records the end of deployment `id`, which the log says is running on
+  // `environment`, when its session in the environment's database is gone:
+  // succeeded if its transaction committed, failed if not. False when it is
+  // still running (or ended meanwhile); an error when the database cannot be
+  // reached.
+  absl::StatusOr<bool> ResolveDeployment(const std::string& environment, const std::string& id);
+  // ResolveDeployment for every running deployment; how many were recorded.
+  int ResolveInterrupted();
+
+ private:
 
   // ---- reference data (deploy_data.cc) -----------------------------------
 

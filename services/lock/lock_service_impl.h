@@ -147,6 +147,14 @@ class LockServiceImpl final : public v1::LockService::Service {
       auto id = Resolve(req->object(), /*allow_new=*/false);
       if (!id.ok()) return id.status();
       if (absl::Status s = hosting::RequireObjectInScope(who, id->ToString(), {log_, options_.site, "read"}); !s.ok()) return s;
+      // Linearizable: what any site acknowledged before this call is shown
+      // (the object's partition is read up to the log's end first).
+      if (absl::Status s = runner_->CatchUpPartition(log_->PartitionFor(id->Aggregate()), options_.apply_timeout);
+          !s.ok())
+        return absl::UnavailableError(fmt::format(
+            "could not read {} up to the end of the event log, so its latest state is unknown here: {}; try again "
+            "(`strata locks` lists what this site has seen)",
+            id->ToString(), std::string(s.message())));
       auto state = LockProjection::ReadObject(runner_->db(), id->ToString());
       if (!state.ok()) return state.status();
       if (!Visible(*state)) return UnknownObject(id->ToString());

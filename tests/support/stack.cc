@@ -125,6 +125,13 @@ void Stack::Stop(int sig) {
   proc_.reset();
 }
 
+std::vector<pid_t> Stack::pids() const {
+  std::vector<pid_t> out;
+  for (const auto* p : {&proc_, &history_proc_, &impact_proc_, &deploy_proc_})
+    if (*p) out.push_back((*p)->pid());
+  return out;
+}
+
 std::vector<std::string> Stack::StdoutLines(const std::string& service) const {
   const std::unique_ptr<Process>& p = service == "history" && history_proc_ ? history_proc_
                                       : service == "impact" && impact_proc_   ? impact_proc_
@@ -168,6 +175,10 @@ void Stack::WipeProjection() {
 
 void Stack::AddTokensAndHangUp(const std::string& entries) {
   std::ofstream(tokens_path_, std::ios::app) << entries;
+  HangUp();
+}
+
+void Stack::HangUp() {
   for (auto* p : {&proc_, &history_proc_, &impact_proc_, &deploy_proc_})
     if (*p) (*p)->Notify(SIGHUP);
 }

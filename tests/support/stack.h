@@ -68,6 +68,9 @@ class Stack {
   // Stops it with `sig` (SIGTERM: clean shutdown; SIGKILL: crash).
   void Stop(int sig = SIGTERM);
   bool running();
+  // The process ids of the stack's service processes (empty when stopped),
+  // for signals that do not end them (SIGSTOP/SIGCONT).
+  std::vector<pid_t> pids() const;
 
   // Removes the service's local state (its projection). The embedded log
   // stays: it is the source of truth, like the Kafka topic.
@@ -75,6 +78,9 @@ class Stack {
   // Appends `entries` (YAML list items) to the token file and sends SIGHUP
   // to every service process, which reload it without restarting.
   void AddTokensAndHangUp(const std::string& entries);
+  // Sends SIGHUP to every service process (they reload the token file).
+  void HangUp();
+  const std::string& tokens_path() const { return tokens_path_; }
   // Appends raw bytes to the log as a record with `key` (embedded: only
   // while the service is stopped, since one process owns the log).
   absl::Status AppendRaw(const std::string& key, const std::string& value);

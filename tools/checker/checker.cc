@@ -534,6 +534,7 @@ int64_t Recorder::Invoke(const std::string& client, const std::string& object, O
   op.kind = kind;
   op.invoke_ns = now;
   ops_.push_back(std::move(op));
+  discarded_.push_back(false);
   return ops_.back().id;
 }
 
@@ -547,9 +548,18 @@ void Recorder::Complete(int64_t id, Outcome outcome, uint64_t version, const std
   op.holder = holder;
 }
 
+void Recorder::Discard(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  discarded_.at(static_cast<size_t>(id)) = true;
+}
+
 std::vector<Op> Recorder::ops() const {
   absl::MutexLock lock(&mu_);
-  return ops_;
+  std::vector<Op> out;
+  out.reserve(ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i)
+    if (!discarded_[i]) out.push_back(ops_[i]);
+  return out;
 }
 
 }  // namespace strata::checker

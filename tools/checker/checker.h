@@ -116,12 +116,17 @@ class Recorder {
   Recorder();
   int64_t Invoke(const std::string& client, const std::string& object, OpKind kind);
   void Complete(int64_t id, Outcome outcome, uint64_t version = 0, const std::string& holder = "");
+  // The operation certainly took no effect and returned nothing (it was
+  // never sent, or the service said nothing was changed): it is left out of
+  // the history, which is the same as asserting that it had no effect.
+  void Discard(int64_t id);
   std::vector<Op> ops() const;
   static int64_t NowNs();
 
  private:
   mutable absl::Mutex mu_;
   std::vector<Op> ops_ ABSL_GUARDED_BY(mu_);  // ops_[id]
+  std::vector<bool> discarded_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata::checker

@@ -426,6 +426,10 @@ TEST(Checker, RecorderRecordsUnfinishedOperationsAsUnknown) {
   EXPECT_EQ(ops[a].outcome, kOk);
   EXPECT_GE(ops[a].complete_ns, ops[a].invoke_ns);
   EXPECT_EQ(ops[b].outcome, kUnknown);
+  rec.Discard(a);
+  ops = rec.ops();
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].id, b);
 }
 
 }  // namespace
