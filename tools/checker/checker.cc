@@ -374,14 +374,36 @@ std::vector<Op> Minimize(const std::vector<Op>& ops, uint64_t initial_version, i
   for (const Op& o : best)
     if (End(o) != kNever) last_end = std::max(last_end, o.complete_ns);
   std::erase_if(best, [&](const Op& o) { return End(o) == kNever && o.invoke_ns > last_end; });
-  // Shows and refusals only constrain: those not needed go.
-  if (best.size() <= 400) {
-    for (size_t i = best.size(); i-- > 0;) {
-      if (!ReadOnly(best[i]) && best[i].outcome != Outcome::kUnknown) continue;
-      if (best[i].outcome == Outcome::kUnknown && Effectful(best[i])) continue;
-      std::vector<Op> without = best;
-      without.erase(without.begin() + static_cast<long>(i));
-      if (fails(without)) best = std::move(without);
+  // Shows, refusals and unknown operations that change nothing only
+  // constrain: a history without some of them that still fails shows the
+  // same fault. Those not needed go, in chunks that halve down to single
+  // operations (delta debugging). Operations with effects stay: without one,
+  // a history may fail for a reason the original does not have.
+  auto removable = [](const Op& o) {
+    if (o.outcome == Outcome::kUnknown) return !Effectful(o);
+    return ReadOnly(o);
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a bound, not a goal
+  for (size_t chunk = best.size() / 2; chunk >= 1; chunk /= 2) {
+    for (size_t start = 0; start < best.size() && std::chrono::steady_clock::now() < deadline;) {
+      std::vector<Op> without;
+      size_t dropped = 0, i = 0;
+      for (; i < best.size(); ++i) {
+        if (i >= start && dropped < chunk && removable(best[i])) {
+          ++dropped;
+          continue;
+        }
+        if (i >= start && dropped == chunk) break;
+        without.push_back(best[i]);
+      }
+      const size_t next = i;  // where this chunk ended
+      for (; i < best.size(); ++i) without.push_back(best[i]);
+      if (dropped > 0 && fails(without)) {
+        best = std::move(without);  // the same start now holds later operations
+      } else {
+        start = next;
+      }
+      if (dropped == 0) break;
     }
   }
   return best;
