@@ -53,8 +53,9 @@ fuzz:
 # Randomized fault runs (tools/chaos): the lock service on Kafka (three
 # regional instances on strata-devbroker) and on the embedded log, SECONDS of
 # faults each with seed SEED, then the history checker, the audit trail's
-# verification and every projection against a rebuild from the log. CTest
-# runs a 60 s version of each with seed 7; histories land in $(BUILD)/chaos.
+# verification and every projection against a rebuild from the log, in
+# epochs of at most 180 s on fresh processes. CTest runs a 60 s version of
+# each with seed 7; histories land in $(BUILD)/chaos.
 SECONDS ?= 300
 SEED ?= 1
 CHAOS_CLIENTS ?= 16
@@ -68,17 +69,20 @@ chaos: build
 # Suppressions (tools/sanitize/*.supp) cover third-party code only, each with
 # its reason. The browser and k8s tests are left out (no C++ of ours runs).
 SAN_LABELS_EXCLUDE ?= browser|k8s|chaos
+# Timing bounds, not correctness: a check-out reaches a guard within a second
+# among 100,000 objects (ASan makes the server 3-5 times slower).
+SAN_TESTS_EXCLUDE ?= GuardCostTest
 sanitize: deps pg
 	@bash scripts/install-deps.sh --fuzz
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-asan -DSTRATA_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 1800 -LE '$(SAN_LABELS_EXCLUDE)'
+	  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 1800 -LE '$(SAN_LABELS_EXCLUDE)' -E '$(SAN_TESTS_EXCLUDE)'
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan -DSTRATA_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/sanitize/tsan.supp \
-	  ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 1800 -LE '$(SAN_LABELS_EXCLUDE)'
+	  ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 1800 -LE '$(SAN_LABELS_EXCLUDE)' -E '$(SAN_TESTS_EXCLUDE)'
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) build-asan build-tsan

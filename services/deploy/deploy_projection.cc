@@ -499,7 +499,7 @@ std::vector<std::pair<std::string, std::string>> DeployProjection::ComposeColumn
   // name at the start -> its name at the end, following each rename in turn.
   std::vector<std::pair<std::string, std::string>> chain;
   for (const auto& [from, to] : renames) {
-    auto link = std::find_if(chain.begin(), chain.end(), [&](const auto& c) { return c.second == from; });
+    auto link = std::find_if(chain.begin(), chain.end(), [&f = from](const auto& c) { return c.second == f; });
     if (link != chain.end()) link->second = to;
     else chain.emplace_back(from, to);
   }

@@ -232,7 +232,10 @@ absl::StatusOr<v1::DependencyTree> GraphStore::Dependencies(const std::string& i
   absl::flat_hash_set<std::string> seen = {id};
   std::deque<std::pair<std::string, uint32_t>> queue = {{id, 0}};
   while (!queue.empty()) {
-    auto [current, level] = queue.front();
+    // Plain variables, not a structured binding: lambdas below capture
+    // them (clang 14 cannot capture bindings).
+    const std::string current = queue.front().first;
+    const uint32_t level = queue.front().second;
     queue.pop_front();
     if (depth && level >= depth) continue;
     auto o = Object(current);
@@ -278,7 +281,10 @@ absl::StatusOr<std::vector<v1::Dependency>> GraphStore::DependentsOfSet(const st
   std::deque<std::pair<std::string, uint32_t>> queue;
   for (const auto& id : ids) queue.push_back({id, 0});
   while (!queue.empty()) {
-    auto [current, level] = queue.front();
+    // Plain variables, not a structured binding: lambdas below capture
+    // them (clang 14 cannot capture bindings).
+    const std::string current = queue.front().first;
+    const uint32_t level = queue.front().second;
     queue.pop_front();
     if (depth && level >= depth) continue;
     // One read per object: the edges carry what a node shows.

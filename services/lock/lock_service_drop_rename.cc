@@ -329,7 +329,12 @@ absl::Status LockServiceImpl::DoRename(const auth::Principal& who, const v1::Ren
   auto renamed = WriteUnderNewName(who, *id, head, *to, *text, req);
   if (!renamed.ok()) return renamed.status();
   *resp->mutable_object() = *renamed;
-  for (const auto& [follower, definition, info] : followers) {
+  for (const Follower& f : followers) {
+    // References, not a structured binding: the lambda below captures them
+    // (clang 14 cannot capture bindings).
+    const model::ObjectId& follower = f.id;
+    const std::string& definition = f.definition;
+    const sql::ObjectInfo& info = f.info;
     refused_object_ = follower.ToString();
     auto followed = Decide(who, follower, [&](const std::optional<internal::ObjectState>& s,
                                               v1::Event* e) -> absl::StatusOr<bool> {

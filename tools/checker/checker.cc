@@ -173,6 +173,10 @@ SearchResult Search(const std::vector<Op>& ops, uint64_t initial_version, int64_
   // an unknown one is only linearized when it changes the state (taking no
   // effect is the same as never being linearized).
   absl::flat_hash_set<Config> cache;
+  // Memory bounds the search too: a configuration holds a bit per operation.
+  constexpr int64_t kMemoryBudget = int64_t{2} << 30;
+  const int64_t config_bytes = 64 + static_cast<int64_t>((n + 63) / 64) * 8;
+  const int64_t state_budget = std::min(max_states, kMemoryBudget / config_bytes);
   Config current{std::vector<uint64_t>((n + 63) / 64, 0), State{-1, initial_version}};
   struct Frame {
     std::vector<int> candidates;  // ops
@@ -206,7 +210,8 @@ SearchResult Search(const std::vector<Op>& ops, uint64_t initial_version, int64_
     }
     Frame& f = stack.back();
     bool advanced = false;
-    while (f.next < f.candidates.size() && !advanced) {
+    // `advanced` first: once a child frame is pushed, `f` may dangle.
+    while (!advanced && f.next < f.candidates.size()) {
       const int op = f.candidates[f.next++];
       std::optional<State> after = Step(current.state, sops[op]);
       if (!after) continue;
@@ -217,7 +222,7 @@ SearchResult Search(const std::vector<Op>& ops, uint64_t initial_version, int64_
       // Greedy: no alternative is needed here (see above).
       if (NeverChangesState(sops[op])) f.next = f.candidates.size();
       if (!cache.insert(c).second) continue;
-      if (static_cast<int64_t>(cache.size()) > max_states) {
+      if (static_cast<int64_t>(cache.size()) > state_budget) {
         result.inconclusive = true;
         result.states = static_cast<int64_t>(cache.size());
         return result;
@@ -497,7 +502,7 @@ ObjectVerdict CheckObject(const std::string& object, std::vector<Op> ops, uint64
   v.linearizable = r.linearizable;
   v.inconclusive = r.inconclusive;
   if (r.linearizable || r.inconclusive) {
-    if (r.inconclusive) v.explanation = fmt::format("search budget of {} configurations ran out", options.max_states);
+    if (r.inconclusive) v.explanation = fmt::format("search budget ran out after {} configurations", r.states);
     return v;
   }
   std::tie(v.anomaly, v.explanation) = Classify(ops);

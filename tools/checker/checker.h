@@ -77,7 +77,9 @@ struct Options {
   // The state of every object before the history: its latest version (the
   // holder is nobody). Objects not listed start at version 0.
   std::vector<std::pair<std::string, uint64_t>> initial_versions;
-  // Search budget per object, in memoized configurations.
+  // Search budget per object, in memoized configurations (and at most about
+  // 2 GB of them: a configuration holds a bit per operation of the object).
+  // Beyond it the object is reported inconclusive.
   int64_t max_states = 20'000'000;
   // Minimize failing histories (costs further searches).
   bool minimize = true;
