@@ -13,7 +13,7 @@
 int main(int argc, char** argv) {
   using namespace strata;
   hosting::BlockTerminationSignals();
-  hosting::InitLogging("strata-console");
+  hosting::InitProcess("strata-console");
   CLI::App app{"strata-console: Strata's web console (who holds what, activity, objects, pipeline, audit)"};
   console::ConsoleOptions options;
   std::string endpoint = "127.0.0.1:7300", history, impact, deploy;

@@ -18,7 +18,7 @@
 int main(int argc, char** argv) {
   using namespace strata;
   hosting::BlockTerminationSignals();
-  hosting::InitLogging("strata-server");
+  hosting::InitProcess("strata-server");
   CLI::App app{"strata-server: all Strata services in one process"};
   hosting::ServerFlags flags;
   hosting::AddServerFlags(app, &flags, /*kafka_required=*/false);

@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/synchronization/mutex.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "events/events.h"
@@ -306,7 +307,8 @@ void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens) {
   }
 }
 
-void InitLogging(const std::string& name) {
+void InitProcess(const std::string& name) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   spdlog::set_default_logger(spdlog::stderr_logger_mt(name));
 }
 

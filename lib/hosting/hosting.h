@@ -137,8 +137,12 @@ int WaitForTerminationSignal(const std::function<void()>& on_hangup = nullptr);
 // on error the previous tokens stay).
 void ReloadTokensOnHangup(const ServerFlags& flags, auth::TokenStore& tokens);
 
-// Sends logs to stderr (stdout carries only the "listening on" line).
-void InitLogging(const std::string& name);
+// What every server process does first: logs go to stderr (stdout carries
+// only the "listening on" line), and absl::Mutex runs without deadlock
+// detection (Debian's absl keeps it on; it roughly doubled what a lock
+// command spends in mutexes, and the lock order is checked at build time by
+// clang's -Wthread-safety instead).
+void InitProcess(const std::string& name);
 // The flags' --log-format, "text" (the default) or "json": one JSON object
 // per line with time, level, logger and message, for log collectors; and
 // --log-level (INVALID_ARGUMENT naming the choices for anything else).

@@ -25,7 +25,7 @@ struct ServiceMainSpec {
 template <typename Module, typename Options>
 int ServeOneModule(int argc, char** argv, const ServiceMainSpec& spec) {
   BlockTerminationSignals();
-  InitLogging(spec.name);
+  InitProcess(spec.name);
   CLI::App app{spec.name + ": " + spec.description};
   ServerFlags flags;
   flags.listen = spec.default_listen;
