@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_join.h"
+#include "pg/pg.h"
 #include "schemadiff/apply.h"
 #include "schemadiff/diff.h"
 #include "schemadiff/source.h"
@@ -309,6 +310,37 @@ TEST(SchemaDiff, InvalidSqlNamesFileLineAndColumnAndLeavesNoShadowBehind) {
   ASSERT_EQ(syntax.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(syntax.status().message(), HasSubstr("syntax.sql:2:1: syntax error at or near \"CREAT\""));
   EXPECT_EQ(strata::testing::CountDatabases(prefix), 0);
+}
+
+TEST(SchemaDiff, ShadowsAKilledProcessLeftBehindAreDroppedByTheNextRun) {
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto clock = (*admin)->Query("SELECT extract(epoch FROM now())::bigint");
+  ASSERT_TRUE(clock.ok()) << clock.status();
+  const long long now = clock->number(0, 0);
+  // A killed process's shadow (two minutes old, nobody connected), one just
+  // created, an old one still in use, and one named before shadows carried
+  // the server's clock (its age is unknown: left alone).
+  const std::string stale = "strata_shadow_999999_0_1_" + std::to_string(now - 120);
+  const std::string fresh = "strata_shadow_999999_0_2_" + std::to_string(now);
+  const std::string busy = "strata_shadow_999999_0_3_" + std::to_string(now - 120);
+  const std::string legacy = "strata_shadow_999999_0_4";
+  for (const auto& name : {stale, fresh, busy, legacy})
+    ASSERT_TRUE((*admin)->Exec("CREATE DATABASE " + name + " TEMPLATE template0").ok()) << name;
+  auto in_use = strata::pg::Session::Connect(TestServerUrl(busy));
+  ASSERT_TRUE(in_use.ok()) << in_use.status();
+
+  TempDir dir("strata-schemadiff");
+  auto c = LoadCatalog(Write(dir, "a.sql", "CREATE TABLE t (id int);"), Shadow());
+  ASSERT_TRUE(c.ok()) << c.status();
+
+  EXPECT_EQ(strata::testing::CountDatabases(stale), 0);
+  EXPECT_EQ(strata::testing::CountDatabases(fresh), 1);
+  EXPECT_EQ(strata::testing::CountDatabases(busy), 1);
+  EXPECT_EQ(strata::testing::CountDatabases(legacy), 1);
+  in_use->reset();
+  for (const auto& name : {fresh, busy, legacy})
+    EXPECT_TRUE((*admin)->Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").ok()) << name;
 }
 
 TEST(SchemaDiff, MissingExtensionOnTheShadowServerIsAClearFailure) {

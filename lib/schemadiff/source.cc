@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sql/parse.h"
 
@@ -66,10 +67,40 @@ absl::StatusOr<std::vector<SqlFile>> ReadSqlFiles(const std::string& spec) {
   return files;
 }
 
-std::string ShadowName() {
+// strata_shadow_<pid>_<n>_<random>_<server clock, epoch seconds at creation>,
+// or _kept for a long-lived shadow (never swept).
+std::string ShadowName(long long server_now, bool long_lived) {
   static std::atomic<int> counter{0};
   std::random_device rd;
-  return absl::StrCat("strata_shadow_", getpid(), "_", counter++, "_", rd() % 100000);
+  return absl::StrCat("strata_shadow_", getpid(), "_", counter++, "_", rd() % 100000, "_",
+                      long_lived ? std::string("kept") : std::to_string(server_now));
+}
+
+// A shadow older than this (by the server's clock) that nobody is connected
+// to was left by a process that died before dropping it.
+constexpr long long kStaleShadowSeconds = 60;
+
+// Drops the shadows killed processes left on this server, and returns the
+// server's clock (epoch seconds) for the next shadow's name. A shadow in use
+// has a connection (a load, a catalog read, the lock service's prover keeps
+// one open); DROP DATABASE without FORCE refuses one somebody connected to
+// since, and a shadow this role does not own stays: both are left alone.
+absl::StatusOr<long long> SweepStaleShadows(pg::Session& admin) {
+  auto rows = admin.Query(
+      "SELECT extract(epoch FROM now())::bigint, d.datname FROM (SELECT 1) AS one "
+      "LEFT JOIN pg_database AS d ON d.datname ~ '^strata_shadow_[0-9]+_[0-9]+_[0-9]+_[0-9]+$' "
+      "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datid = d.oid)");
+  if (!rows.ok()) return rows.status();
+  const long long now = rows->number(0, 0);
+  for (int r = 0; r < rows->size(); ++r) {
+    const std::string& name = rows->text(r, 1);
+    if (name.empty()) continue;
+    long long created = 0;
+    if (!absl::SimpleAtoi(name.substr(name.rfind('_') + 1), &created)) continue;
+    if (now - created < kStaleShadowSeconds) continue;
+    (void)admin.Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name));
+  }
+  return now;
 }
 
 absl::Status LoadError(const absl::Status& s, const std::string& where) {
@@ -166,7 +197,12 @@ absl::StatusOr<std::unique_ptr<ShadowDatabase>> ShadowDatabase::Create(const Sha
     return absl::UnavailableError(absl::StrCat("shadow server: ", admin.status().message(),
                                                " (choose another with --shadow-url)"));
   }
-  std::string name = ShadowName();
+  auto now = SweepStaleShadows(**admin);
+  if (!now.ok()) {
+    return absl::UnavailableError(absl::StrCat("shadow server ", pg::RedactUrl(admin_url), ": ",
+                                               now.status().message()));
+  }
+  std::string name = ShadowName(*now, options.long_lived);
   if (absl::Status s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0")); !s.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create a shadow database on ", pg::RedactUrl(admin_url), ": ", s.message()));

@@ -25,6 +25,10 @@ struct ShadowOptions {
   // the SQL needs, e.g. the right to create its extensions).
   // "" = libpq's defaults (PGHOST, PGUSER, ... or the local socket), database postgres.
   std::string server;
+  // A shadow kept for the life of a service (the lock service's prover). It
+  // may have no connection for a while (after the server restarts), so other
+  // processes never drop it as left behind; one of a killed service stays.
+  bool long_lived = false;
 };
 
 bool IsDatabaseUrl(const std::string& spec);

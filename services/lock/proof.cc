@@ -43,7 +43,7 @@ absl::Status RunStatements(pg::Session& session, const sql::ParsedSql& parsed, s
 
 absl::StatusOr<std::unique_ptr<Prover>> Prover::Open(const std::string& shadow_url,
                                                      std::vector<std::string> search_path) {
-  auto db = schemadiff::ShadowDatabase::Create({.server = shadow_url});
+  auto db = schemadiff::ShadowDatabase::Create({.server = shadow_url, .long_lived = true});
   if (!db.ok()) return db.status();
   std::unique_ptr<Prover> p(new Prover());
   p->db_ = std::move(*db);
