@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -159,8 +160,8 @@ int main(int argc, char** argv) {
                                          "release-manager]}\n";
   std::ofstream(dir + "/secrets.yaml") << "environments:\n  dev: {password: '" << password << "'}\nshadow_url: '"
                                        << pg_url << "'\n";
-  strata::bench::Server server(bin_dir + "/strata-server", dir);
-  auto channel = grpc::CreateChannel(server.endpoint(), grpc::InsecureChannelCredentials());
+  auto server = std::make_unique<strata::bench::Server>(bin_dir + "/strata-server", dir);
+  auto channel = grpc::CreateChannel(server->endpoint(), grpc::InsecureChannelCredentials());
   auto lock = strata::v1::LockService::NewStub(channel);
   auto deploy = strata::v1::DeployService::NewStub(channel);
 
@@ -206,6 +207,42 @@ int main(int argc, char** argv) {
   t = Clock::now();
   Check(deploy->Plan(Ctx("dev-token").get(), plan_req, &plan), "plan");
   const double plan_s = Since(t);
+  // Drift of the environment (its deployed state against the live database).
+  strata::v1::CheckDriftRequest drift_req;
+  drift_req.set_environment("dev");
+  strata::v1::DriftReport drift;
+  t = Clock::now();
+  Check(deploy->CheckDrift(Ctx("dev-token").get(), drift_req, &drift), "drift");
+  const double drift_s = Since(t);
+  if (drift.drifted()) Die("the benchmark's environment drifted");
+  fmt::print("strata: release state {} objects; plan {:.2f} s; drift check {:.2f} s ({} objects checked)\n",
+             release.entries_size(), plan_s, drift_s, drift.objects_checked());
+  strata::bench::Figure("deploy.1000.drift", drift_s, "s");
+  {
+    // The same after a restart: the first drift check needs the
+    // environment's state, the first plan the release's (read from the
+    // catalogs the first server kept on disk). The restarted server serves
+    // the rest.
+    server->Stop();
+    server = std::make_unique<strata::bench::Server>(bin_dir + "/strata-server", dir);
+    channel = grpc::CreateChannel(server->endpoint(), grpc::InsecureChannelCredentials());
+    deploy = strata::v1::DeployService::NewStub(channel);
+    lock = strata::v1::LockService::NewStub(channel);
+    auto& restarted = deploy;
+    strata::v1::DriftReport cold_drift;
+    t = Clock::now();
+    Check(restarted->CheckDrift(Ctx("dev-token").get(), drift_req, &cold_drift), "drift after restart");
+    const double cold_drift_s = Since(t);
+    strata::v1::DeploymentPlan cold_plan;
+    t = Clock::now();
+    Check(restarted->Plan(Ctx("dev-token").get(), plan_req, &cold_plan), "plan after restart");
+    const double cold_plan_s = Since(t);
+    fmt::print("strata: after a restart: drift check {:.2f} s, then plan {:.2f} s (catalogs kept on disk by the "
+               "first server; a build without them loads the environment's state, then the release's)\n",
+               cold_drift_s, cold_plan_s);
+    strata::bench::Figure("deploy.1000.drift_cold", cold_drift_s, "s");
+    strata::bench::Figure("deploy.1000.plan_cold", cold_plan_s, "s");
+  }
   strata::v1::DeployRequest d1;
   d1.set_release("big");
   d1.set_environment("dev");

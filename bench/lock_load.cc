@@ -5,6 +5,11 @@
 //
 //   strata-bench-lock --endpoint 127.0.0.1:7300 --token T --clients 32 --seconds 10 [--server-pid PID]
 //
+// With --noop, each round trip is instead two calls that do no work on the
+// same server (grpc.health.v1.Health/Check, through the same interceptors,
+// channel settings and metadata): the floor a command's round trip is
+// compared with, run in turn with the lock runs (bench/lock_floor.sh).
+//
 // Prints round-trip latency percentiles and commands per second; with
 // --server-pid, the CPU time the server process (all its threads, also
 // those that ended) spent per command during the measurement, from
@@ -23,6 +28,9 @@
 
 #include <fstream>
 #include <sstream>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 
 #include "CLI/CLI.hpp"
 #include "figure.h"
@@ -51,6 +59,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--label", label, "names the figures: lock.<label>.c<clients>.*");
   app.add_option("--server-pid", server_pid, "also report this process's CPU time per command");
+  bool noop = false;
+  app.add_flag("--noop", noop, "the floor: two calls that do no work (gRPC health checks) per round trip");
   CLI11_PARSE(app, argc, argv);
 
   using Clock = std::chrono::steady_clock;
@@ -60,16 +70,25 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      // One channel per client, like independent users.
-      grpc::ChannelArguments args;
-      args.SetInt("grpc.use_local_subchannel_pool", 1);
-      auto stub = strata::v1::LockService::NewStub(
-          grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args));
       auto ctx = [&] {
         auto x = std::make_unique<grpc::ClientContext>();
         x->AddMetadata("authorization", "Bearer " + token);
         x->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
         return x;
+      };
+      // One channel per client, like independent users.
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.use_local_subchannel_pool", 1);
+      auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+      auto stub = strata::v1::LockService::NewStub(channel);
+      const grpc::internal::RpcMethod health("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
+      auto nothing = [&]() {
+        // An empty HealthCheckRequest (service "": the server as a whole) is
+        // zero bytes, but a message: one empty slice.
+        grpc::Slice empty("", 0);
+        grpc::ByteBuffer request(&empty, 1), response;
+        return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(channel.get(), health,
+                                                                                    ctx().get(), request, &response);
       };
       for (int64_t i = 0; !stop; ++i) {
         const std::string obj = fmt::format("table:bench.c{}_{}", c, i % objects_per_client);
@@ -80,8 +99,8 @@ int main(int argc, char** argv) {
         un.add_objects(obj);
         strata::v1::UndoCheckOutResponse unr;
         const auto t0 = Clock::now();
-        grpc::Status s1 = stub->CheckOut(ctx().get(), co, &cor);
-        grpc::Status s2 = s1.ok() ? stub->UndoCheckOut(ctx().get(), un, &unr) : s1;
+        grpc::Status s1 = noop ? nothing() : stub->CheckOut(ctx().get(), co, &cor);
+        grpc::Status s2 = !s1.ok() ? s1 : noop ? nothing() : stub->UndoCheckOut(ctx().get(), un, &unr);
         const auto t1 = Clock::now();
         if (!s1.ok() || !s2.ok()) {
           if (errors++ < 5) std::cerr << "error: " << s2.error_message() << "\n";
@@ -114,9 +133,9 @@ int main(int argc, char** argv) {
   const double rps = all.size() / elapsed;
   const double commands = 2.0 * all.size();
   std::cout << fmt::format(
-      "{}: clients={} round_trips={} errors={} checkout+undo p50={:.3f}ms p99={:.3f}ms "
+      "{}: clients={} round_trips={} errors={} {} p50={:.3f}ms p99={:.3f}ms "
       "max={:.3f}ms round_trips/s={:.0f} commands/s={:.0f}",
-      label, clients, all.size(), errors.load(), pct(0.50), pct(0.99), all.back() / 1000.0, rps, 2 * rps);
+      label, clients, all.size(), errors.load(), noop ? "noop+noop" : "checkout+undo", pct(0.50), pct(0.99), all.back() / 1000.0, rps, 2 * rps);
   if (server_cpu >= 0) std::cout << fmt::format(" server_cpu/command={:.0f}us", 1e6 * server_cpu / commands);
   std::cout << fmt::format(" driver_cpu/command={:.0f}us\n", 1e6 * own_cpu / commands);
   const std::string key = fmt::format("lock.{}.c{}", label, clients);

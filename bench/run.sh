@@ -141,4 +141,16 @@ echo "== guard: 1,000 ALTERs without/with the guard (3 rounds), check-out -> dat
   --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
 echo "== console: pages with 100,000 objects, 10,000 check-outs, 1,000,000 audit records; live feed to 200 browsers"
 "$BIN/strata-bench-console" --bin "$BIN" --dir "$WORK/console"
+echo "== speed where users wait (issue 25): plan and drift of a 1,500-object release (also after a restart)"
+"$BIN/strata-bench-deploy" --dir "$WORK/deploy1500" --no-sqitch --tables 750 --altered 500 --indexes 375 --views 375 \
+  --pg-url "${STRATA_SHADOW_URL:-postgres://strata:strata@127.0.0.1:5432/postgres}"
+echo "== lock round trips against two no-op gRPC calls on the same server (the floor)"
+bash bench/lock_floor.sh "${1:-build}" --runs 3 --seconds 5 --work "$WORK/lock-floor"
+echo "== cold start: strata-server on 1,000,000 events over 100,000 objects, until /readyz"
+bash bench/cold_start.sh "${1:-build}" --runs 3 --work "$WORK/cold-start"
+if [ -d ../shared/corpus/danbooru ] && command -v apgdiff >/dev/null; then
+  echo "== schema diff of the last 40 danbooru pairs, against apgdiff and psql loading one side"
+  PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-strata} PGPASSWORD=${PGPASSWORD:-strata} \
+    bash bench/schemadiff_pairs.sh "${1:-build}" ../shared/corpus/danbooru --pairs 40 --runs 3
+fi
 echo "   (corpus figures: python3 ../shared/tools/schema-eval/eval.py CORPUS 'build/bin/strata schema diff {from} {to} --allow-data-loss -q' --pairs 100 [--reverse])"

@@ -5,12 +5,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "model/object_id.h"
 #include "pg/pg.h"
 #include "schemadiff/definitions.h"
+#include "schemadiff/diff.h"
 #include "sql/analyze.h"
 #include "support/postgres.h"
 
@@ -114,6 +118,48 @@ TEST_F(DefinitionsTest, ALiveSchemaCutIntoDefinitionsLoadsBackInAnyOrderAsTheSam
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(Facts(*loaded), Facts(live));
   EXPECT_THAT(DescribeDrift(*loaded, live), ::testing::IsEmpty());
+  // The same in a database of its own, a statement per transaction (the
+  // pooled load above ran them in one, each under a savepoint, retrying
+  // those that came before what they need).
+  auto own = LoadDefinitions(scrambled, {.server = TestServerUrl(), .pool = false});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(Facts(*own), Facts(live));
+}
+
+TEST_F(DefinitionsTest, ASetLoadedOnceIsNotLoadedAgain) {
+  const Catalog live = Read(db_.url());
+  std::vector<LabelledSql> defs;
+  for (const auto& d : DefinitionsOf(live).objects) defs.push_back({d.object, d.sql});
+  CatalogCache cache(2);
+  const ShadowOptions shadow{.server = TestServerUrl(), .cache = &cache};
+  auto first = LoadDefinitions(defs, shadow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(cache.misses(), 1u);
+  // Labels are for errors only: the same text under other labels is a hit.
+  for (auto& d : defs) d.label += " (again)";
+  auto second = LoadDefinitions(defs, shadow);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(Facts(*second), Facts(live));
+  // One changed definition is another set: loaded, and its catalog is its own.
+  const std::vector<LabelledSql> original = defs;
+  for (auto& d : defs)
+    if (d.label.rfind("table:app.teams", 0) == 0) d.sql = "CREATE TABLE app.teams (id int PRIMARY KEY, lead_id int, name text);\n";
+  auto changed = LoadDefinitions(defs, shadow);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(cache.misses(), 2u);
+  EXPECT_EQ(changed->Find("table app.teams")->columns.size(), 3u);
+  // A failed load is not kept.
+  EXPECT_FALSE(LoadDefinitions({{"table:s.t v1", "CREATE TABLE nowhere.t (a int);"}}, shadow).ok());
+  EXPECT_FALSE(LoadDefinitions({{"table:s.t v1", "CREATE TABLE nowhere.t (a int);"}}, shadow).ok());
+  EXPECT_EQ(cache.misses(), 4u);
+  // At capacity (2) the least recently used goes: the first set.
+  ASSERT_TRUE(LoadDefinitions({{"table:public.x v1", "CREATE TABLE public.x (a int);"}}, shadow).ok());
+  EXPECT_EQ(cache.misses(), 5u);
+  ASSERT_TRUE(LoadDefinitions(defs, shadow).ok());  // the changed set: still there
+  EXPECT_EQ(cache.hits(), 2u);
+  ASSERT_TRUE(LoadDefinitions(original, shadow).ok());
+  EXPECT_EQ(cache.misses(), 6u);
 }
 
 TEST_F(DefinitionsTest, DriftIsDescribedObjectByObject) {
@@ -133,6 +179,72 @@ TEST_F(DefinitionsTest, DriftIsDescribedObjectByObject) {
   EXPECT_THAT(all, HasSubstr("index app.events_at: expected but missing"));
   EXPECT_THAT(all, HasSubstr("table app.scratch: is there but not expected (`CREATE TABLE app.scratch ( x integer )`)"));
   EXPECT_THAT(all, HasSubstr("view app.live_accounts: is `"));
+}
+
+TEST_F(DefinitionsTest, ACatalogEncodedAndDecodedIsTheSameInEveryField) {
+  const Catalog live = Read(db_.url());
+  const std::string bytes = EncodeCatalog(live);
+  auto decoded = DecodeCatalog(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(EncodeCatalog(*decoded), bytes);
+  EXPECT_EQ(Facts(*decoded), Facts(live));
+  EXPECT_EQ(decoded->casts, live.casts);
+  // What the differ uses beyond the facts (columns, dependencies, create
+  // statements...): the scripts from and to another schema are the same.
+  Catalog other = live;
+  other.objects.erase("table app.teams");
+  auto a = Diff(other, live, {.allow_data_loss = true});
+  auto b = Diff(other, *decoded, {.allow_data_loss = true});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(RenderScript(*a, "x"), RenderScript(*b, "x"));
+  auto c = Diff(live, other, {.allow_data_loss = true});
+  auto d = Diff(*decoded, other, {.allow_data_loss = true});
+  ASSERT_TRUE(c.ok() && d.ok());
+  EXPECT_EQ(RenderScript(*c, "x"), RenderScript(*d, "x"));
+  // Anything else is DATA_LOSS, not a crash or a wrong catalog.
+  for (size_t cut : {size_t{0}, size_t{3}, bytes.size() / 2, bytes.size() - 1}) {
+    EXPECT_EQ(DecodeCatalog(std::string_view(bytes).substr(0, cut)).status().code(), absl::StatusCode::kDataLoss) << cut;
+  }
+  EXPECT_EQ(DecodeCatalog(bytes + "x").status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(DefinitionsTest, CatalogsKeptOnDiskServeTheNextProcess) {
+  const Catalog live = Read(db_.url());
+  std::vector<LabelledSql> defs;
+  for (const auto& d : DefinitionsOf(live).objects) defs.push_back({d.object, d.sql});
+  const std::string dir = ::testing::TempDir() + "/strata-catalogs-" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  {
+    CatalogCache first(2, dir);
+    ASSERT_TRUE(LoadDefinitions(defs, {.server = TestServerUrl(), .cache = &first}).ok());
+    EXPECT_EQ(first.misses(), 1u);
+  }
+  // A new cache on the same folder (a restarted server): a hit, no load.
+  CatalogCache second(2, dir);
+  auto again = LoadDefinitions(defs, {.server = TestServerUrl(), .pool = false, .cache = &second});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(second.hits(), 1u);
+  EXPECT_EQ(second.misses(), 0u);
+  EXPECT_EQ(Facts(*again), Facts(live));
+  // A damaged file is a miss, and the load replaces it.
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  std::filesystem::resize_file(files[0], std::filesystem::file_size(files[0]) / 2);
+  CatalogCache third(2, dir);
+  ASSERT_TRUE(LoadDefinitions(defs, {.server = TestServerUrl(), .cache = &third}).ok());
+  EXPECT_EQ(third.misses(), 1u);
+  CatalogCache fourth(2, dir);
+  ASSERT_TRUE(LoadDefinitions(defs, {.server = TestServerUrl(), .cache = &fourth}).ok());
+  EXPECT_EQ(fourth.hits(), 1u);
+  // At most `files` catalogs stay on disk.
+  CatalogCache small(1, dir, /*files=*/1);
+  ASSERT_TRUE(LoadDefinitions({{"table:public.x v1", "CREATE TABLE public.x (a int);"}},
+                              {.server = TestServerUrl(), .cache = &small}).ok());
+  size_t left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) left += e.path().extension() == ".catalog";
+  EXPECT_EQ(left, 1u);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(DefinitionsTest, ADefinitionThatCannotLoadIsNamedWithItsLineAndColumn) {

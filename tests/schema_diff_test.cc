@@ -3,6 +3,8 @@
 // model read back equals B's; the same for the B->A (rollback) script.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -341,6 +343,151 @@ TEST(SchemaDiff, ShadowsAKilledProcessLeftBehindAreDroppedByTheNextRun) {
   in_use->reset();
   for (const auto& name : {fresh, busy, legacy})
     EXPECT_TRUE((*admin)->Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").ok()) << name;
+}
+
+// A file that says where it was loaded: the comment on table t names the
+// database it ran in.
+std::string WhereLoaded(const std::string& extra = "") {
+  return "CREATE TABLE t (id int);\n" + extra +
+         "DO $$ BEGIN EXECUTE format('COMMENT ON TABLE public.t IS %L', current_database()); END $$;\n";
+}
+
+std::string LoadedIn(const Catalog& c) {
+  const Object* comment = c.Find("comment on table public.t");
+  if (!comment) return "(no comment)";
+  const std::string& text = comment->comment_text;  // a SQL literal: 'name'
+  return text.size() >= 2 && text.front() == '\'' ? text.substr(1, text.size() - 2) : text;
+}
+
+// Whether each pooled shadow on the server holds no table (loads never
+// commit; one running now is invisible from here).
+void ExpectPoolEmpty() {
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto pool = (*admin)->Query("SELECT datname FROM pg_database WHERE datname LIKE 'strata_shadow_pool_%'");
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  EXPECT_GE(pool->size(), 1);
+  EXPECT_LE(pool->size(), PooledShadow::kMaxDatabases);
+  for (int i = 0; i < pool->size(); ++i) {
+    auto db = strata::pg::Session::Connect(TestServerUrl(pool->text(i, 0)));
+    if (!db.ok()) continue;  // dropped meanwhile
+    // (Not the table APooledShadowSomebodyCommittedIntoIsDroppedNotUsed
+    // commits into one, perhaps at this moment in another process.)
+    auto tables = (*db)->Query(
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname <> 'intruder'");
+    ASSERT_TRUE(tables.ok()) << tables.status();
+    EXPECT_EQ(tables->number(0, 0), 0) << pool->text(i, 0);
+  }
+}
+
+TEST(SchemaDiff, FilesLoadIntoPooledShadowsThatStayEmptyForTheNextLoad) {
+  TempDir dir("strata-schemadiff");
+  const std::string prefix = "strata_shadow_" + std::to_string(getpid()) + "_";
+  for (int run = 0; run < 2; ++run) {
+    auto c = LoadCatalogs(Write(dir, "a.sql", WhereLoaded()), Write(dir, "b.sql", WhereLoaded("ALTER TABLE t ADD b text;\n")),
+                          Shadow());
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_THAT(LoadedIn(c->first), ::testing::StartsWith("strata_shadow_pool_"));
+    EXPECT_THAT(LoadedIn(c->second), ::testing::StartsWith("strata_shadow_pool_"));
+    EXPECT_NE(LoadedIn(c->first), LoadedIn(c->second));  // the two sides load at once
+    EXPECT_EQ(c->second.Find("table public.t")->columns.size(), 2u);
+    EXPECT_EQ(strata::testing::CountDatabases(prefix), 0);  // no database of its own was made
+  }
+  ExpectPoolEmpty();
+}
+
+TEST(SchemaDiff, WhatCannotLoadInOneTransactionLoadsIntoADatabaseOfItsOwn) {
+  TempDir dir("strata-schemadiff");
+  const std::string prefix = "strata_shadow_" + std::to_string(getpid()) + "_";
+  // More new relations than half the server's lock table: one transaction
+  // would hold a lock on each until it ends.
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto locks = (*admin)->Query(
+      "SELECT current_setting('max_locks_per_transaction')::bigint * (current_setting('max_connections')::bigint + "
+      "current_setting('max_prepared_transactions')::bigint)");
+  ASSERT_TRUE(locks.ok()) << locks.status();
+  std::string many;
+  const long long tables = locks->number(0, 0) / 2 / 3 + 10;  // a table counts as three (its TOAST table and index)
+  for (long long i = 0; i < tables; ++i) many += "CREATE TABLE t" + std::to_string(i) + " (id int);\n";
+  auto c = LoadCatalog(Write(dir, "a.sql", WhereLoaded(many)), Shadow());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(LoadedIn(*c), ::testing::StartsWith(prefix));
+  EXPECT_NE(c->Find("table public.t" + std::to_string(tables - 1)), nullptr);
+  // So does a load the caller keeps out of the pool.
+  auto own = LoadCatalog(Write(dir, "b.sql", WhereLoaded()), {.server = TestServerUrl(), .pool = false});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_THAT(LoadedIn(*own), ::testing::StartsWith(prefix));
+  // An error is the one a database of its own gives, line and column.
+  auto bad = LoadCatalog(Write(dir, "bad.sql", "CREATE TABLE ok (id int);\nCREATE TABLE t (v txet);\n"), Shadow());
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_THAT(bad.status().message(), HasSubstr("bad.sql:2:19: type \"txet\" does not exist"));
+  EXPECT_EQ(strata::testing::CountDatabases(prefix), 0);
+  ExpectPoolEmpty();
+}
+
+TEST(SchemaDiff, APooledShadowOfAProcessKilledMidLoadIsEmptyForTheNext) {
+  ASSERT_TRUE(PooledShadow::Claim(Shadow()) != nullptr);  // the pool exists
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    auto claimed = PooledShadow::Claim(Shadow());
+    long long backend = 0;
+    if (claimed && claimed->session().Exec("CREATE TABLE left_behind (id int)").ok()) {
+      auto pid = claimed->session().Query("SELECT pg_backend_pid()");
+      if (pid.ok()) backend = pid->number(0, 0);
+    }
+    (void)!write(ready[1], &backend, sizeof backend);
+    pause();  // killed here, in the middle of its load
+    _exit(0);
+  }
+  long long backend = 0;
+  ASSERT_EQ(read(ready[0], &backend, sizeof backend), static_cast<ssize_t>(sizeof backend));
+  ASSERT_GT(backend, 0);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  // PostgreSQL notices the closed connection and rolls the load back; the
+  // claim goes with the backend.
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok());
+  for (int i = 0; i < 200; ++i) {
+    auto alive = (*admin)->Query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", {std::to_string(backend)});
+    ASSERT_TRUE(alive.ok());
+    if (alive->number(0, 0) == 0) break;
+    usleep(25'000);
+  }
+  ExpectPoolEmpty();
+  TempDir dir("strata-schemadiff");
+  auto loaded = LoadCatalog(Write(dir, "a.sql", "CREATE TABLE left_behind (id int, more int);"), Shadow());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->Find("table public.left_behind")->columns.size(), 2u);
+}
+
+TEST(SchemaDiff, APooledShadowSomebodyCommittedIntoIsDroppedNotUsed) {
+  ASSERT_TRUE(PooledShadow::Claim(Shadow()) != nullptr);  // strata_shadow_pool_0 exists
+  {
+    auto intruder = strata::pg::Session::Connect(TestServerUrl("strata_shadow_pool_0"));
+    ASSERT_TRUE(intruder.ok()) << intruder.status();
+    ASSERT_TRUE((*intruder)->Exec("CREATE TABLE public.intruder (id int)").ok());
+  }
+  TempDir dir("strata-schemadiff");
+  // The first claim tries pool_0 first; another test's load may hold it for
+  // a moment, so a few loads until it has gone.
+  for (int i = 0; i < 20 && strata::testing::CountDatabases("strata_shadow_pool_0") > 0; ++i) {
+    auto c = LoadCatalog(Write(dir, "a.sql", "CREATE TABLE t (id int);"), Shadow());
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->Find("table public.intruder"), nullptr);
+    EXPECT_NE(c->Find("table public.t"), nullptr);
+    usleep(20'000);
+  }
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok());
+  auto dirty = (*admin)->Query("SELECT count(*) FROM pg_database WHERE datname = 'strata_shadow_pool_0'");
+  ASSERT_TRUE(dirty.ok());
+  if (dirty->number(0, 0) > 0) {  // made again by a later claim: then empty
+    ExpectPoolEmpty();
+  }
 }
 
 TEST(SchemaDiff, MissingExtensionOnTheShadowServerIsAClearFailure) {

@@ -127,6 +127,73 @@ absl::Status Session::ExecEach(const std::vector<std::string_view>& statements, 
   return result;
 }
 
+absl::Status Session::ExecEachIsolated(
+    const std::vector<std::string_view>& statements,
+    const std::function<bool(size_t, const absl::Status&, const ErrorInfo&)>& on_failure) {
+  // Per statement: SAVEPOINT, the statement, RELEASE. After a failure the
+  // server skips the rest of the pipeline; the failed statement is rolled
+  // back to its savepoint (what came before it stays) and the next pipeline
+  // starts after it.
+  constexpr size_t kBatch = 256;
+  static constexpr const char* kSavepoint = "SAVEPOINT strata_each";
+  static constexpr const char* kRelease = "RELEASE SAVEPOINT strata_each";
+  size_t next = 0;
+  std::string text;
+  while (next < statements.size()) {
+    if (!PQenterPipelineMode(conn_)) return Exec("SELECT 1");  // reports the connection's state
+    const size_t end = std::min(statements.size(), next + kBatch);
+    size_t sent = next;
+    absl::Status lost = absl::OkStatus();
+    auto send = [&](const char* sql) {
+      return PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    };
+    for (; sent < end; ++sent) {
+      text.assign(statements[sent]);
+      if (!send(kSavepoint) || !send(text.c_str()) || !send(kRelease)) {
+        lost = absl::UnavailableError(absl::StrCat("PostgreSQL connection lost: ", PQerrorMessage(conn_)));
+        break;
+      }
+    }
+    PQpipelineSync(conn_);
+    size_t failed = statements.size();
+    absl::Status failure = absl::OkStatus();
+    ErrorInfo failure_info;
+    for (size_t i = next; i < sent; ++i) {
+      for (int part = 0; part < 3; ++part) {  // savepoint, statement, release
+        pg_result* res = PQgetResult(conn_);
+        if (res && PQresultStatus(res) != PGRES_PIPELINE_ABORTED && failure.ok() && lost.ok()) {
+          ErrorInfo info;
+          absl::Status s = StatusOf(res, &info);
+          if (!s.ok() && (part != 1 || s.code() == absl::StatusCode::kUnavailable)) {
+            lost = s;  // the savepoint itself failed (not in a transaction?), or the connection
+          } else if (!s.ok()) {
+            failed = i;
+            failure = s;
+            failure_info = std::move(info);
+          }
+        }
+        PQclear(res);
+        while (pg_result* more = PQgetResult(conn_)) PQclear(more);
+      }
+    }
+    while (pg_result* res = PQgetResult(conn_)) {
+      bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      PQclear(res);
+      if (sync) break;
+    }
+    PQexitPipelineMode(conn_);
+    if (!lost.ok()) return lost;
+    if (failure.ok()) {
+      next = sent;
+      continue;
+    }
+    if (absl::Status s = Exec("ROLLBACK TO SAVEPOINT strata_each; RELEASE SAVEPOINT strata_each"); !s.ok()) return s;
+    if (!on_failure(failed, failure, failure_info)) return failure;
+    next = failed + 1;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Rows> Session::Query(std::string_view sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());

@@ -7,6 +7,7 @@
 // missing extension or privilege). Not thread-safe: one session per thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,14 @@ class Session {
   // its error. Each batch is one (implicit) transaction; wrap the call in
   // BEGIN/COMMIT to make all of them one.
   absl::Status ExecEach(const std::vector<std::string_view>& statements, int* failed, ErrorInfo* info);
+  // Inside an open transaction (BEGIN ...): runs statements pipelined, each
+  // under a savepoint, so one that fails is undone alone and the
+  // transaction goes on. For each failure `on_failure(index, status, info)`
+  // says whether to go on with the next statement (true) or stop (false:
+  // the call returns that failure). UNAVAILABLE when the connection is lost.
+  absl::Status ExecEachIsolated(
+      const std::vector<std::string_view>& statements,
+      const std::function<bool(size_t index, const absl::Status& failure, const ErrorInfo& info)>& on_failure);
   // Runs a query with text parameters $1, $2, ...
   absl::StatusOr<Rows> Query(std::string_view sql, const std::vector<std::string>& params = {});
 

@@ -885,11 +885,12 @@ const Object* Catalog::Find(const std::string& key) const {
   return it == objects.end() ? nullptr : &it->second;
 }
 
-absl::StatusOr<Catalog> ReadCatalog(pg::Session& session) {
+absl::StatusOr<Catalog> ReadCatalog(pg::Session& session, bool in_open_transaction) {
   // Empty search_path: every name PostgreSQL prints outside pg_catalog is
   // qualified, so both sides of a diff spell names the same way.
   // REPEATABLE READ: one snapshot for all the queries.
-  RETURN_IF_ERROR(session.Exec("SET search_path = ''; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  RETURN_IF_ERROR(session.Exec(in_open_transaction ? "SET LOCAL search_path = ''"
+                                                   : "SET search_path = ''; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   Reader reader{session};
   absl::Status s = reader.ReadExtensions();
   for (auto step : {&Reader::ReadSchemas, &Reader::ReadTypes, &Reader::ReadRelations, &Reader::ReadColumns,
@@ -907,7 +908,7 @@ absl::StatusOr<Catalog> ReadCatalog(pg::Session& session) {
       s = casts.status();
     }
   }
-  (void)session.Exec("COMMIT");
+  if (!in_open_transaction) (void)session.Exec("COMMIT");
   if (!s.ok()) return s;
   reader.FinishSignatures();
   return std::move(reader.catalog);

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -125,7 +126,17 @@ std::vector<std::string> CreateTable(const Object& t, const Catalog& catalog);
 
 // Reads the catalog model of the database `session` is connected to: the
 // user schemas, without PostgreSQL's own and Strata's guard (strata_guard).
-absl::StatusOr<Catalog> ReadCatalog(pg::Session& session);
+// In its own REPEATABLE READ transaction; with `in_open_transaction`, in the
+// transaction the session is in (seeing what it created, uncommitted), which
+// it leaves open.
+absl::StatusOr<Catalog> ReadCatalog(pg::Session& session, bool in_open_transaction = false);
+
+// A catalog as bytes (for a cache on disk) and back. DecodeCatalog gives
+// DATA_LOSS for bytes EncodeCatalog of this format did not write (another
+// version's, truncated, damaged); a decoded catalog equals the encoded one
+// in every field.
+std::string EncodeCatalog(const Catalog& catalog);
+absl::StatusOr<Catalog> DecodeCatalog(std::string_view bytes);
 
 // One line per fact ("<key> <signature>") in a stable order: two databases
 // with equal facts have the same schema in everything the model holds.

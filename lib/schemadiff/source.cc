@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -128,14 +129,41 @@ bool IsOwnershipOrPrivilege(const pg_query::Node& stmt) {
   return true;
 }
 
-// Runs a file statement by statement (pipelined), so that an error
-// names its statement even when PostgreSQL gives no position. A file our
-// parser (PostgreSQL 15's grammar) does not read goes to the server whole:
-// the server may be newer, and its error positions are exact for syntax.
-// The file's own BEGIN/COMMIT are left out: batches are transactions.
-absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
+// A file ready to run: its statements as our parser (PostgreSQL 15's
+// grammar) cut them, or none when it does not read the file (the server may
+// be newer: the file goes to it whole, and its error positions are exact
+// for syntax). The file's own BEGIN/COMMIT are left out: the loader decides
+// what a transaction is.
+struct PreparedFile {
+  const SqlFile* file;
+  std::optional<sql::ParsedSql> parsed;
+  std::vector<std::string_view> statements;
+  std::vector<int> index;  // statement number in `parsed`
+  long long relations = 0;  // an estimate of the relations it creates (locks one transaction holds)
+};
+
+PreparedFile Prepare(const SqlFile& f) {
+  PreparedFile p{.file = &f};
   auto parsed = sql::ParsedSql::Parse(f.text);
-  if (!parsed.ok()) {
+  if (!parsed.ok()) return p;
+  p.parsed = std::move(*parsed);
+  for (int i = 0; i < p.parsed->size(); ++i) {
+    const pg_query::Node& stmt = p.parsed->statement(i);
+    if (stmt.has_transaction_stmt() || IsOwnershipOrPrivilege(stmt)) continue;  // BEGIN/COMMIT: see above
+    p.statements.push_back(p.parsed->StatementText(i));
+    p.index.push_back(i);
+    // A table: itself, its TOAST table and that one's index; anything else
+    // at most one (an index, a sequence, a view, a key's index).
+    p.relations += (stmt.has_create_stmt() || stmt.has_create_table_as_stmt()) ? 3 : 1;
+  }
+  return p;
+}
+
+// Runs a prepared file statement by statement (pipelined), so that an error
+// names its statement even when PostgreSQL gives no position.
+absl::Status RunFile(pg::Session& session, const PreparedFile& p) {
+  const SqlFile& f = *p.file;
+  if (!p.parsed) {
     pg::ErrorInfo info;
     absl::Status s = session.Exec(f.text, &info);
     if (s.ok()) return s;
@@ -143,30 +171,46 @@ absl::Status LoadFile(pg::Session& session, const SqlFile& f) {
     if (info.position > 0) at = sql::LineColumnAtByte(f.text, sql::CharPosToByte(f.text, info.position));
     return LoadError(s, at.line ? absl::StrCat(f.path, ":", at.line, ":", at.column) : f.path);
   }
-  std::vector<std::string_view> statements;
-  std::vector<int> index;  // statement number in `parsed`
-  for (int i = 0; i < parsed->size(); ++i) {
-    const pg_query::Node& stmt = parsed->statement(i);
-    if (stmt.has_transaction_stmt() || IsOwnershipOrPrivilege(stmt)) continue;  // BEGIN/COMMIT: see above
-    statements.push_back(parsed->StatementText(i));
-    index.push_back(i);
-  }
-  // Not one transaction: a large schema would need more locks than a server
-  // grants one (max_locks_per_transaction); the shadow is thrown away anyway.
   int failed = -1;
   pg::ErrorInfo info;
-  absl::Status s = session.ExecEach(statements, &failed, &info);
+  absl::Status s = session.ExecEach(p.statements, &failed, &info);
   if (s.ok() || failed < 0) return s;
-  auto at = parsed->ErrorLocation(index[failed], info.position);
+  auto at = p.parsed->ErrorLocation(p.index[failed], info.position);
   return LoadError(s, absl::StrCat(f.path, ":", at.line, ":", at.column));
 }
 
-// Loads `files` into a new shadow database and reads its catalog. The shadow
-// is dropped on return, or handed to `keep` (to drop later, together with
-// another one: each DROP DATABASE forces a checkpoint, which would otherwise
-// write out the other shadow's pages).
+// Loads the files into a pooled shadow, in its transaction, and reads the
+// catalog there; nullopt when that cannot be done or anything fails (the
+// caller loads them into a database of their own, which gives the error a
+// user should see: the same as before there was a pool).
+std::optional<Catalog> LoadPooled(const std::vector<PreparedFile>& files, const ShadowOptions& options) {
+  long long relations = 0;
+  for (const PreparedFile& p : files) {
+    if (!p.parsed) return std::nullopt;  // sent whole: it could COMMIT the pool's transaction
+    relations += p.relations;
+  }
+  auto shadow = PooledShadow::Claim(options);
+  if (!shadow || !shadow->Fits(relations)) return std::nullopt;
+  for (const PreparedFile& p : files) {
+    if (!RunFile(shadow->session(), p).ok()) return std::nullopt;
+  }
+  auto catalog = ReadCatalog(shadow->session(), /*in_open_transaction=*/true);
+  if (!catalog.ok()) return std::nullopt;
+  return std::move(*catalog);
+}
+
+// Loads `files` into a shadow and reads its catalog: a pooled one when it
+// can, else a new database, dropped on return or handed to `keep` (to drop
+// later, together with another one: each DROP DATABASE forces a checkpoint,
+// which would otherwise write out the other shadow's pages).
 absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const ShadowOptions& options,
                                      std::unique_ptr<ShadowDatabase>* keep = nullptr) {
+  std::vector<PreparedFile> prepared;
+  prepared.reserve(files.size());
+  for (const SqlFile& f : files) prepared.push_back(Prepare(f));
+  if (options.pool) {
+    if (auto catalog = LoadPooled(prepared, options)) return std::move(*catalog);
+  }
   auto shadow = ShadowDatabase::Create(options);
   if (!shadow.ok()) return shadow.status();
   absl::StatusOr<Catalog> catalog;
@@ -179,8 +223,11 @@ absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const Sh
     if (absl::Status s = (*session)->Exec("SET check_function_bodies = false; SET synchronous_commit = off"); !s.ok()) {
       return s;
     }
-    for (const SqlFile& f : files) {
-      if (absl::Status s = LoadFile(**session, f); !s.ok()) return s;
+    // Not one transaction: a large schema would need more locks than a
+    // server grants one (max_locks_per_transaction); this shadow is thrown
+    // away anyway. Each pipelined batch is a transaction.
+    for (const PreparedFile& p : prepared) {
+      if (absl::Status s = RunFile(**session, p); !s.ok()) return s;
     }
     catalog = ReadCatalog(**session);
   }
@@ -188,7 +235,74 @@ absl::StatusOr<Catalog> LoadSqlFiles(const std::vector<SqlFile>& files, const Sh
   return catalog;
 }
 
+// The claim: an advisory lock taken in the pooled database itself (locks
+// are per database, and every process claiming it connects there).
+constexpr const char* kClaimQuery =
+    "SELECT pg_try_advisory_lock(hashtext('strata_shadow_pool')), "
+    // Empty as template0 left it: nobody committed anything here (loads
+    // never do; a person connecting by hand might).
+    "NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public', "
+    "'pg_toast') AND nspname !~ '^pg_(toast_)?temp_') "
+    "AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname <> 'plpgsql'), "
+    "current_setting('max_locks_per_transaction')::bigint * (current_setting('max_connections')::bigint + "
+    "current_setting('max_prepared_transactions')::bigint) / 2";
+
 }  // namespace
+
+std::unique_ptr<PooledShadow> PooledShadow::Claim(const ShadowOptions& options) {
+  const std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;
+  std::unique_ptr<pg::Session> admin;  // only to create or drop a pooled database
+  for (int n = 0; n < kMaxDatabases; ++n) {
+    const std::string name = absl::StrCat("strata_shadow_pool_", n);
+    const std::string url = pg::WithDatabase(admin_url, name);
+    auto session = pg::Session::Connect(url);
+    if (!session.ok()) {
+      // Not there yet (or the server is gone: then creating fails too).
+      if (!admin) {
+        auto a = pg::Session::Connect(admin_url);
+        if (!a.ok()) return nullptr;
+        admin = std::move(*a);
+      }
+      pg::ErrorInfo info;
+      absl::Status created = admin->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"), &info);
+      // 42P04 or 23505: another process made it at the same moment.
+      if (!created.ok() && info.sqlstate != "42P04" && info.sqlstate != "23505") return nullptr;
+      session = pg::Session::Connect(url);
+      if (!session.ok()) return nullptr;
+    }
+    auto claim = (*session)->Query(kClaimQuery);
+    if (!claim.ok() || !claim->is_true(0, 0)) continue;  // somebody's load is in it
+    if (!claim->is_true(0, 1)) {
+      // Somebody committed objects into it: it is no longer empty, so it
+      // goes (DROP without FORCE: not while anyone else is connected), and
+      // the next claim makes it again.
+      session->reset();
+      if (!admin) {
+        auto a = pg::Session::Connect(admin_url);
+        if (!a.ok()) return nullptr;
+        admin = std::move(*a);
+      }
+      (void)admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name));
+      continue;
+    }
+    // What killed processes left in databases of their own goes now, as
+    // when one is created (DROP DATABASE cannot run in the transaction).
+    if (!SweepStaleShadows(**session).ok()) return nullptr;
+    if (!(*session)->Exec("BEGIN; SET LOCAL check_function_bodies = false").ok()) continue;
+    return std::unique_ptr<PooledShadow>(new PooledShadow(std::move(*session), name, claim->number(0, 2)));
+  }
+  return nullptr;
+}
+
+PooledShadow::~PooledShadow() {
+  // Undoes the load (and so frees its locks and files) before the claim
+  // goes with the session: the next claimant finds the database empty.
+  (void)session_->Exec("ROLLBACK");
+}
 
 absl::StatusOr<std::unique_ptr<ShadowDatabase>> ShadowDatabase::Create(const ShadowOptions& options) {
   std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;

@@ -2,15 +2,21 @@
 //
 // A source is a postgres:// (or postgresql://) URL, read directly; or a .sql
 // file or a folder of .sql files (all of them below it, in path order), loaded
-// into a shadow database that is created for the purpose on the shadow server
-// and dropped afterwards, whatever happens, so both sides of a diff are
-// canonicalized by PostgreSQL itself.
+// into a shadow database on the shadow server, so both sides of a diff are
+// canonicalized by PostgreSQL itself. A shadow is one of the server's pooled
+// databases (strata_shadow_pool_<n>, kept empty for reuse), loaded in a
+// transaction that is never committed; or, where a load cannot run in one
+// transaction (statements such as CREATE INDEX CONCURRENTLY, more new
+// relations than the server's lock table should give one transaction) or the
+// pool is busy, a database created for the purpose and dropped afterwards,
+// whatever happens.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "pg/pg.h"
 #include "schemadiff/catalog.h"
 
 namespace pg_query {
@@ -18,6 +24,8 @@ class Node;
 }
 
 namespace strata::schemadiff {
+
+class CatalogCache;  // definitions.h
 
 struct ShadowOptions {
   // Connection string of a database on the shadow server (the engine creates
@@ -29,6 +37,11 @@ struct ShadowOptions {
   // may have no connection for a while (after the server restarts), so other
   // processes never drop it as left behind; one of a killed service stays.
   bool long_lived = false;
+  // Loads may use the pool (see above); false: always a database of their own.
+  bool pool = true;
+  // Catalogs of definition sets loaded before (LoadDefinitions), by content;
+  // not owned, may be null.
+  CatalogCache* cache = nullptr;
 };
 
 bool IsDatabaseUrl(const std::string& spec);
@@ -51,6 +64,41 @@ class ShadowDatabase {
       : admin_(std::move(admin)), admin_url_(std::move(admin_url)), name_(std::move(name)) {}
   std::unique_ptr<pg::Session> admin_;
   std::string admin_url_, name_;
+};
+
+// A database of the shadow pool, claimed for one load. Its session holds an
+// advisory lock in it (the claim) and is inside a transaction that is never
+// committed: whatever the load creates goes when the session ends (the
+// destructor, or PostgreSQL when a killed process's connection drops), and
+// the database is empty for the next claim. Not thread-safe (one session).
+class PooledShadow {
+ public:
+  // At most this many pooled databases on a server (claims beyond use a
+  // database of their own).
+  static constexpr int kMaxDatabases = 8;
+  // The first pooled database nobody holds (created when missing), its
+  // session in a transaction with check_function_bodies off; nullptr when
+  // none can be had (all busy, the server unreachable, or a role that may
+  // not create databases): the caller uses a ShadowDatabase and reports
+  // what that says.
+  static std::unique_ptr<PooledShadow> Claim(const ShadowOptions& options);
+  ~PooledShadow();
+  PooledShadow(const PooledShadow&) = delete;
+  PooledShadow& operator=(const PooledShadow&) = delete;
+  pg::Session& session() { return *session_; }
+  // Whether a load estimated to lock `relations` new relations stays within
+  // half of the server's shared lock table (max_locks_per_transaction *
+  // (max_connections + max_prepared_transactions)): one transaction holds
+  // each lock until it ends, and other sessions need the rest.
+  bool Fits(long long relations) const { return relations <= lock_budget_; }
+  std::string name() const { return name_; }
+
+ private:
+  PooledShadow(std::unique_ptr<pg::Session> session, std::string name, long long lock_budget)
+      : session_(std::move(session)), name_(std::move(name)), lock_budget_(lock_budget) {}
+  std::unique_ptr<pg::Session> session_;
+  std::string name_;
+  long long lock_budget_;
 };
 
 // Ownership and privilege statements (GRANT, REVOKE, ALTER ... OWNER TO):

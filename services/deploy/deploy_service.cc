@@ -25,10 +25,12 @@ DeployServiceImpl::DeployServiceImpl(const DeployModuleOptions& options, eventlo
                                      projection::ProjectionRunner* runner, DecisionBoard* board,
                                      std::shared_ptr<auth::TokenStore> tokens, std::shared_ptr<const Secrets> secrets)
     : options_(options), log_(log), runner_(runner), board_(board), tokens_(std::move(tokens)),
-      secrets_(std::move(secrets)) {
+      secrets_(std::move(secrets)),
+      catalogs_(8, options.data_dir.empty() ? "" : options.data_dir + "/catalogs", 64) {
   shadow_.server = options_.shadow_url;
   if (shadow_.server.empty()) shadow_.server = secrets_->shadow_url();
   if (const char* s = std::getenv("STRATA_SHADOW_URL"); shadow_.server.empty() && s) shadow_.server = s;
+  shadow_.cache = &catalogs_;
 }
 
 grpc::Status DeployServiceImpl::AddEnvironment(grpc::ServerContext* ctx, const v1::AddEnvironmentRequest* req,
