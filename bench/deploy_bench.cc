@@ -228,14 +228,13 @@ int main(int argc, char** argv) {
     channel = grpc::CreateChannel(server->endpoint(), grpc::InsecureChannelCredentials());
     deploy = strata::v1::DeployService::NewStub(channel);
     lock = strata::v1::LockService::NewStub(channel);
-    auto& restarted = deploy;
     strata::v1::DriftReport cold_drift;
     t = Clock::now();
-    Check(restarted->CheckDrift(Ctx("dev-token").get(), drift_req, &cold_drift), "drift after restart");
+    Check(deploy->CheckDrift(Ctx("dev-token").get(), drift_req, &cold_drift), "drift after restart");
     const double cold_drift_s = Since(t);
     strata::v1::DeploymentPlan cold_plan;
     t = Clock::now();
-    Check(restarted->Plan(Ctx("dev-token").get(), plan_req, &cold_plan), "plan after restart");
+    Check(deploy->Plan(Ctx("dev-token").get(), plan_req, &cold_plan), "plan after restart");
     const double cold_plan_s = Since(t);
     fmt::print("strata: after a restart: drift check {:.2f} s, then plan {:.2f} s (catalogs kept on disk by the "
                "first server; a build without them loads the environment's state, then the release's)\n",

@@ -17,6 +17,20 @@ bool IsStatementError(const std::string& sqlstate) {
   return sqlstate.rfind("42", 0) == 0 || sqlstate.rfind("22", 0) == 0;
 }
 
+// In pipeline mode, after a query's result: the NULL that ends it.
+void EndOfResult(pg_conn* conn) {
+  while (pg_result* more = PQgetResult(conn)) PQclear(more);
+}
+
+// In pipeline mode, after the last query's results: the sync's own result.
+void SkipToSync(pg_conn* conn) {
+  while (pg_result* res = PQgetResult(conn)) {
+    const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    if (sync) break;
+  }
+}
+
 std::string Field(pg_result* res, int code) {
   const char* v = PQresultErrorField(res, code);
   return v ? v : "";
@@ -114,14 +128,9 @@ absl::Status Session::ExecEach(const std::vector<std::string_view>& statements, 
         }
       }
       PQclear(res);
-      while (pg_result* more = PQgetResult(conn_)) PQclear(more);  // the NULL that ends each query's results
+      EndOfResult(conn_);
     }
-    // The sync's own result.
-    while (pg_result* res = PQgetResult(conn_)) {
-      bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
-      PQclear(res);
-      if (sync) break;
-    }
+    SkipToSync(conn_);
   }
   PQexitPipelineMode(conn_);
   return result;
@@ -173,14 +182,10 @@ absl::Status Session::ExecEachIsolated(
           }
         }
         PQclear(res);
-        while (pg_result* more = PQgetResult(conn_)) PQclear(more);
+        EndOfResult(conn_);
       }
     }
-    while (pg_result* res = PQgetResult(conn_)) {
-      bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
-      PQclear(res);
-      if (sync) break;
-    }
+    SkipToSync(conn_);
     PQexitPipelineMode(conn_);
     if (!lost.ok()) return lost;
     if (failure.ok()) {

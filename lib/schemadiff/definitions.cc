@@ -8,12 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <functional>
 #include <future>
+#include <thread>
 #include <map>
 #include <set>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -139,16 +140,6 @@ const std::string& ProgramIdentity() {
   return identity;
 }
 
-std::string Hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string CatalogCache::ServerVersion(const std::string& server) {
@@ -181,7 +172,7 @@ std::string CatalogCache::KeyOf(const std::vector<LabelledSql>& definitions, con
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);
   EVP_MD_CTX_free(ctx);
-  return Hex(std::string(reinterpret_cast<const char*>(digest), len));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 std::string CatalogCache::PathOf(const std::string& key) const { return absl::StrCat(dir_, "/", key, ".catalog"); }
@@ -279,7 +270,7 @@ struct Loading {
   const std::vector<LabelledSql>& definitions;
   std::vector<sql::ParsedSql> parsed;
   std::vector<PendingStatement> statements;
-  long long relations = 0;  // an estimate, as for files (source.cc)
+  long long relations = 0;  // RelationsCreated of its statements
 
   std::string_view Text(const PendingStatement& st) const { return parsed[st.definition].StatementText(st.index); }
 };
@@ -396,7 +387,7 @@ absl::StatusOr<Catalog> LoadDefinitions(const std::vector<LabelledSql>& definiti
       const pg_query::Node& stmt = p->statement(j);
       if (IsOwnershipOrPrivilegeStatement(stmt)) continue;
       (j == 0 ? l.statements : abouts).push_back({i, j});
-      l.relations += (stmt.has_create_stmt() || stmt.has_create_table_as_stmt()) ? 3 : 1;
+      l.relations += RelationsCreated(stmt);
     }
     l.parsed.push_back(std::move(*p));
   }

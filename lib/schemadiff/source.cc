@@ -152,9 +152,7 @@ PreparedFile Prepare(const SqlFile& f) {
     if (stmt.has_transaction_stmt() || IsOwnershipOrPrivilege(stmt)) continue;  // BEGIN/COMMIT: see above
     p.statements.push_back(p.parsed->StatementText(i));
     p.index.push_back(i);
-    // A table: itself, its TOAST table and that one's index; anything else
-    // at most one (an index, a sequence, a view, a key's index).
-    p.relations += (stmt.has_create_stmt() || stmt.has_create_table_as_stmt()) ? 3 : 1;
+    p.relations += RelationsCreated(stmt);
   }
   return p;
 }
@@ -256,17 +254,19 @@ constexpr const char* kClaimQuery =
 std::unique_ptr<PooledShadow> PooledShadow::Claim(const ShadowOptions& options) {
   const std::string admin_url = options.server.empty() ? "dbname=postgres" : options.server;
   std::unique_ptr<pg::Session> admin;  // only to create or drop a pooled database
+  auto connect_admin = [&] {
+    if (!admin) {
+      if (auto a = pg::Session::Connect(admin_url); a.ok()) admin = std::move(*a);
+    }
+    return admin != nullptr;
+  };
   for (int n = 0; n < kMaxDatabases; ++n) {
     const std::string name = absl::StrCat("strata_shadow_pool_", n);
     const std::string url = pg::WithDatabase(admin_url, name);
     auto session = pg::Session::Connect(url);
     if (!session.ok()) {
       // Not there yet (or the server is gone: then creating fails too).
-      if (!admin) {
-        auto a = pg::Session::Connect(admin_url);
-        if (!a.ok()) return nullptr;
-        admin = std::move(*a);
-      }
+      if (!connect_admin()) return nullptr;
       pg::ErrorInfo info;
       absl::Status created = admin->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"), &info);
       // 42P04 or 23505: another process made it at the same moment.
@@ -281,11 +281,7 @@ std::unique_ptr<PooledShadow> PooledShadow::Claim(const ShadowOptions& options) 
       // goes (DROP without FORCE: not while anyone else is connected), and
       // the next claim makes it again.
       session->reset();
-      if (!admin) {
-        auto a = pg::Session::Connect(admin_url);
-        if (!a.ok()) return nullptr;
-        admin = std::move(*a);
-      }
+      if (!connect_admin()) return nullptr;
       (void)admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name));
       continue;
     }
@@ -331,6 +327,10 @@ ShadowDatabase::~ShadowDatabase() {
 std::string ShadowDatabase::url() const { return pg::WithDatabase(admin_url_, name_); }
 
 bool IsOwnershipOrPrivilegeStatement(const pg_query::Node& stmt) { return IsOwnershipOrPrivilege(stmt); }
+
+long long RelationsCreated(const pg_query::Node& stmt) {
+  return (stmt.has_create_stmt() || stmt.has_create_table_as_stmt()) ? 3 : 1;
+}
 
 bool IsDatabaseUrl(const std::string& spec) {
   return spec.rfind("postgres://", 0) == 0 || spec.rfind("postgresql://", 0) == 0;

@@ -106,6 +106,12 @@ class PooledShadow {
 // server may not have, so shadows do not run them.
 bool IsOwnershipOrPrivilegeStatement(const pg_query::Node& stmt);
 
+// An estimate of the relations `stmt` creates, each a lock one transaction
+// holds until it ends (PooledShadow::Fits): a table counts as three (itself,
+// its TOAST table and that one's index), anything else as at most one (an
+// index, a sequence, a view, a key's index).
+long long RelationsCreated(const pg_query::Node& stmt);
+
 // The catalog model of a source. Errors: NOT_FOUND (no such file/folder),
 // INVALID_ARGUMENT (SQL that PostgreSQL refuses: "file:line:column: message"),
 // FAILED_PRECONDITION (e.g. an extension the shadow server does not have),
