@@ -178,6 +178,8 @@ std::string MakeDump(const std::string& kind, const std::string& schema_file, in
   return dump;
 }
 
+// Check-ins carry the names their definition uses, as the lock service
+// writes them (sql::DependencyKeys of the definition's analysis).
 void Append(eventlog::EventLog& log, const std::string& object, uint64_t seq, const std::string& ddl) {
   v1::Event e;
   e.set_event_id(fmt::format("{}-{}", object, seq));
@@ -192,6 +194,8 @@ void Append(eventlog::EventLog& log, const std::string& object, uint64_t seq, co
     e.mutable_checked_in()->set_version(1);
     e.mutable_checked_in()->set_definition(ddl);
     e.mutable_checked_in()->set_message("bench");
+    if (auto info = sql::AnalyzeDefinition(ddl); info.ok())
+      for (auto& k : sql::DependencyKeys(*info)) e.mutable_checked_in()->mutable_references()->add_keys(std::move(k));
   }
   (void)log.Append(e.aggregate(), e.SerializeAsString(), {});
 }

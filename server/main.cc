@@ -29,6 +29,12 @@ int main(int argc, char** argv) {
   app.add_option("--console-long-held", long_held_hours, "console: hours after which a check-out stands out")
       ->capture_default_str();
   app.add_option("--console-session-hours", session_hours, "console: hours a sign-in lasts")->capture_default_str();
+  int parallel_replays = 4;
+  app.add_option("--parallel-replays", parallel_replays,
+                 "how many services replay the log at once when the server starts (1: one after another, "
+                 "slower, with the smallest memory peak)")
+      ->check(CLI::Range(1, 4))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = hosting::ConfigureLogging(flags); !s.ok()) return hosting::Fail("strata-server", s);
 
@@ -67,15 +73,15 @@ int main(int argc, char** argv) {
   auto server = hosting::StartMonitoring(flags, log, hosted);
   if (!server.ok()) return hosting::Fail("strata-server", server.status());
   spdlog::info("strata-server: catching up with {}", log->Describe());
-  if (absl::Status s = (*lock)->Start(absl::Minutes(30)); !s.ok())
-    return hosting::Fail("strata-server: lock service catching up with the log", s);
-  if (absl::Status s = (*history)->Start(absl::Minutes(30)); !s.ok())
-    return hosting::Fail("strata-server: history service catching up with the log", s);
-  if (absl::Status s = (*impact)->Start(absl::Minutes(30)); !s.ok())
-    return hosting::Fail("strata-server: impact service catching up with the log", s);
-
-  if (absl::Status s = (*deploy)->Start(absl::Minutes(30)); !s.ok())
-    return hosting::Fail("strata-server: deploy service catching up with the log", s);
+  const absl::Duration catch_up = absl::Minutes(30);
+  if (absl::Status s = hosting::StartModules(
+          {{"lock", [&] { return (*lock)->StartReplay(); }, [&] { return (*lock)->Start(catch_up); }},
+           {"history", [&] { return (*history)->StartReplay(); }, [&] { return (*history)->Start(catch_up); }},
+           {"impact", [&] { return (*impact)->StartReplay(); }, [&] { return (*impact)->Start(catch_up); }},
+           {"deploy", [&] { return (*deploy)->StartReplay(); }, [&] { return (*deploy)->Start(catch_up); }}},
+          parallel_replays);
+      !s.ok())
+    return hosting::Fail("strata-server", s);
 
   if (absl::Status s = hosting::StartServing(flags, hosted, &*server); !s.ok())
     return hosting::Fail("strata-server", s);

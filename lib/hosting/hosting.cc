@@ -198,6 +198,23 @@ absl::StatusOr<RunningServer> StartMonitoring(const ServerFlags& flags, eventlog
   return running;
 }
 
+absl::Status StartModules(const std::vector<ModuleStart>& modules, size_t parallel) {
+  size_t replaying = 0;  // modules [0, replaying) have started their replay
+  for (size_t i = 0; i < modules.size(); ++i) {
+    // Module i and the next ones, up to `parallel` in all, replay while i catches up.
+    for (; replaying < std::min(modules.size(), i + std::max<size_t>(parallel, 1)); ++replaying) {
+      const ModuleStart& m = modules[replaying];
+      if (absl::Status s = m.replay(); !s.ok())
+        return absl::Status(s.code(),
+                            fmt::format("{} service: starting its projection: {}", m.name, std::string(s.message())));
+    }
+    if (absl::Status s = modules[i].start(); !s.ok())
+      return absl::Status(s.code(), fmt::format("{} service: catching up with the log: {}", modules[i].name,
+                                                std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StartServing(const ServerFlags& flags, const std::vector<HostedModule>& modules,
                           RunningServer* server) {
   std::vector<grpc::Service*> services;

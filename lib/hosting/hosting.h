@@ -172,6 +172,22 @@ absl::StatusOr<RunningServer> StartMonitoring(const ServerFlags& flags, eventlog
 absl::Status StartServing(const ServerFlags& flags, const std::vector<HostedModule>& modules,
                           RunningServer* server);
 
+// How a server brings up the modules it hosts: each module's `replay`
+// starts its projection's replay of the log and returns at once; its `start`
+// waits until the projection has caught up, then starts what follows the
+// log. Modules start in order, and up to `parallel` replays run at the same
+// time, sharing the cores: one after another (parallel = 1), a cold start
+// leaves a core idle, since a single replay keeps at most one or two busy;
+// all at once, the memory peak is the sum of theirs. The first failure is
+// returned, prefixed with the module's name; replays already started keep
+// running (the caller exits or stops the modules).
+struct ModuleStart {
+  std::string name;
+  std::function<absl::Status()> replay;
+  std::function<absl::Status()> start;
+};
+absl::Status StartModules(const std::vector<ModuleStart>& modules, size_t parallel);
+
 // Prints "<name> listening on HOST:PORT (site S, log L)" to stdout: the line
 // scripts and tests wait for.
 void AnnounceListening(const std::string& name, const ServerFlags& flags, const RunningServer& server,

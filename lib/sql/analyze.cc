@@ -96,6 +96,7 @@ struct PreparedBody {
   std::vector<std::string> row_types;  // PL/pgSQL declarations with %ROWTYPE / %TYPE
   std::vector<ParsedSql> parsed;       // SQL bodies; PL/pgSQL statements and expressions
 };
+std::map<int, PreparedBody> PrepareBodies(const ParsedSql& parsed, int begin, int end, size_t threads);
 
 // A PL/pgSQL expression as SQL: statements stay, "target := expr" and
 // bare expressions become SELECT lists.
@@ -1377,6 +1378,30 @@ absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const Analyze
 
 absl::StatusOr<ObjectInfo> AnalyzeParsed(const ParsedSql& parsed, const AnalyzeOptions& options) {
   Analyzer analyzer(parsed, options);
+  return analyzer.Run();
+}
+
+struct PreparedDefinition::Bodies {
+  std::map<int, PreparedBody> by_statement;
+};
+
+PreparedDefinition::PreparedDefinition(PreparedDefinition&&) noexcept = default;
+PreparedDefinition& PreparedDefinition::operator=(PreparedDefinition&&) noexcept = default;
+PreparedDefinition::~PreparedDefinition() = default;
+
+absl::StatusOr<PreparedDefinition> PreparedDefinition::Prepare(std::string_view sql) {
+  auto parsed = ParsedSql::Parse(sql);
+  if (!parsed.ok()) return parsed.status();
+  PreparedDefinition out;
+  out.parsed_ = std::make_unique<ParsedSql>(std::move(*parsed));
+  out.bodies_ = std::make_unique<Bodies>();
+  // One thread: callers prepare many definitions at once.
+  out.bodies_->by_statement = PrepareBodies(*out.parsed_, 0, out.parsed_->size(), 1);
+  return out;
+}
+
+absl::StatusOr<ObjectInfo> AnalyzePrepared(const PreparedDefinition& prepared, const AnalyzeOptions& options) {
+  Analyzer analyzer(*prepared.parsed_, options, {}, &prepared.bodies_->by_statement);
   return analyzer.Run();
 }
 

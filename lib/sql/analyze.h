@@ -28,6 +28,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,6 +126,34 @@ absl::StatusOr<ObjectInfo> AnalyzeDefinition(std::string_view sql, const Analyze
 class ParsedSql;
 // The same, for a definition already parsed (no second parse).
 absl::StatusOr<ObjectInfo> AnalyzeParsed(const ParsedSql& parsed, const AnalyzeOptions& options = {});
+
+// What AnalyzeDefinition does that depends on the text alone: the parse of
+// the definition and of its function bodies (PL/pgSQL included), which is
+// most of the cost. Preparing is thread-safe and needs no catalog, so many
+// definitions can be prepared on several threads ahead of analyses that
+// must run in order (sql/prepare_ahead.h). Immutable once prepared; a
+// prepared definition may be analyzed any number of times, with any catalog.
+class PreparedDefinition {
+ public:
+  // Parse errors as AnalyzeDefinition, except those inside function bodies,
+  // which AnalyzePrepared reports (as AnalyzeDefinition would).
+  static absl::StatusOr<PreparedDefinition> Prepare(std::string_view sql);
+  PreparedDefinition(PreparedDefinition&&) noexcept;
+  PreparedDefinition& operator=(PreparedDefinition&&) noexcept;
+  ~PreparedDefinition();
+
+  const ParsedSql& parsed() const { return *parsed_; }
+
+ private:
+  friend absl::StatusOr<ObjectInfo> AnalyzePrepared(const PreparedDefinition& prepared,
+                                                    const AnalyzeOptions& options);
+  struct Bodies;  // function bodies by statement index (analyze.cc)
+  PreparedDefinition() = default;
+  std::unique_ptr<ParsedSql> parsed_;
+  std::unique_ptr<Bodies> bodies_;
+};
+// The same result as AnalyzeDefinition on the prepared text.
+absl::StatusOr<ObjectInfo> AnalyzePrepared(const PreparedDefinition& prepared, const AnalyzeOptions& options = {});
 
 // A schema dump (pg_dump output, or definitions one after another): every
 // object it defines, each analyzed with the statements about it found

@@ -339,7 +339,8 @@ absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOpt
 
 DeployModule::~DeployModule() { Stop(); }
 
-absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
+absl::Status DeployModule::StartReplay() {
+  if (guard_sync_) return absl::OkStatus();
   // Guarded environments follow the log: woken by every commit of the
   // projection, from the end of the catch-up on.
   DeployProjection* projection = projection_.get();
@@ -356,7 +357,11 @@ absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
   // Only commits that change what the sync follows wake it.
   projection_->OnGuardChange([sync = guard_sync_.get()] { sync->Wake(); });
   service_->wake_guard_sync_ = [sync = guard_sync_.get()] { sync->Wake(); };
-  if (absl::Status s = runner_->Start(); !s.ok()) return s;
+  return runner_->Start();
+}
+
+absl::Status DeployModule::Start(absl::Duration catch_up_timeout) {
+  if (absl::Status s = StartReplay(); !s.ok()) return s;
   if (absl::Status s = runner_->CatchUp(catch_up_timeout); !s.ok()) return s;
   guard_sync_->Start();
   recovery_ = std::thread([this] { RecoveryLoop(); });

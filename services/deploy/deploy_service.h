@@ -61,6 +61,12 @@ class DeployModule {
                                                             eventlog::EventLog* log,
                                                             std::shared_ptr<auth::TokenStore> tokens);
   ~DeployModule();
+  // Starts the projection's replay of the log and returns at once (see
+  // LockModule::StartReplay); Start then waits for it.
+  absl::Status StartReplay();
+  // Starts the projection (if StartReplay did not), waits until it has
+  // caught up with the log, then starts the guard sync and the recovery of
+  // deployments left running.
   absl::Status Start(absl::Duration catch_up_timeout);
   void Stop();
   grpc::Service* service();

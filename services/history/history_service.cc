@@ -711,6 +711,8 @@ absl::StatusOr<std::unique_ptr<HistoryModule>> HistoryModule::Open(
 
 HistoryModule::~HistoryModule() { Stop(); }
 
+absl::Status HistoryModule::StartReplay() { return runner_->Start(); }
+
 absl::Status HistoryModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
   return runner_->CatchUp(catch_up_timeout);

@@ -1,8 +1,10 @@
 #include "impact/impact_projection.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "fmt/format.h"
+#include "model/object_id.h"
 #include "sql/fingerprint.h"
 #include "sql/order.h"
 
@@ -23,6 +25,10 @@ std::string Qualified(const internal::ImpactReference& r) { return r.schema() + 
 
 // A lost cascade is bounded: a schema's views nest a few levels deep.
 constexpr size_t kMaxReanalyzed = 10'000;
+// From this many check-ins in one commit on (a replay), definitions are
+// parsed on the other cores, at most this many ahead of the analysis.
+constexpr size_t kPrepareAheadFrom = 64;
+constexpr size_t kPrepareWindow = 256;
 
 }  // namespace
 
@@ -57,26 +63,35 @@ absl::Status ImpactProjection::Apply(const v1::Event& event, const eventlog::Pos
     if (first)
       if (absl::Status s = AddName(id, txn); !s.ok()) return s;
     if (pending_.insert(id).second) pending_order_.push_back(id);
+    const auto& keys = event.checked_in().references().keys();
+    pending_keys_[id].assign(keys.begin(), keys.end());
   }
   txn.Put(keys::Object(id), o.SerializeAsString());
   return absl::OkStatus();
 }
 
 absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
-  // What others use first (tables before views, ...), then in the order
-  // they arrived: the fewer dependents analyzed before what they use, the
-  // fewer are analyzed again. (The result does not depend on this order.)
-  std::vector<std::string> ids = std::move(pending_order_);
-  std::stable_sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
-    return sql::KindRank(a.substr(0, a.find(':'))) < sql::KindRank(b.substr(0, b.find(':')));
-  });
+  const std::vector<std::string> ids = AnalysisOrder(std::move(pending_order_));
   GraphStore store = StoreOver(txn);
-  for (const auto& id : ids) {
-    auto o = store.Object(id);
+  // Parsing needs only the text: the other cores parse the definitions a
+  // little ahead of the analysis, which needs what was analyzed before it
+  // and runs here, in order. (A replay's commit holds up to 100,000s.)
+  std::vector<std::string> definitions(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto stored = txn.Get(keys::Definition(ids[i]));
+    if (!stored.ok()) return stored.status();
+    definitions[i] = stored->value_or("");
+  }
+  const size_t workers = ids.size() >= kPrepareAheadFrom ? std::max(std::thread::hardware_concurrency(), 1u) - 1 : 0;
+  sql::PrepareAhead ahead(std::vector<std::string_view>(definitions.begin(), definitions.end()),
+                          std::min<size_t>(workers, 7), kPrepareWindow);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto o = store.Object(ids[i]);
     if (!o.ok()) return o.status();
     if (!*o) continue;
+    sql::Prepared prepared = ahead.Take(i);
     absl::flat_hash_set<std::string> visited;
-    if (absl::Status s = Analyze(id, **o, txn, visited); !s.ok()) return s;
+    if (absl::Status s = Analyze(ids[i], **o, txn, visited, &prepared); !s.ok()) return s;
   }
   for (auto& [key, cached] : dependents_) {
     if (!cached.changed) continue;
@@ -90,8 +105,45 @@ absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> ImpactProjection::AnalysisOrder(std::vector<std::string> ids) const {
+  // What others use first, then in the order they arrived: the fewer
+  // dependents analyzed before what they use, the fewer are analyzed again
+  // (a relation analyzed for the first time or with new columns redoes its
+  // dependents). The result does not depend on this order, only the cost.
+  // Objects among `ids` are ordered by the names their definitions use
+  // (sql::OrderByDependency); when that fails (a cycle), by kind alone.
+  absl::flat_hash_map<std::string, std::string> id_of_key;
+  for (const auto& id : ids)
+    if (auto parsed = model::ParseObjectId(id); parsed.ok())
+      if (auto key = sql::DependencyKeyOf(*parsed)) id_of_key.emplace(*key, id);
+  std::vector<sql::OrderInput> input;
+  input.reserve(ids.size());
+  for (const auto& id : ids) {
+    sql::OrderInput in;
+    in.id = id;
+    in.kind = id.substr(0, id.find(':'));
+    if (auto it = pending_keys_.find(id); it != pending_keys_.end())
+      for (const auto& key : it->second)
+        if (auto used = id_of_key.find(key); used != id_of_key.end() && used->second != id)
+          in.soft_depends_on.push_back(used->second);
+    input.push_back(std::move(in));
+  }
+  if (auto steps = sql::OrderByDependency(input); steps.ok()) {
+    std::vector<std::string> out;
+    out.reserve(ids.size());
+    for (const auto& step : *steps)
+      if (!step.split_constraint()) out.push_back(step.object);
+    if (out.size() == ids.size()) return out;
+  }
+  std::stable_sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
+    return sql::KindRank(a.substr(0, a.find(':'))) < sql::KindRank(b.substr(0, b.find(':')));
+  });
+  return ids;
+}
+
 absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactObject& o,
-                                       projection::StateTxn& txn, absl::flat_hash_set<std::string>& visited) {
+                                       projection::StateTxn& txn, absl::flat_hash_set<std::string>& visited,
+                                       sql::Prepared* prepared) {
   visited.insert(id);
   GraphStore store = StoreOver(txn);
   const std::vector<std::string> columns_before = ColumnNames(o);
@@ -108,10 +160,15 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
     return ReanalyzeDependents(id, txn, visited);
   }
 
-  auto fingerprint = sql::Fingerprint(definition);
+  ++analyses_;
+  auto fingerprint = prepared ? std::move(prepared->fingerprint) : sql::Fingerprint(definition);
   o.set_fingerprint(fingerprint.ok() ? *fingerprint : "");
   const sql::Catalog catalog = store.MakeCatalog();
-  auto info = sql::AnalyzeDefinition(definition, {.search_path = search_path_, .catalog = &catalog});
+  const sql::AnalyzeOptions options{.search_path = search_path_, .catalog = &catalog};
+  absl::StatusOr<sql::ObjectInfo> info =
+      !prepared                     ? sql::AnalyzeDefinition(definition, options)
+      : prepared->definition.ok() ? sql::AnalyzePrepared(*prepared->definition, options)
+                                    : absl::StatusOr<sql::ObjectInfo>(prepared->definition.status());
   o.clear_analysis_error();
   if (info.ok() && info->id.ToString() != id) {
     info = absl::InvalidArgumentError(fmt::format("the definition defines {}, not {}", info->id.ToString(), id));

@@ -16,10 +16,12 @@
 #include <vector>
 
 #include "absl/container/node_hash_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "decide/decide.h"
 #include "impact/impact_graph.h"
 #include "projection/projection.h"
+#include "sql/prepare_ahead.h"
 
 namespace strata::impact {
 
@@ -34,6 +36,7 @@ class ImpactProjection : public projection::Projection {
   void BatchDone(bool committed) override {
     pending_.clear();
     pending_order_.clear();
+    pending_keys_.clear();
     dependents_.clear();
   }
 
@@ -41,12 +44,17 @@ class ImpactProjection : public projection::Projection {
   // How many dependents records (d/) commits have written (for tests: a
   // cascade over the dependents of one table writes its record once).
   uint64_t dependents_written() const { return dependents_written_.load(); }
+  // How many analyses of a definition commits have run (for tests: a
+  // commit analyzes what others use first, so each object once).
+  uint64_t analyses() const { return analyses_.load(); }
 
  private:
   // Analyzes `o`'s definition and rewrites its edges; then redoes its
   // dependents when its columns changed. `visited` bounds the cascade.
+  // `prepared`: its definition already parsed and fingerprinted (Flush
+  // prepares the checked-in definitions on the other cores); null: here.
   absl::Status Analyze(const std::string& id, internal::ImpactObject& o, projection::StateTxn& txn,
-                       absl::flat_hash_set<std::string>& visited);
+                       absl::flat_hash_set<std::string>& visited, sql::Prepared* prepared = nullptr);
   absl::Status ReanalyzeDependents(const std::string& id, projection::StateTxn& txn,
                                    absl::flat_hash_set<std::string>& visited);
   absl::Status RemoveEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
@@ -61,9 +69,15 @@ class ImpactProjection : public projection::Projection {
   absl::Status RewriteDependents(const internal::ImpactObject& o, projection::StateTxn& txn, Change change);
 
   std::vector<std::string> search_path_;
-  // Checked in since the last commit, in the order they arrived.
+  // Checked in since the last commit, in the order they arrived, and the
+  // names each one's latest definition uses (ObjectReferences, recorded by
+  // the lock service at check-in; empty in events written before it did).
   absl::flat_hash_set<std::string> pending_;
   std::vector<std::string> pending_order_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> pending_keys_;
+  // The order in which Flush analyzes `ids`: what others use first (a
+  // relation before the views that read it), so that few are analyzed twice.
+  std::vector<std::string> AnalysisOrder(std::vector<std::string> ids) const;
   // During Flush: d/ key -> its record as edited so far.
   struct CachedDependents {
     internal::ImpactDependents record;
@@ -71,6 +85,7 @@ class ImpactProjection : public projection::Projection {
   };
   absl::node_hash_map<std::string, CachedDependents> dependents_;
   std::atomic<uint64_t> dependents_written_{0};
+  std::atomic<uint64_t> analyses_{0};
 };
 
 }  // namespace strata::impact

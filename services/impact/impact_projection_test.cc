@@ -23,12 +23,14 @@ struct Replica {
   std::unique_ptr<projection::ProjectionRunner> runner;
   int next_id = 0;
 
-  explicit Replica(const fs::path& dir, int partitions = 4) {
+  explicit Replica(const fs::path& dir, int partitions = 4, bool start = true) {
     log = std::move(*eventlog::OpenEmbeddedLog({.dir = (dir / "log").string(), .partitions = partitions}));
     projection::RunnerOptions options;
     options.db_path = (dir / "state").string();
     runner = std::move(*projection::ProjectionRunner::Open(options, log.get(), &projection));
-    EXPECT_TRUE(runner->Start().ok());
+    if (start) {
+      EXPECT_TRUE(runner->Start().ok());
+    }
   }
   void Append(const std::string& object, uint64_t seq, std::function<void(v1::Event&)> payload) {
     v1::Event e;
@@ -39,11 +41,14 @@ struct Replica {
     payload(e);
     ASSERT_TRUE(log->Append(e.aggregate(), e.SerializeAsString(), {}).ok());
   }
-  void CheckIn(const std::string& object, uint64_t first_seq, uint64_t version, const std::string& ddl) {
+  // `keys`: the names the definition uses, as the lock service records them.
+  void CheckIn(const std::string& object, uint64_t first_seq, uint64_t version, const std::string& ddl,
+               const std::vector<std::string>& keys = {}) {
     Append(object, first_seq, [](v1::Event& e) { e.mutable_checked_out(); });
     Append(object, first_seq + 1, [&](v1::Event& e) {
       e.mutable_checked_in()->set_version(version);
       e.mutable_checked_in()->set_definition(ddl);
+      for (const auto& k : keys) e.mutable_checked_in()->mutable_references()->add_keys(k);
     });
   }
   GraphStore Store() {
@@ -250,6 +255,47 @@ TEST_F(ImpactProjectionTest, ACascadeOverManyDependentsWritesTheirRecordOnce) {
     fresh.CheckIn("view:s.v" + std::to_string(i), 1, 1, "CREATE VIEW s.v" + std::to_string(i) + " AS SELECT * FROM s.t");
   fresh.CheckIn("table:s.t", 3, 2, "CREATE TABLE s.t (a int, b int, c int)");
   EXPECT_EQ(fresh.Dump(), r.Dump());
+}
+
+// A replay's commit holds views checked in before the views and table they
+// read (the order of the log is not the order of dependency): each object is
+// analyzed once, what others use first, and the graph is the one that
+// check-ins committed one by one give.
+TEST_F(ImpactProjectionTest, AReplayAnalyzesWhatOthersUseFirstAndEachObjectOnce) {
+  constexpr int kChain = 8, kOthers = 70;  // > 64 check-ins: parsed on the other cores too
+  auto check_in_all = [&](Replica& r, bool commit_each) {
+    auto done = [&] {
+      if (commit_each) {
+        ASSERT_TRUE(r.runner->CatchUp(absl::Seconds(20)).ok());
+      }
+    };
+    for (int i = kChain; i >= 1; --i) {  // v8 reads v7 ... v1 reads the table
+      const std::string from = i == 1 ? "s.t" : "s.v" + std::to_string(i - 1);
+      r.CheckIn("view:s.v" + std::to_string(i), 1, 1,
+                "CREATE VIEW s.v" + std::to_string(i) + " AS SELECT * FROM " + from, {"relation:" + from, "schema:s"});
+      done();
+    }
+    for (int i = 0; i < kOthers; ++i) {
+      r.CheckIn("view:s.w" + std::to_string(i), 1, 1, "CREATE VIEW s.w" + std::to_string(i) + " AS SELECT a FROM s.v3",
+                {"relation:s.v3", "schema:s"});
+      done();
+    }
+    r.CheckIn("table:s.t", 1, 1, "CREATE TABLE s.t (a int, b int)", {"schema:s"});
+    done();
+  };
+  Replica replay(root_ / "replay", 4, /*start=*/false);
+  check_in_all(replay, false);
+  ASSERT_TRUE(replay.runner->Start().ok());
+  ASSERT_TRUE(replay.runner->CatchUp(absl::Seconds(20)).ok());
+  EXPECT_EQ(replay.runner->stats().batches, 1u);
+  EXPECT_EQ(replay.projection.analyses(), static_cast<uint64_t>(kChain + kOthers + 1));
+
+  Replica live(root_ / "live");
+  check_in_all(live, true);
+  EXPECT_EQ(live.Dump(), replay.Dump());
+  auto deps = replay.Store().Dependents("table:s.t", 0);
+  ASSERT_TRUE(deps.ok());
+  EXPECT_EQ(deps->nodes_size(), kChain + kOthers);  // everything but the table reads it
 }
 
 }  // namespace

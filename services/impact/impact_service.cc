@@ -339,6 +339,8 @@ absl::StatusOr<std::unique_ptr<ImpactModule>> ImpactModule::Open(ImpactModuleOpt
 
 ImpactModule::~ImpactModule() { Stop(); }
 
+absl::Status ImpactModule::StartReplay() { return runner_->Start(); }
+
 absl::Status ImpactModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
   return runner_->CatchUp(catch_up_timeout);

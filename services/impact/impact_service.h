@@ -38,7 +38,12 @@ class ImpactModule {
       ImpactModuleOptions options, eventlog::EventLog* log, std::shared_ptr<auth::TokenStore> tokens);
   ~ImpactModule();
 
-  // Starts the projection and waits until it has caught up with the log.
+  // Starts the projection's replay of the log and returns at once; Start
+  // then waits for it. A server hosting several services starts every
+  // replay first, so that they share the cores instead of taking turns.
+  absl::Status StartReplay();
+  // Starts the projection (if StartReplay did not) and waits until it has
+  // caught up with the log.
   absl::Status Start(absl::Duration catch_up_timeout);
   void Stop();
 

@@ -349,6 +349,8 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
 
 LockModule::~LockModule() { Stop(); }
 
+absl::Status LockModule::StartReplay() { return runner_->Start(); }
+
 absl::Status LockModule::Start(absl::Duration catch_up_timeout) {
   if (absl::Status s = runner_->Start(); !s.ok()) return s;
   return runner_->CatchUp(catch_up_timeout);
