@@ -102,16 +102,18 @@ absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
   dependents_.clear();
   pending_.clear();
   pending_order_.clear();
+  pending_keys_.clear();
   return absl::OkStatus();
 }
 
 std::vector<std::string> ImpactProjection::AnalysisOrder(std::vector<std::string> ids) const {
-  // What others use first, then in the order they arrived: the fewer
-  // dependents analyzed before what they use, the fewer are analyzed again
-  // (a relation analyzed for the first time or with new columns redoes its
-  // dependents). The result does not depend on this order, only the cost.
-  // Objects among `ids` are ordered by the names their definitions use
-  // (sql::OrderByDependency); when that fails (a cycle), by kind alone.
+  // What others use first: the fewer dependents analyzed before what they
+  // use, the fewer are analyzed again (a relation analyzed for the first
+  // time or with new columns redoes its dependents). The result does not
+  // depend on this order, only the cost. Objects among `ids` are ordered by
+  // the names their definitions use (sql::OrderByDependency, as soft edges:
+  // a cycle only loses the order), then by kind and id. Should that fail,
+  // by kind, then in the order they arrived.
   absl::flat_hash_map<std::string, std::string> id_of_key;
   for (const auto& id : ids)
     if (auto parsed = model::ParseObjectId(id); parsed.ok())
