@@ -142,8 +142,6 @@ class PreparedDefinition {
   PreparedDefinition& operator=(PreparedDefinition&&) noexcept;
   ~PreparedDefinition();
 
-  const ParsedSql& parsed() const { return *parsed_; }
-
  private:
   friend absl::StatusOr<ObjectInfo> AnalyzePrepared(const PreparedDefinition& prepared,
                                                     const AnalyzeOptions& options);

@@ -5,7 +5,6 @@
 
 #include "fmt/format.h"
 #include "model/object_id.h"
-#include "sql/fingerprint.h"
 #include "sql/order.h"
 
 namespace strata::impact {
@@ -91,7 +90,7 @@ absl::Status ImpactProjection::Flush(projection::StateTxn& txn) {
     if (!*o) continue;
     sql::Prepared prepared = ahead.Take(i);
     absl::flat_hash_set<std::string> visited;
-    if (absl::Status s = Analyze(ids[i], **o, txn, visited, &prepared); !s.ok()) return s;
+    if (absl::Status s = Analyze(ids[i], **o, txn, visited, std::move(prepared)); !s.ok()) return s;
   }
   for (auto& [key, cached] : dependents_) {
     if (!cached.changed) continue;
@@ -145,13 +144,10 @@ std::vector<std::string> ImpactProjection::AnalysisOrder(std::vector<std::string
 
 absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactObject& o,
                                        projection::StateTxn& txn, absl::flat_hash_set<std::string>& visited,
-                                       sql::Prepared* prepared) {
+                                       sql::Prepared prepared) {
   visited.insert(id);
   GraphStore store = StoreOver(txn);
   const std::vector<std::string> columns_before = ColumnNames(o);
-  auto stored_definition = txn.Get(keys::Definition(id));
-  if (!stored_definition.ok()) return stored_definition.status();
-  const std::string definition = stored_definition->value_or("");
   const bool had_model = !o.fingerprint().empty();
   if (absl::Status s = RemoveEdges(id, o, txn); !s.ok()) return s;
   if (o.dropped()) {
@@ -163,14 +159,12 @@ absl::Status ImpactProjection::Analyze(const std::string& id, internal::ImpactOb
   }
 
   ++analyses_;
-  auto fingerprint = prepared ? std::move(prepared->fingerprint) : sql::Fingerprint(definition);
-  o.set_fingerprint(fingerprint.ok() ? *fingerprint : "");
+  o.set_fingerprint(prepared.fingerprint.ok() ? *prepared.fingerprint : "");
   const sql::Catalog catalog = store.MakeCatalog();
-  const sql::AnalyzeOptions options{.search_path = search_path_, .catalog = &catalog};
   absl::StatusOr<sql::ObjectInfo> info =
-      !prepared                     ? sql::AnalyzeDefinition(definition, options)
-      : prepared->definition.ok() ? sql::AnalyzePrepared(*prepared->definition, options)
-                                    : absl::StatusOr<sql::ObjectInfo>(prepared->definition.status());
+      prepared.definition.ok()
+          ? sql::AnalyzePrepared(*prepared.definition, {.search_path = search_path_, .catalog = &catalog})
+          : absl::StatusOr<sql::ObjectInfo>(prepared.definition.status());
   o.clear_analysis_error();
   if (info.ok() && info->id.ToString() != id) {
     info = absl::InvalidArgumentError(fmt::format("the definition defines {}, not {}", info->id.ToString(), id));
@@ -206,7 +200,11 @@ absl::Status ImpactProjection::ReanalyzeDependents(const std::string& id, projec
     auto dependent = store.Object(source);
     if (!dependent.ok()) return dependent.status();
     if (!*dependent || (*dependent)->latest_version() == 0) continue;
-    if (absl::Status s = Analyze(source, **dependent, txn, visited); !s.ok()) return s;
+    auto definition = txn.Get(keys::Definition(source));
+    if (!definition.ok()) return definition.status();
+    if (absl::Status s = Analyze(source, **dependent, txn, visited, sql::Prepare(definition->value_or("")));
+        !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }

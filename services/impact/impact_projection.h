@@ -51,10 +51,10 @@ class ImpactProjection : public projection::Projection {
  private:
   // Analyzes `o`'s definition and rewrites its edges; then redoes its
   // dependents when its columns changed. `visited` bounds the cascade.
-  // `prepared`: its definition already parsed and fingerprinted (Flush
-  // prepares the checked-in definitions on the other cores); null: here.
+  // `prepared`: its latest definition, parsed and fingerprinted (Flush
+  // prepares the checked-in definitions on the other cores).
   absl::Status Analyze(const std::string& id, internal::ImpactObject& o, projection::StateTxn& txn,
-                       absl::flat_hash_set<std::string>& visited, sql::Prepared* prepared = nullptr);
+                       absl::flat_hash_set<std::string>& visited, sql::Prepared prepared);
   absl::Status ReanalyzeDependents(const std::string& id, projection::StateTxn& txn,
                                    absl::flat_hash_set<std::string>& visited);
   absl::Status RemoveEdges(const std::string& id, const internal::ImpactObject& o, projection::StateTxn& txn);
