@@ -35,7 +35,16 @@ int main(int argc, char** argv) {
                  "slower, with the smallest memory peak)")
       ->check(CLI::Range(1, 4))
       ->capture_default_str();
+  int store_memory_mb = 128;
+  app.add_option("--store-memory", store_memory_mb,
+                 "MB of RocksDB memory the four projection stores share: half one block cache, half their "
+                 "memtables together")
+      ->check(CLI::Range(16, 1 << 20))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const size_t half = (size_t{1} << 20) * store_memory_mb / 2;
+  auto shared_memory = std::make_shared<projection::SharedMemory>(
+      projection::SharedMemoryOptions{.block_cache_bytes = half, .memtable_bytes = half});
   if (absl::Status s = hosting::ConfigureLogging(flags); !s.ok()) return hosting::Fail("strata-server", s);
 
   auto basics = hosting::OpenServerBasics(flags);
@@ -47,14 +56,20 @@ int main(int argc, char** argv) {
        .rebuild = flags.rebuild,
        .search_path = flags.search_path,
        .shadow_url = flags.shadow_url,
-       .max_definition_bytes = flags.max_definition_bytes},
+       .max_definition_bytes = flags.max_definition_bytes,
+       .shared_memory = shared_memory},
       log, basics->tokens);
   if (!lock.ok()) return hosting::Fail("strata-server: lock service", lock.status());
   auto history = history::HistoryModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild}, log, basics->tokens);
+      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .shared_memory = shared_memory}, log,
+      basics->tokens);
   if (!history.ok()) return hosting::Fail("strata-server: history service", history.status());
   auto impact = impact::ImpactModule::Open(
-      {.data_dir = flags.data_dir, .site = flags.site, .rebuild = flags.rebuild, .search_path = flags.search_path},
+      {.data_dir = flags.data_dir,
+       .site = flags.site,
+       .rebuild = flags.rebuild,
+       .search_path = flags.search_path,
+       .shared_memory = shared_memory},
       log, basics->tokens);
   if (!impact.ok()) return hosting::Fail("strata-server: impact service", impact.status());
   auto deploy = deploy::DeployModule::Open({.data_dir = flags.data_dir,
@@ -62,7 +77,8 @@ int main(int argc, char** argv) {
                                            .rebuild = flags.rebuild,
                                            .secrets_file = flags.secrets_file,
                                            .shadow_url = flags.shadow_url,
-                                           .max_definition_bytes = flags.max_definition_bytes},
+                                           .max_definition_bytes = flags.max_definition_bytes,
+                                           .shared_memory = shared_memory},
                                           log, basics->tokens);
   if (!deploy.ok()) return hosting::Fail("strata-server: deploy service", deploy.status());
   const std::vector<hosting::HostedModule> hosted = {

@@ -32,23 +32,6 @@ uint64_t DecodeU64(const std::string& s) { return s.empty() ? 0 : std::stoull(s)
 
 rocksdb::Slice Slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
-// The "family" of a key for memtable insert hints: up to and including its
-// first '\0' ("u/alice\0", "j/table:s.t\0", ...), else the whole key
-// ("h/table:s.t", an offset key). Keys of one family are mostly written in
-// order (an index by time) or are one key written again and again (an
-// object's state): with a hint per family, an insert starts where the
-// family's last one went instead of searching the memtable from the top
-// (measured: about a third of the instructions of a check-out in
-// strata-server went to memtable inserts without hints).
-class KeyFamily : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "strata.KeyFamily"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    const void* nul = std::memchr(key.data(), '\0', key.size());
-    return nul ? rocksdb::Slice(key.data(), static_cast<const char*>(nul) - key.data() + 1) : key;
-  }
-  bool InDomain(const rocksdb::Slice&) const override { return true; }
-};
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -59,6 +42,41 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 }  // namespace
+
+// The "family" of a key for memtable insert hints. With a hint per family an
+// insert starts where the family's last one went instead of searching the
+// memtable from the top.
+//  * Serving commands: up to and including its first '\0' ("u/alice\0",
+//    "j/table:s.t\0", ...), else the whole key ("h/table:s.t", an offset
+//    key). Index entries by time are written in order and an object's state
+//    is written again and again: measured, about a third of the
+//    instructions of a check-out in strata-server went to memtable inserts
+//    without hints.
+//  * Bulk loading (a replay): up to and including its first '/' ("o/",
+//    "v/", ...; keys without one form one family). A replay writes each of
+//    100,000s of objects' keys in key order, once per commit: a hint per
+//    object was a skiplist splice of a few hundred bytes of memtable per
+//    object that never served a second insert (112 MB of a cold start's
+//    peak), where one per family follows the sorted inserts along.
+// The runner switches it with bulk loading; a hint is only where a search
+// starts, so a memtable holding hints of both kinds inserts correctly.
+class KeyFamily : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "strata.KeyFamily"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    if (bulk_.load(std::memory_order_relaxed)) {
+      const void* slash = std::memchr(key.data(), '/', key.size());
+      return rocksdb::Slice(key.data(), slash ? static_cast<const char*>(slash) - key.data() + 1 : 0);
+    }
+    const void* nul = std::memchr(key.data(), '\0', key.size());
+    return nul ? rocksdb::Slice(key.data(), static_cast<const char*>(nul) - key.data() + 1) : key;
+  }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
+  void SetBulkLoading(bool on) { bulk_.store(on, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> bulk_{false};  // set by the runner thread, read by RocksDB's writers
+};
 
 // A commit handed to the writer thread.
 struct ProjectionRunner::InFlightCommit {
@@ -202,13 +220,16 @@ absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerO
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
   // Every event reads its aggregate's state: keep the hot set in memory.
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.block_cache = options.shared_memory ? options.shared_memory->block_cache()
+                                            : rocksdb::NewLRUCache(options.block_cache_bytes);
+  if (options.shared_memory) ro.write_buffer_manager = options.shared_memory->memtables();
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // Projections are rewritten constantly and rebuilt from the log at will:
   // favour CPU over disk space.
   ro.compression = rocksdb::kLZ4Compression;
   ro.IncreaseParallelism(2);
-  ro.memtable_insert_with_hint_prefix_extractor = std::make_shared<KeyFamily>();
+  auto key_family = std::make_shared<KeyFamily>();
+  ro.memtable_insert_with_hint_prefix_extractor = key_family;
   auto open = [&](bool wipe) -> absl::StatusOr<std::unique_ptr<rocksdb::DB>> {
     if (wipe && std::filesystem::exists(options.db_path)) {
       rocksdb::Status s = rocksdb::DestroyDB(options.db_path, ro);
@@ -277,13 +298,15 @@ absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Open(RunnerO
   uint64_t skipped = 0;
   if (db->Get(rocksdb::ReadOptions(), kSkippedKey, &value).ok()) skipped = DecodeU64(value);
   return std::unique_ptr<ProjectionRunner>(new ProjectionRunner(
-      std::move(options), log, projection, std::move(db), std::move(next), skipped));
+      std::move(options), log, projection, std::move(db), std::move(key_family), std::move(next), skipped));
 }
 
 ProjectionRunner::ProjectionRunner(RunnerOptions options, eventlog::EventLog* log,
                                    Projection* projection, std::unique_ptr<rocksdb::DB> db,
-                                   std::vector<int64_t> next, uint64_t skipped)
+                                   std::shared_ptr<KeyFamily> key_family, std::vector<int64_t> next,
+                                   uint64_t skipped)
     : options_(std::move(options)), log_(log), projection_(projection), db_(std::move(db)),
+      key_family_(std::move(key_family)),
       next_(std::move(next)), skipped_(skipped) {}
 
 ProjectionRunner::~ProjectionRunner() { Stop(); }
@@ -394,6 +417,7 @@ void ProjectionRunner::SetBulkLoading(bool on) {
     return;
   }
   bulk_loading_ = on;
+  key_family_->SetBulkLoading(on);
   spdlog::debug("projection {}: bulk-load mode {}", options_.db_path, on ? "on" : "off");
 }
 

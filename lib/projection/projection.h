@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "rocksdb/options.h"
 #include "eventlog/event_log.h"
+#include "projection/shared_memory.h"
 #include "strata/v1/events.pb.h"
 
 namespace rocksdb {
@@ -176,8 +177,12 @@ struct RunnerOptions {
   // whose BatchDone(true) may come before the commit is durable (it then
   // means "handed to the writer"); if that write fails, the runner stops.
   bool pipeline_commits = false;
-  // RocksDB block cache for the state store.
+  // RocksDB block cache for the state store (without shared_memory).
   size_t block_cache_bytes = 64 << 20;
+  // RocksDB memory shared with the other runners of the process (see
+  // shared_memory.h): its block cache and memtable bound replace this
+  // store's own. nullptr: this store's own.
+  std::shared_ptr<SharedMemory> shared_memory = nullptr;
   // Fault-injection seam: called before each commit is written. A non-OK
   // result discards it and stops the runner, as a crash at that point.
   std::function<absl::Status(uint64_t batch_number)> before_commit = nullptr;
@@ -189,6 +194,8 @@ struct RunnerStats {
   uint64_t records_skipped = 0;  // garbage records, over the projection's life
   std::vector<int64_t> next_offsets;
 };
+
+class KeyFamily;
 
 class ProjectionRunner {
  public:
@@ -220,7 +227,8 @@ class ProjectionRunner {
 
  private:
   ProjectionRunner(RunnerOptions options, eventlog::EventLog* log, Projection* projection,
-                   std::unique_ptr<rocksdb::DB> db, std::vector<int64_t> next, uint64_t skipped);
+                   std::unique_ptr<rocksdb::DB> db, std::shared_ptr<KeyFamily> key_family,
+                   std::vector<int64_t> next, uint64_t skipped);
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
   // Applies records on top of the uncommitted state; Commit makes it durable.
   absl::Status ApplyRecords(const std::vector<eventlog::Record>& records);
@@ -245,6 +253,7 @@ class ProjectionRunner {
   eventlog::EventLog* log_;
   Projection* projection_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<KeyFamily> key_family_;  // the store's memtable insert hints (projection.cc)
 
   // Uncommitted work, owned by the runner thread.
   std::unique_ptr<StateTxn> txn_;

@@ -288,6 +288,81 @@ TEST_F(ProjectionTest, RefusesAStoreThatIsAheadOfTheLog) {
   EXPECT_NE(std::string(r.status().message()).find("--rebuild"), std::string::npos);
 }
 
+// Writes `keys` blind records of `value_bytes` each per event, under "o/"
+// (one key family), and nothing else.
+class BulkyProjection : public Projection {
+ public:
+  BulkyProjection(int keys, size_t value_bytes) : keys_(keys), value_(value_bytes, 'x') {}
+  absl::Status Apply(const v1::Event& event, const eventlog::Position& position, StateTxn& txn) override {
+    for (int k = 0; k < keys_; ++k)
+      txn.PutBlind(fmt::format("o/{}/{:08d}/{}", position.partition, position.offset, k), value_);
+    return absl::OkStatus();
+  }
+
+ private:
+  int keys_;
+  std::string value_;
+};
+
+// Stores sharing a SharedMemory use one block cache, and their memtables
+// together stay under one bound: past it, the store being written flushes.
+TEST_F(ProjectionTest, StoresSharingMemoryHaveOneCacheAndOneMemtableBound) {
+  AppendMany(3000);
+  auto memory = std::make_shared<SharedMemory>(SharedMemoryOptions{.block_cache_bytes = 3 << 20,
+                                                                   .memtable_bytes = 4 << 20});
+  BulkyProjection first(1, 4000), second(2, 4000);  // 12 and 24 MB of records
+  std::vector<std::unique_ptr<ProjectionRunner>> runners;
+  for (auto [name, projection] : {std::pair{"first", &first}, std::pair{"second", &second}}) {
+    auto r = ProjectionRunner::Open(
+        {.db_path = (root_ / name).string(), .blind_chunk_bytes = 64 << 10, .shared_memory = memory}, log_.get(),
+        projection);
+    ASSERT_TRUE(r.ok()) << r.status();
+    runners.push_back(std::move(*r));
+  }
+  for (auto& r : runners) ASSERT_TRUE(r->Start().ok());
+  for (auto& r : runners) ASSERT_TRUE(r->CatchUp(absl::Seconds(60)).ok());
+  EXPECT_EQ(CountPrefix(*runners[0], "o/"), 3000);
+  EXPECT_EQ(CountPrefix(*runners[1], "o/"), 6000);
+  uint64_t active = 0, flushed = 0;
+  for (auto& r : runners) {
+    uint64_t capacity = 0, bytes = 0;
+    ASSERT_TRUE(r->db()->GetIntProperty("rocksdb.block-cache-capacity", &capacity));
+    EXPECT_EQ(capacity, uint64_t{3} << 20);
+    EXPECT_EQ(r->db()->GetOptions().write_buffer_manager, memory->memtables());
+    ASSERT_TRUE(r->db()->GetIntProperty("rocksdb.cur-size-active-mem-table", &bytes));
+    active += bytes;
+    uint64_t immutable = 0, tables = 0;
+    ASSERT_TRUE(r->db()->GetIntProperty("rocksdb.num-immutable-mem-table", &immutable));
+    ASSERT_TRUE(r->db()->GetIntProperty("rocksdb.live-sst-files-size", &tables));
+    flushed += immutable + tables;
+  }
+  // Without the bound each store keeps its records in one memtable: 36 MB
+  // together. RocksDB checks the bound before each write and frees a
+  // memtable once its flush is done, so the stores pass it by a few MB.
+  EXPECT_LE(active, uint64_t{24} << 20);
+  // Each wrote less than one memtable holds (64 MB), yet they flushed.
+  EXPECT_GT(flushed, 0u);
+}
+
+// A replay (bulk loading) writes its commits in key order with one memtable
+// insert hint per key family. A hint per key (or per object) cost a skiplist
+// splice of a few hundred bytes for every key written.
+TEST_F(ProjectionTest, AReplaysMemtableHoldsAboutTheBytesWritten) {
+  AppendMany(100);
+  BulkyProjection bulky(200, 8);  // 20,000 keys of ~20 bytes, 8-byte values
+  auto runner = ProjectionRunner::Open(
+      {.db_path = (root_ / "bulky").string(), .max_batch = 10, .bulk_load_backlog = 50}, log_.get(), &bulky);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  ASSERT_TRUE((*runner)->Start().ok());
+  ASSERT_TRUE((*runner)->CatchUp(absl::Seconds(30)).ok());
+  uint64_t bytes = 0;
+  ASSERT_TRUE((*runner)->db()->GetIntProperty("rocksdb.cur-size-all-mem-tables", &bytes));
+  // Key, value, sequence number and skiplist node: under 100 bytes a key
+  // (a splice per key adds over 200).
+  EXPECT_LT(bytes, 20'000u * 100) << bytes / 20'000 << " bytes a key";
+  EXPECT_EQ(CountPrefix(**runner, "o/"), 20'000);
+}
+
 // The pipelined replay, on both logs: the embedded one, and Kafka's protocol
 // through librdkafka's mock cluster on loopback.
 class PipelinedReplayTest : public ProjectionTest, public ::testing::WithParamInterface<std::string> {

@@ -328,7 +328,8 @@ absl::StatusOr<std::unique_ptr<DeployModule>> DeployModule::Open(DeployModuleOpt
                                                     // Deploy commands wait for their own events; check-outs
                                                     // and check-ins of objects gather for a few milliseconds.
                                                     .idle_batching = absl::Milliseconds(5),
-                                                    .read_wait = absl::Milliseconds(10)},
+                                                    .read_wait = absl::Milliseconds(10),
+                                                    .shared_memory = m->options_.shared_memory},
                                                    log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);

@@ -50,6 +50,9 @@ struct DeployModuleOptions {
   // How often deployments left running by a deploy service that stopped are
   // looked for (and at start); see deploy_recovery.cc.
   absl::Duration recover_interval = absl::Seconds(5);
+  // RocksDB memory shared with the other projections of the process (see
+  // projection/shared_memory.h); nullptr: the store's own cache and memtables.
+  std::shared_ptr<projection::SharedMemory> shared_memory = nullptr;
 };
 
 class DeployServiceImpl;

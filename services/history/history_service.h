@@ -23,6 +23,9 @@ struct HistoryModuleOptions {
   std::string site;
   bool rebuild = false;
   absl::Duration apply_timeout = absl::Seconds(10);
+  // RocksDB memory shared with the other projections of the process (see
+  // projection/shared_memory.h); nullptr: the store's own cache and memtables.
+  std::shared_ptr<projection::SharedMemory> shared_memory = nullptr;
 };
 
 class HistoryServiceImpl;

@@ -330,6 +330,7 @@ absl::StatusOr<std::unique_ptr<ImpactModule>> ImpactModule::Open(ImpactModuleOpt
   // between commits unless a query waits for them.
   ro.idle_batching = absl::Milliseconds(5);
   ro.read_wait = absl::Milliseconds(10);
+  ro.shared_memory = m->options_.shared_memory;
   auto runner = projection::ProjectionRunner::Open(ro, log, m->projection_.get());
   if (!runner.ok()) return runner.status();
   m->runner_ = std::move(*runner);

@@ -28,6 +28,9 @@ struct ImpactModuleOptions {
   // How unqualified names in definitions resolve (PostgreSQL's search_path).
   std::vector<std::string> search_path = {"public"};
   absl::Duration apply_timeout = absl::Seconds(10);
+  // RocksDB memory shared with the other projections of the process (see
+  // projection/shared_memory.h); nullptr: the store's own cache and memtables.
+  std::shared_ptr<projection::SharedMemory> shared_memory = nullptr;
 };
 
 class ImpactServiceImpl;

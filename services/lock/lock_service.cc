@@ -322,7 +322,8 @@ absl::StatusOr<std::unique_ptr<LockModule>> LockModule::Open(LockModuleOptions o
   auto runner = projection::ProjectionRunner::Open(
       {.db_path = m->options_.data_dir + "/lock",
        .rebuild = m->options_.rebuild,
-       .format_version = LockProjection::kFormatVersion},
+       .format_version = LockProjection::kFormatVersion,
+       .shared_memory = m->options_.shared_memory},
       log,
       m->projection_.get());
   if (!runner.ok()) return runner.status();

@@ -39,6 +39,9 @@ struct LockModuleOptions {
   std::string shadow_url;
   // Larger definitions are refused, saying so (hosting/tls.h).
   int64_t max_definition_bytes = int64_t{8} << 20;
+  // RocksDB memory shared with the other projections of the process (see
+  // projection/shared_memory.h); nullptr: the store's own cache and memtables.
+  std::shared_ptr<projection::SharedMemory> shared_memory = nullptr;
 };
 
 class LockServiceImpl;
