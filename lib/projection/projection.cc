@@ -32,7 +32,6 @@ uint64_t DecodeU64(const std::string& s) { return s.empty() ? 0 : std::stoull(s)
 
 rocksdb::Slice Slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
-
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   // The disk (full, read-only, failing) is outside the program, and often
