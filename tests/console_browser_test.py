@@ -58,7 +58,10 @@ class Run:
 
     def start(self, argv, ready, stderr_name):
         err = open(os.path.join(self.dir, stderr_name), "w")
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.PIPE, text=True)
+        # As in CI whatever the shell exports: no PostgreSQL server unless the
+        # test names one (the deploy service otherwise uses libpq's defaults).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "STRATA_SHADOW_URL"}
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.PIPE, text=True, env=env)
         self.procs.append(p)
         lines = []
         deadline = time.time() + 60

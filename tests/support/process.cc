@@ -7,10 +7,21 @@
 
 #include <filesystem>
 #include <random>
+#include <string_view>
+
+extern char** environ;
 
 namespace strata::testing {
 
 Process::Process(std::vector<std::string> argv, std::string stderr_path) {
+  // Built before fork: the child only execs.
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    if (var.starts_with("PG") || var.starts_with("STRATA_SHADOW_URL=")) continue;
+    env.push_back(*e);
+  }
+  env.push_back(nullptr);
   int out[2], in[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) return;
   pid_ = fork();
@@ -25,7 +36,7 @@ Process::Process(std::vector<std::string> argv, std::string stderr_path) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), env.data());
     _exit(127);
   }
   close(out[1]);

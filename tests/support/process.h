@@ -17,7 +17,11 @@ namespace strata::testing {
 class Process {
  public:
   // Starts argv[0] with the given arguments; stdout is captured, stderr goes
-  // to `stderr_path` (or is inherited when empty). stdin is a pipe.
+  // to `stderr_path` (or is inherited when empty). stdin is a pipe. The
+  // environment is this process's without libpq's variables (PG*) and
+  // STRATA_SHADOW_URL: a service under test reaches PostgreSQL only where
+  // the test names a server, as in CI, whatever the developer's shell
+  // exports (the deploy service otherwise falls back to libpq's defaults).
   Process(std::vector<std::string> argv, std::string stderr_path = "");
   ~Process();  // SIGKILLs the process if it is still running
 
