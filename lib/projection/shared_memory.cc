@@ -6,8 +6,7 @@
 namespace strata::projection {
 
 SharedMemory::SharedMemory(SharedMemoryOptions options)
-    : options_(options),
-      block_cache_(rocksdb::NewLRUCache(options.block_cache_bytes)),
+    : block_cache_(rocksdb::NewLRUCache(options.block_cache_bytes)),
       // Not charged to the block cache, and without stalls: past the bound
       // the store being written flushes its memtable.
       memtables_(std::make_shared<rocksdb::WriteBufferManager>(options.memtable_bytes)) {}

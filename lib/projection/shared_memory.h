@@ -41,12 +41,10 @@ class SharedMemory {
   SharedMemory(const SharedMemory&) = delete;
   SharedMemory& operator=(const SharedMemory&) = delete;
 
-  const SharedMemoryOptions& options() const { return options_; }
   const std::shared_ptr<rocksdb::Cache>& block_cache() const { return block_cache_; }
   const std::shared_ptr<rocksdb::WriteBufferManager>& memtables() const { return memtables_; }
 
  private:
-  SharedMemoryOptions options_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> memtables_;
 };

@@ -15,6 +15,9 @@ namespace strata::testing {
 
 Process::Process(std::vector<std::string> argv, std::string stderr_path) {
   // Built before fork: the child only execs.
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
   std::vector<char*> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view var(*e);
@@ -33,9 +36,6 @@ Process::Process(std::vector<std::string> argv, std::string stderr_path) {
       if (fd >= 0) dup2(fd, 2);
     }
     setpgid(0, 0);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
     execve(args[0], args.data(), env.data());
     _exit(127);
   }
