@@ -16,8 +16,18 @@
 //         --queries random objects: p50/p99/max latency and closure sizes,
 //       - the same for the most depended-on object found among them.
 //
+//  3. the parser's floor: libpg_query's own calls on the first 20,000
+//     definitions of part 2, one thread, CPU per definition (the tree as
+//     JSON, which is what Strata decodes; the tokens, for the
+//     fingerprint; PL/pgSQL bodies), and what that leaves of the CPU a
+//     replay of part 2's log may spend per event at 100,000 events/s.
+//
 //   strata-bench-impact --objects 100000 --queries 1000 --dir /tmp/ib
 #include <grpcpp/grpcpp.h>
+
+extern "C" {
+#include <pg_query.h>
+}
 
 #include <algorithm>
 #include <chrono>
@@ -178,6 +188,38 @@ std::string MakeDump(const std::string& kind, const std::string& schema_file, in
   return dump;
 }
 
+// Part 3: libpg_query alone on the synthetic definitions (see the top).
+void ParserFloor(int cores) {
+  std::mt19937_64 rng(42);
+  std::vector<std::string> ddl;
+  for (int64_t n = 0; n < 20'000; ++n) ddl.push_back(MakeObject(n, rng).ddl);
+  auto per_definition_us = [&](auto call, bool functions_only) {
+    const double cpu0 = ProcessCpuSeconds();
+    int calls = 0;
+    for (const std::string& d : ddl) {
+      if (functions_only && !d.starts_with("CREATE FUNCTION")) continue;
+      call(d.c_str());
+      ++calls;
+    }
+    return std::make_pair(1e6 * (ProcessCpuSeconds() - cpu0) / std::max(1, calls), calls);
+  };
+  const auto [parse_us, n] = per_definition_us(
+      [](const char* t) { pg_query_free_parse_result(pg_query_parse(t)); }, false);
+  const auto [scan_us, n2] = per_definition_us(
+      [](const char* t) { pg_query_free_scan_result(pg_query_scan(t)); }, false);
+  const auto [plpgsql_us, functions] = per_definition_us(
+      [](const char* t) { pg_query_free_plpgsql_parse_result(pg_query_parse_plpgsql(t)); }, true);
+  // Each object of part 2's log is a check-out and a check-in: two events.
+  const double per_check_in = parse_us + scan_us + plpgsql_us * functions / n;
+  const double budget = 1e6 * cores / 100'000;
+  std::cout << fmt::format(
+      "parser floor (libpg_query alone, one thread, {} definitions, {} functions): parse {:.1f} us, "
+      "scan {:.1f} us, PL/pgSQL body {:.1f} us per function; {:.1f} us of CPU per check-in, {:.1f} us per "
+      "event of the log; 100,000 events/s on {} cores allows {:.1f} us per event for everything\n",
+      n, functions, parse_us, scan_us, plpgsql_us, per_check_in, per_check_in / 2, cores, budget);
+  bench::Figure("impact.parser_floor", per_check_in / 2, "us/event");
+}
+
 // Check-ins carry the names their definition uses, as the lock service
 // writes them (sql::DependencyKeys of the definition's analysis).
 void Append(eventlog::EventLog& log, const std::string& object, uint64_t seq, const std::string& ddl) {
@@ -221,6 +263,7 @@ int main(int argc, char** argv) {
 
   for (const std::string kind : {"shop", "synthetic"})
     if (int rc = ParseBench(kind, schema_file, dump_lines, parse_runs); rc != 0) return rc;
+  ParserFloor(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (parse_only) return 0;
 
   if (!reuse) std::filesystem::remove_all(dir);

@@ -2,6 +2,7 @@
 
 #include "eventlog/rocksdb_logger.h"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -83,11 +84,13 @@ class EmbeddedReader : public LogReader {
   EmbeddedReader(EmbeddedLog* log, std::vector<int64_t> next) : log_(log), next_(std::move(next)) {}
   absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override;
   int64_t Backlog() const override;
+  void Wake() override;
 
  private:
   EmbeddedLog* log_;
   std::vector<int64_t> next_;
   size_t rr_ = 0;  // partition to start with, rotated for fairness
+  std::atomic<bool> woken_{false};  // set by Wake, taken by the Poll it ends
 };
 
 class EmbeddedLog : public EventLog {
@@ -147,6 +150,13 @@ class EmbeddedLog : public EventLog {
     return std::unique_ptr<LogReader>(new EmbeddedReader(this, std::move(next)));
   }
 
+  // Wakes every reader waiting in WaitForRecords; those whose flag is not
+  // set wait on.
+  void WakeReaders() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lk(&mu_);
+    appended_cv_.SignalAll();
+  }
+
   // Reads records of `partition` in [from, end) up to `max`, appending to out.
   void ReadRange(int32_t partition, int64_t from, int64_t end, size_t max,
                  std::vector<Record>* out) {
@@ -166,11 +176,13 @@ class EmbeddedLog : public EventLog {
   // Waits until some partition has records at or beyond next[p], or timeout.
   // Returns each partition's end; records that are still in the in-memory
   // tail are copied to `out` (at most `max`) and next[] advanced past them.
+  // `woken` (the reader's Wake flag) ends the wait early and is reset.
   std::vector<int64_t> WaitForRecords(std::vector<int64_t>& next, absl::Duration timeout, size_t first,
-                                      size_t max, std::vector<Record>* out) ABSL_LOCKS_EXCLUDED(mu_) {
+                                      size_t max, std::vector<Record>* out, std::atomic<bool>* woken)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lk(&mu_);
     const absl::Time deadline = absl::Now() + timeout;
-    while (!Available(next))
+    while (!Available(next) && !woken->exchange(false))
       if (appended_cv_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
     for (size_t i = 0; i < tail_.size() && out->size() < max; ++i) {
       const size_t p = (first + i) % tail_.size();
@@ -279,7 +291,7 @@ absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
                                                          absl::Duration timeout) {
   std::vector<Record> out;
   const size_t n = next_.size();
-  std::vector<int64_t> end = log_->WaitForRecords(next_, timeout, rr_, max_records, &out);
+  std::vector<int64_t> end = log_->WaitForRecords(next_, timeout, rr_, max_records, &out, &woken_);
   for (size_t i = 0; i < n && out.size() < max_records; ++i) {
     const size_t p = (rr_ + i) % n;
     if (end[p] <= next_[p]) continue;
@@ -289,6 +301,14 @@ absl::StatusOr<std::vector<Record>> EmbeddedReader::Poll(size_t max_records,
   }
   rr_ = (rr_ + 1) % n;
   return out;
+}
+
+void EmbeddedReader::Wake() {
+  // Set before the wake-up, read under the log's mutex: a Poll that has
+  // checked the flag is waiting on the condition variable by the time the
+  // wake-up can take the mutex.
+  woken_.store(true);
+  log_->WakeReaders();
 }
 
 int64_t EmbeddedReader::Backlog() const {

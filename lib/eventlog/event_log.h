@@ -81,6 +81,11 @@ class LogReader {
   // How many records the reader knows to exist beyond those it returned, as
   // of its latest information (no round trip to a broker): 0 means caught up.
   virtual int64_t Backlog() const = 0;
+  // Makes a Poll under way return at once with what it has, possibly
+  // nothing; when none is under way, the next Poll does. The one method
+  // another thread may call while Poll runs (a runner that was handed a
+  // record stops waiting for the log with it). Cheap: a flag and a wake-up.
+  virtual void Wake() = 0;
 };
 
 class EventLog {

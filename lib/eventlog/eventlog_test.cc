@@ -220,6 +220,36 @@ TEST_P(EventLogTest, ASecondHandleSeesTheSameLog) {
   EXPECT_EQ(pos->offset, 5);  // offsets continue where the log ended
 }
 
+TEST_P(EventLogTest, WakeEndsAPollUnderWayOrTheNextOne) {
+  auto reader = log_->OpenReader({});
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->Poll(10, absl::Milliseconds(50)).ok());  // Kafka: the consumer is set up
+  // A wake with no Poll under way ends the next one at once.
+  (*reader)->Wake();
+  absl::Time t = absl::Now();
+  auto none = (*reader)->Poll(10, absl::Seconds(20));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_LT(absl::Now() - t, absl::Seconds(5));
+  // A wake from another thread ends a Poll under way.
+  std::thread waker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    (*reader)->Wake();
+  });
+  t = absl::Now();
+  none = (*reader)->Poll(10, absl::Seconds(20));
+  const absl::Duration waited = absl::Now() - t;
+  waker.join();
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_LT(waited, absl::Seconds(5));
+  // One wake ends one Poll: the next waits for records again and returns them.
+  ASSERT_TRUE(log_->Append("object:table:s.woken", "v", {}).ok());
+  size_t got = 0;
+  for (int i = 0; i < 100 && got == 0; ++i) got += (*reader)->Poll(10, absl::Milliseconds(100))->size();
+  EXPECT_EQ(got, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EventLogTest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 

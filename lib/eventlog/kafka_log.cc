@@ -143,8 +143,10 @@ class KafkaReader : public LogReader {
   // `side` makes a consumer for fetching fragments by offset (see Reassemble).
   KafkaReader(RdKafkaPtr rk, std::string topic, std::vector<int64_t> next,
               std::function<absl::StatusOr<RdKafkaPtr>()> side)
-      : rk_(std::move(rk)), topic_(std::move(topic)), next_(std::move(next)), new_side_(std::move(side)) {}
+      : rk_(std::move(rk)), topic_(std::move(topic)), next_(std::move(next)), new_side_(std::move(side)),
+        consumer_queue_(rd_kafka_queue_get_consumer(rk_.get())) {}
   ~KafkaReader() override {
+    if (consumer_queue_) rd_kafka_queue_destroy(consumer_queue_);
     rd_kafka_consumer_close(rk_.get());
     if (side_) rd_kafka_consumer_close(side_.get());
   }
@@ -203,6 +205,12 @@ class KafkaReader : public LogReader {
       out.push_back(std::move(r));
     }
     return out;
+  }
+
+  // rd_kafka_consumer_poll waits on the consumer queue; a yield there makes
+  // it return NULL (the flag stays set until a poll sees it).
+  void Wake() override {
+    if (consumer_queue_) rd_kafka_queue_yield(consumer_queue_);
   }
 
   int64_t Backlog() const override {
@@ -313,6 +321,9 @@ class KafkaReader : public LogReader {
   std::string topic_;
   std::vector<int64_t> next_;  // per partition: offset after the last record returned
   std::function<absl::StatusOr<RdKafkaPtr>()> new_side_;
+  // The queue rd_kafka_consumer_poll waits on (rk_ has a group id, so it is
+  // the group's queue); Wake yields it. Released before rk_ closes.
+  rd_kafka_queue_t* consumer_queue_;
   RdKafkaPtr side_;                                              // made on first use
   std::map<std::pair<int32_t, int64_t>, Fragment> buffered_;     // (partition, offset)
   size_t buffered_bytes_ = 0;

@@ -65,9 +65,19 @@ void AppendRefusal(eventlog::EventLog& log, v1::Event stamped, std::string_view 
                  stamped.actor().user(), pos.status().ToString());
 }
 
-absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& e) {
-  return log.Append(e.aggregate(), e.SerializeAsString(),
-                    {{"strata-event-type", EventTypeName(e)}, {"strata-schema", "strata.v1.Event"}});
+absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& e, eventlog::Record* written) {
+  std::vector<eventlog::Header> headers = {{"strata-event-type", EventTypeName(e)},
+                                           {"strata-schema", "strata.v1.Event"}};
+  std::string value = e.SerializeAsString();
+  auto pos = log.Append(e.aggregate(), value, headers);
+  if (pos.ok() && written) {
+    written->partition = pos->partition;
+    written->offset = pos->offset;
+    written->key = e.aggregate();
+    written->value = std::move(value);
+    written->headers = std::move(headers);
+  }
+  return pos;
 }
 
 }  // namespace strata::events

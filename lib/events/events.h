@@ -32,7 +32,12 @@ v1::Event NewEvent(std::string_view user, std::string_view user_site, std::strin
 void AppendRefusal(eventlog::EventLog& log, v1::Event stamped, std::string_view command,
                    const absl::Status& status);
 
-// Appends `event` under its aggregate with the standard headers.
-absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& event);
+// Appends `event` under its aggregate with the standard headers. When it is
+// written and `written` is given, *written is the record as the log holds
+// it (position, key, value, headers): what a service hands to its own
+// projection runner (ProjectionRunner::Appended) so that waiting for the
+// event does not wait for the log to be read back.
+absl::StatusOr<eventlog::Position> Append(eventlog::EventLog& log, const v1::Event& event,
+                                          eventlog::Record* written = nullptr);
 
 }  // namespace strata::events

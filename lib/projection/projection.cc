@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 
 #include <pthread.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "rocksdb/db.h"
@@ -330,6 +332,10 @@ void ProjectionRunner::Stop() {
     stop_ = true;
   }
   gather_cv_.SignalAll();
+  {
+    absl::MutexLock lk(&reader_mu_);
+    if (reader_) reader_->Wake();
+  }
   if (thread_.joinable()) thread_.join();
   // Commits skip the WAL: persist them so a clean restart replays nothing.
   if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
@@ -355,6 +361,14 @@ void ProjectionRunner::Loop() {
   last_commit_ = absl::Now();
   auto reader = log_->OpenReader(start, {.max_wait = options_.read_wait});
   if (!reader.ok()) return Fail(reader.status());
+  {
+    absl::MutexLock lk(&reader_mu_);
+    reader_ = reader->get();
+  }
+  absl::Cleanup forget_reader = [this] {
+    absl::MutexLock lk(&reader_mu_);
+    reader_ = nullptr;
+  };
   while (!stop_) {
     if (uncommitted_events_ > 0 && options_.idle_batching > absl::ZeroDuration()) {
       // Idle batching (see RunnerOptions): let events gather unless someone waits.
@@ -375,7 +389,13 @@ void ProjectionRunner::Loop() {
       continue;
     }
     if (absl::Status s = ApplyRecords(*records); !s.ok()) return Fail(s);
-    if (uncommitted_events_ == 0 && records->empty()) continue;
+    // What this process appended (Appended) and the reader has not returned
+    // yet: the Poll ended when it came (Wake), or the records it returned
+    // are the ones before it.
+    if (absl::Status s = ApplyOffered(); !s.ok()) return Fail(s);
+    // Nothing new: no records, or only records applied already (on Kafka,
+    // the reader's copies of what Appended handed over).
+    if (uncommitted_events_ == 0) continue;
     const int64_t backlog = (*reader)->Backlog();
     if (backlog >= options_.bulk_load_backlog) SetBulkLoading(true);
     // Near the end of a pipelined replay, hand what is applied to the writer
@@ -431,24 +451,66 @@ void ProjectionRunner::Fail(absl::Status status) {
 
 absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>& records) {
   v1::Event event;
-  for (const eventlog::Record& r : records) {
+  for (const eventlog::Record& r : records)
+    if (absl::Status s = ApplyRecord(r, event); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::ApplyRecord(const eventlog::Record& r, v1::Event& event) {
+  if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size()) ||
+      r.offset < pending_next_[r.partition])
+    return absl::OkStatus();  // already applied (handed over by Appended, or redelivered after a reconnect)
+  event.Clear();
+  if (r.fragment) {
+    // A piece of a large record, which comes whole at its own offset.
+  } else if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
+    ++pending_skipped_;
+    spdlog::warn("projection {}: skipped a record that is not a Strata event at {}/{}",
+                 options_.db_path, r.partition, r.offset);
+  } else if (absl::Status s = projection_->Apply(event, {r.partition, r.offset}, *txn_); !s.ok()) {
+    return s;
+  }
+  pending_next_[r.partition] = r.offset + 1;
+  pending_touched_[r.partition] = true;
+  if (uncommitted_events_++ == 0) gathering_since_ = absl::Now();
+  return absl::OkStatus();
+}
+
+void ProjectionRunner::Appended(eventlog::Record record) {
+  {
+    absl::MutexLock lk(&mu_);
+    if (offered_.size() >= kMaxOffered) return;  // the reader brings it
+    offered_.push_back(std::move(record));
+  }
+  absl::MutexLock lk(&reader_mu_);
+  if (reader_) reader_->Wake();
+}
+
+absl::Status ProjectionRunner::ApplyOffered() {
+  {
+    absl::MutexLock lk(&mu_);
+    if (offered_.empty() && held_.empty()) return absl::OkStatus();
+    for (eventlog::Record& r : offered_) held_.push_back(std::move(r));
+    offered_.clear();
+  }
+  std::sort(held_.begin(), held_.end(), [](const eventlog::Record& a, const eventlog::Record& b) {
+    return std::tie(a.partition, a.offset) < std::tie(b.partition, b.offset);
+  });
+  v1::Event event;
+  size_t kept = 0;
+  for (eventlog::Record& r : held_) {
     if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size()) ||
         r.offset < pending_next_[r.partition])
-      continue;  // already applied (a reader may redeliver after reconnecting)
-    event.Clear();
-    if (r.fragment) {
-      // A piece of a large record, which comes whole at its own offset.
-    } else if (!event.ParseFromString(r.value) || event.aggregate().empty() || event.aggregate() != r.key) {
-      ++pending_skipped_;
-      spdlog::warn("projection {}: skipped a record that is not a Strata event at {}/{}",
-                   options_.db_path, r.partition, r.offset);
-    } else if (absl::Status s = projection_->Apply(event, {r.partition, r.offset}, *txn_); !s.ok()) {
-      return s;
+      continue;  // applied already (or no such partition: the reader decides)
+    if (r.offset > pending_next_[r.partition]) {
+      // Records before it are still to be read.
+      if (&held_[kept] != &r) held_[kept] = std::move(r);
+      ++kept;
+      continue;
     }
-    pending_next_[r.partition] = r.offset + 1;
-    pending_touched_[r.partition] = true;
-    if (uncommitted_events_++ == 0) gathering_since_ = absl::Now();
+    if (absl::Status s = ApplyRecord(r, event); !s.ok()) return s;
   }
+  held_.resize(std::min(kept, kMaxOffered));
   return absl::OkStatus();
 }
 

@@ -219,6 +219,19 @@ class ProjectionRunner {
   // Like CatchUp, for one partition.
   absl::Status CatchUpPartition(int32_t partition, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // This process appended `record`: Append returned OK at its partition and
+  // offset, for its key and value. The runner may apply it from here rather
+  // than wait until its reader returns it (on Kafka, a fetch that the broker
+  // may hold for fetch.wait.max.ms), so that a command's WaitForApplied
+  // does not wait for the log to be read back. A record is applied only in
+  // its place in the log's order, when every record before it in its
+  // partition is applied; one applied already is dropped, and the reader's
+  // copy is skipped when it comes. What is applied is therefore exactly
+  // what reading the log applies. Thread-safe, does not wait; at most
+  // kMaxOffered records wait for their turn (more are left to the reader).
+  void Appended(eventlog::Record record) ABSL_LOCKS_EXCLUDED(mu_, reader_mu_);
+  static constexpr size_t kMaxOffered = 4096;
+
   // The state store, for reads. Owned by the runner.
   rocksdb::DB* db() const { return db_.get(); }
   RunnerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -232,6 +245,9 @@ class ProjectionRunner {
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
   // Applies records on top of the uncommitted state; Commit makes it durable.
   absl::Status ApplyRecords(const std::vector<eventlog::Record>& records);
+  absl::Status ApplyRecord(const eventlog::Record& record, v1::Event& scratch);
+  // Applies the records handed to Appended that are next in their partition.
+  absl::Status ApplyOffered() ABSL_LOCKS_EXCLUDED(mu_);
   bool ShouldCommit(int64_t backlog) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status WaitForAll(const std::vector<eventlog::Position>& positions, absl::Duration timeout)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -269,10 +285,20 @@ class ProjectionRunner {
   std::unique_ptr<InFlightCommit> in_flight_;
   std::unique_ptr<StateTxn> recycled_;  // a written commit, for its buffers
   absl::Time last_commit_;
+  // Records handed to Appended that wait for the records before them,
+  // sorted by partition and offset (runner thread).
+  std::vector<eventlog::Record> held_;
 
-  // Guards next_, waiting_, skipped_, events_applied_, batches_, health_ and
-  // running_ (shared by the runner, commit writer and caller threads); a leaf
-  // lock, never held while calling the projection, the log or RocksDB.
+  // The runner thread's log reader while it runs, for Appended and Stop to
+  // wake (LogReader::Wake). A leaf lock, held only to set the pointer or
+  // call Wake; the runner thread owns the reader.
+  absl::Mutex reader_mu_;
+  eventlog::LogReader* reader_ ABSL_GUARDED_BY(reader_mu_) = nullptr;
+
+  // Guards next_, waiting_, offered_, skipped_, events_applied_, batches_,
+  // health_ and running_ (shared by the runner, commit writer and caller
+  // threads); a leaf lock, never held while calling the projection, the log
+  // or RocksDB.
   mutable absl::Mutex mu_;
   absl::CondVar applied_cv_;
   // Ends the idle batching early (a waiter came, or Stop).
@@ -282,6 +308,8 @@ class ProjectionRunner {
   std::vector<int64_t> next_ ABSL_GUARDED_BY(mu_);  // per partition: next offset to apply (committed)
   // What WaitForAll callers wait for, each a group of positions.
   std::list<const std::vector<eventlog::Position>*> waiting_ ABSL_GUARDED_BY(mu_);
+  // Handed over by Appended, taken by the runner thread (ApplyOffered).
+  std::vector<eventlog::Record> offered_ ABSL_GUARDED_BY(mu_);
   uint64_t skipped_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_applied_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;

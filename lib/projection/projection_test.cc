@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -70,9 +71,10 @@ class ProjectionTest : public ::testing::Test {
   void AppendMany(int n) {
     for (int i = 0; i < n; ++i) AppendEvent("object:table:s.t" + std::to_string(i % 7));
   }
-  std::unique_ptr<ProjectionRunner> Open(RunnerOptions extra = {}) {
+  // On `log` when given, else on log_.
+  std::unique_ptr<ProjectionRunner> Open(RunnerOptions extra = {}, eventlog::EventLog* log = nullptr) {
     extra.db_path = (root_ / "state").string();
-    auto r = ProjectionRunner::Open(extra, log_.get(), &projection_);
+    auto r = ProjectionRunner::Open(extra, log ? log : log_.get(), &projection_);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? std::move(*r) : nullptr;
   }
@@ -209,6 +211,109 @@ TEST_F(ProjectionTest, AWaiterIsReleasedWithoutWaitingForTheBacklog) {
   EXPECT_LT(runner->stats().events_applied, 3000u);
   ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
   EXPECT_EQ(Read(*runner, "applications"), 3000);
+}
+
+// A log whose readers return nothing until Release(): what a Kafka reader
+// is between an append and the fetch that brings it back. Wake ends a Poll
+// as the real readers do.
+class HeldBackLog : public eventlog::EventLog {
+ public:
+  explicit HeldBackLog(eventlog::EventLog* log) : log_(log) {}
+  void Release() { released_ = true; }
+  int32_t partitions() const override { return log_->partitions(); }
+  std::string Describe() const override { return "held-back " + log_->Describe(); }
+  absl::StatusOr<eventlog::Position> Append(std::string_view key, std::string_view value,
+                                            const std::vector<eventlog::Header>& headers) override {
+    return log_->Append(key, value, headers);
+  }
+  absl::StatusOr<int64_t> EndOffset(int32_t partition) override { return log_->EndOffset(partition); }
+  using EventLog::OpenReader;
+  absl::StatusOr<std::unique_ptr<eventlog::LogReader>> OpenReader(const std::vector<int64_t>& start,
+                                                                  const ReaderOptions& options) override {
+    auto inner = log_->OpenReader(start, options);
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<eventlog::LogReader>(new Reader(std::move(*inner), &released_));
+  }
+
+ private:
+  class Reader : public eventlog::LogReader {
+   public:
+    Reader(std::unique_ptr<eventlog::LogReader> inner, std::atomic<bool>* released)
+        : inner_(std::move(inner)), released_(released) {}
+    absl::StatusOr<std::vector<eventlog::Record>> Poll(size_t max, absl::Duration timeout) override {
+      if (*released_) return inner_->Poll(max, timeout);
+      absl::MutexLock lk(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&woken_), std::min(timeout, absl::Milliseconds(20)));
+      woken_ = false;
+      return std::vector<eventlog::Record>();
+    }
+    int64_t Backlog() const override { return inner_->Backlog(); }
+    void Wake() override {
+      {
+        absl::MutexLock lk(&mu_);
+        woken_ = true;
+      }
+      inner_->Wake();
+    }
+
+   private:
+    std::unique_ptr<eventlog::LogReader> inner_;
+    std::atomic<bool>* released_;
+    absl::Mutex mu_;
+    bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  };
+  eventlog::EventLog* log_;
+  std::atomic<bool> released_{false};
+};
+
+TEST_F(ProjectionTest, ARecordItsProcessAppendedIsAppliedWithoutWaitingForTheReader) {
+  HeldBackLog held(log_.get());
+  auto runner = Open({}, &held);
+  ASSERT_TRUE(runner && runner->Start().ok());
+  const std::string value = AppendEventBytes();
+  auto pos = held.Append("object:table:s.a", value, {});
+  ASSERT_TRUE(pos.ok());
+  runner->Appended({.partition = pos->partition, .offset = pos->offset, .key = "object:table:s.a", .value = value});
+  ASSERT_TRUE(runner->WaitForApplied(*pos, absl::Seconds(5)).ok()) << "applied from the hand-over";
+  EXPECT_EQ(Read(*runner, "applications"), 1);
+  // One not handed over waits for the reader.
+  auto second = held.Append("object:table:s.a", value, {});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(runner->WaitForApplied(*second, absl::Milliseconds(300)).code(), absl::StatusCode::kDeadlineExceeded);
+  // The reader's copy of the first is not applied again.
+  held.Release();
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 2);
+  EXPECT_EQ(Read(*runner, "count/object:table:s.a"), 2);
+  EXPECT_EQ(runner->stats().events_applied, 2u);
+}
+
+TEST_F(ProjectionTest, AHandedOverRecordWaitsForTheRecordsBeforeIt) {
+  HeldBackLog held(log_.get());
+  auto runner = Open({}, &held);
+  ASSERT_TRUE(runner && runner->Start().ok());
+  // Two events of one aggregate (one partition); only the second is handed over.
+  auto event = [](const std::string& id) {
+    v1::Event e;
+    e.set_event_id(id);
+    e.set_aggregate("object:table:s.b");
+    e.set_seq(1);
+    e.mutable_checked_out();
+    return e.SerializeAsString();
+  };
+  auto first = held.Append("object:table:s.b", event("first"), {});
+  auto second = held.Append("object:table:s.b", event("second"), {});
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->partition, second->partition);
+  runner->Appended(
+      {.partition = second->partition, .offset = second->offset, .key = "object:table:s.b", .value = event("second")});
+  EXPECT_EQ(runner->WaitForApplied(*second, absl::Milliseconds(300)).code(), absl::StatusCode::kDeadlineExceeded)
+      << "not applied before the record ahead of it";
+  EXPECT_EQ(Read(*runner, "applications"), 0);
+  held.Release();
+  ASSERT_TRUE(runner->WaitForApplied(*second, absl::Seconds(10)).ok());
+  EXPECT_EQ(Read(*runner, "applications"), 2);
+  EXPECT_EQ(ReadString(*runner, "last/object:table:s.b"), "second") << "applied in the log's order";
 }
 
 TEST_F(ProjectionTest, GarbageRecordsAreSkippedCountedAndSurviveRestart) {

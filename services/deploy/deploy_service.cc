@@ -250,12 +250,14 @@ absl::StatusOr<std::vector<decide::Decision>> DeployServiceImpl::SubmitAll(const
     for (const auto& e : events) board_->Forget(e.event_id());
   };
   for (const auto& e : events) {
-    auto pos = events::Append(*log_, e);
+    eventlog::Record written;
+    auto pos = events::Append(*log_, e, &written);
     if (!pos.ok()) {
       forget();
       return absl::UnavailableError(
           fmt::format("could not write to the event log: {}", std::string(pos.status().message())));
     }
+    runner_->Appended(std::move(written));
     positions.push_back(*pos);
   }
   for (const auto& p : positions) {

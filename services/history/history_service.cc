@@ -267,10 +267,12 @@ class HistoryServiceImpl final : public v1::HistoryService::Service {
         entry->set_version(o.latest_version());
         entry->set_definition_sha256(o.latest_sha256());
       }
-      auto pos = events::Append(*log_, e);
+      eventlog::Record written;
+      auto pos = events::Append(*log_, e, &written);
       if (!pos.ok())
         return absl::UnavailableError(fmt::format(
             "could not write to the event log, no baseline was created: {}", std::string(pos.status().message())));
+      runner_->Appended(std::move(written));
       if (absl::Status s = runner_->WaitForApplied(*pos, options_.apply_timeout); !s.ok())
         return absl::DeadlineExceededError(fmt::format(
             "the baseline was written to the log but not seen in time ({}); check with `strata "

@@ -243,8 +243,12 @@ class LockServiceImpl final : public v1::LockService::Service {
     return events::NewEvent(who.user, who.site, options_.site, aggregate, seq);
   }
 
+  // Appends `e` and hands it to the runner (ProjectionRunner::Appended).
   absl::StatusOr<eventlog::Position> AppendEvent(const v1::Event& e) {
-    return events::Append(*log_, e);
+    eventlog::Record written;
+    auto pos = events::Append(*log_, e, &written);
+    if (pos.ok()) runner_->Appended(std::move(written));
+    return pos;
   }
 
   // Appends `e` and waits for the outcome the log decided.
