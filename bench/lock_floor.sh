@@ -108,9 +108,9 @@ for log in embedded kafka; do
   for clients in 1 32; do
     for run in $(seq 1 "$runs"); do
       run_once now "$BIN/strata-server" "$log" "$clients" "$run"
-      [ -n "$before" ] && run_once before "$before" "$log" "$clients" "$run"
+      if [ -n "$before" ]; then run_once before "$before" "$log" "$clients" "$run"; fi
     done
     report now "$log" "$clients"
-    [ -n "$before" ] && report before "$log" "$clients"
+    if [ -n "$before" ]; then report before "$log" "$clients"; fi
   done
 done

@@ -357,6 +357,9 @@ void ProjectionRunner::Loop() {
   projection_->BatchDone(false);
   pending_next_ = start;
   pending_touched_.assign(start.size(), false);
+  held_.clear();  // applied or not, the reader brings them
+  held_bytes_ = 0;
+  handed_ahead_ = 0;
   txn_ = std::make_unique<StateTxn>(db_.get());
   last_commit_ = absl::Now();
   auto reader = log_->OpenReader(start, {.max_wait = options_.read_wait});
@@ -396,7 +399,9 @@ void ProjectionRunner::Loop() {
     // Nothing new: no records, or only records applied already (on Kafka,
     // the reader's copies of what Appended handed over).
     if (uncommitted_events_ == 0) continue;
-    const int64_t backlog = (*reader)->Backlog();
+    // The reader counts what it has not returned, some of which may have
+    // been applied from Appended already.
+    const int64_t backlog = std::max<int64_t>(0, (*reader)->Backlog() - handed_ahead_);
     if (backlog >= options_.bulk_load_backlog) SetBulkLoading(true);
     // Near the end of a pipelined replay, hand what is applied to the writer
     // so that the commit that completes the catch-up, written before
@@ -457,9 +462,13 @@ absl::Status ProjectionRunner::ApplyRecords(const std::vector<eventlog::Record>&
 }
 
 absl::Status ProjectionRunner::ApplyRecord(const eventlog::Record& r, v1::Event& event) {
-  if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size()) ||
-      r.offset < pending_next_[r.partition])
-    return absl::OkStatus();  // already applied (handed over by Appended, or redelivered after a reconnect)
+  if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size())) return absl::OkStatus();
+  if (r.offset < pending_next_[r.partition]) {
+    // Applied already: handed over by Appended (ApplyOffered filters its
+    // own), or redelivered after a reconnect.
+    if (handed_ahead_ > 0) --handed_ahead_;
+    return absl::OkStatus();
+  }
   event.Clear();
   if (r.fragment) {
     // A piece of a large record, which comes whole at its own offset.
@@ -477,9 +486,12 @@ absl::Status ProjectionRunner::ApplyRecord(const eventlog::Record& r, v1::Event&
 }
 
 void ProjectionRunner::Appended(eventlog::Record record) {
+  const size_t bytes = record.key.size() + record.value.size();
+  if (bytes > kMaxOfferedRecordBytes) return;  // the reader brings it
   {
     absl::MutexLock lk(&mu_);
-    if (offered_.size() >= kMaxOffered) return;  // the reader brings it
+    if (offered_.size() >= kMaxOffered || offered_bytes_ + bytes > kMaxOfferedBytes) return;
+    offered_bytes_ += bytes;
     offered_.push_back(std::move(record));
   }
   absl::MutexLock lk(&reader_mu_);
@@ -490,27 +502,40 @@ absl::Status ProjectionRunner::ApplyOffered() {
   {
     absl::MutexLock lk(&mu_);
     if (offered_.empty() && held_.empty()) return absl::OkStatus();
-    for (eventlog::Record& r : offered_) held_.push_back(std::move(r));
+    for (eventlog::Record& r : offered_) {
+      const size_t bytes = r.key.size() + r.value.size();
+      if (held_.size() >= kMaxOffered || held_bytes_ + bytes > kMaxOfferedBytes) continue;  // the reader brings it
+      held_bytes_ += bytes;
+      held_.push_back(std::move(r));
+    }
     offered_.clear();
+    offered_bytes_ = 0;
   }
   std::sort(held_.begin(), held_.end(), [](const eventlog::Record& a, const eventlog::Record& b) {
     return std::tie(a.partition, a.offset) < std::tie(b.partition, b.offset);
   });
   v1::Event event;
   size_t kept = 0;
+  held_bytes_ = 0;
   for (eventlog::Record& r : held_) {
     if (r.partition < 0 || r.partition >= static_cast<int32_t>(pending_next_.size()) ||
         r.offset < pending_next_[r.partition])
       continue;  // applied already (or no such partition: the reader decides)
     if (r.offset > pending_next_[r.partition]) {
       // Records before it are still to be read.
+      held_bytes_ += r.key.size() + r.value.size();
       if (&held_[kept] != &r) held_[kept] = std::move(r);
       ++kept;
       continue;
     }
-    if (absl::Status s = ApplyRecord(r, event); !s.ok()) return s;
+    if (absl::Status s = ApplyRecord(r, event); !s.ok()) {
+      held_.clear();  // some moved from; the runner stops, a restart reads the log
+      held_bytes_ = 0;
+      return s;
+    }
+    ++handed_ahead_;
   }
-  held_.resize(std::min(kept, kMaxOffered));
+  held_.resize(kept);
   return absl::OkStatus();
 }
 

@@ -227,10 +227,14 @@ class ProjectionRunner {
   // its place in the log's order, when every record before it in its
   // partition is applied; one applied already is dropped, and the reader's
   // copy is skipped when it comes. What is applied is therefore exactly
-  // what reading the log applies. Thread-safe, does not wait; at most
-  // kMaxOffered records wait for their turn (more are left to the reader).
+  // what reading the log applies. Thread-safe, does not wait. A hint, and
+  // bounded: records over kMaxOfferedRecordBytes (which a log may write in
+  // fragments), and any beyond kMaxOffered records or kMaxOfferedBytes
+  // waiting for their turn, are left to the reader.
   void Appended(eventlog::Record record) ABSL_LOCKS_EXCLUDED(mu_, reader_mu_);
   static constexpr size_t kMaxOffered = 4096;
+  static constexpr size_t kMaxOfferedBytes = 4 << 20;
+  static constexpr size_t kMaxOfferedRecordBytes = 64 << 10;
 
   // The state store, for reads. Owned by the runner.
   rocksdb::DB* db() const { return db_.get(); }
@@ -286,8 +290,12 @@ class ProjectionRunner {
   std::unique_ptr<StateTxn> recycled_;  // a written commit, for its buffers
   absl::Time last_commit_;
   // Records handed to Appended that wait for the records before them,
-  // sorted by partition and offset (runner thread).
+  // sorted by partition and offset, and their bytes (runner thread).
   std::vector<eventlog::Record> held_;
+  size_t held_bytes_ = 0;
+  // Records applied from Appended that the reader has not returned yet: its
+  // Backlog counts them, the runner does not (runner thread).
+  int64_t handed_ahead_ = 0;
 
   // The runner thread's log reader while it runs, for Appended and Stop to
   // wake (LogReader::Wake). A leaf lock, held only to set the pointer or
@@ -310,6 +318,7 @@ class ProjectionRunner {
   std::list<const std::vector<eventlog::Position>*> waiting_ ABSL_GUARDED_BY(mu_);
   // Handed over by Appended, taken by the runner thread (ApplyOffered).
   std::vector<eventlog::Record> offered_ ABSL_GUARDED_BY(mu_);
+  size_t offered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t skipped_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_applied_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;

@@ -316,6 +316,32 @@ TEST_F(ProjectionTest, AHandedOverRecordWaitsForTheRecordsBeforeIt) {
   EXPECT_EQ(ReadString(*runner, "last/object:table:s.b"), "second") << "applied in the log's order";
 }
 
+TEST_F(ProjectionTest, HandedOverRecordsAreNotBacklog) {
+  // Records applied from the hand-over are still ahead of the reader: they
+  // must not count as a backlog (which would switch RocksDB to bulk
+  // loading, and nothing would switch it back once the reader's copies
+  // turn out to be applied already).
+  HeldBackLog held(log_.get());
+  RunnerOptions o;
+  o.bulk_load_backlog = 10;
+  auto runner = Open(o, &held);
+  ASSERT_TRUE(runner && runner->Start().ok());
+  const std::string value = AppendEventBytes();
+  std::vector<eventlog::Position> positions;
+  for (int i = 0; i < 30; ++i) {
+    auto pos = held.Append("object:table:s.a", value, {});
+    ASSERT_TRUE(pos.ok());
+    runner->Appended({.partition = pos->partition, .offset = pos->offset, .key = "object:table:s.a", .value = value});
+    positions.push_back(*pos);
+  }
+  ASSERT_TRUE(runner->WaitForApplied(positions.back(), absl::Seconds(5)).ok());
+  held.Release();
+  ASSERT_TRUE(runner->CatchUp(absl::Seconds(10)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the reader brings its copies back
+  EXPECT_EQ(Read(*runner, "applications"), 30);
+  EXPECT_FALSE(runner->db()->GetOptions().disable_auto_compactions) << "left in bulk-load mode";
+}
+
 TEST_F(ProjectionTest, GarbageRecordsAreSkippedCountedAndSurviveRestart) {
   AppendEvent("object:table:s.a");
   ASSERT_TRUE(log_->Append("object:table:s.a", "\xff\xfe not a protobuf", {}).ok());
