@@ -5,8 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 
+#include "lock/proof.h"
+#include "pg/pg.h"
 #include "support/postgres.h"
 #include "support/stack.h"
 
@@ -182,6 +186,36 @@ TEST(ProofE2EWithoutShadow, AnUnreachableShadowServerLeavesCheckInsParsedOnlySay
   ASSERT_EQ(RunCli(stack.endpoint(), "alice-token", "checkin public.t --file " + file + " -m x", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("validation: parsed only: the shadow database for proofs could not be created at start "
                              "(--shadow-url postgres://strata:***@127.0.0.1:1/postgres"));
+}
+
+// The prover's database, dropped under it (as the next shadow made drops one
+// nobody is connected to whose service lost its lock when the server
+// restarted), is made again: the next proofs are proven, not reported
+// unreachable.
+TEST(Prover, ADatabaseDroppedUnderItIsMadeAgain) {
+  auto prover = lock::Prover::Open(TestServerUrl(), {"public"});
+  ASSERT_TRUE(prover.ok()) << prover.status();
+  auto first = (*prover)->Prove({}, {}, "CREATE TABLE t (id int)");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->proven) << first->note;
+  // Its database: this process's long-lived shadow, with the prover's idle
+  // session on it.
+  auto admin = pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto db = (*admin)->Query(
+      "SELECT d.datname FROM pg_database AS d WHERE starts_with(d.datname, $1) AND d.datname LIKE '%_kept' "
+      "AND EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datid = d.oid)",
+      {"strata_shadow_" + std::to_string(getpid()) + "_"});
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_EQ(db->size(), 1);
+  ASSERT_TRUE((*admin)->Exec("DROP DATABASE " + db->text(0, 0) + " WITH (FORCE)").ok());
+
+  auto again = (*prover)->Prove({}, {}, "CREATE TABLE t (id int)");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->proven) << again->note;
+  auto refused = (*prover)->Prove({}, {}, "CREATE TABLE u (v txet)");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(CountDatabases(db->text(0, 0)), 0);
 }
 
 }  // namespace

@@ -464,6 +464,59 @@ TEST(SchemaDiff, APooledShadowOfAProcessKilledMidLoadIsEmptyForTheNext) {
   EXPECT_EQ(loaded->Find("table public.left_behind")->columns.size(), 2u);
 }
 
+// A long-lived shadow (the lock service's prover) has no age to go by: it
+// is left behind when nobody is connected to it and the session that made it
+// has ended, however its process ended. The next shadow made drops it; one
+// whose owner lives stays, connected to or not.
+TEST(SchemaDiff, ALongLivedShadowGoesWithTheProcessThatKeptIt) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    auto kept = ShadowDatabase::Create({.server = TestServerUrl(), .long_lived = true});
+    const char made = kept.ok() ? '1' : '0';
+    (void)!write(ready[1], &made, 1);
+    pause();  // killed here: its destructor never drops it
+    _exit(0);
+  }
+  char made = 0;
+  ASSERT_EQ(read(ready[0], &made, 1), 1);
+  ASSERT_EQ(made, '1');
+  auto admin = strata::pg::Session::Connect(TestServerUrl());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto theirs = (*admin)->Query("SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname LIKE '%_kept'",
+                                {"strata_shadow_" + std::to_string(child) + "_"});
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  ASSERT_EQ(theirs->size(), 1);
+  const std::string left = theirs->text(0, 0);
+  auto mine = ShadowDatabase::Create({.server = TestServerUrl(), .long_lived = true});
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  const std::string kept = (*mine)->url().substr((*mine)->url().rfind("dbname=") + 7);  // a URL: ?dbname=
+  ASSERT_THAT(kept, ::testing::EndsWith("_kept"));
+
+  // A sweep while its owner lives (nobody is connected to either).
+  TempDir dir("strata-schemadiff");
+  ASSERT_TRUE(LoadCatalog(Write(dir, "a.sql", "CREATE TABLE t (id int);"), {.server = TestServerUrl(), .pool = false}).ok());
+  EXPECT_EQ(strata::testing::CountDatabases(left), 1) << "dropped while its owner lived";
+
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  // PostgreSQL ends the killed process's session once it sees the
+  // connection closed, and its lock goes with it.
+  for (int i = 0; i < 200; ++i) {
+    auto held = (*admin)->Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext($1)::oid",
+                                {left});
+    ASSERT_TRUE(held.ok()) << held.status();
+    if (held->number(0, 0) == 0) break;
+    usleep(25'000);
+  }
+  ASSERT_TRUE(LoadCatalog(Write(dir, "b.sql", "CREATE TABLE t (id int);"), {.server = TestServerUrl(), .pool = false}).ok());
+  EXPECT_EQ(strata::testing::CountDatabases(left), 0) << "left behind by a killed process";
+  EXPECT_EQ(strata::testing::CountDatabases(kept), 1) << "dropped while its owner lives";
+  mine->reset();
+  EXPECT_EQ(strata::testing::CountDatabases(kept), 0);
+}
+
 TEST(SchemaDiff, APooledShadowSomebodyCommittedIntoIsDroppedNotUsed) {
   ASSERT_TRUE(PooledShadow::Claim(Shadow()) != nullptr);  // strata_shadow_pool_0 exists
   {

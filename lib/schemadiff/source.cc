@@ -81,24 +81,49 @@ std::string ShadowName(long long server_now, bool long_lived) {
 // to was left by a process that died before dropping it.
 constexpr long long kStaleShadowSeconds = 60;
 
+// A long-lived shadow's owner holds this session-level advisory lock, keyed
+// by the shadow's name, on the session that created it (and drops it), for
+// as long as the shadow lives: PostgreSQL releases it when that session
+// ends, however its process ends. Both keys are computed by the server, so
+// the owner and any sweeper agree. Free lock and no connection: left behind.
+constexpr const char* kKeptLockClass = "hashtext('strata_shadow_kept')";
+// The second key; `name_sql` is SQL for the name: a literal or a column.
+std::string KeptLockObject(const std::string& name_sql) { return absl::StrCat("hashtext(", name_sql, ")"); }
+
+// Long-lived shadows dropped by one sweep at most (each DROP DATABASE forces
+// a checkpoint: tens of milliseconds on an idle server); the next sweep
+// takes the rest of a backlog.
+constexpr int kMaxKeptDropsPerSweep = 16;
+
 // Drops the shadows killed processes left on this server, and returns the
 // server's clock (epoch seconds) for the next shadow's name. A shadow in use
 // has a connection (a load, a catalog read, the lock service's prover keeps
 // one open); DROP DATABASE without FORCE refuses one somebody connected to
-// since, and a shadow this role does not own stays: both are left alone.
+// since, and a shadow this role does not own stays: both are left alone. A
+// long-lived shadow is left behind when nobody is connected to it and its
+// owner's lock (kKeptLockClass) is free; its owner takes the lock before it
+// creates the database, so one being created is never taken for one left.
 absl::StatusOr<long long> SweepStaleShadows(pg::Session& admin) {
-  auto rows = admin.Query(
+  auto rows = admin.Query(absl::StrCat(
       "SELECT extract(epoch FROM now())::bigint, d.datname FROM (SELECT 1) AS one "
-      "LEFT JOIN pg_database AS d ON d.datname ~ '^strata_shadow_[0-9]+_[0-9]+_[0-9]+_[0-9]+$' "
-      "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datid = d.oid)");
+      "LEFT JOIN pg_database AS d ON d.datname ~ '^strata_shadow_[0-9]+_[0-9]+_[0-9]+_([0-9]+|kept)$' "
+      "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datid = d.oid) "
+      "AND (d.datname !~ '_kept$' OR NOT EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory' "
+      "AND l.objsubid = 2 AND l.classid = ", kKeptLockClass, "::oid AND l.objid = ", KeptLockObject("d.datname"),
+      "::oid))"));
   if (!rows.ok()) return rows.status();
   const long long now = rows->number(0, 0);
+  int kept_dropped = 0;
   for (int r = 0; r < rows->size(); ++r) {
     const std::string& name = rows->text(r, 1);
     if (name.empty()) continue;
-    long long created = 0;
-    if (!absl::SimpleAtoi(name.substr(name.rfind('_') + 1), &created)) continue;
-    if (now - created < kStaleShadowSeconds) continue;
+    if (name.ends_with("_kept")) {
+      if (kept_dropped++ >= kMaxKeptDropsPerSweep) continue;
+    } else {
+      long long created = 0;
+      if (!absl::SimpleAtoi(name.substr(name.rfind('_') + 1), &created)) continue;
+      if (now - created < kStaleShadowSeconds) continue;
+    }
     (void)admin.Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name));
   }
   return now;
@@ -313,6 +338,22 @@ absl::StatusOr<std::unique_ptr<ShadowDatabase>> ShadowDatabase::Create(const Sha
                                                now.status().message()));
   }
   std::string name = ShadowName(*now, options.long_lived);
+  if (options.long_lived) {
+    // The lock that says its owner lives (kKeptLockClass), before the database
+    // exists. Taken by another name's owner only if the two names' hashes
+    // collide: then another name.
+    for (int attempt = 0;; ++attempt) {
+      auto locked = (*admin)->Query(absl::StrCat("SELECT pg_try_advisory_lock(", kKeptLockClass, ", ",
+                                                    KeptLockObject(absl::StrCat("'", name, "'")), ")"));
+      if (!locked.ok()) {
+        return absl::UnavailableError(absl::StrCat("shadow server ", pg::RedactUrl(admin_url), ": ",
+                                                   locked.status().message()));
+      }
+      if (locked->is_true(0, 0)) break;
+      if (attempt == 3) return absl::InternalError("no free name for a long-lived shadow database");
+      name = ShadowName(*now, options.long_lived);
+    }
+  }
   if (absl::Status s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0")); !s.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create a shadow database on ", pg::RedactUrl(admin_url), ": ", s.message()));

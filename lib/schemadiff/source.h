@@ -34,8 +34,11 @@ struct ShadowOptions {
   // "" = libpq's defaults (PGHOST, PGUSER, ... or the local socket), database postgres.
   std::string server;
   // A shadow kept for the life of a service (the lock service's prover). It
-  // may have no connection for a while (after the server restarts), so other
-  // processes never drop it as left behind; one of a killed service stays.
+  // may have no connection for a while, so age does not make it left
+  // behind: the session that created it holds an advisory lock naming it
+  // until it is dropped, and one nobody is connected to whose lock is free
+  // (its service was killed, or lost its connection when the server
+  // restarted) is dropped by the next shadow's creation or claim.
   bool long_lived = false;
   // Loads may use the pool (see above); false: always a database of their own.
   bool pool = true;

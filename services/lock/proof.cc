@@ -1,6 +1,7 @@
 #include "lock/proof.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
 #include "model/object_id.h"
@@ -46,7 +47,11 @@ absl::StatusOr<std::unique_ptr<Prover>> Prover::Open(const std::string& shadow_u
   auto db = schemadiff::ShadowDatabase::Create({.server = shadow_url, .long_lived = true});
   if (!db.ok()) return db.status();
   std::unique_ptr<Prover> p(new Prover());
-  p->db_ = std::move(*db);
+  p->shadow_url_ = shadow_url;
+  {
+    absl::MutexLock l(&p->mu_);
+    p->db_ = std::move(*db);
+  }
   p->search_path_ = std::move(search_path);
   auto session = p->Acquire();
   if (!session.ok()) return session.status();
@@ -58,6 +63,7 @@ absl::StatusOr<std::unique_ptr<Prover>> Prover::Open(const std::string& shadow_u
 }
 
 absl::StatusOr<std::unique_ptr<pg::Session>> Prover::Acquire() {
+  std::string url;
   {
     absl::MutexLock l(&mu_);
     if (!idle_.empty()) {
@@ -65,8 +71,26 @@ absl::StatusOr<std::unique_ptr<pg::Session>> Prover::Acquire() {
       idle_.pop_back();
       return s;
     }
+    url = db_->url();
   }
-  return pg::Session::Connect(db_->url());
+  auto session = pg::Session::Connect(url);
+  if (session.ok() || !absl::StrContains(session.status().message(), "does not exist")) return session;
+  // The database is gone: dropped as left behind while this service had no
+  // connection to it and had lost its lock with a server restart, or by
+  // hand. It holds nothing between proofs, so a new one serves as well.
+  std::unique_ptr<schemadiff::ShadowDatabase> gone;  // dropped (if it exists) after the lock
+  {
+    absl::MutexLock l(&mu_);
+    if (db_->url() == url) {  // not made again by another proof meanwhile
+      auto db = schemadiff::ShadowDatabase::Create({.server = shadow_url_, .long_lived = true});
+      if (!db.ok()) return db.status();
+      gone = std::move(db_);
+      db_ = std::move(*db);
+      idle_.clear();  // sessions to the one that is gone
+    }
+    url = db_->url();
+  }
+  return pg::Session::Connect(url);
 }
 
 void Prover::Release(std::unique_ptr<pg::Session> session) {
@@ -85,9 +109,23 @@ absl::StatusOr<Prover::Result> Prover::Prove(const std::vector<std::string>& sch
                                                        std::string(session.status().message()))};
   std::vector<std::string> path;
   for (const auto& s : search_path_) path.push_back(model::QuoteIdentifier(s));
-  absl::Status begun = (*session)->Exec(absl::StrCat(
+  const std::string begin_sql = absl::StrCat(
       "BEGIN; SET LOCAL check_function_bodies = on; SET LOCAL statement_timeout = '10s'; SET LOCAL search_path = ",
-      path.empty() ? "pg_catalog" : absl::StrJoin(path, ", ")));
+      path.empty() ? "pg_catalog" : absl::StrJoin(path, ", "));
+  absl::Status begun = (*session)->Exec(begin_sql);
+  if (begun.code() == absl::StatusCode::kUnavailable) {
+    // A kept session the server closed (it restarted, or the database was
+    // dropped): the others are likely closed too. Once more on a new one.
+    {
+      absl::MutexLock l(&mu_);
+      idle_.clear();
+    }
+    session = Acquire();
+    if (!session.ok())
+      return Result{.proven = false, .note = fmt::format("the shadow database cannot be reached: {}",
+                                                         std::string(session.status().message()))};
+    begun = (*session)->Exec(begin_sql);
+  }
   if (!begun.ok()) {
     // A broken session is not put back.
     return Result{.proven = false,

@@ -8,7 +8,9 @@
 //
 // The database is created once, on the shadow server, when the lock service
 // starts, and dropped when it stops; sessions to it are kept open between
-// proofs. It holds nothing between proofs: each proof creates what it needs
+// proofs. One a killed service left is dropped by the next shadow made on
+// that server (ShadowOptions::long_lived); when this service's own is found
+// gone, it makes a new one. It holds nothing between proofs: each proof creates what it needs
 // from the projection's latest versions and rolls back, so the shadow can
 // never lag behind the log, and a proof costs what the object's dependencies
 // cost to create (milliseconds), not a load of the repository.
@@ -70,10 +72,13 @@ class Prover {
   absl::StatusOr<std::unique_ptr<pg::Session>> Acquire();
   void Release(std::unique_ptr<pg::Session> session);
 
-  std::unique_ptr<schemadiff::ShadowDatabase> db_;
+  std::string shadow_url_;
   std::vector<std::string> search_path_;
   std::string server_;
+  // Held only to take or put back a session, and to replace db_ (Acquire,
+  // when the database is gone: the one blocking call under it).
   absl::Mutex mu_;
+  std::unique_ptr<schemadiff::ShadowDatabase> db_ ABSL_GUARDED_BY(mu_);
   // Open sessions to db_ not in use; at most kIdle are kept.
   std::vector<std::unique_ptr<pg::Session>> idle_ ABSL_GUARDED_BY(mu_);
 };
