@@ -85,10 +85,9 @@ constexpr long long kStaleShadowSeconds = 60;
 // by the shadow's name, on the session that created it (and drops it), for
 // as long as the shadow lives: PostgreSQL releases it when that session
 // ends, however its process ends. Both keys are computed by the server, so
-// the owner and any sweeper agree. Free lock and no connection: left behind.
+// the owner and any sweeper agree: (kKeptLockClass, hashtext(name)). Free
+// lock and no connection: left behind.
 constexpr const char* kKeptLockClass = "hashtext('strata_shadow_kept')";
-// The second key; `name_sql` is SQL for the name: a literal or a column.
-std::string KeptLockObject(const std::string& name_sql) { return absl::StrCat("hashtext(", name_sql, ")"); }
 
 // Long-lived shadows dropped by one sweep at most (each DROP DATABASE forces
 // a checkpoint: tens of milliseconds on an idle server); the next sweep
@@ -109,8 +108,7 @@ absl::StatusOr<long long> SweepStaleShadows(pg::Session& admin) {
       "LEFT JOIN pg_database AS d ON d.datname ~ '^strata_shadow_[0-9]+_[0-9]+_[0-9]+_([0-9]+|kept)$' "
       "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datid = d.oid) "
       "AND (d.datname !~ '_kept$' OR NOT EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory' "
-      "AND l.objsubid = 2 AND l.classid = ", kKeptLockClass, "::oid AND l.objid = ", KeptLockObject("d.datname"),
-      "::oid))"));
+      "AND l.objsubid = 2 AND l.classid = ", kKeptLockClass, "::oid AND l.objid = hashtext(d.datname)::oid))"));
   if (!rows.ok()) return rows.status();
   const long long now = rows->number(0, 0);
   int kept_dropped = 0;
@@ -343,8 +341,8 @@ absl::StatusOr<std::unique_ptr<ShadowDatabase>> ShadowDatabase::Create(const Sha
     // exists. Taken by another name's owner only if the two names' hashes
     // collide: then another name.
     for (int attempt = 0;; ++attempt) {
-      auto locked = (*admin)->Query(absl::StrCat("SELECT pg_try_advisory_lock(", kKeptLockClass, ", ",
-                                                    KeptLockObject(absl::StrCat("'", name, "'")), ")"));
+      auto locked =
+          (*admin)->Query(absl::StrCat("SELECT pg_try_advisory_lock(", kKeptLockClass, ", hashtext($1))"), {name});
       if (!locked.ok()) {
         return absl::UnavailableError(absl::StrCat("shadow server ", pg::RedactUrl(admin_url), ": ",
                                                    locked.status().message()));

@@ -1,6 +1,5 @@
 #include "deploy/guard.h"
 
-#include <algorithm>
 #include <set>
 
 #include "fmt/format.h"

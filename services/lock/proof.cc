@@ -103,28 +103,24 @@ absl::StatusOr<Prover::Result> Prover::Prove(const std::vector<std::string>& sch
                                              std::string_view definition) {
   auto parsed = sql::ParsedSql::Parse(definition);
   if (!parsed.ok()) return parsed.status();
-  auto session = Acquire();
-  if (!session.ok())
-    return Result{.proven = false, .note = fmt::format("the shadow database cannot be reached: {}",
-                                                       std::string(session.status().message()))};
   std::vector<std::string> path;
   for (const auto& s : search_path_) path.push_back(model::QuoteIdentifier(s));
   const std::string begin_sql = absl::StrCat(
       "BEGIN; SET LOCAL check_function_bodies = on; SET LOCAL statement_timeout = '10s'; SET LOCAL search_path = ",
       path.empty() ? "pg_catalog" : absl::StrJoin(path, ", "));
-  absl::Status begun = (*session)->Exec(begin_sql);
-  if (begun.code() == absl::StatusCode::kUnavailable) {
-    // A kept session the server closed (it restarted, or the database was
-    // dropped): the others are likely closed too. Once more on a new one.
-    {
-      absl::MutexLock l(&mu_);
-      idle_.clear();
-    }
+  absl::StatusOr<std::unique_ptr<pg::Session>> session;
+  absl::Status begun;
+  for (int attempt = 0; attempt < 2; ++attempt) {
     session = Acquire();
     if (!session.ok())
       return Result{.proven = false, .note = fmt::format("the shadow database cannot be reached: {}",
                                                          std::string(session.status().message()))};
     begun = (*session)->Exec(begin_sql);
+    if (begun.code() != absl::StatusCode::kUnavailable) break;
+    // A kept session the server closed (it restarted, or the database was
+    // dropped): the others are likely closed too. Once more on a new one.
+    absl::MutexLock l(&mu_);
+    idle_.clear();
   }
   if (!begun.ok()) {
     // A broken session is not put back.
@@ -156,7 +152,7 @@ absl::StatusOr<Prover::Result> Prover::Prove(const std::vector<std::string>& sch
     return finish(absl::InvalidArgumentError(
         fmt::format("PostgreSQL refuses it at line {}, column {}: {}", at.line, at.column, std::string(s.message()))));
   }
-  return finish(Result{.proven = true});
+  return finish(Result{.proven = true, .note = {}});
 }
 
 }  // namespace strata::lock
